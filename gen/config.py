@@ -1,0 +1,215 @@
+"""One typed, validated configuration for golden, hw, tests and reports.
+
+A :class:`SpattenConfig` is a frozen dataclass. Every field is checked in
+``__post_init__``; a bad value raises :class:`ConfigError` (a ``ValueError``)
+whose message names the field and the allowed range. Presets are built with
+:func:`dataclasses.replace` from the defaults, and a configuration can be read
+from a TOML file whose keys are the field names (optionally with
+``preset = "name"`` to start from a preset).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+__all__ = ["ConfigError", "SpattenConfig", "PRESETS", "preset", "load", "from_toml"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of its allowed range."""
+
+
+def _is_pow2(value):
+    return value > 0 and value & (value - 1) == 0
+
+
+@dataclass(frozen=True)
+class SpattenConfig:
+    """Parameters of one SpAtten instance.
+
+    Attributes
+    ----------
+    name : str
+        Preset name, or ``"custom"``.
+    head_dim : int
+        D, the head dimension (elements per Q/K/V row).
+    max_context : int
+        Largest number of tokens a head attends to (K/V buffer depth).
+    qk_multipliers : int
+        Multipliers in the Q x K array.
+    pv_multipliers : int
+        Multipliers in the prob x V array.
+    softmax_lanes : int
+        Scores the softmax unit takes per cycle.
+    softmax_fifo_depth : int
+        Depth of the softmax score FIFO.
+    topk_parallelism : int
+        P, comparators per side in the top-k engine (power of two).
+    topk_score_bits : int
+        Width of the scores ranked by the top-k engine.
+    value_bits : int
+        On-chip width of Q, K and V elements (MSB + LSB planes).
+    msb_bits : int
+        Bits of the MSB plane fetched first (progressive quantization).
+    lsb_bits : int
+        Bits of the LSB plane fetched on demand.
+    requant_threshold : float
+        Re-fetch LSBs of a row whose largest probability is below this.
+    token_prune_start : float
+        Fraction of layers (from the first) that keep every token.
+    token_keep_final : float
+        Token keep ratio of the last layer; ratios fall linearly to it.
+    head_prune_start : float
+        Fraction of layers that keep every head.
+    head_keep_final : float
+        Head keep ratio of the last layer.
+    value_keep : float
+        Local value pruning: fraction of V rows kept per query row.
+    """
+
+    name: str = "custom"
+    head_dim: int = 64
+    max_context: int = 1024
+    qk_multipliers: int = 512
+    pv_multipliers: int = 512
+    softmax_lanes: int = 8
+    softmax_fifo_depth: int = 128
+    topk_parallelism: int = 16
+    topk_score_bits: int = 16
+    value_bits: int = 12
+    msb_bits: int = 8
+    lsb_bits: int = 4
+    requant_threshold: float = 0.1
+    token_prune_start: float = 0.15
+    token_keep_final: float = 0.5
+    head_prune_start: float = 0.3
+    head_keep_final: float = 0.9
+    value_keep: float = 0.5
+
+    def __post_init__(self):
+        ints = ("head_dim", "max_context", "qk_multipliers", "pv_multipliers",
+                "softmax_lanes", "softmax_fifo_depth", "topk_parallelism",
+                "topk_score_bits", "value_bits", "msb_bits", "lsb_bits")
+        for name in ints:
+            value = getattr(self, name)
+            if isinstance(value, bool):
+                raise ConfigError(f"{name} must be an integer, not {value!r}")
+            try:
+                object.__setattr__(self, name, operator.index(value))
+            except TypeError:
+                raise ConfigError(f"{name} must be an integer, not {value!r}") from None
+        for name in ("requant_threshold", "token_prune_start", "token_keep_final",
+                     "head_prune_start", "head_keep_final", "value_keep"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name} must be a number, not {value!r}")
+            object.__setattr__(self, name, float(value))
+
+        self._range("head_dim", 1, 256)
+        self._range("max_context", 1, 65536)
+        self._range("qk_multipliers", 1, 4096)
+        self._range("pv_multipliers", 1, 4096)
+        self._range("softmax_lanes", 1, 64)
+        self._range("softmax_fifo_depth", 2, 4096)
+        self._range("topk_score_bits", 2, 64)
+        self._range("value_bits", 2, 16)
+        self._range("msb_bits", 1, 15)
+        self._range("lsb_bits", 0, 15)
+        if not _is_pow2(self.topk_parallelism) or not 2 <= self.topk_parallelism <= 64:
+            raise ConfigError(f"topk_parallelism must be a power of two in 2..64, "
+                              f"not {self.topk_parallelism!r}")
+        for name in ("head_dim", "softmax_lanes"):
+            if not _is_pow2(getattr(self, name)):
+                raise ConfigError(f"{name} must be a power of two, not {getattr(self, name)!r}")
+        for name in ("qk_multipliers", "pv_multipliers"):
+            mults = getattr(self, name)
+            if mults % self.head_dim and self.head_dim % mults:
+                raise ConfigError(f"{name} must be a multiple or a divisor of head_dim "
+                                  f"({self.head_dim}), not {mults!r}")
+        if self.msb_bits + self.lsb_bits != self.value_bits:
+            raise ConfigError(f"msb_bits + lsb_bits must equal value_bits ({self.value_bits}), "
+                              f"not {self.msb_bits} + {self.lsb_bits}")
+        self._range("requant_threshold", 0.0, 1.0)
+        self._range("token_prune_start", 0.0, 1.0)
+        self._range("head_prune_start", 0.0, 1.0)
+        for name in ("token_keep_final", "head_keep_final", "value_keep"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ConfigError(f"{name} must be in (0, 1], not {value!r}")
+
+    def _range(self, name, lo, hi):
+        value = getattr(self, name)
+        if not lo <= value <= hi:
+            raise ConfigError(f"{name} must be in {lo}..{hi}, not {value!r}")
+
+    # Derived quantities: one place for widths that several blocks share.
+
+    @property
+    def index_bits(self):
+        """Bits of a token index 0..max_context-1 (at least 1)."""
+        return max(1, math.ceil(math.log2(self.max_context)))
+
+    @property
+    def count_bits(self):
+        """Bits of a count 0..max_context (a k or an n)."""
+        return self.max_context.bit_length()
+
+    @property
+    def multipliers(self):
+        """Multipliers of both arrays together."""
+        return self.qk_multipliers + self.pv_multipliers
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+_PAPER = SpattenConfig(name="paper")
+
+PRESETS = {
+    # Small enough for fast co-simulation; exercises every width path.
+    "tiny": replace(_PAPER, name="tiny", head_dim=8, max_context=64,
+                    qk_multipliers=16, pv_multipliers=16, softmax_lanes=2,
+                    softmax_fifo_depth=16, topk_parallelism=4, topk_score_bits=12),
+    # ULX3S ECP5-85F: 156 MULT18X18D in all; 128 for the two arrays leaves room
+    # for the softmax. K and V buffers of 512 x 64 x 12 bit take 96 of the 208 EBRs.
+    "ulx3s": replace(_PAPER, name="ulx3s", max_context=512,
+                     qk_multipliers=64, pv_multipliers=64, softmax_lanes=2,
+                     softmax_fifo_depth=64),
+    # The SpAtten paper's ASIC: 512 multipliers per array, D=64, context 1024,
+    # P=16, 8 softmax lanes, 12-bit on-chip values.
+    "paper": _PAPER,
+}
+
+
+def preset(name):
+    """Return the named preset; raise :class:`ConfigError` for an unknown name."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, not {name!r}") from None
+
+
+def from_toml(path):
+    """Read a configuration from a TOML file of field names (and ``preset``)."""
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    base = preset(data.pop("preset", "paper"))
+    known = {f.name for f in fields(SpattenConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown configuration key(s) in {path}: {', '.join(unknown)}; "
+                          f"allowed: {', '.join(sorted(known))}")
+    data.setdefault("name", Path(path).stem if base.name == "paper" and data else base.name)
+    return replace(base, **data)
+
+
+def load(preset_name=None, config_path=None):
+    """A configuration from a TOML path if given, else from a preset name."""
+    if config_path:
+        return from_toml(config_path)
+    return preset(preset_name or "tiny")
