@@ -1,0 +1,7 @@
+"""``python -m gen``: see :mod:`gen.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

