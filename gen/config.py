@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
+import re
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -92,6 +93,10 @@ class SpattenConfig:
     value_keep: float = 0.5
 
     def __post_init__(self):
+        # The name becomes a build folder and part of report file names.
+        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
+            raise ConfigError(f"name must be a non-empty string of letters, digits, '_', '-' and '.' "
+                              f"(starting with a letter or digit), not {self.name!r}")
         ints = ("head_dim", "max_context", "qk_multipliers", "pv_multipliers",
                 "softmax_lanes", "softmax_fifo_depth", "topk_parallelism",
                 "topk_score_bits", "value_bits", "msb_bits", "lsb_bits")
@@ -190,7 +195,7 @@ def preset(name):
     """Return the named preset; raise :class:`ConfigError` for an unknown name."""
     try:
         return PRESETS[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, not {name!r}") from None
 
 
@@ -204,7 +209,9 @@ def from_toml(path):
     if unknown:
         raise ConfigError(f"unknown configuration key(s) in {path}: {', '.join(unknown)}; "
                           f"allowed: {', '.join(sorted(known))}")
-    data.setdefault("name", Path(path).stem if base.name == "paper" and data else base.name)
+    # A file that changes a preset is a new configuration: named after the file,
+    # so its build folder and reports never overwrite the preset's.
+    data.setdefault("name", Path(path).stem if data else base.name)
     return replace(base, **data)
 
 
