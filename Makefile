@@ -41,9 +41,10 @@ verilog: $(STAMP)
 test: $(STAMP) iverilog
 	$(PY) -m pytest -n $(JOBS) -q tests
 
+# Yosys and nextpnr-ecp5 figures of every block for PRESET (see README).
 synth: $(STAMP)
 	$(PY) -m gen synth $(CFG_ARGS) --out $(BUILD)
-	$(PY) -m gen report
+	$(PY) -m gen report --out $(BUILD)
 
 bench: $(STAMP)
 	$(PY) -m gen bench --out $(BUILD)
@@ -55,7 +56,7 @@ eval: $(STAMP)
 
 # Re-render README.md tables from build/reports/*.json.
 report: $(STAMP)
-	$(PY) -m gen report
+	$(PY) -m gen report --out $(BUILD)
 
 lint: $(STAMP)
 	$(PY) -m pip install -q ruff
