@@ -1,0 +1,191 @@
+"""Number formats of the SpAtten datapath: the one place they are decided.
+
+Every fixed-point quantity the hardware computes is an integer ``x`` standing
+for ``x / 2**frac``. A :class:`Fmt` names its signedness, total width and
+fraction bits. Two rules hold everywhere:
+
+* **Rounding: round half up** (towards +inf on a tie), ``floor(v + 1/2)``. In
+  hardware this is "add half an LSB, then drop the bits" (one adder, no tie
+  detector, unlike round-half-even). Its bias (+1/2 LSB on exact ties only) is
+  below every error budget below. :func:`round_shift` is the integer form.
+* **Saturation**: a result outside its format clamps to the format's bounds.
+  Signed formats are symmetric, ``[-(2**(bits-1) - 1), 2**(bits-1) - 1]``, so
+  that negation and ``|x|`` never overflow. Accumulators whose width is chosen
+  so that they cannot overflow still saturate by rule (checked by tests).
+
+Formats chosen (defaults; ``B = cfg.value_bits``, 12 in the paper preset):
+
+==================  ===========================  ==========================================
+quantity            format                        why
+==================  ===========================  ==========================================
+Q, K, V             signed B bits, symmetric,     the paper's 12-bit on-chip values; one
+                    linear, float scale per       float scale per tensor (per head allowed
+                    tensor (K, Q: or per head)    for Q and K, see golden.quant)
+K/V in DRAM         MSB plane (msb bits, signed)  progressive quantization; "MSB only" is
+                    + LSB plane (lsb bits,        ``msb << lsb | 1 << (lsb-1)`` (half-LSB
+                    unsigned), byte-packed rows   bias: zero-mean error, free in hardware)
+Q.K accumulator     signed 2B-1+log2(D) bits      exact, cannot overflow (29 bits at 12/64)
+score scale         16-bit mantissa m and shift   ``score = rnd(dot * m >> sh)``: folds
+                    sh (score = dot*M, M=m/2^sh)  s_q * s_k / sqrt(D) into one multiply
+score               S18.8 (18 bits, 8 frac)       +-512 holds any realistic logit; 2^-9
+                                                  rounding error << the 12-bit quantization
+softmax d = s - max clamp to [-16, 0] (13 bits)   exp(-16) < 2^-22: nothing below matters
+log2(e)             U1.16 (17 bits)               constant multiplier (shift-and-add)
+t = -d log2(e)      U5.14: integer part n = shift  14 fraction bits: 2^-15 rounding = 2e-5 rel
+exp table           2^-f, f = j/64, j = 0..64:     6 index bits + linear interpolation on the
+                    65 entries, U1.17 (18 bits)   8 remaining bits: 1.5e-5 rel (b=8 without
+                                                  interpolation: 2.7e-3; 4096 entries needed)
+exp value e         U1.22 (23 bits)               22 frac bits: n * 2^-23 sum error stays
+                                                  <= 1.2e-4 for n = 1024
+exp sum S           unsigned 23+log2(n) bits      exact (33 bits for n = 1024)
+reciprocal R        18 bits, R = rnd(2^(17+z)/S)  z = msb position of S (leading-zero count);
+                                                  one divider per row, not per element
+normaliser operand  e' = rnd(e >> 5), U1.17       so that e' x R fits one 18x18 multiplier
+probability p       U1.15 (16 bits), <= 1.0       1.0 representable; clamped, never above
+P x V accumulator   signed P_F+B+1(+) bits        exact, cannot overflow (28 bits at 12 bits)
+attention output    signed B+4 bits, 4 frac bits  on V's integer grid (units of s_v / 16)
+token importance    U17.15 (32 bits), saturating  probabilities added as they are
+head importance     unsigned 40 bits, saturating  sum of |output| LSBs
+==================  ===========================  ==========================================
+
+Constants that should become configuration fields (not in gen.config yet):
+``SCORE``, ``EXP_INDEX_BITS``, ``EXP_INTERPOLATE``, ``PROB``, ``OUT_FRAC``,
+``TOKEN_IMPORTANCE``, ``HEAD_IMPORTANCE``.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Fmt", "round_shift", "round_div", "saturate", "to_fixed", "to_float", "check_fits",
+    "signed_bits_for", "unsigned_bits_for",
+    "ROUNDING", "SCORE", "SCALE_MANT_BITS", "PROB", "OUT_FRAC", "TOKEN_IMPORTANCE",
+    "HEAD_IMPORTANCE", "EXP_INDEX_BITS", "EXP_INTERPOLATE", "INT64_SAFE_BITS",
+]
+
+#: The rounding rule of every fixed-point step (see the module docstring).
+ROUNDING = "half-up"
+#: Widest intermediate golden computes exactly in int64 (and float64 matmul).
+INT64_SAFE_BITS = 53
+
+
+def _int(name, value):
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, not {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Fmt:
+    """A fixed-point format: ``bits`` in all, ``frac`` of them after the point.
+
+    Signed formats are symmetric (the most negative code is not used).
+    """
+
+    signed: bool
+    bits: int
+    frac: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "bits", _int("bits", self.bits))
+        object.__setattr__(self, "frac", _int("frac", self.frac))
+        lo = 2 if self.signed else 1
+        if not lo <= self.bits <= 62:
+            raise ValueError(f"bits must be in {lo}..62, not {self.bits}")
+        if not -62 <= self.frac <= 62:
+            raise ValueError(f"frac must be in -62..62, not {self.frac}")
+
+    @property
+    def max_int(self):
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+    @property
+    def min_int(self):
+        return -self.max_int if self.signed else 0
+
+    @property
+    def lsb(self):
+        """Value of one LSB."""
+        return 2.0 ** -self.frac
+
+    def __str__(self):
+        return f"{'S' if self.signed else 'U'}{self.bits - self.frac}.{self.frac}"
+
+
+def round_shift(x, shift):
+    """``x / 2**shift`` rounded half up, for integer arrays (``shift <= 0``: exact left shift)."""
+    x = np.asarray(x, dtype=np.int64)
+    shift = _int("shift", shift)
+    if shift <= 0:
+        return x << -shift
+    return (x + (np.int64(1) << (shift - 1))) >> shift
+
+
+def round_div(num, den):
+    """``num / den`` rounded half up, exact, for integer arrays with ``den > 0``."""
+    num = np.asarray(num, dtype=np.int64)
+    den = np.asarray(den, dtype=np.int64)
+    if np.any(den <= 0):
+        raise ValueError("den must be positive")
+    return np.floor_divide(2 * num + den, 2 * den)
+
+
+def saturate(x, fmt):
+    """Clamp integer codes to ``fmt``'s range."""
+    return np.clip(np.asarray(x, dtype=np.int64), fmt.min_int, fmt.max_int)
+
+
+def to_fixed(value, fmt):
+    """Float -> nearest code of ``fmt`` (round half up, saturate)."""
+    value = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(value)):
+        raise ValueError("value must be finite")
+    scaled = np.floor(value * 2.0 ** fmt.frac + 0.5)
+    return saturate(np.clip(scaled, -2.0 ** 62, 2.0 ** 62).astype(np.int64), fmt)
+
+
+def to_float(code, fmt):
+    """Codes of ``fmt`` -> float64 values."""
+    return np.asarray(code, dtype=np.float64) * fmt.lsb
+
+
+def signed_bits_for(max_abs):
+    """Bits of a symmetric signed word holding ``-max_abs..max_abs``."""
+    return int(max_abs).bit_length() + 1
+
+
+def unsigned_bits_for(max_value):
+    """Bits of an unsigned word holding ``0..max_value`` (at least 1)."""
+    return max(1, int(max_value).bit_length())
+
+
+def check_fits(name, codes, fmt):
+    """Raise ValueError naming ``name`` if any code lies outside ``fmt``."""
+    codes = np.asarray(codes)
+    if codes.size and (codes.min() < fmt.min_int or codes.max() > fmt.max_int):
+        raise ValueError(f"{name} must fit {fmt} ({fmt.min_int}..{fmt.max_int}), "
+                         f"found {int(codes.min())}..{int(codes.max())}")
+
+
+#: Score after Q x K and scaling: S10.8 in 18 bits.
+SCORE = Fmt(signed=True, bits=18, frac=8)
+#: Mantissa width of the folded score scale ``s_q * s_k / sqrt(D)``.
+SCALE_MANT_BITS = 16
+#: Softmax output: U1.15, 1.0 = 32768 is the largest code ever produced.
+PROB = Fmt(signed=False, bits=16, frac=15)
+#: Fraction bits of the attention output on V's integer grid.
+OUT_FRAC = 4
+#: Cascade token importance: probabilities summed as they are, saturating.
+TOKEN_IMPORTANCE = Fmt(signed=False, bits=32, frac=PROB.frac)
+#: Cascade head importance: sum of |output| codes, saturating.
+HEAD_IMPORTANCE = Fmt(signed=False, bits=40, frac=OUT_FRAC)
+#: exp table: 2**EXP_INDEX_BITS + 1 entries, linear interpolation between them.
+EXP_INDEX_BITS = 6
+EXP_INTERPOLATE = True
