@@ -73,7 +73,8 @@ def record_smollm2(gguf_file, out):
     np.savez_compressed(out, text=np.array(tok.decode(ids)), ids=np.array(ids, dtype=np.int64),
                         vocab_sample=sample, logits_sample=logits[:, sample],
                         logits_last=logits[-1], argmax=logits.argmax(axis=1))
-    print(f"{out}: {len(ids)} tokens, logits {logits.shape}, top-1 of the last {tok.decode(logits[-1].argmax())!r}")
+    top1 = tok.decode(logits[-1].argmax())
+    print(f"{out}: {len(ids)} tokens, logits {logits.shape}, top-1 of the last {top1!r}")
 
 
 def main(argv=None):

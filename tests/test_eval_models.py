@@ -46,7 +46,8 @@ def test_smollm2_matches_transformers(smollm2):
     logits = smollm2.forward(ref["ids"])
     err_sample = np.abs(logits[:, ref["vocab_sample"]] - ref["logits_sample"]).max()
     err_last = np.abs(logits[-1] - ref["logits_last"]).max()
-    print(f"SmolLM2 logits: max |numpy - transformers| = {err_sample:.2e} (sampled), {err_last:.2e} (last row)")
+    print(f"SmolLM2 logits: max |numpy - transformers| = {err_sample:.2e} (sampled), "
+          f"{err_last:.2e} (last row)")
     assert err_sample < TOL and err_last < TOL
     np.testing.assert_array_equal(logits.argmax(axis=1), ref["argmax"])
 

