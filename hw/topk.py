@@ -1,0 +1,413 @@
+"""SpAtten top-k engine: quick-select of the k-th largest score, then one
+pass over the input that keeps the top k in input order."""
+
+import operator
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .prefix_sum import prefix_counts
+from .rank_select import RankSelect
+from .rank_target import RankTarget
+from .zero_eliminator import ZeroEliminator
+
+__all__ = ["TopKEngine", "topk_from_config"]
+
+
+def _int(name, value, lo, hi):
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, not {value!r}") from None
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi}, not {value!r}")
+    return value
+
+
+def _rotate(m, lanes, amount, name):
+    """Lane ``j`` of the result is ``lanes[(j - amount) % P]`` (log2(P) mux layers)."""
+    P = len(lanes)
+    for b in range(P.bit_length() - 1):
+        d = 1 << b
+        nxt = []
+        for j in range(P):
+            sig = Signal.like(lanes[j], name=f"{name}{b}_{j}")
+            m.d.comb += sig.eq(Mux(amount[b], lanes[(j - d) % P], lanes[j]))
+            nxt.append(sig)
+        lanes = nxt
+    return lanes
+
+
+class TopKEngine(wiring.Component):
+    """Top-k of ``n`` scores with the SpAtten tie rule (``golden.topk``).
+
+    Quick-select rounds run over ``P`` scores per cycle: ``P`` comparators per
+    side against the pivot, equal elements counted, two zero eliminators pack
+    the greater and the less elements into the banked buffers L and R
+    (``P`` one-element-wide memories each, written at a rotating fill offset).
+    The next round reads the side that holds rank ``k``; it rewrites its own
+    buffer from row 0, never overtaking its reads. The first round is fused
+    with the input, which is also kept in an input buffer in input order. A
+    final pass reads the input buffer, keeps ``x > T`` and the earliest
+    ``x == T`` (``T`` the k-th value), packs and emits them with their indices.
+
+    Pivot rule: the first ``m = min(n_i, S)`` candidates of a round
+    (``S = min(P, 16)``, the first beat) are ranked against each other and the
+    one of descending rank ``k_i - 1`` (if ``n_i <= S``: exact, the round ends
+    the selection) or ``min(S - 1, k_i * S // n_i)`` is the pivot: an estimate
+    of the k-th value, so the side holding rank ``k_i`` is small.
+
+    Parameters
+    ----------
+    n_max : int
+        Largest ``n`` per request, 1..65536.
+    parallelism : int
+        ``P``, lanes per beat, power of two in 2..64.
+    score_bits : int
+        Score width, 2..64.
+    signed : bool
+        Scores are two's complement.
+    lfsr_seed : int
+        1..65535. Accepted for interface stability; the pivot rule above is
+        deterministic (a sample rank, not a random lane), so it has no effect.
+
+    Members
+    -------
+    request : In(stream) of ``{n, k}``
+        One beat per request.
+    scores : In(stream) of ``ArrayLayout(score, P)``
+        ``ceil(n / P)`` beats per request, consumed after the request beat.
+    result : Out(stream) of ``{index, score, count, last, error}``
+        The kept elements in input order, packed into lanes ``0..count-1``,
+        at most one beat per input beat; ``last`` on the final beat.
+
+    Latency and throughput (no bubbles, no backpressure, ``nb_i =
+    ceil(n_i / P)`` beats in round ``i``, cycle 0 = first score beat accepted):
+    round 1 decides at cycle ``nb_1 - 1 + round_latency``; round ``i > 1``
+    decides ``nb_i + round_gap + round_latency - 1`` cycles after round
+    ``i-1``; the k-th value is known ("select cycles") one cycle after the
+    last decision ``D``. The result beat holding input row ``j`` is
+    transferred at ``D + 1 + j + final_latency``. See
+    ``golden/topk_cycles.py`` for the exact model. Requests are accepted only
+    when idle; scores are taken from the second cycle after the request.
+    Bad requests are handled as in ``notes/TOPK_INTERFACE.md``.
+    """
+
+    def __init__(self, *, n_max, parallelism, score_bits, signed=False, lfsr_seed=1):
+        n_max = _int("n_max", n_max, 1, 65536)
+        P = _int("parallelism", parallelism, 2, 64)
+        if P & (P - 1):
+            raise ValueError(f"parallelism must be a power of two in 2..64, not {P!r}")
+        score_bits = _int("score_bits", score_bits, 2, 64)
+        if not isinstance(signed, bool):
+            raise TypeError(f"signed must be a bool, not {signed!r}")
+        lfsr_seed = _int("lfsr_seed", lfsr_seed, 1, 65535)
+        self._n_max, self._P, self._score_bits = n_max, P, score_bits
+        self._signed, self._lfsr_seed = signed, lfsr_seed
+        super().__init__({
+            "request": In(stream.Signature(data.StructLayout({
+                "n": self.count_bits, "k": self.count_bits}))),
+            "scores": In(stream.Signature(data.ArrayLayout(self.score_shape, P))),
+            "result": Out(stream.Signature(data.StructLayout({
+                "index": data.ArrayLayout(self.index_bits, P),
+                "score": data.ArrayLayout(self.score_shape, P),
+                "count": range(P + 1),
+                "last": 1,
+                "error": 1,
+            }))),
+        })
+
+    n_max = property(lambda self: self._n_max)
+    parallelism = property(lambda self: self._P)
+    lanes = property(lambda self: self._P)
+    score_bits = property(lambda self: self._score_bits)
+    signed = property(lambda self: self._signed)
+    lfsr_seed = property(lambda self: self._lfsr_seed)
+
+    @property
+    def score_shape(self):
+        return signed(self._score_bits) if self._signed else unsigned(self._score_bits)
+
+    @property
+    def count_bits(self):
+        return self._n_max.bit_length()
+
+    @property
+    def index_bits(self):
+        return max(1, (self._n_max - 1).bit_length())
+
+    @property
+    def sample(self):
+        """``S``: candidates ranked to choose a pivot."""
+        return min(self._P, 16)
+
+    @property
+    def rows(self):
+        """Depth of the input buffer and of each bank of L and R."""
+        return -(-self._n_max // self._P)
+
+    @property
+    def round_latency(self):
+        """Cycles from issuing a round's last beat to its decision."""
+        return 6
+
+    @property
+    def round_gap(self):
+        """Cycles from a decision to the next round's first read."""
+        return 2
+
+    @property
+    def final_latency(self):
+        """Cycles from reading an input-buffer row to its result beat."""
+        return 5
+
+    @property
+    def start_delay(self):
+        """Cycles from accepting a request to the first cycle scores are taken."""
+        return 2
+
+    def elaborate(self, platform):
+        m = Module()
+        P, S, NB = self._P, self.sample, self.rows
+        shape, cb = self.score_shape, self.count_bits
+        lp = P.bit_length() - 1
+        row_w = max(1, (NB - 1).bit_length())
+
+        def therm(rem):
+            return Cat(*[rem > l for l in range(P)])
+
+        # --- storage ------------------------------------------------------------
+        m.submodules.inbuf = inbuf = Memory(shape=data.ArrayLayout(shape, P), depth=NB, init=[])
+        in_wr, in_rd = inbuf.write_port(), inbuf.read_port()
+        banks, wrs, rds = {}, {}, {}
+        for side in "LR":
+            banks[side] = [Memory(shape=shape, depth=NB, init=[]) for _ in range(P)]
+            for j, mem in enumerate(banks[side]):
+                m.submodules[f"bank{side}{j}"] = mem
+            wrs[side] = [mem.write_port() for mem in banks[side]]
+            rds[side] = [mem.read_port() for mem in banks[side]]
+
+        # --- request state ------------------------------------------------------
+        req_n = Signal(cb)
+        kf = Signal(cb)              # k clamped to n
+        clamped = Signal()
+        empty_err = Signal()
+        cur_n = Signal(cb)           # candidates of the current round
+        cur_k = Signal(cb)           # rank wanted among them
+        side = Signal()              # 0: round reads L, 1: reads R
+        iss_row = Signal(row_w)
+        rem = Signal(cb)             # elements not yet issued in this round
+        disc = Signal(cb)            # beats still to discard
+        threshold = Signal(shape)
+        quota = Signal(cb)           # elements equal to the threshold to keep
+
+        m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
+        m.d.comb += [target.n.eq(cur_n), target.k.eq(cur_k)]
+
+        # --- source stage S: beat from the input or from buffer L/R -------------
+        issue = Signal()
+        s_valid, s_first, s_last, s_from_in, s_side = Signal(), Signal(), Signal(), Signal(), Signal()
+        s_mask = Signal(P)
+        in_reg = Signal(data.ArrayLayout(shape, P))
+        m.d.sync += s_valid.eq(issue)
+        with m.If(issue):
+            m.d.sync += [
+                s_first.eq(iss_row == 0), s_last.eq(rem <= P), s_mask.eq(therm(rem)),
+                s_side.eq(side), iss_row.eq(iss_row + 1), rem.eq(rem - P),
+            ]
+        for side_name in "LR":
+            for rd in rds[side_name]:
+                m.d.comb += rd.addr.eq(iss_row)
+        s_data = [Signal(shape, name=f"s_data{l}") for l in range(P)]
+        for l in range(P):
+            m.d.comb += s_data[l].eq(Mux(s_from_in, in_reg[l],
+                                         Mux(s_side, rds["R"][l].data, rds["L"][l].data)))
+
+        # --- pivot: rank the first beat's sample (3 cycles) ----------------------
+        m.submodules.rank = rank = RankSelect(sample=S, shape=shape)
+        m.d.comb += [rank.i_valid.eq(s_valid & s_first), rank.i_mask.eq(s_mask[:S]),
+                     rank.target.eq(target.target)]
+        for l in range(S):
+            m.d.comb += rank.i_data[l].eq(s_data[l])
+        pivot = rank.o_value
+
+        # The beats wait in a delay line as long as the pivot takes.
+        prev = (s_valid, s_first, s_last, s_mask, s_data)
+        for i in range(rank.latency):
+            cur = (Signal(name=f"d{i}_valid"), Signal(name=f"d{i}_first"), Signal(name=f"d{i}_last"),
+                   Signal(P, name=f"d{i}_mask"), [Signal(shape, name=f"d{i}_data{l}") for l in range(P)])
+            m.d.sync += [cur[0].eq(prev[0]), cur[1].eq(prev[1]), cur[2].eq(prev[2]), cur[3].eq(prev[3])]
+            m.d.sync += [cur[4][l].eq(prev[4][l]) for l in range(P)]
+            prev = cur
+        d_valid, d_first, d_last, d_mask, d_data = prev
+
+        # --- compare stage C ---------------------------------------------------
+        c_valid, c_first, c_last = Signal(), Signal(), Signal()
+        c_gt, c_lt, c_eq = Signal(P), Signal(P), Signal(P)
+        c_data = Signal(data.ArrayLayout(shape, P))
+        m.d.sync += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last)]
+        m.d.sync += [c_data[l].eq(d_data[l]) for l in range(P)]
+        m.d.sync += [
+            c_gt.eq(Cat(*[d_mask[l] & (d_data[l] > pivot) for l in range(P)])),
+            c_lt.eq(Cat(*[d_mask[l] & (d_data[l] < pivot) for l in range(P)])),
+            c_eq.eq(Cat(*[d_mask[l] & (d_data[l] == pivot) for l in range(P)])),
+        ]
+
+        # --- Z1: counts, zero eliminators (2 stages) --------------------------
+        acc_gt, acc_ge = Signal(cb), Signal(cb)
+        decide = Signal()
+        n_gt = prefix_counts([c_gt[l] for l in range(P)], P)[-1]
+        n_ge = prefix_counts([c_gt[l] | c_eq[l] for l in range(P)], P)[-1]
+        m.d.sync += decide.eq(c_valid & c_last)
+        with m.If(c_valid):
+            m.d.sync += [acc_gt.eq(Mux(c_first, 0, acc_gt) + n_gt),
+                         acc_ge.eq(Mux(c_first, 0, acc_ge) + n_ge)]
+        z1_first, z2_first = Signal(), Signal()
+        m.d.sync += [z1_first.eq(c_first), z2_first.eq(z1_first)]
+        for side_name, keep in (("L", c_gt), ("R", c_lt)):
+            ze = ZeroEliminator(lanes=P, shape=shape)
+            m.submodules[f"ze{side_name}"] = ze
+            m.d.comb += [ze.i_valid.eq(c_valid), ze.i_data.eq(c_data), ze.i_keep.eq(keep)]
+
+            # --- W: rotate by the fill offset, write P banks -------------------
+            fill = Signal(cb + 1, name=f"fill{side_name}")
+            base = Signal(cb + 1, name=f"base{side_name}")
+            m.d.comb += base.eq(Mux(z2_first, 0, fill))
+            offset = base[:lp]
+            row = base[lp:]
+            lanes = _rotate(m, [ze.o_data[l] for l in range(P)], offset, f"rot{side_name}")
+            wmask = _rotate(m, [therm(ze.o_count)[l] for l in range(P)], offset, f"wm{side_name}")
+            for j, wr in enumerate(wrs[side_name]):
+                m.d.comb += [wr.data.eq(lanes[j]), wr.en.eq(ze.o_valid & wmask[j]),
+                             wr.addr.eq(row + (j < offset))]
+            with m.If(ze.o_valid):
+                m.d.sync += fill.eq(base + ze.o_count)
+
+        # --- final pass: input buffer -> compare with T -> keep -> pack --------
+        fen = Signal()
+        fin_issue = Signal()
+        fin_row = Signal(row_w)
+        fin_rem = Signal(cb)
+        f0_valid, f0_mask, f0_row = Signal(), Signal(P), Signal(row_w)
+        m.d.comb += [in_rd.addr.eq(fin_row), in_rd.en.eq(fen)]
+        with m.If(fen):
+            m.d.sync += f0_valid.eq(fin_issue)
+            with m.If(fin_issue):
+                m.d.sync += [f0_mask.eq(therm(fin_rem)), f0_row.eq(fin_row),
+                             fin_row.eq(fin_row + 1), fin_rem.eq(fin_rem - P)]
+        f1_valid, f1_gt, f1_eq, f1_row = Signal(), Signal(P), Signal(P), Signal(row_w)
+        f1_data = Signal(data.ArrayLayout(shape, P))
+        with m.If(fen):
+            m.d.sync += [f1_valid.eq(f0_valid), f1_row.eq(f0_row), f1_data.eq(in_rd.data),
+                         f1_gt.eq(Cat(*[f0_mask[l] & (in_rd.data[l] > threshold) for l in range(P)])),
+                         f1_eq.eq(Cat(*[f0_mask[l] & (in_rd.data[l] == threshold) for l in range(P)]))]
+        eq_seen = Signal(cb)
+        eq_incl = prefix_counts([f1_eq[l] for l in range(P)], P)
+        keep = Cat(*[f1_gt[l] | (f1_eq[l] & (eq_seen + (eq_incl[l - 1] if l else 0) < quota))
+                     for l in range(P)])
+        fin_layout = data.StructLayout({"score": shape, "index": self.index_bits})
+        f2_valid, f2_keep = Signal(), Signal(P)
+        f2_data = Signal(data.ArrayLayout(fin_layout, P))
+        with m.If(fen):
+            m.d.sync += [f2_valid.eq(f1_valid), f2_keep.eq(keep)]
+            for l in range(P):
+                m.d.sync += [f2_data[l].score.eq(f1_data[l]), f2_data[l].index.eq(Cat(Const(l, lp), f1_row))]
+            with m.If(f1_valid):
+                m.d.sync += eq_seen.eq(eq_seen + eq_incl[-1])
+        m.submodules.zeF = zeF = ZeroEliminator(lanes=P, shape=fin_layout)
+        m.d.comb += [zeF.en.eq(fen), zeF.i_valid.eq(f2_valid), zeF.i_data.eq(f2_data), zeF.i_keep.eq(f2_keep)]
+
+        emitted = Signal(cb)
+        fin_out = Signal()
+        fin_last = Signal()
+        m.d.comb += fin_last.eq(emitted + zeF.o_count >= kf)
+        payload = self.result.payload
+        with m.If(fin_out):
+            m.d.comb += [payload.count.eq(zeF.o_count), payload.last.eq(fin_last),
+                         payload.error.eq(fin_last & clamped)]
+            for l in range(P):
+                m.d.comb += [payload.score[l].eq(zeF.o_data[l].score), payload.index[l].eq(zeF.o_data[l].index)]
+        with m.Else():
+            m.d.comb += [payload.count.eq(0), payload.last.eq(1), payload.error.eq(empty_err)]
+        m.d.comb += fen.eq(~(self.result.valid & ~self.result.ready) | ~fin_out)
+
+        # --- control ---------------------------------------------------------------
+        req = self.request.payload
+        nbeats = (req.n + (P - 1)) >> lp
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.request.ready.eq(1)
+                with m.If(self.request.valid):
+                    m.d.sync += [kf.eq(Mux(req.k > req.n, req.n, req.k)), clamped.eq(req.k > req.n),
+                                 req_n.eq(req.n), cur_n.eq(req.n), cur_k.eq(Mux(req.k > req.n, req.n, req.k)),
+                                 iss_row.eq(0), rem.eq(req.n), disc.eq(nbeats),
+                                 empty_err.eq((req.n == 0) | (req.n > self._n_max))]
+                    with m.If(req.n == 0):
+                        m.next = "EMPTY"
+                    with m.Elif((req.n > self._n_max) | (req.k == 0)):
+                        m.next = "DISCARD"
+                    with m.Else():
+                        m.next = "PREP"
+            with m.State("PREP"):
+                # Let the rank target of round 1 settle before the first beat.
+                m.next = "IN"
+            with m.State("IN"):
+                m.d.comb += [self.scores.ready.eq(1), issue.eq(self.scores.valid),
+                             in_wr.addr.eq(iss_row), in_wr.data.eq(self.scores.payload),
+                             in_wr.en.eq(self.scores.valid)]
+                m.d.sync += s_from_in.eq(1)
+                with m.If(self.scores.valid):
+                    m.d.sync += in_reg.eq(self.scores.payload)
+                    with m.If(rem <= P):
+                        m.next = "WAIT"
+            with m.State("WAIT"):
+                with m.If(decide):
+                    with m.If(acc_gt >= cur_k):
+                        m.d.sync += [cur_n.eq(acc_gt), side.eq(0), rem.eq(acc_gt), iss_row.eq(0)]
+                        m.next = "GAP"
+                    with m.Elif(acc_ge >= cur_k):
+                        m.d.sync += [threshold.eq(pivot), quota.eq(cur_k - acc_gt),
+                                     fin_row.eq(0), fin_rem.eq(req_n),
+                                     eq_seen.eq(0), emitted.eq(0)]
+                        m.next = "FINAL"
+                    with m.Else():
+                        m.d.sync += [cur_n.eq(cur_n - acc_ge), cur_k.eq(cur_k - acc_ge), side.eq(1),
+                                     rem.eq(cur_n - acc_ge), iss_row.eq(0)]
+                        m.next = "GAP"
+            with m.State("GAP"):
+                # The decided side's last row is written in this cycle.
+                m.d.sync += s_from_in.eq(0)
+                m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += issue.eq(1)
+                with m.If(rem <= P):
+                    m.next = "WAIT"
+            with m.State("FINAL"):
+                m.d.comb += [fin_out.eq(1), fin_issue.eq(fin_rem != 0),
+                             self.result.valid.eq(zeF.o_valid & (zeF.o_count != 0))]
+                with m.If(self.result.valid & self.result.ready):
+                    m.d.sync += emitted.eq(emitted + zeF.o_count)
+                    with m.If(fin_last):
+                        m.d.sync += fin_rem.eq(0)
+                        m.next = "IDLE"
+            with m.State("DISCARD"):
+                m.d.comb += self.scores.ready.eq(1)
+                with m.If(self.scores.valid):
+                    m.d.sync += disc.eq(disc - 1)
+                    with m.If(disc == 1):
+                        m.next = "EMPTY"
+            with m.State("EMPTY"):
+                m.d.comb += self.result.valid.eq(1)
+                with m.If(self.result.ready):
+                    m.next = "IDLE"
+        return m
+
+
+def topk_from_config(cfg):
+    """The engine of one :class:`gen.config.SpattenConfig`."""
+    return TopKEngine(n_max=cfg.max_context, parallelism=cfg.topk_parallelism,
+                      score_bits=cfg.topk_score_bits)

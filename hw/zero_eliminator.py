@@ -1,0 +1,125 @@
+"""Zero eliminator: pack the kept lanes of a beat into the low lanes."""
+
+import operator
+
+from amaranth.hdl import Const, Module, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .prefix_sum import prefix_counts
+
+__all__ = ["ZeroEliminator"]
+
+
+class ZeroEliminator(wiring.Component):
+    """Pack the kept lanes of a ``lanes``-wide beat into lanes ``0..count-1``.
+
+    As in the SpAtten paper: a prefix sum of the empty slots gives each kept
+    element the distance ``z`` it moves down; a ``log2(lanes)``-layer shifter
+    then moves it by ``2**b`` in layer ``b`` when bit ``b`` of ``z`` is set
+    (least significant layer first: two kept elements never collide, because
+    ``z`` is non-decreasing across kept lanes and grows by less than the lane
+    distance). Order is preserved.
+
+    Parameters
+    ----------
+    lanes : int
+        Power of two in 2..64.
+    shape : ShapeLike or Layout
+        Payload of one lane.
+
+    Members
+    -------
+    en : In(1)
+        Pipeline advance (stall when 0: every register holds).
+    i_valid, i_data, i_keep : In
+        Input beat, and which lanes to keep.
+    o_valid, o_data, o_count : Out
+        Packed beat: ``o_data[0..o_count-1]`` are the kept lanes in order;
+        higher lanes are don't-care.
+
+    Latency :attr:`latency` = 2 advancing cycles (register after the prefix
+    sum, register after the shifter); throughput one beat per cycle.
+    """
+
+    def __init__(self, *, lanes, shape):
+        if isinstance(lanes, bool):
+            raise TypeError(f"lanes must be an integer, not {lanes!r}")
+        lanes = operator.index(lanes)
+        if lanes < 2 or lanes > 64 or lanes & (lanes - 1):
+            raise ValueError(f"lanes must be a power of two in 2..64, not {lanes!r}")
+        self._lanes = lanes
+        self._shape = shape
+        super().__init__({
+            "en": In(1, init=1),
+            "i_valid": In(1),
+            "i_data": In(data.ArrayLayout(shape, lanes)),
+            "i_keep": In(lanes),
+            "o_valid": Out(1),
+            "o_data": Out(data.ArrayLayout(shape, lanes)),
+            "o_count": Out(range(lanes + 1)),
+        })
+
+    @property
+    def lanes(self):
+        return self._lanes
+
+    @property
+    def latency(self):
+        return 2
+
+    def elaborate(self, platform):
+        m = Module()
+        P = self._lanes
+        layers = P.bit_length() - 1
+        zbits = unsigned(layers)
+
+        # Stage 1: exclusive prefix count of the empty slots = distance to move.
+        empty = ~self.i_keep
+        incl = prefix_counts([empty[l] for l in range(P)], P)
+        s1_valid = Signal()
+        s1_data = Signal(data.ArrayLayout(self._shape, P))
+        s1_keep = Signal(P)
+        s1_z = Signal(data.ArrayLayout(zbits, P))
+        s1_count = Signal(range(P + 1))
+        with m.If(self.en):
+            m.d.sync += [
+                s1_valid.eq(self.i_valid),
+                s1_data.eq(self.i_data),
+                s1_keep.eq(self.i_keep),
+                s1_count.eq(P - incl[-1]),
+            ]
+            for l in range(P):
+                # Distance of a kept lane is always < lanes; for l = 0 it is 0.
+                m.d.sync += s1_z[l].eq(incl[l - 1] if l else Const(0, zbits))
+
+        # Stage 2: log2(P) layers of 2:1 multiplexers, LSB first.
+        vals = [s1_data[l] for l in range(P)]
+        keep = [s1_keep[l] for l in range(P)]
+        zs = [s1_z[l] for l in range(P)]
+        for b in range(layers):
+            d = 1 << b
+            nvals, nkeep, nzs = [], [], []
+            for i in range(P):
+                stay = keep[i] & ~zs[i][b]
+                if i + d < P:
+                    come = keep[i + d] & zs[i + d][b]
+                    nvals.append(Signal(self._shape, name=f"ze_v{b}_{i}"))
+                    nzs.append(Signal(zbits, name=f"ze_z{b}_{i}"))
+                    m.d.comb += [
+                        nvals[-1].eq(vals[i + d]),
+                        nzs[-1].eq(zs[i + d]),
+                    ]
+                    with m.If(~come):
+                        m.d.comb += [nvals[-1].eq(vals[i]), nzs[-1].eq(zs[i])]
+                    nkeep.append(come | stay)
+                else:
+                    nvals.append(vals[i])
+                    nzs.append(zs[i])
+                    nkeep.append(stay)
+            vals, keep, zs = nvals, nkeep, nzs
+        with m.If(self.en):
+            m.d.sync += [self.o_valid.eq(s1_valid), self.o_count.eq(s1_count)]
+            for l in range(P):
+                m.d.sync += self.o_data[l].eq(vals[l])
+        return m
