@@ -6,8 +6,15 @@ built from one :class:`gen.config.SpattenConfig`.
 
 __all__ = ["BLOCKS", "build_block"]
 
+
+def _topk(config):
+    from hw.topk import topk_from_config
+
+    return topk_from_config(config)
+
+
 # Filled as blocks land: name -> callable(SpattenConfig) -> wiring.Component
-BLOCKS = {}
+BLOCKS = {"topk": _topk}
 
 
 def build_block(name, config):

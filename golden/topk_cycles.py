@@ -1,0 +1,151 @@
+"""Cycle models of the top-k engine.
+
+:func:`engine_cycles` is the exact model of ``hw/topk.py`` (same pivot rule,
+same pipeline): cycles per request with no bubbles and no backpressure.
+:func:`release_cycles` is the SpAtten release's model: the sum over
+quick-select rounds of ``ceil(n_i / P) + 3`` with a uniformly random pivot.
+
+Cycle convention: cycle 0 is the cycle the first score beat of the request is
+accepted; a count is the number of cycles from cycle 0 up to and including
+the event (the last result beat transferred, or the decision that makes the
+k-th value known), i.e. ``t_event - t_first + 1``.
+"""
+
+import math
+
+import numpy as np
+
+from .topk import topk
+
+__all__ = ["ROUND_LATENCY", "ROUND_GAP", "FINAL_LATENCY", "sample_size", "pivot_target",
+           "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
+
+# Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
+ROUND_LATENCY = 6
+ROUND_GAP = 2
+FINAL_LATENCY = 5
+
+
+def _check_p(p):
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)):
+        raise TypeError(f"parallelism must be an integer, not {p!r}")
+    if not 2 <= p <= 64 or p & (p - 1):
+        raise ValueError(f"parallelism must be a power of two in 2..64, not {p!r}")
+    return int(p)
+
+
+def _check(scores, k, p):
+    scores = np.asarray(scores)
+    if scores.ndim != 1 or not np.issubdtype(scores.dtype, np.integer):
+        raise ValueError(f"scores must be a one-dimensional integer array, not {scores.dtype} "
+                         f"of shape {scores.shape}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"k must be a non-negative integer, not {k!r}")
+    return scores, int(k), _check_p(p)
+
+
+def sample_size(p):
+    """``S``: how many leading candidates of a round are ranked for its pivot."""
+    return min(_check_p(p), 16)
+
+
+def pivot_target(n, k, s):
+    """Descending sample rank of the pivot of a round with ``n`` candidates."""
+    if n <= s:
+        return k - 1
+    return min(s - 1, k * s // n)
+
+
+def select_rounds(scores, k, p):
+    """Quick-select as the engine runs it: list of ``(n, k, pivot, n_greater, n_equal)``.
+
+    ``1 <= k <= len(scores)``. The candidates of a round keep input order (the
+    zero eliminators and the buffers preserve it); the pivot is chosen among
+    the first ``min(n, S)`` of them.
+    """
+    cand = np.asarray(scores)
+    s = sample_size(p)
+    rounds = []
+    while True:
+        n = cand.shape[0]
+        sample = np.sort(cand[:min(n, s)])[::-1]
+        pivot = sample[pivot_target(n, k, s)]
+        greater, less = cand[cand > pivot], cand[cand < pivot]
+        n_eq = n - greater.shape[0] - less.shape[0]
+        rounds.append((n, k, pivot, greater.shape[0], n_eq))
+        if greater.shape[0] >= k:
+            cand = greater
+        elif greater.shape[0] + n_eq >= k:
+            return rounds
+        else:
+            k -= greater.shape[0] + n_eq
+            cand = less
+
+
+def engine_cycles(scores, k, *, n_max, parallelism):
+    """Cycles of one request on ``TopKEngine(n_max=n_max, parallelism=parallelism)``.
+
+    Returns ``{"select": int or None, "total": int, "rounds": int}``:
+    ``select`` counts up to the cycle in which the k-th value is decided,
+    ``total`` up to the transfer of the last result beat. ``k > n`` is
+    clamped; ``k == 0`` and ``n > n_max`` (bad requests) consume the beats and
+    emit one empty beat (``select`` None, ``rounds`` 0). ``n == 0`` has no
+    score beat, hence no cycle 0: ValueError.
+    """
+    scores, k, p = _check(scores, k, parallelism)
+    if isinstance(n_max, bool) or not isinstance(n_max, (int, np.integer)) or not 1 <= n_max <= 65536:
+        raise ValueError(f"n_max must be in 1..65536, not {n_max!r}")
+    n = scores.shape[0]
+    if n == 0:
+        raise ValueError("scores must hold at least one element (n == 0 has no score beat)")
+    beats = -(-n // p)
+    if k == 0 or n > n_max:
+        return {"select": None, "total": beats + 1, "rounds": 0}
+    k = min(k, n)
+    rounds = select_rounds(scores, k, p)
+    decision = beats - 1 + ROUND_LATENCY
+    for n_i, *_ in rounds[1:]:
+        decision += ROUND_GAP + (-(-n_i // p)) - 1 + ROUND_LATENCY
+    last_row = int(topk(scores, k)[-1]) // p
+    return {"select": decision + 1,
+            "total": decision + 1 + last_row + FINAL_LATENCY + 1,
+            "rounds": len(rounds)}
+
+
+def request_cycles(scores, k, *, n_max, parallelism, lfsr_seed=1):
+    """Total cycles of one request (see :func:`engine_cycles`); ``lfsr_seed``
+    is accepted as the engine's and does not change the (deterministic) pivot rule."""
+    return engine_cycles(scores, k, n_max=n_max, parallelism=parallelism)["total"]
+
+
+def select_cycles(scores, k, *, n_max, parallelism, lfsr_seed=1):
+    """Cycles until the k-th value is known (None for a bad request or k == 0)."""
+    return engine_cycles(scores, k, n_max=n_max, parallelism=parallelism)["select"]
+
+
+def release_cycles(scores, k, parallelism, seed=0):
+    """The SpAtten release's cycle model: sum over rounds of ``ceil(n_i / P) + 3``.
+
+    The pivot of each round is a uniformly random candidate
+    (``numpy.random.default_rng(seed)``); recursion as in the engine. ``k``
+    is clamped to ``n``; ``k == 0`` costs 0 cycles.
+    """
+    scores, k, p = _check(scores, k, parallelism)
+    rng = np.random.default_rng(seed)
+    cand = scores
+    k = min(k, cand.shape[0])
+    cycles = 0
+    while k > 0:
+        n = cand.shape[0]
+        cycles += math.ceil(n / p) + 3
+        pivot = cand[rng.integers(n)]
+        greater, less = cand[cand > pivot], cand[cand < pivot]
+        n_eq = n - greater.shape[0] - less.shape[0]
+        if greater.shape[0] >= k:
+            cand = greater
+        elif greater.shape[0] + n_eq >= k:
+            break
+        else:
+            k -= greater.shape[0] + n_eq
+            cand = less
+    return cycles
