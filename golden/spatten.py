@@ -1,0 +1,390 @@
+"""SpAtten attention, bit-accurate, layer by layer: the golden model of the whole datapath.
+
+:class:`SpattenAttention` is called by a model's forward pass in place of its
+attention (contract: ``notes/GOLDEN_API.md``); :func:`spatten_layer` and
+:func:`spatten_model` drive it with given Q/K/V per layer. One call, for layer
+``l`` and every head ``h`` still alive, does what the hardware does:
+
+1. **Token pruning** before the layer: keep ``keep_count(keep_ratio(l), Lk)``
+   of the alive tokens, ranked by accumulated token importance
+   (``golden.pruning``). **Head pruning**: the same with heads, among those
+   alive at layer ``l - 1`` (and, across generation steps, at ``l`` before).
+2. **Quantization**: Q, K, V to ``B = cfg.value_bits`` symmetric codes, one float
+   scale per tensor (Q and K per head with ``per_head_scale=True``; V always per
+   layer so that head importances compare). K and V live in DRAM as MSB and LSB
+   planes (``golden.quant``).
+3. **Progressive quantization**: scores from MSB-only K (``golden.qk``), softmax
+   (``golden.softmax``); a row whose largest probability code is below
+   ``round(cfg.requant_threshold * 2**15)`` is recomputed once with MSB+LSB K
+   (and uses MSB+LSB V). ``requant_threshold=0`` never re-fetches;
+   ``progressive=False`` fetches both planes up front for every row (plain
+   ``B``-bit datapath); ``lsb_bits=0`` has nothing to re-fetch.
+4. **Local value pruning**: per row, the ``ceil(value_keep * n_visible)`` largest
+   probabilities select the V rows fetched and multiplied (no renormalisation).
+5. **prob x V** (``golden.pv``); the output codes are dequantized to float32
+   (``out * s_v / 2**OUT_FRAC``); pruned heads output zeros.
+6. **Importance**: token (column sums of probabilities) and head (sum of
+   ``|out|``) accumulators, saturating, across heads, layers and calls.
+
+Semantics chosen (documented for the runners): a pruned token is removed as a
+key/value for all later heads, layers and generation steps; every query row
+still runs (a row whose visible keys are all pruned outputs zeros). Query row
+``i`` sits at position ``Lk - Lq + i`` (causal mask ``j <= Lk - Lq + i``).
+New tokens (a longer K/V in ``"generate"`` mode) start alive with importance 0.
+
+Traffic and work counters (``counters``; bytes as the fetcher reads them,
+``golden.quant.row_bytes`` per row): per alive head, every alive key visible
+to some row is fetched once (MSB plane; LSB plane for the keys visible to a
+re-fetched row), every V row selected by some row once (MSB plane; LSB plane
+for rows selected by re-fetched rows). MACs count every multiply: Q x K over
+visible keys (again for re-fetched rows), prob x V over kept values. The
+dense baseline fetches 16-bit K and V of every token for every head and
+multiplies over every causally visible key (Q x K and prob x V).
+
+``exact=True`` is the float twin: float64 scores, softmax, value selection and
+output, the same pruning rules on float importances, no quantization.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .formats import HEAD_IMPORTANCE, OUT_FRAC, PROB, TOKEN_IMPORTANCE, _int
+from .pruning import (keep_count, keep_ratio, prune, sat_add, topk_rows, value_keep_count)
+from .pv import pv_acc, pv_output
+from .qk import qk_dot, qk_float, qk_scores, score_multiplier
+from .quant import msb_only, quant_scale, quantize, row_bytes
+from .softmax import softmax_float, softmax_fx
+
+__all__ = ["SpattenAttention", "spatten_layer", "spatten_model", "COUNTERS", "DENSE_BITS"]
+
+#: Bits per K/V element of the dense baseline.
+DENSE_BITS = 16
+COUNTERS = ("dram_bytes_k_msb", "dram_bytes_k_lsb", "dram_bytes_v_msb", "dram_bytes_v_lsb",
+            "dram_bytes_dense", "macs_qk", "macs_pv", "macs_dense", "rows", "rows_refetched",
+            "heads_run", "heads_pruned", "keys_fetched", "values_fetched", "keys_dense", "calls")
+_CFG_FIELDS = ("value_bits", "msb_bits", "lsb_bits", "requant_threshold", "token_prune_start",
+               "token_keep_final", "head_prune_start", "head_keep_final", "value_keep", "max_context")
+
+
+def _read_cfg(cfg):
+    missing = [f for f in _CFG_FIELDS if not hasattr(cfg, f)]
+    if missing:
+        raise TypeError(f"cfg must have the attributes of SpattenConfig; missing {', '.join(missing)}")
+    if cfg.msb_bits + cfg.lsb_bits != cfg.value_bits:
+        raise ValueError(f"cfg.msb_bits + cfg.lsb_bits must equal cfg.value_bits ({cfg.value_bits}), "
+                         f"not {cfg.msb_bits} + {cfg.lsb_bits}")
+    if not 2 <= cfg.value_bits <= 16:
+        raise ValueError(f"cfg.value_bits must be in 2..16, not {cfg.value_bits}")
+    return cfg
+
+
+class SpattenAttention:
+    """Stateful SpAtten attention over the layers of one sequence.
+
+    Parameters
+    ----------
+    cfg : SpattenConfig-like
+        Read by attribute (see ``notes/GOLDEN_API.md``).
+    n_layers, n_heads : int
+        Layers and heads of the model.
+    mode : ``"summarize"`` or ``"generate"``
+        ``"summarize"``: one call per layer, layers increasing, fixed ``Lk``.
+        ``"generate"``: steps of calls for layers ``0..L-1``; ``Lk`` may grow.
+    exact : bool
+        Float twin (no quantization, float softmax), same pruning rules.
+    progressive : bool
+        Progressive quantization on (MSB first); off: full ``value_bits`` always.
+    per_head_scale : bool
+        One quantization scale per head for Q and K (V: per layer always).
+
+    Members
+    -------
+    counters : dict of int
+    token_alive : bool array ``(Lk,)``
+    head_alive : bool array ``(n_layers, n_heads)``
+    token_score, head_score : importance accumulators (int64 codes; float if exact)
+    last : dict of the last call: ``refetch (H, Lq)``, ``values_kept (H, Lq)``,
+        ``token_alive (Lk,)`` and ``head_alive (H,)`` as used by that layer.
+    """
+
+    def __init__(self, cfg, n_layers, n_heads, mode="summarize", *, exact=False, progressive=True,
+                 per_head_scale=False):
+        self._cfg = _read_cfg(cfg)
+        self._n_layers = _int("n_layers", n_layers)
+        self._n_heads = _int("n_heads", n_heads)
+        if self._n_layers < 1 or self._n_heads < 1:
+            raise ValueError(f"n_layers and n_heads must be >= 1, not {n_layers}, {n_heads}")
+        if mode not in ("summarize", "generate"):
+            raise ValueError(f"mode must be 'summarize' or 'generate', not {mode!r}")
+        self._mode = mode
+        self._exact = bool(exact)
+        self._progressive = bool(progressive)
+        self._per_head_scale = bool(per_head_scale)
+        self.reset()
+
+    def reset(self):
+        """Forget the sequence: all tokens and heads alive, importances zero, counters zero."""
+        self._token_alive = np.zeros(0, dtype=bool)
+        self._token_score = np.zeros(0, dtype=np.float64 if self._exact else np.int64)
+        self._head_alive = np.ones((self._n_layers, self._n_heads), dtype=bool)
+        self._head_score = np.zeros(self._n_heads, dtype=np.float64 if self._exact else np.int64)
+        self._counters = dict.fromkeys(COUNTERS, 0)
+        self._prev_layer = None
+        self.last = {}
+
+    counters = property(lambda self: dict(self._counters))
+    token_alive = property(lambda self: self._token_alive.copy())
+    head_alive = property(lambda self: self._head_alive.copy())
+    token_score = property(lambda self: self._token_score.copy())
+    head_score = property(lambda self: self._head_score.copy())
+    mode = property(lambda self: self._mode)
+    exact = property(lambda self: self._exact)
+
+    # -- bookkeeping ---------------------------------------------------------
+
+    def _check_call(self, layer, q, k, v):
+        layer = _int("layer", layer)
+        if not 0 <= layer < self._n_layers:
+            raise ValueError(f"layer must be in 0..{self._n_layers - 1}, not {layer}")
+        q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
+        if q.ndim != 3 or k.ndim != 3 or v.ndim != 3:
+            raise ValueError(f"q, k, v must be (H, L, D) arrays, not {q.shape}, {k.shape}, {v.shape}")
+        if not (q.shape[0] == k.shape[0] == v.shape[0] == self._n_heads):
+            raise ValueError(f"q, k, v must have n_heads={self._n_heads} heads, "
+                             f"not {q.shape[0]}, {k.shape[0]}, {v.shape[0]}")
+        if k.shape != v.shape or q.shape[2] != k.shape[2]:
+            raise ValueError(f"k and v must have one shape and q the same D, not q {q.shape}, "
+                             f"k {k.shape}, v {v.shape}")
+        if q.shape[1] > k.shape[1] or k.shape[1] < 1:
+            raise ValueError(f"q rows ({q.shape[1]}) must be at most the keys ({k.shape[1]})")
+        if k.shape[1] > self._cfg.max_context:
+            raise ValueError(f"keys ({k.shape[1]}) must be at most cfg.max_context "
+                             f"({self._cfg.max_context})")
+        for name, x in (("q", q), ("k", k), ("v", v)):
+            if not np.all(np.isfinite(x)):
+                raise ValueError(f"{name} must be finite")
+        prev = self._prev_layer
+        if self._mode == "summarize":
+            if prev is not None and layer <= prev:
+                raise ValueError(f"layer must increase within a sequence ({layer} after {prev}); "
+                                 f"call reset() for a new sequence")
+            if self._token_alive.size and k.shape[1] != self._token_alive.size:
+                raise ValueError(f"keys must stay {self._token_alive.size} in summarize mode, "
+                                 f"not {k.shape[1]}; call reset() for a new sequence")
+        else:
+            expected = 0 if prev is None or prev == self._n_layers - 1 else prev + 1
+            if layer != expected:
+                raise ValueError(f"layer must be {expected} next in generate mode, not {layer}")
+            if k.shape[1] < self._token_alive.size:
+                raise ValueError(f"keys must not shrink in generate mode ({k.shape[1]} < "
+                                 f"{self._token_alive.size}); call reset() for a new sequence")
+        self._prev_layer = layer
+        return layer, q, k, v
+
+    def _grow(self, lk):
+        new = lk - self._token_alive.size
+        if new > 0:
+            self._token_alive = np.concatenate([self._token_alive, np.ones(new, dtype=bool)])
+            self._token_score = np.concatenate([self._token_score,
+                                                np.zeros(new, dtype=self._token_score.dtype)])
+
+    def _prune(self, layer, lk):
+        cfg = self._cfg
+        target = keep_count(keep_ratio(layer, self._n_layers, cfg.token_prune_start,
+                                       cfg.token_keep_final), lk)
+        if self._token_alive.sum() > target:
+            self._token_alive = prune(self._token_score, self._token_alive, target)
+        cand = self._head_alive[layer] & (self._head_alive[layer - 1] if layer else True)
+        target_h = keep_count(keep_ratio(layer, self._n_layers, cfg.head_prune_start,
+                                         cfg.head_keep_final), self._n_heads)
+        if cand.sum() > target_h:
+            cand = prune(self._head_score, cand, target_h)
+        self._head_alive[layer] = cand
+
+    # -- one call -------------------------------------------------------------
+
+    def __call__(self, layer, q, k, v, causal=False):
+        """Attention of layer ``layer``: ``q (H, Lq, D)``, ``k, v (H, Lk, D)`` -> ``(H, Lq, D)`` float32."""
+        layer, q, k, v = self._check_call(layer, q, k, v)
+        n_heads, lq, d = q.shape
+        lk = k.shape[1]
+        self._grow(lk)
+        self._prune(layer, lk)
+        alive, heads = self._token_alive, self._head_alive[layer]
+        pos = np.arange(lq)[:, None] + (lk - lq)
+        visible = np.broadcast_to(alive[None, :], (lq, lk))
+        if causal:
+            visible = visible & (np.arange(lk)[None, :] <= pos)
+        dense_visible = (np.arange(lk)[None, :] <= pos).sum() if causal else lq * lk
+
+        out = np.zeros((n_heads, lq, d), dtype=np.float64)
+        refetch = np.zeros((n_heads, lq), dtype=bool)
+        kept = np.zeros((n_heads, lq), dtype=np.int64)
+        col_sum = np.zeros(lk, dtype=self._token_score.dtype)
+        c = self._counters
+        if heads.any():
+            prep = self._prepare(q, k, v, heads)
+            for h in np.flatnonzero(heads):
+                res = self._head(h, prep, visible)
+                out[h], refetch[h], kept[h] = res["out"], res["refetch"], res["kept"].sum(axis=1)
+                col_sum = col_sum + res["prob"].sum(axis=0)
+                self._count_head(res, visible, d)
+                self._head_score[h] = self._add_head_score(self._head_score[h], res["out_code"])
+        if self._exact:
+            self._token_score = self._token_score + np.where(alive, col_sum, 0.0)
+        else:
+            self._token_score = sat_add(self._token_score, np.where(alive, col_sum, 0),
+                                        TOKEN_IMPORTANCE)
+        c["calls"] += 1
+        c["rows"] += int(heads.sum()) * lq
+        c["rows_refetched"] += int(refetch.sum())
+        c["heads_run"] += int(heads.sum())
+        c["heads_pruned"] += int((~heads).sum())
+        c["dram_bytes_dense"] += 2 * n_heads * lk * row_bytes(d, DENSE_BITS)
+        c["keys_dense"] += n_heads * lk
+        c["macs_dense"] += 2 * n_heads * int(dense_visible) * d
+        self.last = {"refetch": refetch, "values_kept": kept, "token_alive": alive.copy(),
+                     "head_alive": heads.copy(), "layer": layer}
+        return out.astype(np.float32)
+
+    def _add_head_score(self, acc, out_code):
+        if self._exact:
+            return acc + float(np.abs(out_code).sum())
+        return int(sat_add(np.array([acc]), np.array([np.abs(out_code).sum()]), HEAD_IMPORTANCE)[0])
+
+    def _prepare(self, q, k, v, heads):
+        """Quantize a layer (codes, planes, scales); the float twin keeps floats."""
+        if self._exact:
+            return {"q": q, "k": k, "v": v}
+        cfg = self._cfg
+        bits, lsb = cfg.value_bits, cfg.lsb_bits
+        sq = quant_scale(q, bits, per_head=self._per_head_scale)
+        sk = quant_scale(k, bits, per_head=self._per_head_scale)
+        sv = quant_scale(v, bits)
+        qi, ki, vi = quantize(q, sq, bits), quantize(k, sk, bits), quantize(v, sv, bits)
+        sq = np.broadcast_to(sq, (q.shape[0],))
+        sk = np.broadcast_to(sk, (q.shape[0],))
+        mult = [score_multiplier(sq[h], sk[h], q.shape[2]) if heads[h] else None
+                for h in range(q.shape[0])]
+        return {"q": qi, "k": ki, "v": vi, "k_msb": msb_only(ki >> lsb, lsb),
+                "v_msb": msb_only(vi >> lsb, lsb), "mult": mult, "sv": sv}
+
+    def _head(self, h, prep, visible):
+        if self._exact:
+            return self._head_float(h, prep, visible)
+        cfg = self._cfg
+        bits = cfg.value_bits
+        m, sh = prep["mult"][h]
+        two_pass = self._progressive and cfg.lsb_bits > 0
+        k_first = prep["k_msb"][h] if two_pass else prep["k"][h]
+        prob = softmax_fx(qk_scores(qk_dot(prep["q"][h], k_first, bits), m, sh), visible)
+        has_keys = visible.any(axis=1)
+        refetch = np.zeros(visible.shape[0], dtype=bool)
+        if two_pass:
+            thr = math.floor(cfg.requant_threshold * (1 << PROB.frac) + 0.5)
+            refetch = has_keys & (prob.max(axis=1) < thr)
+            if refetch.any():
+                rows = np.flatnonzero(refetch)
+                dot = qk_dot(prep["q"][h][rows], prep["k"][h], bits)
+                prob[rows] = softmax_fx(qk_scores(dot, m, sh), visible[rows])
+        kept = topk_rows(prob, value_keep_count(cfg.value_keep, visible.sum(axis=1)), visible)
+        p_kept = np.where(kept, prob, 0)
+        v_first = prep["v_msb"][h] if two_pass else prep["v"][h]
+        acc = pv_acc(p_kept, v_first, bits)
+        if refetch.any():
+            acc[refetch] = pv_acc(p_kept[refetch], prep["v"][h], bits)
+        out_code = pv_output(acc, bits)
+        out = out_code * (prep["sv"] / (1 << OUT_FRAC))
+        return {"out": out, "out_code": out_code, "prob": prob, "refetch": refetch, "kept": kept,
+                "two_pass": two_pass}
+
+    def _head_float(self, h, prep, visible):
+        cfg = self._cfg
+        prob = softmax_float(np.where(visible, qk_float(prep["q"][h], prep["k"][h]), 0.0), visible)
+        kept = topk_rows(prob, value_keep_count(cfg.value_keep, visible.sum(axis=1)), visible)
+        out = np.where(kept, prob, 0.0) @ prep["v"][h]
+        return {"out": out, "out_code": out, "prob": prob, "kept": kept, "two_pass": False,
+                "refetch": np.zeros(visible.shape[0], dtype=bool)}
+
+    def _count_head(self, res, visible, d):
+        cfg, c = self._cfg, self._counters
+        keys = visible.any(axis=0)
+        keys_lsb = visible[res["refetch"]].any(axis=0)
+        vals = res["kept"].any(axis=0)
+        vals_lsb = res["kept"][res["refetch"]].any(axis=0)
+        if res["two_pass"]:
+            msb, lsb = row_bytes(d, cfg.msb_bits), row_bytes(d, cfg.lsb_bits)
+            c["dram_bytes_k_msb"] += int(keys.sum()) * msb
+            c["dram_bytes_k_lsb"] += int(keys_lsb.sum()) * lsb
+            c["dram_bytes_v_msb"] += int(vals.sum()) * msb
+            c["dram_bytes_v_lsb"] += int(vals_lsb.sum()) * lsb
+        else:
+            # Both planes fetched up front (or the float twin, counted at value_bits).
+            msb = row_bytes(d, cfg.msb_bits)
+            lsb = row_bytes(d, cfg.lsb_bits) if cfg.lsb_bits else 0
+            c["dram_bytes_k_msb"] += int(keys.sum()) * msb
+            c["dram_bytes_k_lsb"] += int(keys.sum()) * lsb
+            c["dram_bytes_v_msb"] += int(vals.sum()) * msb
+            c["dram_bytes_v_lsb"] += int(vals.sum()) * lsb
+        c["keys_fetched"] += int(keys.sum())
+        c["values_fetched"] += int(vals.sum())
+        c["macs_qk"] += (int(visible.sum()) + int(visible[res["refetch"]].sum())) * d
+        c["macs_pv"] += int(res["kept"].sum()) * d
+
+
+def spatten_layer(q, k, v, cfg, *, layer=0, n_layers=1, causal=False, exact=False, progressive=True):
+    """One layer on a fresh state: a dict of ``out``, ``token_alive``, ``head_alive``,
+    ``refetch``, ``values_kept`` and ``counters``."""
+    q = np.asarray(q)
+    att = SpattenAttention(cfg, n_layers, q.shape[0] if q.ndim == 3 else 0, "summarize",
+                           exact=exact, progressive=progressive)
+    out = att(layer, q, k, v, causal=causal)
+    return {"out": out, "token_alive": att.last["token_alive"], "head_alive": att.last["head_alive"],
+            "refetch": att.last["refetch"], "values_kept": att.last["values_kept"],
+            "counters": att.counters}
+
+
+def spatten_model(q_layers, k_layers, v_layers, cfg, mode="summarize", *, causal=True,
+                  prompt_len=None, exact=False, progressive=True):
+    """Run all layers of one sequence from given Q/K/V (each a list of ``(H, L, D)`` per layer).
+
+    ``"summarize"``: one call per layer over all ``L`` rows. ``"generate"``: the
+    first ``prompt_len`` tokens summarised (rows and keys ``0..prompt_len-1``),
+    then one step per further token ``t`` (row ``t``, keys ``0..t``), every step
+    through all layers. Returns a dict: ``outputs`` (list per layer of
+    ``(H, L, D)`` float32), ``token_alive`` (bool ``(n_layers, L)``: the keys each
+    layer used in its last call), ``head_alive`` (``(n_layers, H)``), ``refetch``
+    (list per layer of ``(H, L)`` bool: the rows that re-fetched LSBs), ``counters``.
+    """
+    n_layers = len(q_layers)
+    if not n_layers or len(k_layers) != n_layers or len(v_layers) != n_layers:
+        raise ValueError(f"q_layers, k_layers, v_layers must be equally long non-empty lists, "
+                         f"not {len(q_layers)}, {len(k_layers)}, {len(v_layers)}")
+    shape = np.shape(q_layers[0])
+    if len(shape) != 3:
+        raise ValueError(f"q_layers[0] must be (H, L, D), not {shape}")
+    n_heads, length, d = shape
+    att = SpattenAttention(cfg, n_layers, n_heads, mode, exact=exact, progressive=progressive)
+    outputs = [np.zeros((n_heads, length, d), dtype=np.float32) for _ in range(n_layers)]
+    refetch = [np.zeros((n_heads, length), dtype=bool) for _ in range(n_layers)]
+    used = np.zeros((n_layers, length), dtype=bool)
+    if mode == "summarize":
+        steps = [(0, length)]
+    else:
+        prompt_len = length if prompt_len is None else _int("prompt_len", prompt_len)
+        if not 1 <= prompt_len <= length:
+            raise ValueError(f"prompt_len must be in 1..{length}, not {prompt_len}")
+        steps = [(0, prompt_len)] + [(t, t + 1) for t in range(prompt_len, length)]
+    for lo, hi in steps:
+        for layer in range(n_layers):
+            out = att(layer, np.asarray(q_layers[layer])[:, lo:hi], np.asarray(k_layers[layer])[:, :hi],
+                      np.asarray(v_layers[layer])[:, :hi], causal=causal)
+            outputs[layer][:, lo:hi] = out
+            refetch[layer][:, lo:hi] = att.last["refetch"]
+            used[layer] = False
+            used[layer, :hi] = att.last["token_alive"]
+    return {"outputs": outputs, "token_alive": used, "head_alive": att.head_alive,
+            "refetch": refetch, "counters": att.counters}
