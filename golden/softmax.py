@@ -158,8 +158,8 @@ def softmax_fx(scores, mask=None, fmt=SOFTMAX):
     if mask.shape != s.shape:
         raise ValueError(f"mask must have the shape of scores {s.shape}, not {mask.shape}")
     row_max = np.where(mask, s, fmt.score.min_int).max(axis=-1, keepdims=True)
-    d = np.where(mask, s - row_max, 0)
-    e = np.where(mask, exp_fx(d, fmt), 0)
+    e = np.zeros(s.shape, dtype=np.int64)
+    e[mask] = exp_fx((s - row_max)[mask], fmt)      # only visible keys: causal rows cost half
     total = e.sum(axis=-1, keepdims=True)
     z = np.frexp(np.maximum(total, 1).astype(np.float64))[1].astype(np.int64) - 1
     recip = round_div(np.int64(1) << (fmt.recip_bits + z), np.maximum(total, 1))
