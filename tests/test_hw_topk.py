@@ -1,0 +1,230 @@
+# amaranth: UnusedElaboratable=no
+"""TopKEngine in Amaranth's simulator against golden.topk and golden.topk_cycles."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.hdl import Fragment
+from amaranth.sim import Simulator
+
+from gen.blocks import build_block
+from gen.config import preset
+from golden import topk_cycles
+from golden.topk import topk
+from hw.topk import TopKEngine
+
+SEED = 20261122
+
+
+def _cases(rng, n_max, lo, hi, count):
+    cases = []
+    for _ in range(count):
+        n = rng.randint(1, n_max)
+        k = rng.randint(1, n)
+        # Half of the requests draw from a few values: many ties.
+        pool = [rng.randint(lo, hi) for _ in range(3)]
+        scores = [rng.choice(pool) if rng.random() < 0.5 else rng.randint(lo, hi) for _ in range(n)]
+        cases.append((n, k, scores))
+    return cases
+
+
+def _edge_cases(n_max, lo, hi, P):
+    mid = min(n_max, 2 * P + 1)
+    up = list(range(lo, lo + mid))
+    return [
+        (mid, mid // 2, up), (mid, mid // 3, up[::-1]), (mid, mid // 2, [hi] * mid),
+        (n_max, n_max, [lo] * n_max), (n_max, 1, [lo] * (n_max - 1) + [hi]),
+        (1, 1, [hi]), (mid, mid, up), (P, 3, [lo, hi] * (P // 2)),
+    ]
+
+
+def _expected(n, k, scores, n_max):
+    """(indices, scores, error) for a request."""
+    if n == 0 or n > n_max:
+        return [], [], 1
+    if k == 0:
+        return [], [], 0
+    kept = [int(i) for i in topk(np.array(scores, dtype=np.int64), min(k, n))]
+    return kept, [scores[i] for i in kept], int(k > n)
+
+
+def _run(dut, cases, *, seed, bubbles, label):
+    """Send ``cases`` back to back; random bubbles/backpressure with probability ``bubbles``."""
+    P = dut.lanes
+    rng = random.Random(seed)
+    results = []
+
+    async def requests(ctx):
+        for n, k, _ in cases:
+            while rng.random() < bubbles:
+                ctx.set(dut.request.valid, 0)
+                await ctx.tick()
+            ctx.set(dut.request.valid, 1)
+            ctx.set(dut.request.payload.n, n)
+            ctx.set(dut.request.payload.k, k)
+            while True:
+                ready = ctx.get(dut.request.ready)
+                await ctx.tick()
+                if ready:
+                    break
+        ctx.set(dut.request.valid, 0)
+
+    async def scores(ctx):
+        for n, _, values in cases:
+            for start in range(0, n, P):
+                while rng.random() < bubbles:
+                    ctx.set(dut.scores.valid, 0)
+                    await ctx.tick()
+                ctx.set(dut.scores.valid, 1)
+                for lane in range(P):
+                    # Lanes past n are don't care: noise.
+                    value = values[start + lane] if start + lane < len(values) else rng.randint(-1, 1) % 2
+                    ctx.set(dut.scores.payload[lane], value)
+                while True:
+                    ready = ctx.get(dut.scores.ready)
+                    await ctx.tick()
+                    if ready:
+                        break
+        ctx.set(dut.scores.valid, 0)
+
+    async def result(ctx):
+        beats = []
+        for _ in range(200_000):
+            ready = rng.random() >= bubbles
+            ctx.set(dut.result.ready, ready)
+            if ready and ctx.get(dut.result.valid):
+                count = ctx.get(dut.result.payload.count)
+                beats.append((count,
+                              [ctx.get(dut.result.payload.index[lane]) for lane in range(count)],
+                              [ctx.get(dut.result.payload.score[lane]) for lane in range(count)],
+                              ctx.get(dut.result.payload.error)))
+                if ctx.get(dut.result.payload.last):
+                    results.append(beats)
+                    beats = []
+                    if len(results) == len(cases):
+                        return
+            await ctx.tick()
+        raise AssertionError(f"{label} seed={seed}: only {len(results)} of {len(cases)} results")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(requests)
+    sim.add_testbench(scores)
+    sim.add_testbench(result)
+    sim.run()
+    for number, ((n, k, values), beats) in enumerate(zip(cases, results)):
+        want_index, want_score, want_error = _expected(n, k, values, dut.n_max)
+        where = f"{label} seed={seed} request {number} n={n} k={k} scores={values}"
+        assert all(count or len(beats) == 1 for count, *_ in beats), f"{where}: empty beat {beats}"
+        got_index = [i for _, idx, _, _ in beats for i in idx]
+        got_score = [s for _, _, sc, _ in beats for s in sc]
+        assert got_index == want_index, f"{where}: indices {got_index}, expected {want_index}"
+        assert got_score == want_score, f"{where}: scores {got_score}, expected {want_score}"
+        assert beats[-1][3] == want_error, f"{where}: error {beats[-1][3]}, expected {want_error}"
+        assert not any(err for *_, err in beats[:-1]), f"{where}: error before the last beat"
+
+
+def _timed(dut, cases, label):
+    """One request at a time, no bubbles, no backpressure: cycles exactly as the model."""
+    P = dut.lanes
+    measured = []
+
+    async def bench(ctx):
+        ctx.set(dut.result.ready, 1)
+        for n, k, values in cases:
+            ctx.set(dut.request.valid, 1)
+            ctx.set(dut.request.payload.n, n)
+            ctx.set(dut.request.payload.k, k)
+            await ctx.tick().until(dut.request.ready)
+            ctx.set(dut.request.valid, 0)
+            beat, cycle, first = 0, 0, None
+            while True:
+                nbeats = -(-n // P)
+                ctx.set(dut.scores.valid, beat < nbeats)
+                for lane in range(P):
+                    index = beat * P + lane
+                    ctx.set(dut.scores.payload[lane], values[index] if index < n else 0)
+                if beat < nbeats and ctx.get(dut.scores.ready):
+                    first = cycle if first is None else first
+                    beat += 1
+                if ctx.get(dut.result.valid) and ctx.get(dut.result.payload.last):
+                    measured.append(cycle - first + 1)
+                    await ctx.tick()
+                    break
+                await ctx.tick()
+                cycle += 1
+                assert cycle < 20_000, f"{label}: hang at n={n} k={k}"
+            ctx.set(dut.scores.valid, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    for (n, k, values), got in zip(cases, measured):
+        want = topk_cycles.request_cycles(values, k, n_max=dut.n_max, parallelism=P)
+        assert got == want, f"{label}: n={n} k={k} scores={values}: {got} cycles, model {want}"
+
+
+@pytest.mark.parametrize("P, n_max, bits, signed", [(4, 37, 6, False), (2, 9, 3, True), (8, 50, 5, True)])
+def test_topk_random_bubbles(P, n_max, bits, signed):
+    dut = TopKEngine(n_max=n_max, parallelism=P, score_bits=bits, signed=signed)
+    lo, hi = (-(1 << bits - 1), (1 << bits - 1) - 1) if signed else (0, (1 << bits) - 1)
+    rng = random.Random(SEED + P)
+    print(f"seed={SEED + P}")
+    cases = _edge_cases(n_max, lo, hi, P) + _cases(rng, n_max, lo, hi, 25)
+    _run(dut, cases, seed=SEED + P, bubbles=0.3, label=f"P={P}")
+
+
+def test_topk_bad_requests():
+    dut = TopKEngine(n_max=10, parallelism=4, score_bits=4)
+    rng = random.Random(SEED)
+    cases = [(0, 0, []), (0, 3, []), (11, 2, [1] * 11), (15, 15, [2] * 15), (5, 0, [3, 1, 2, 0, 4]),
+             (5, 9, [3, 1, 2, 0, 4]), (10, 11, list(range(10))), (3, 2, [7, 7, 7])]
+    rng.shuffle(cases)
+    print(f"seed={SEED}")
+    _run(dut, cases, seed=SEED, bubbles=0.25, label="bad")
+
+
+@pytest.mark.parametrize("P, n_max", [(4, 40), (16, 64), (2, 7)])
+def test_topk_cycles_exact(P, n_max):
+    dut = TopKEngine(n_max=n_max, parallelism=P, score_bits=8)
+    rng = random.Random(SEED + 7 * P)
+    print(f"seed={SEED + 7 * P}")
+    cases = _edge_cases(n_max, 0, 255, P) + _cases(rng, n_max, 0, 255, 14)
+    # k > n (clamped) and k == 0; n and k must fit count_bits.
+    cases += [(n_max, 0, [1] * n_max), (n_max - 1, n_max, list(range(n_max - 1)))]
+    _timed(dut, cases, f"P={P}")
+
+
+def test_topk_properties():
+    dut = TopKEngine(n_max=1024, parallelism=16, score_bits=16)
+    assert (dut.count_bits, dut.index_bits, dut.lanes, dut.sample, dut.rows) == (11, 10, 16, 16, 64)
+    assert (dut.round_latency, dut.round_gap, dut.final_latency) == \
+        (topk_cycles.ROUND_LATENCY, topk_cycles.ROUND_GAP, topk_cycles.FINAL_LATENCY)
+    assert TopKEngine(n_max=1, parallelism=2, score_bits=2).index_bits == 1
+    assert TopKEngine(n_max=65536, parallelism=64, score_bits=64).count_bits == 17
+    assert dut.request.payload.shape().size == 22
+    assert len(dut.result.payload.count) == 5
+    engine = build_block("topk", preset("tiny"))
+    assert isinstance(engine, TopKEngine)
+    assert engine.n_max == preset("tiny").max_context
+    Fragment.get(engine, None)          # elaborates: no UnusedElaboratable from gen/blocks.py
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"n_max": 0}, ValueError, "n_max must be in 1..65536, not 0"),
+    ({"n_max": 65537}, ValueError, "n_max must be in 1..65536, not 65537"),
+    ({"n_max": 1.5}, TypeError, "n_max must be an integer, not 1.5"),
+    ({"parallelism": 3}, ValueError, "parallelism must be a power of two in 2..64, not 3"),
+    ({"parallelism": 128}, ValueError, "parallelism must be in 2..64, not 128"),
+    ({"parallelism": True}, TypeError, "parallelism must be an integer, not True"),
+    ({"score_bits": 1}, ValueError, "score_bits must be in 2..64, not 1"),
+    ({"score_bits": 65}, ValueError, "score_bits must be in 2..64, not 65"),
+    ({"signed": 1}, TypeError, "signed must be a bool, not 1"),
+    ({"lfsr_seed": 0}, ValueError, "lfsr_seed must be in 1..65535, not 0"),
+])
+def test_topk_wrong(kwargs, error, message):
+    params = {"n_max": 16, "parallelism": 4, "score_bits": 8, **kwargs}
+    with pytest.raises(error, match=message.replace(".", r"\.")):
+        TopKEngine(**params)
