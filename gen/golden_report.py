@@ -141,8 +141,8 @@ def _softmax_stage(rng, n_rows):
 
 def accuracy(seed=1, quick=False):
     """The accuracy report (a dict)."""
-    from golden.softmax import softmax_widths
     from golden import formats
+    from golden.softmax import softmax_widths
 
     from .config import preset
 
@@ -283,8 +283,9 @@ def _render_traffic(r):
                      f"| {v['refetch_fraction']:.3f} |")
     t = r.get("trace")
     if t:
-        lines += ["", f"Release GPT-2 trace, generation steps: keys fetched {t['keys_fetched_fraction']:.3f}, "
-                  f"values fetched {t['values_fetched_fraction']:.3f} of dense, LSB re-fetch in "
+        lines += ["", "Release GPT-2 trace, generation steps: keys fetched "
+                  f"{t['keys_fetched_fraction']:.3f}, values fetched "
+                  f"{t['values_fetched_fraction']:.3f} of dense, LSB re-fetch in "
                   f"{t['requant_fraction']:.3f} of heads, implied DRAM reduction "
                   f"{t['dram_reduction_x']:.2f}x."]
     return "\n".join(lines)
@@ -301,7 +302,8 @@ def render(report):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="python -m gen.golden_report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gen.golden_report",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="build", help="build folder (reports in OUT/reports/)")
     parser.add_argument("--quick", action="store_true", help="small shapes (smoke run)")
     parser.add_argument("--workload", default=str(WORKLOAD), help="release GPT-2 trace CSV (optional)")

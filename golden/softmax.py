@@ -102,7 +102,7 @@ def softmax_widths(n_max, fmt=SOFTMAX):
     t_max = -(-(fmt.clamp << fmt.score.frac) * log2e_code(fmt) >> (fmt.score.frac + fmt.log2e_frac
                                                                     - fmt.t_frac))
     e_bits = fmt.exp_frac + 1
-    sum_bits = ((int(n_max) << fmt.exp_frac)).bit_length()
+    sum_bits = (int(n_max) << fmt.exp_frac).bit_length()
     return {
         "score_bits": fmt.score.bits, "u_bits": u_bits, "log2e_bits": log2e_code(fmt).bit_length(),
         "t_bits": t_max.bit_length(), "shift_bits": (t_max >> fmt.t_frac).bit_length(),

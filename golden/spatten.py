@@ -52,7 +52,7 @@ import math
 import numpy as np
 
 from .formats import HEAD_IMPORTANCE, OUT_FRAC, PROB, TOKEN_IMPORTANCE, _int
-from .pruning import (keep_count, keep_ratio, prune, sat_add, topk_rows, value_keep_count)
+from .pruning import keep_count, keep_ratio, prune, sat_add, topk_rows, value_keep_count
 from .pv import pv_acc, pv_output
 from .qk import qk_dot, qk_float, qk_scores, score_multiplier
 from .quant import msb_only, quant_scale, quantize, row_bytes

@@ -5,8 +5,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from golden.formats import (PROB, SCORE, Fmt, check_fits, round_div, round_shift, saturate,
-                            signed_bits_for, to_fixed, to_float, unsigned_bits_for)
+from golden.formats import (
+    PROB,
+    SCORE,
+    Fmt,
+    check_fits,
+    round_div,
+    round_shift,
+    saturate,
+    signed_bits_for,
+    to_fixed,
+    to_float,
+    unsigned_bits_for,
+)
 
 
 def test_round_shift_half_up():

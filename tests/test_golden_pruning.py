@@ -6,8 +6,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from golden.formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE, Fmt
-from golden.pruning import (head_importance, keep_count, keep_ratio, keep_start, prune, sat_add,
-                            token_importance, topk_rows, value_keep_count)
+from golden.pruning import (
+    head_importance,
+    keep_count,
+    keep_ratio,
+    keep_start,
+    prune,
+    sat_add,
+    token_importance,
+    topk_rows,
+    value_keep_count,
+)
 from golden.topk import topk
 
 SEED = 23

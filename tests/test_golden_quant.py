@@ -5,8 +5,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from golden.quant import (dequantize, join_planes, max_code, msb_only, pack_kv, pack_plane,
-                          quant_scale, quantize, row_bytes, split_planes, unpack_kv, unpack_plane)
+from golden.quant import (
+    dequantize,
+    join_planes,
+    max_code,
+    msb_only,
+    pack_kv,
+    pack_plane,
+    quant_scale,
+    quantize,
+    row_bytes,
+    split_planes,
+    unpack_kv,
+    unpack_plane,
+)
 
 SEED = 3
 

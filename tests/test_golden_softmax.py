@@ -6,8 +6,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from golden.formats import PROB, SCORE, to_fixed, to_float
-from golden.softmax import (SOFTMAX, SoftmaxFormat, exp_fx, exp_slope_table, exp_table,
-                            log2e_code, softmax_float, softmax_fx, softmax_widths)
+from golden.softmax import (
+    SOFTMAX,
+    SoftmaxFormat,
+    exp_fx,
+    exp_slope_table,
+    exp_table,
+    log2e_code,
+    softmax_float,
+    softmax_fx,
+    softmax_widths,
+)
 
 SEED = 17
 BOUND = 2.5e-4

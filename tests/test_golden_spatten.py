@@ -28,10 +28,10 @@ def test_dense_fixed_point_close_to_float():
     full = dataclasses.replace(DENSE, msb_bits=12, lsb_bits=4, value_bits=16)
     fx = spatten_model(q, k, v, full, progressive=False)
     fl = spatten_model(q, k, v, full, exact=True)
-    for a, b in zip(fx["outputs"], fl["outputs"]):
+    for a, b in zip(fx["outputs"], fl["outputs"], strict=True):
         assert np.abs(a - b).max() < 2e-3 * np.abs(b).max()
     fx8 = spatten_model(q, k, v, DENSE)                      # MSB-only 8 bits mostly
-    err8 = max(np.abs(a - b).max() for a, b in zip(fx8["outputs"], fl["outputs"]))
+    err8 = max(np.abs(a - b).max() for a, b in zip(fx8["outputs"], fl["outputs"], strict=True))
     assert err8 < 0.05 * max(np.abs(b).max() for b in fl["outputs"])
 
 
@@ -106,7 +106,7 @@ def test_generate_equals_summarize_in_float_without_pruning():
     q, k, v = _qkv(n_layers=3)
     summ = spatten_model(q, k, v, DENSE, exact=True)
     gen = spatten_model(q, k, v, DENSE, mode="generate", prompt_len=40, exact=True)
-    for a, b in zip(summ["outputs"], gen["outputs"]):
+    for a, b in zip(summ["outputs"], gen["outputs"], strict=True):
         assert np.allclose(a, b, atol=1e-6)
     assert gen["counters"]["calls"] == 3 * 9
     fx = spatten_model(q, k, v, CFG, mode="generate", prompt_len=40)
@@ -116,6 +116,7 @@ def test_generate_equals_summarize_in_float_without_pruning():
 def test_generate_state_grows_and_keeps_pruned():
     q, k, v = _qkv(n_layers=4, length=30)
     att = SpattenAttention(CFG, 4, 4, "generate")
+    prev = np.zeros(0, dtype=bool)
     for t in (20, 21, 22):
         for layer in range(4):
             att(layer, q[layer][:, t - 1:t], k[layer][:, :t], v[layer][:, :t], causal=True)
@@ -123,8 +124,7 @@ def test_generate_state_grows_and_keeps_pruned():
                 assert att.last["token_alive"][-1]      # a new token starts alive
         alive = att.token_alive
         assert alive.size == t
-        if t > 20:
-            assert not np.any(alive[:prev.size] & ~prev)
+        assert not np.any(alive[:prev.size] & ~prev)        # pruned stays pruned
         prev = alive
     assert att.counters["rows"] == 3 * 4 * 4
     att.reset()
