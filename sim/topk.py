@@ -1,0 +1,305 @@
+"""cocotb testbench of the top-k engine (``hw.topk.TopKEngine``) against ``golden.topk``.
+
+Run through :func:`sim.runner.run` with the engine's constructor arguments in
+the parameters (``engine``: ``n_max``, ``parallelism``, ``score_bits``,
+``signed``) and ``requests``, the number of random requests per random test.
+Every result is compared bit-exact with :func:`golden.topk.topk` and the
+scores; with no bubbles and no backpressure the cycles of each request are
+compared with :mod:`golden.topk_cycles`. A mismatch names the seed, the case
+label, the request and actual vs expected.
+
+:class:`TopKBench` is also what ``gen.bench`` drives to measure cycles.
+"""
+
+import importlib
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.triggers import SimTimeoutError, with_timeout
+
+from golden.topk import topk
+from sim import runner
+from sim.clock import ClockDomain
+from sim.streams import StreamSink, StreamSource, random_pause
+
+__all__ = ["Case", "TopKBench", "random_cases", "edge_cases"]
+
+
+def _engine_class(name):
+    """The engine class, ``"module:Class"`` (default ``hw.topk:TopKEngine``)."""
+    module, _, cls = (name or "hw.topk:TopKEngine").partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+@dataclass
+class Case:
+    """One request: ``scores`` holds the n scores (random values for a bad n)."""
+    label: str
+    n: int
+    k: int
+    scores: list
+    # Filled by the bench: result beats and the cycles of the first score beat / last result beat.
+    beats: list = field(default_factory=list)
+    first_score_cycle: int = None
+    last_result_cycle: int = None
+
+    @property
+    def cycles(self):
+        """Cycles from the first score beat accepted to the last result beat, both counted."""
+        return self.last_result_cycle - self.first_score_cycle + 1
+
+
+class TopKBench:
+    """Drives an emitted ``TopKEngine``: ``request`` and ``scores`` sources, ``result`` sink."""
+
+    def __init__(self, dut, engine_params, *, rng, engine_class=None):
+        self.engine = _engine_class(engine_class)(**engine_params)
+        self.n_max = self.engine.n_max
+        self.lanes = self.engine.lanes
+        self.signed = engine_params.get("signed", False)
+        bits = engine_params["score_bits"]
+        self.lo, self.hi = (-(1 << bits - 1), (1 << bits - 1) - 1) if self.signed else (0, (1 << bits) - 1)
+        self.n_limit = (1 << self.engine.count_bits) - 1
+        self.rng = rng
+        self.domain = ClockDomain(dut)
+        self.dut = dut
+
+    async def start(self):
+        self.domain.start()
+        self.request = StreamSource(self.dut, "request", self.domain, self.engine.request.payload.shape())
+        self.scores = StreamSource(self.dut, "scores", self.domain, self.engine.scores.payload.shape())
+        await self.domain.reset()
+        self.result = StreamSink(self.dut, "result", self.domain, self.engine.result.payload.shape())
+
+    def pauses(self, request=None, scores=None, result=None):
+        """Set the pause generators (None: never pause) of the three streams."""
+        self.request.set_pause(request)
+        self.scores.set_pause(scores)
+        self.result.set_pause(result)
+
+    def _send(self, case):
+        self.request.send({"n": case.n, "k": case.k})
+        for start in range(0, case.n, self.lanes):
+            beat = case.scores[start:start + self.lanes]
+            # Lanes past n are don't care: fill them with noise the engine must ignore.
+            beat = beat + [self.rng.randint(self.lo, self.hi) for _ in range(self.lanes - len(beat))]
+            self.scores.send(beat)
+
+    def _timeout_cycles(self, case):
+        # Generous: every quick-select round re-reads at most n scores.
+        n = min(case.n, self.n_max)
+        return 2000 + 8 * n * (math.ceil(n / self.lanes) + 4)
+
+    async def _collect(self, case, label):
+        while True:
+            try:
+                beat = await with_timeout(self.result.recv(), self._timeout_cycles(case) * self.domain.period_ns,
+                                          "ns")
+            except SimTimeoutError:
+                raise AssertionError(f"{label}: no result beat within {self._timeout_cycles(case)} cycles "
+                                     f"(n={case.n} k={case.k}; {len(case.beats)} beats so far; request "
+                                     f"{self.request.pending} and scores {self.scores.pending} beats "
+                                     f"not yet accepted)") from None
+            case.beats.append(beat.payload)
+            case.last_result_cycle = beat.cycle
+            if beat.payload["last"]:
+                return
+
+    async def run(self, cases, *, back_to_back=True):
+        """Send ``cases`` and collect their results (all queued at once if ``back_to_back``)."""
+        score_beat = len(self.scores.beats)
+        firsts = []
+        if back_to_back:
+            for case in cases:
+                self._send(case)
+        for number, case in enumerate(cases):
+            if not back_to_back:
+                self._send(case)
+            firsts.append(score_beat)
+            score_beat += math.ceil(case.n / self.lanes)
+            await self._collect(case, f"seed={runner.seed()} request {number} [{case.label}]")
+        await self.scores.wait_idle()
+        for case, first in zip(cases, firsts):
+            if case.n:
+                case.first_score_cycle = self.scores.beats[first].cycle
+
+    def expected(self, case):
+        """``(indices, scores, error)`` the engine must return for ``case``."""
+        if case.n == 0 or case.n > self.n_max:
+            return [], [], 1
+        k = min(case.k, case.n)
+        indices = [int(i) for i in topk(np.array(case.scores, dtype=np.int64), k)]
+        return indices, [case.scores[i] for i in indices], int(case.k > case.n)
+
+    def check(self, case, label):
+        """Assert the result beats of ``case`` against the golden model."""
+        where = f"seed={runner.seed()} {label} [{case.label}] n={case.n} k={case.k}"
+        want_index, want_score, want_error = self.expected(case)
+        got_index, got_score = [], []
+        for number, beat in enumerate(case.beats):
+            count = beat["count"]
+            assert count <= self.lanes, f"{where}: beat {number} count={count} > P={self.lanes}"
+            assert count or len(case.beats) == 1, \
+                f"{where}: beat {number} of {len(case.beats)} has count 0 (allowed only as a single beat)"
+            got_index += beat["index"][:count]
+            got_score += beat["score"][:count]
+        assert got_index == want_index, \
+            f"{where}: indices\n  got      {got_index}\n  expected {want_index}\n  scores {case.scores}"
+        assert got_score == want_score, \
+            f"{where}: scores\n  got      {got_score}\n  expected {want_score}"
+        error = case.beats[-1]["error"]
+        assert error == want_error, f"{where}: error={error} on the last beat, expected {want_error}"
+
+    def check_cycles(self, case, label):
+        """Assert the measured cycles of ``case`` (sent alone, no pauses) against the golden model."""
+        from golden import topk_cycles
+
+        if case.n == 0:
+            return
+        want = topk_cycles.request_cycles(case.scores, case.k, **self.model_params())
+        where = f"seed={runner.seed()} {label} [{case.label}] n={case.n} k={case.k}"
+        assert case.cycles == want, f"{where}: {case.cycles} cycles, golden/topk_cycles.py predicts {want}"
+
+    def model_params(self):
+        return {"n_max": self.n_max, "parallelism": self.lanes}
+
+    def case(self, label, n, k, scores=None):
+        if scores is None:
+            scores = [self.rng.randint(self.lo, self.hi) for _ in range(n)]
+        return Case(label, n, k, list(scores))
+
+
+def edge_cases(bench):
+    """Hand-picked cases: orders, ties, k and n at their limits, extreme values, bad requests."""
+    rng, n_max, lo, hi = bench.rng, bench.n_max, bench.lo, bench.hi
+    mid = min(n_max, 3 * bench.lanes + 1)
+    up = sorted(rng.randint(lo, hi) for _ in range(mid))
+    cases = [
+        bench.case("sorted up", mid, mid // 3, up),
+        bench.case("sorted down", mid, mid // 3, up[::-1]),
+        bench.case("all equal", mid, mid // 2, [rng.randint(lo, hi)] * mid),
+        bench.case("heavy ties", n_max, n_max // 3, [rng.choice((lo, 0, hi)) for _ in range(n_max)]),
+        bench.case("two values", n_max, n_max // 2 + 1, [rng.choice((lo + 1, lo + 2)) for _ in range(n_max)]),
+        bench.case("k=0", mid, 0),
+        bench.case("k=1", mid, 1),
+        bench.case("k=n", mid, mid),
+        bench.case("n=1 k=1", 1, 1),
+        bench.case("n=1 k=0", 1, 0),
+        bench.case("n=n_max", n_max, max(1, n_max // 4)),
+        bench.case("n=n_max k=n_max", n_max, n_max),
+        bench.case("n=n_max k=1", n_max, 1),
+        bench.case("all min", mid, mid // 2, [lo] * mid),
+        bench.case("all max", mid, mid // 2, [hi] * mid),
+        bench.case("min and max", n_max, n_max // 2, [rng.choice((lo, hi)) for _ in range(n_max)]),
+        bench.case("max last", mid, 1, [lo] * (mid - 1) + [hi]),
+        bench.case("min first k=n-1", mid, mid - 1, [lo] + [hi] * (mid - 1)),
+        bench.case("k>n (clamped)", mid, mid + 1),
+        bench.case("k=k_max>n (clamped)", 1, bench.n_limit),
+        bench.case("n=0", 0, 1),
+        bench.case("n=0 k=0", 0, 0),
+        bench.case("n=n_max+1", n_max + 1, 1),
+        bench.case("n at field max", bench.n_limit, bench.n_limit),
+        bench.case("n=P", min(n_max, bench.lanes), 2),
+        bench.case("n=P+1", min(n_max, bench.lanes + 1), 2),
+    ]
+    return [case for case in cases if case.n <= bench.n_limit]
+
+
+def random_cases(bench, count, *, bad=0.05):
+    """``count`` random requests mixing sizes, value spreads and a fraction ``bad`` of bad requests."""
+    rng, n_max, lo, hi = bench.rng, bench.n_max, bench.lo, bench.hi
+    cases = []
+    for _ in range(count):
+        draw = rng.random()
+        if draw < bad / 2:
+            n = rng.choice((0, rng.randint(n_max + 1, bench.n_limit) if bench.n_limit > n_max else 0))
+            cases.append(bench.case("bad n", n, rng.randint(0, bench.n_limit)))
+            continue
+        n = rng.choice((rng.randint(1, n_max), rng.randint(1, min(n_max, 4 * bench.lanes)), n_max))
+        k = rng.randint(n + 1, bench.n_limit) if draw < bad else rng.randint(0, n)
+        spread = rng.choice(("full", "narrow", "few"))
+        if spread == "full":
+            scores = [rng.randint(lo, hi) for _ in range(n)]
+        elif spread == "narrow":
+            base = rng.randint(lo, hi - 3)
+            scores = [rng.randint(base, base + 3) for _ in range(n)]
+        else:
+            values = [rng.randint(lo, hi) for _ in range(rng.randint(1, 3))]
+            scores = [rng.choice(values) for _ in range(n)]
+        cases.append(bench.case(f"random {spread}" + (" k>n" if k > n else ""), n, k, scores))
+    return cases
+
+
+async def _bench(dut):
+    parameters = runner.params()
+    bench = TopKBench(dut, parameters["engine"], rng=random.Random(runner.seed()),
+                      engine_class=parameters.get("engine_class"))
+    await bench.start()
+    return bench, parameters
+
+
+@cocotb.test()
+async def edge_cases_timed(dut):
+    """Every edge case alone, no pauses: results and cycles exact."""
+    bench, _ = await _bench(dut)
+    for case in edge_cases(bench):
+        await bench.run([case], back_to_back=False)
+        bench.check(case, "edge")
+        bench.check_cycles(case, "edge")
+
+
+@cocotb.test()
+async def random_timed(dut):
+    """Random requests one at a time, no pauses: results and cycles exact."""
+    bench, parameters = await _bench(dut)
+    cases = random_cases(bench, parameters["requests"] // 4)
+    await bench.run(cases, back_to_back=False)
+    for case in cases:
+        bench.check(case, "random timed")
+        bench.check_cycles(case, "random timed")
+
+
+@cocotb.test()
+async def random_back_to_back(dut):
+    """Random requests queued at once, no pauses: results exact, no stall between requests."""
+    bench, parameters = await _bench(dut)
+    cases = random_cases(bench, parameters["requests"] // 4)
+    await bench.run(cases)
+    for case in cases:
+        bench.check(case, "back to back")
+
+
+@cocotb.test()
+@cocotb.parametrize(
+    pauses=[(0.3, 0.3, 0.0), (0.0, 0.0, 0.6), (0.5, 0.2, 0.5)],
+)
+async def random_pauses(dut, pauses):
+    """Random requests back to back with random bubbles on the inputs and backpressure on the output."""
+    bench, parameters = await _bench(dut)
+    rng = bench.rng
+    bench.pauses(*(random_pause(random.Random(rng.random()), p) if p else None for p in pauses))
+    cases = random_cases(bench, parameters["requests"] // 6) + edge_cases(bench)
+    rng.shuffle(cases)
+    await bench.run(cases)
+    for case in cases:
+        bench.check(case, f"pauses {pauses}")
+
+
+# Only gen.bench runs this one (it passes the points to measure).
+@cocotb.test(skip="measure" not in runner.params())
+async def measure(dut):
+    """For gen.bench: run the requests of ``parameters['measure']`` alone, write their cycles."""
+    bench, parameters = await _bench(dut)
+    points = []
+    for point in parameters["measure"]["points"]:
+        cases = [bench.case("bench", point["n"], point["k"], scores) for scores in point["scores"]]
+        await bench.run(cases, back_to_back=False)
+        for case in cases:
+            bench.check(case, "bench")
+        points.append({**point, "cycles": [case.cycles for case in cases]})
+    Path(parameters["measure"]["out"]).write_text(json.dumps(points))
