@@ -36,6 +36,8 @@ def _check_p(p):
 
 def _check(scores, k, p):
     scores = np.asarray(scores)
+    if scores.size == 0:
+        scores = scores.astype(np.int64)       # np.asarray([]) is float64
     if scores.ndim != 1 or not np.issubdtype(scores.dtype, np.integer):
         raise ValueError(f"scores must be a one-dimensional integer array, not {scores.dtype} "
                          f"of shape {scores.shape}")

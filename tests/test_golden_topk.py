@@ -1,0 +1,135 @@
+"""golden.topk (the tie rule) and golden.topk_cycles (cycle models)."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from golden import topk_cycles
+from golden.topk import topk, topk_threshold
+
+
+def test_topk_examples():
+    assert topk([5, 1, 5, 3, 5], 2).tolist() == [0, 2]
+    assert topk([1, 9, 3, 9, 2], 3).tolist() == [1, 2, 3]
+    assert topk([4, 4, 4], 0).tolist() == []
+    assert topk([-3, -1, -2], 1).tolist() == [1]
+    assert topk_threshold([7, 3, 7, 1], 2) == (7, 0, 2)
+    assert topk_threshold([7, 3, 7, 1], 3) == (3, 2, 1)
+    assert topk(np.array([2.5, 0.5, 2.5]), 1).dtype == np.int64
+
+
+@st.composite
+def _request(draw):
+    values = draw(st.lists(st.integers(-4, 4), min_size=1, max_size=40))
+    return values, draw(st.integers(0, len(values)))
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(_request())
+def test_topk_properties(request):
+    values, k = request
+    x = np.array(values)
+    kept = topk(x, k)
+    assert kept.shape == (k,)
+    assert np.all(np.diff(kept) > 0)                      # input order, no repeats
+    if k == 0:
+        return
+    kth = np.sort(x)[::-1][k - 1]
+    assert set(np.flatnonzero(x > kth)) <= set(kept.tolist())   # every greater one kept
+    assert np.all(x[kept] >= kth)
+    equal = np.flatnonzero(x == kth)
+    kept_equal = [i for i in kept.tolist() if x[i] == kth]
+    assert kept_equal == equal[:len(kept_equal)].tolist()       # the earliest equals
+    assert topk_threshold(x, k) == (kth, int(np.count_nonzero(x > kth)), len(kept_equal))
+
+
+@pytest.mark.parametrize("scores, k, error, message", [
+    ([[1, 2]], 1, ValueError, "scores must be one-dimensional, not of shape (1, 2)"),
+    (["a", "b"], 1, TypeError, "scores must be integers or floats, not <U1"),
+    ([1, 2], 1.0, TypeError, "k must be an integer, not 1.0"),
+    ([1, 2], True, TypeError, "k must be an integer, not True"),
+    ([1, 2], 3, ValueError, "k must be in 0..n (n=2), not 3"),
+    ([1, 2], -1, ValueError, "k must be in 0..n (n=2), not -1"),
+])
+def test_topk_wrong(scores, k, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        topk(scores, k)
+
+
+def test_topk_threshold_wrong():
+    with pytest.raises(ValueError, match=r"k must be in 1\.\.n for a threshold, not 0"):
+        topk_threshold([1, 2], 0)
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(_request(), st.sampled_from([2, 4, 16, 64]))
+def test_select_rounds_find_the_kth_value(request, p):
+    values, k = request
+    if k == 0:
+        return
+    rounds = topk_cycles.select_rounds(values, k, p)
+    n, k_last, pivot, n_gt, n_eq = rounds[-1]
+    assert pivot == topk_threshold(values, k)[0]
+    assert n_gt < k_last <= n_gt + n_eq
+    assert rounds[0][:2] == (len(values), k)
+    # Each round strictly shrinks the candidates; a set within the sample ends it.
+    assert all(b[0] < a[0] for a, b in zip(rounds, rounds[1:]))
+    assert all(r[0] > topk_cycles.sample_size(p) for r in rounds[:-1])
+
+
+def test_engine_cycles_formula():
+    # n <= S: one round; decision at beats - 1 + 6, result row 0 five cycles after the next.
+    c = topk_cycles.engine_cycles([3, 1, 2], 2, n_max=8, parallelism=4)
+    assert c == {"select": 7, "total": 13, "rounds": 1}
+    assert topk_cycles.request_cycles([3, 1, 2], 2, n_max=8, parallelism=4) == 13
+    assert topk_cycles.select_cycles([3, 1, 2], 2, n_max=8, parallelism=4) == 7
+    # Bad requests and k == 0 consume the beats and emit one beat.
+    assert topk_cycles.engine_cycles([1] * 9, 0, n_max=16, parallelism=4)["total"] == 4
+    assert topk_cycles.engine_cycles([1] * 9, 2, n_max=8, parallelism=4) == \
+        {"select": None, "total": 4, "rounds": 0}
+    assert topk_cycles.engine_cycles([1, 2], 5, n_max=8, parallelism=2) == \
+        topk_cycles.engine_cycles([1, 2], 2, n_max=8, parallelism=2)
+
+
+def test_release_cycles():
+    x = np.random.default_rng(5).integers(0, 1 << 16, size=1024)
+    a = topk_cycles.release_cycles(x, 100, 16, seed=3)
+    assert a == topk_cycles.release_cycles(x, 100, 16, seed=3)
+    assert a >= math.ceil(1024 / 16) + 3
+    assert topk_cycles.release_cycles(x, 0, 16) == 0
+    assert topk_cycles.release_cycles([4, 4, 4], 2, 2) == 2 + 3          # one round, pivot = k-th
+
+
+def test_engine_beats_release_target():
+    """Mean select cycles <= 0.8x the release model at P = 16, n = 1024 (seeded, 60 requests)."""
+    rng = np.random.default_rng(1)
+    for k in (128, 256, 512):
+        ours, release = [], []
+        for seed in range(60):
+            x = rng.integers(0, 1 << 16, size=1024)
+            ours.append(topk_cycles.select_cycles(x, k, n_max=1024, parallelism=16))
+            release.append(topk_cycles.release_cycles(x, k, 16, seed=seed))
+        assert np.mean(ours) <= 0.8 * np.mean(release), (k, np.mean(ours), np.mean(release))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: topk_cycles.release_cycles([1], 1, 3), ValueError,
+     "parallelism must be a power of two in 2..64, not 3"),
+    (lambda: topk_cycles.release_cycles([1], 1, 2.0), TypeError, "parallelism must be an integer, not 2.0"),
+    (lambda: topk_cycles.request_cycles([1], -1, n_max=4, parallelism=2), ValueError,
+     "k must be a non-negative integer, not -1"),
+    (lambda: topk_cycles.request_cycles([0.5], 1, n_max=4, parallelism=2), ValueError,
+     "scores must be a one-dimensional integer array, not float64 of shape (1,)"),
+    (lambda: topk_cycles.request_cycles([], 0, n_max=4, parallelism=2), ValueError,
+     "scores must hold at least one element"),
+    (lambda: topk_cycles.request_cycles([1], 1, n_max=0, parallelism=2), ValueError,
+     "n_max must be in 1..65536, not 0"),
+    (lambda: topk_cycles.sample_size(128), ValueError, "parallelism must be a power of two in 2..64, not 128"),
+])
+def test_topk_cycles_wrong(call, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        call()
