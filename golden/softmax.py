@@ -38,7 +38,7 @@ import numpy as np
 from .formats import EXP_INDEX_BITS, EXP_INTERPOLATE, PROB, SCORE, Fmt, check_fits, round_div
 
 __all__ = ["SoftmaxFormat", "SOFTMAX", "exp_table", "exp_slope_table", "log2e_code",
-           "softmax_widths", "softmax_fx", "softmax_float", "exp_fx"]
+           "softmax_widths", "softmax_fx", "softmax_float", "exp_fx", "reciprocal", "normalize"]
 
 
 @dataclass(frozen=True)
@@ -161,13 +161,29 @@ def softmax_fx(scores, mask=None, fmt=SOFTMAX):
     e = np.zeros(s.shape, dtype=np.int64)
     e[mask] = exp_fx((s - row_max)[mask], fmt)      # only visible keys: causal rows cost half
     total = e.sum(axis=-1, keepdims=True)
-    z = np.frexp(np.maximum(total, 1).astype(np.float64))[1].astype(np.int64) - 1
-    recip = round_div(np.int64(1) << (fmt.recip_bits + z), np.maximum(total, 1))
-    e_norm = _shift_right_round(e, np.int64(fmt.exp_frac - fmt.norm_frac))
-    shift = fmt.recip_bits + z - fmt.exp_frac + fmt.norm_frac - fmt.prob.frac
-    p = _shift_right_round(e_norm * recip, np.maximum(shift, 0))
-    p = np.minimum(p, 1 << fmt.prob.frac)
+    recip, z = reciprocal(np.maximum(total, 1 << fmt.exp_frac), fmt)
+    p = normalize(e, recip, z, fmt)
     return np.where(mask & (total > 0), p, 0)
+
+
+def reciprocal(total, fmt=SOFTMAX):
+    """Per row ``(R, z)``: ``z = floor(log2 S)``, ``R = round_half_up(2**(recip_bits + z) / S)``.
+
+    ``S`` (exp sum codes, ``>= 2**exp_frac``) -> ``R`` in ``2**(recip_bits-1) .. 2**recip_bits``.
+    """
+    total = np.asarray(total, dtype=np.int64)
+    if total.size and total.min() < 1 << fmt.exp_frac:
+        raise ValueError(f"total must be >= 2**exp_frac ({1 << fmt.exp_frac}): the row max adds 1.0")
+    z = np.frexp(total.astype(np.float64))[1].astype(np.int64) - 1
+    return round_div(np.int64(1) << (fmt.recip_bits + z), total), z
+
+
+def normalize(e, recip, z, fmt=SOFTMAX):
+    """``p = min(round(e' R / 2**(recip_bits + z - exp_frac + norm_frac - prob.frac)), 1.0)``."""
+    e_norm = _shift_right_round(np.asarray(e, dtype=np.int64), np.int64(fmt.exp_frac - fmt.norm_frac))
+    shift = fmt.recip_bits + np.asarray(z) - fmt.exp_frac + fmt.norm_frac - fmt.prob.frac
+    p = _shift_right_round(e_norm * recip, shift)
+    return np.minimum(p, 1 << fmt.prob.frac)
 
 
 def softmax_float(x, mask=None):

@@ -11,8 +11,11 @@ attention (contract: ``notes/GOLDEN_API.md``); :func:`spatten_layer` and
    alive at layer ``l - 1`` (and, across generation steps, at ``l`` before).
 2. **Quantization**: Q, K, V to ``B = cfg.value_bits`` symmetric codes, one float
    scale per tensor (Q and K per head with ``per_head_scale=True``; V always per
-   layer so that head importances compare). K and V live in DRAM as MSB and LSB
-   planes (``golden.quant``).
+   layer so that head importances compare), from the tensors of the call (in
+   ``"generate"`` mode the whole cache passed; a deployment would calibrate them
+   once). K and V live in DRAM as MSB and LSB planes (``golden.quant``). ``D`` is
+   taken from the data (``cfg.head_dim`` is the hardware's, not checked here);
+   ``Lk`` must not exceed ``cfg.max_context``.
 3. **Progressive quantization**: scores from MSB-only K (``golden.qk``), softmax
    (``golden.softmax``); a row whose largest probability code is below
    ``round(cfg.requant_threshold * 2**15)`` is recomputed once with MSB+LSB K

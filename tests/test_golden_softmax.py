@@ -13,6 +13,8 @@ from golden.softmax import (
     exp_slope_table,
     exp_table,
     log2e_code,
+    normalize,
+    reciprocal,
     softmax_float,
     softmax_fx,
     softmax_widths,
@@ -149,6 +151,20 @@ def test_tables():
     w = softmax_widths(1024)
     assert w["sum_bits"] == 33 and w["u_bits"] == 13 and w["prob_bits"] == 16
     assert log2e_code() == 94548
+
+
+def test_reciprocal_and_normalize():
+    one = 1 << SOFTMAX.exp_frac
+    total = np.array([one, one + 1, 3 * one, 1024 * one - 1])
+    r, z = reciprocal(total)
+    assert z.tolist() == [22, 22, 23, 31]
+    assert np.all((r >= 1 << 16) & (r <= 1 << 17)) and r[0] == 1 << 17
+    exact = 2.0 ** (17 + z) / total
+    assert np.all(np.abs(r - exact) <= 0.5)
+    assert normalize(np.array([one]), r[:1], z[:1])[0] == ONE
+    assert normalize(np.array([one]), r[2:3], z[2:3])[0] == round(ONE / 3)
+    with pytest.raises(ValueError, match="total must be >= 2\\*\\*exp_frac"):
+        reciprocal(np.array([5]))
 
 
 def test_softmax_wrong():
