@@ -1,0 +1,88 @@
+# amaranth: UnusedElaboratable=no
+"""PrefixSum (adder tree) and ZeroEliminator (prefix sum + log2(P) shifter)."""
+
+import random
+
+import pytest
+from amaranth.sim import Simulator
+
+from hw.prefix_sum import PrefixSum
+from hw.zero_eliminator import ZeroEliminator
+
+SEED = 11
+
+
+@pytest.mark.parametrize("width", [1, 3, 8, 13, 64])
+def test_prefix_sum(width):
+    dut = PrefixSum(width=width)
+    rng = random.Random(SEED + width)
+    print(f"seed={SEED + width}")
+    masks = [0, (1 << width) - 1] + [rng.getrandbits(width) for _ in range(60)]
+
+    async def bench(ctx):
+        for mask in masks:
+            ctx.set(dut.i, mask)
+            want = [bin(mask & ((2 << l) - 1)).count("1") for l in range(width)]
+            got = [ctx.get(dut.o[l]) for l in range(width)]
+            assert got == want, f"mask {mask:#x}: {got}, expected {want}"
+            assert ctx.get(dut.total) == bin(mask).count("1")
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def _run_ze(lanes, masks, rng, stall):
+    dut = ZeroEliminator(lanes=lanes, shape=8)
+    sent, got = [], []
+
+    async def bench(ctx):
+        pending = list(masks)
+        for _ in range(4 * len(masks) + 10):
+            en = rng.random() >= stall
+            ctx.set(dut.en, en)
+            if en and ctx.get(dut.o_valid):
+                count = ctx.get(dut.o_count)
+                got.append([ctx.get(dut.o_data[l]) for l in range(count)])
+            if en:
+                # A new input is taken on every advancing cycle.
+                valid = bool(pending)
+                ctx.set(dut.i_valid, valid)
+                if valid:
+                    mask = pending.pop(0)
+                    values = [rng.randrange(256) for _ in range(lanes)]
+                    for l in range(lanes):
+                        ctx.set(dut.i_data[l], values[l])
+                    ctx.set(dut.i_keep, mask)
+                    sent.append([values[l] for l in range(lanes) if mask >> l & 1])
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == sent
+    assert dut.latency == 2
+
+
+def test_zero_eliminator_every_mask():
+    _run_ze(8, list(range(256)), random.Random(SEED), stall=0.0)
+
+
+@pytest.mark.parametrize("lanes", [2, 16, 64])
+def test_zero_eliminator_random_stalls(lanes):
+    rng = random.Random(SEED + lanes)
+    print(f"seed={SEED + lanes}")
+    masks = [0, (1 << lanes) - 1] + [rng.getrandbits(lanes) & rng.getrandbits(lanes) for _ in range(40)]
+    _run_ze(lanes, masks, rng, stall=0.3)
+
+
+@pytest.mark.parametrize("cls, kwargs, error, message", [
+    (PrefixSum, {"width": 0}, ValueError, r"width must be in 1\.\.64, not 0"),
+    (PrefixSum, {"width": 2.0}, TypeError, "width must be an integer, not 2.0"),
+    (ZeroEliminator, {"lanes": 12, "shape": 4}, ValueError, r"lanes must be a power of two in 2\.\.64, not 12"),
+    (ZeroEliminator, {"lanes": True, "shape": 4}, TypeError, "lanes must be an integer, not True"),
+])
+def test_blocks_wrong(cls, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        cls(**kwargs)
