@@ -61,7 +61,8 @@ from .qk import qk_dot, qk_float, qk_scores, score_multiplier
 from .quant import msb_only, quant_scale, quantize, row_bytes
 from .softmax import softmax_float, softmax_fx
 
-__all__ = ["SpattenAttention", "spatten_layer", "spatten_model", "COUNTERS", "DENSE_BITS"]
+__all__ = ["SpattenAttention", "attend_head", "spatten_layer", "spatten_model", "COUNTERS",
+           "DENSE_BITS"]
 
 #: Bits per K/V element of the dense baseline.
 DENSE_BITS = 16
@@ -263,7 +264,7 @@ class SpattenAttention:
         if self._exact:
             return {"q": q, "k": k, "v": v}
         cfg = self._cfg
-        bits, lsb = cfg.value_bits, cfg.lsb_bits
+        bits = cfg.value_bits
         sq = quant_scale(q, bits, per_head=self._per_head_scale)
         sk = quant_scale(k, bits, per_head=self._per_head_scale)
         sv = quant_scale(v, bits)
@@ -272,37 +273,16 @@ class SpattenAttention:
         sk = np.broadcast_to(sk, (q.shape[0],))
         mult = [score_multiplier(sq[h], sk[h], q.shape[2]) if heads[h] else None
                 for h in range(q.shape[0])]
-        return {"q": qi, "k": ki, "v": vi, "k_msb": msb_only(ki >> lsb, lsb),
-                "v_msb": msb_only(vi >> lsb, lsb), "mult": mult, "sv": sv}
+        return {"q": qi, "k": ki, "v": vi, "mult": mult, "sv": sv}
 
     def _head(self, h, prep, visible):
         if self._exact:
             return self._head_float(h, prep, visible)
-        cfg = self._cfg
-        bits = cfg.value_bits
         m, sh = prep["mult"][h]
-        two_pass = self._progressive and cfg.lsb_bits > 0
-        k_first = prep["k_msb"][h] if two_pass else prep["k"][h]
-        prob = softmax_fx(qk_scores(qk_dot(prep["q"][h], k_first, bits), m, sh), visible)
-        has_keys = visible.any(axis=1)
-        refetch = np.zeros(visible.shape[0], dtype=bool)
-        if two_pass:
-            thr = math.floor(cfg.requant_threshold * (1 << PROB.frac) + 0.5)
-            refetch = has_keys & (prob.max(axis=1) < thr)
-            if refetch.any():
-                rows = np.flatnonzero(refetch)
-                dot = qk_dot(prep["q"][h][rows], prep["k"][h], bits)
-                prob[rows] = softmax_fx(qk_scores(dot, m, sh), visible[rows])
-        kept = topk_rows(prob, value_keep_count(cfg.value_keep, visible.sum(axis=1)), visible)
-        p_kept = np.where(kept, prob, 0)
-        v_first = prep["v_msb"][h] if two_pass else prep["v"][h]
-        acc = pv_acc(p_kept, v_first, bits)
-        if refetch.any():
-            acc[refetch] = pv_acc(p_kept[refetch], prep["v"][h], bits)
-        out_code = pv_output(acc, bits)
-        out = out_code * (prep["sv"] / (1 << OUT_FRAC))
-        return {"out": out, "out_code": out_code, "prob": prob, "refetch": refetch, "kept": kept,
-                "two_pass": two_pass}
+        res = attend_head(prep["q"][h], prep["k"][h], prep["v"][h], m, sh, visible, self._cfg,
+                          progressive=self._progressive)
+        res["out"] = res["out_code"] * (prep["sv"] / (1 << OUT_FRAC))
+        return res
 
     def _head_float(self, h, prep, visible):
         cfg = self._cfg
@@ -336,6 +316,41 @@ class SpattenAttention:
         c["values_fetched"] += int(vals.sum())
         c["macs_qk"] += (int(visible.sum()) + int(visible[res["refetch"]].sum())) * d
         c["macs_pv"] += int(res["kept"].sum()) * d
+
+
+def attend_head(q, k, v, m, sh, visible, cfg, progressive=True):
+    """One head on integer codes, as the hardware computes it.
+
+    ``q (Lq, D)``, ``k, v (Lk, D)``: full ``cfg.value_bits`` codes (the DRAM planes
+    joined); ``(m, sh)`` from :func:`golden.qk.score_multiplier`; ``visible (Lq, Lk)``
+    bool. Returns a dict: ``scores`` (of the final pass), ``prob``, ``refetch (Lq,)``,
+    ``kept (Lq, Lk)`` (V rows selected), ``out_code (Lq, D)``, ``two_pass``.
+    """
+    bits, lsb = cfg.value_bits, cfg.lsb_bits
+    visible = np.asarray(visible, dtype=bool)
+    if visible.shape != (np.shape(q)[0], np.shape(k)[0]):
+        raise ValueError(f"visible must have shape (Lq, Lk) = {(np.shape(q)[0], np.shape(k)[0])}, "
+                         f"not {visible.shape}")
+    two_pass = progressive and lsb > 0
+    k_first = msb_only(np.asarray(k) >> lsb, lsb) if two_pass else k
+    scores = qk_scores(qk_dot(q, k_first, bits), m, sh)
+    prob = softmax_fx(scores, visible)
+    refetch = np.zeros(visible.shape[0], dtype=bool)
+    if two_pass:
+        thr = math.floor(cfg.requant_threshold * (1 << PROB.frac) + 0.5)
+        refetch = visible.any(axis=1) & (prob.max(axis=1) < thr)
+        if refetch.any():
+            rows = np.flatnonzero(refetch)
+            scores[rows] = qk_scores(qk_dot(np.asarray(q)[rows], k, bits), m, sh)
+            prob[rows] = softmax_fx(scores[rows], visible[rows])
+    kept = topk_rows(prob, value_keep_count(cfg.value_keep, visible.sum(axis=1)), visible)
+    p_kept = np.where(kept, prob, 0)
+    v_first = msb_only(np.asarray(v) >> lsb, lsb) if two_pass else v
+    acc = pv_acc(p_kept, v_first, bits)
+    if refetch.any():
+        acc[refetch] = pv_acc(p_kept[refetch], v, bits)
+    return {"scores": scores, "prob": prob, "refetch": refetch, "kept": kept,
+            "out_code": pv_output(acc, bits), "two_pass": two_pass}
 
 
 def spatten_layer(q, k, v, cfg, *, layer=0, n_layers=1, causal=False, exact=False, progressive=True):

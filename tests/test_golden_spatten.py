@@ -7,7 +7,7 @@ import pytest
 
 from gen.config import preset
 from golden.pruning import keep_count, keep_ratio
-from golden.spatten import SpattenAttention, spatten_layer, spatten_model
+from golden.spatten import SpattenAttention, attend_head, spatten_layer, spatten_model
 
 SEED = 29
 CFG = preset("paper")
@@ -158,3 +158,23 @@ def test_spatten_wrong():
         spatten_model(q, k, [], CFG)
     with pytest.raises(ValueError, match="q rows \\(48\\) must be at most the keys \\(5\\)"):
         SpattenAttention(CFG, 1, 4)(0, q[0], k[0][:, :5], v[0][:, :5])
+
+
+def test_attend_head_is_the_stage_composition():
+    from golden.pv import pv
+    from golden.qk import qk_dot, qk_scores
+    from golden.quant import msb_only
+    from golden.softmax import softmax_fx
+
+    rng = np.random.default_rng(SEED)
+    q, k, v = (rng.integers(-2047, 2048, (n, 16)) for n in (5, 9, 9))
+    vis = np.tril(np.ones((5, 9), dtype=bool), k=4)
+    res = attend_head(q, k, v, 40000, 30, vis, DENSE, progressive=False)
+    p = softmax_fx(qk_scores(qk_dot(q, k, 12), 40000, 30), vis)
+    assert np.array_equal(res["prob"], p) and np.array_equal(res["out_code"], pv(p, v, 12))
+    cfg = dataclasses.replace(DENSE, requant_threshold=0.0)
+    msb = attend_head(q, k, v, 40000, 30, vis, cfg)
+    p8 = softmax_fx(qk_scores(qk_dot(q, msb_only(k >> 4, 4), 12), 40000, 30), vis)
+    assert np.array_equal(msb["out_code"], pv(p8, msb_only(v >> 4, 4), 12))
+    with pytest.raises(ValueError, match="visible must have shape \\(Lq, Lk\\) = \\(5, 9\\)"):
+        attend_head(q, k, v, 40000, 30, vis[:, :3], DENSE)
