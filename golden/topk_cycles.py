@@ -17,13 +17,47 @@ import numpy as np
 
 from .topk import topk
 
-__all__ = ["ROUND_LATENCY", "ROUND_GAP", "FINAL_LATENCY", "sample_size", "pivot_target",
+__all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY", "ROUND_GAP", "FINAL_LATENCY", "sample_size", "pivot_target",
            "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
 
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
 ROUND_LATENCY = 6
 ROUND_GAP = 2
 FINAL_LATENCY = 5
+
+
+# x^16 + x^14 + x^13 + x^11 + 1: period 65535 (every nonzero state).
+LFSR_TAPS = (15, 13, 12, 10)
+
+
+def lfsr_seeds(seed, count):
+    """Distinct nonzero 16-bit seeds of the ``count`` per-bank LFSRs derived from one seed."""
+    return [((seed * (2 * j + 1) + 0x9E37 * j) & 0xFFFF) or 1 for j in range(count)]
+
+
+def lfsr_step(state):
+    """One step of the 16-bit Fibonacci LFSR (shift left, feedback into bit 0)."""
+    bit = 0
+    for tap in LFSR_TAPS:
+        bit ^= state >> tap & 1
+    return (state << 1 | bit) & 0xFFFF
+
+
+def sample_rows(states, n, p):
+    """Rows the sample read of a later round takes from banks ``0..len(states)-1``.
+
+    Bank ``j`` holds candidates ``row * p + j``; ``rows_j`` of them are valid.
+    The LFSR value is masked to the smallest all-ones number >= the full rows
+    and reduced by one conditional subtraction (nearly uniform, no divider).
+    """
+    full, tail = divmod(n, p)
+    smear = (1 << full.bit_length()) - 1
+    rows = []
+    for j, state in enumerate(states):
+        rows_j = full + (tail > j)
+        raw = state & smear
+        rows.append(raw - rows_j if raw >= rows_j else raw)
+    return rows
 
 
 def _check_p(p):
@@ -58,19 +92,28 @@ def pivot_target(n, k, s):
     return min(s - 1, k * s // n)
 
 
-def select_rounds(scores, k, p):
+def select_rounds(scores, k, p, lfsr_seed=1):
     """Quick-select as the engine runs it: list of ``(n, k, pivot, n_greater, n_equal)``.
 
     ``1 <= k <= len(scores)``. The candidates of a round keep input order (the
-    zero eliminators and the buffers preserve it); the pivot is chosen among
-    the first ``min(n, S)`` of them.
+    zero eliminators and the buffers preserve it). The pivot's sample: in
+    round 1 the first ``min(n, S)`` scores (the first beat); in a later round
+    candidate ``row_j * P + j`` of each bank ``j < min(n, S)``, rows from the
+    per-bank LFSRs (reset to their seeds per request, one step per round).
     """
     cand = np.asarray(scores)
     s = sample_size(p)
+    states = lfsr_seeds(lfsr_seed, s)
     rounds = []
     while True:
         n = cand.shape[0]
-        sample = np.sort(cand[:min(n, s)])[::-1]
+        if rounds:
+            rows = sample_rows(states, n, p)
+            states = [lfsr_step(state) for state in states]
+            picked = cand[[rows[j] * p + j for j in range(min(n, s))]]
+        else:
+            picked = cand[:min(n, s)]
+        sample = np.sort(picked)[::-1]
         pivot = sample[pivot_target(n, k, s)]
         greater, less = cand[cand > pivot], cand[cand < pivot]
         n_eq = n - greater.shape[0] - less.shape[0]
@@ -84,7 +127,7 @@ def select_rounds(scores, k, p):
             cand = less
 
 
-def engine_cycles(scores, k, *, n_max, parallelism):
+def engine_cycles(scores, k, *, n_max, parallelism, lfsr_seed=1):
     """Cycles of one request on ``TopKEngine(n_max=n_max, parallelism=parallelism)``.
 
     Returns ``{"select": int or None, "total": int, "rounds": int}``:
@@ -104,7 +147,7 @@ def engine_cycles(scores, k, *, n_max, parallelism):
     if k == 0 or n > n_max:
         return {"select": None, "total": beats + 1, "rounds": 0}
     k = min(k, n)
-    rounds = select_rounds(scores, k, p)
+    rounds = select_rounds(scores, k, p, lfsr_seed)
     decision = beats - 1 + ROUND_LATENCY
     for n_i, *_ in rounds[1:]:
         decision += ROUND_GAP + (-(-n_i // p)) - 1 + ROUND_LATENCY
@@ -115,14 +158,13 @@ def engine_cycles(scores, k, *, n_max, parallelism):
 
 
 def request_cycles(scores, k, *, n_max, parallelism, lfsr_seed=1):
-    """Total cycles of one request (see :func:`engine_cycles`); ``lfsr_seed``
-    is accepted as the engine's and does not change the (deterministic) pivot rule."""
-    return engine_cycles(scores, k, n_max=n_max, parallelism=parallelism)["total"]
+    """Total cycles of one request (see :func:`engine_cycles`)."""
+    return engine_cycles(scores, k, n_max=n_max, parallelism=parallelism, lfsr_seed=lfsr_seed)["total"]
 
 
 def select_cycles(scores, k, *, n_max, parallelism, lfsr_seed=1):
     """Cycles until the k-th value is known (None for a bad request or k == 0)."""
-    return engine_cycles(scores, k, n_max=n_max, parallelism=parallelism)["select"]
+    return engine_cycles(scores, k, n_max=n_max, parallelism=parallelism, lfsr_seed=lfsr_seed)["select"]
 
 
 def release_cycles(scores, k, parallelism, seed=0):

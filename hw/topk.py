@@ -9,6 +9,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .prefix_sum import prefix_counts
+from golden.topk_cycles import lfsr_seeds
+
+from .lfsr import Lfsr
 from .rank_select import RankSelect
 from .rank_target import RankTarget
 from .zero_eliminator import ZeroEliminator
@@ -193,6 +196,7 @@ class TopKEngine(wiring.Component):
 
         # --- request state ------------------------------------------------------
         req_n = Signal(cb)
+        discard = Signal()           # scores are being consumed and dropped
         kf = Signal(cb)              # k clamped to n
         clamped = Signal()
         empty_err = Signal()
@@ -205,39 +209,80 @@ class TopKEngine(wiring.Component):
         threshold = Signal(shape)
         quota = Signal(cb)           # elements equal to the threshold to keep
 
+        in_first = Signal()          # the next input beat is the request's first
+        in_row = Signal(row_w)       # input beats accepted
+        in_rem = Signal(cb)          # input elements not yet accepted
+        hs_d = Signal()              # an input beat was accepted in the previous cycle
+        run_issue = Signal()
+        seeds = lfsr_seeds(self._lfsr_seed, S)
+        m.d.comb += in_first.eq(in_row == 0)
+        m.d.sync += hs_d.eq(self.scores.valid & self.scores.ready & ~discard)
+
         m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
         m.d.comb += [target.n.eq(cur_n), target.k.eq(cur_k)]
 
-        # --- source stage S: beat from the input or from buffer L/R -------------
+        # --- sample stage: the pivot's sample (3 cycles to the pivot) -----------
+        # Round 1 ranks the first input beat; a later round first reads one
+        # element per bank from an LFSR-chosen row (position row * P + bank),
+        # a sample spread over the whole candidate set, so that sorted inputs
+        # do not always offer the extreme values of the first beat.
+        sample_read = Signal()
+        rs_valid, rs_from_in, rs_side = Signal(), Signal(), Signal()
+        rs_mask = Signal(S)
+        in_reg = Signal(data.ArrayLayout(shape, P))
+        full_rows = cur_n[lp:]
+        tail = cur_n[:lp]
+        smear = Signal(len(full_rows))
+        m.d.comb += smear.eq(Cat(*[full_rows[b:].any() for b in range(len(full_rows))]))
+        samp_row = []
+        for j in range(S):
+            lfsr = Lfsr(seed=seeds[j])
+            m.submodules[f"lfsr{j}"] = lfsr
+            m.d.comb += [lfsr.reload.eq(self.request.valid & self.request.ready), lfsr.step.eq(sample_read)]
+            rows_j = Signal(len(full_rows) + 1, name=f"rows{j}")
+            raw = Signal(len(full_rows), name=f"raw{j}")
+            pick = Signal(row_w, name=f"samp_row{j}")
+            m.d.comb += [rows_j.eq(full_rows + (tail > j)), raw.eq(lfsr.value & smear)]
+            # raw <= smear < 2 * rows_j: one conditional subtraction reduces it.
+            m.d.comb += pick.eq(Mux(raw >= rows_j, raw - rows_j, raw))
+            samp_row.append(pick)
+        first_in = self.scores.valid & self.scores.ready & ~discard & in_first
+        m.d.sync += rs_valid.eq(sample_read | first_in)
+        with m.If(sample_read):
+            m.d.sync += [rs_from_in.eq(0), rs_side.eq(side), rs_mask.eq(therm(cur_n)[:S])]
+        with m.Elif(first_in):
+            m.d.sync += [rs_from_in.eq(1), rs_mask.eq(therm(in_rem)[:S])]
+
+        m.submodules.rank = rank = RankSelect(sample=S, shape=shape)
+        m.d.comb += [rank.i_valid.eq(rs_valid), rank.i_mask.eq(rs_mask), rank.target.eq(target.target)]
+        for l in range(S):
+            m.d.comb += rank.i_data[l].eq(Mux(rs_from_in, in_reg[l],
+                                              Mux(rs_side, rds["R"][l].data, rds["L"][l].data)))
+        pivot = rank.o_value
+
+        # --- data stage S: beat from the input (one cycle later) or from L/R -----
         issue = Signal()
+        m.d.comb += issue.eq(hs_d | run_issue)
         s_valid, s_first, s_last, s_from_in, s_side = Signal(), Signal(), Signal(), Signal(), Signal()
         s_mask = Signal(P)
-        in_reg = Signal(data.ArrayLayout(shape, P))
-        m.d.sync += s_valid.eq(issue)
+        in_reg2 = Signal(data.ArrayLayout(shape, P))
+        m.d.sync += [s_valid.eq(issue), in_reg2.eq(in_reg)]
         with m.If(issue):
             m.d.sync += [
                 s_first.eq(iss_row == 0), s_last.eq(rem <= P), s_mask.eq(therm(rem)),
                 s_side.eq(side), iss_row.eq(iss_row + 1), rem.eq(rem - P),
             ]
         for side_name in "LR":
-            for rd in rds[side_name]:
-                m.d.comb += rd.addr.eq(iss_row)
+            for j, rd in enumerate(rds[side_name]):
+                m.d.comb += rd.addr.eq(Mux(sample_read, samp_row[j], iss_row) if j < S else iss_row)
         s_data = [Signal(shape, name=f"s_data{l}") for l in range(P)]
         for l in range(P):
-            m.d.comb += s_data[l].eq(Mux(s_from_in, in_reg[l],
+            m.d.comb += s_data[l].eq(Mux(s_from_in, in_reg2[l],
                                          Mux(s_side, rds["R"][l].data, rds["L"][l].data)))
 
-        # --- pivot: rank the first beat's sample (3 cycles) ----------------------
-        m.submodules.rank = rank = RankSelect(sample=S, shape=shape)
-        m.d.comb += [rank.i_valid.eq(s_valid & s_first), rank.i_mask.eq(s_mask[:S]),
-                     rank.target.eq(target.target)]
-        for l in range(S):
-            m.d.comb += rank.i_data[l].eq(s_data[l])
-        pivot = rank.o_value
-
-        # The beats wait in a delay line as long as the pivot takes.
+        # The beats wait in a delay line until the pivot is ready.
         prev = (s_valid, s_first, s_last, s_mask, s_data)
-        for i in range(rank.latency):
+        for i in range(rank.latency - 1):
             cur = (Signal(name=f"d{i}_valid"), Signal(name=f"d{i}_first"), Signal(name=f"d{i}_last"),
                    Signal(P, name=f"d{i}_mask"), [Signal(shape, name=f"d{i}_data{l}") for l in range(P)])
             m.d.sync += [cur[0].eq(prev[0]), cur[1].eq(prev[1]), cur[2].eq(prev[2]), cur[3].eq(prev[3])]
@@ -344,7 +389,8 @@ class TopKEngine(wiring.Component):
                 with m.If(self.request.valid):
                     m.d.sync += [kf.eq(Mux(req.k > req.n, req.n, req.k)), clamped.eq(req.k > req.n),
                                  req_n.eq(req.n), cur_n.eq(req.n), cur_k.eq(Mux(req.k > req.n, req.n, req.k)),
-                                 iss_row.eq(0), rem.eq(req.n), disc.eq(nbeats),
+                                 iss_row.eq(0), rem.eq(req.n), disc.eq(nbeats), s_from_in.eq(1),
+                                 in_row.eq(0), in_rem.eq(req.n),
                                  empty_err.eq((req.n == 0) | (req.n > self._n_max))]
                     with m.If(req.n == 0):
                         m.next = "EMPTY"
@@ -356,13 +402,12 @@ class TopKEngine(wiring.Component):
                 # Let the rank target of round 1 settle before the first beat.
                 m.next = "IN"
             with m.State("IN"):
-                m.d.comb += [self.scores.ready.eq(1), issue.eq(self.scores.valid),
-                             in_wr.addr.eq(iss_row), in_wr.data.eq(self.scores.payload),
+                m.d.comb += [self.scores.ready.eq(1),
+                             in_wr.addr.eq(in_row), in_wr.data.eq(self.scores.payload),
                              in_wr.en.eq(self.scores.valid)]
-                m.d.sync += s_from_in.eq(1)
                 with m.If(self.scores.valid):
-                    m.d.sync += in_reg.eq(self.scores.payload)
-                    with m.If(rem <= P):
+                    m.d.sync += [in_reg.eq(self.scores.payload), in_row.eq(in_row + 1), in_rem.eq(in_rem - P)]
+                    with m.If(in_rem <= P):
                         m.next = "WAIT"
             with m.State("WAIT"):
                 with m.If(decide):
@@ -381,9 +426,12 @@ class TopKEngine(wiring.Component):
             with m.State("GAP"):
                 # The decided side's last row is written in this cycle.
                 m.d.sync += s_from_in.eq(0)
+                m.next = "SAMPLE"
+            with m.State("SAMPLE"):
+                m.d.comb += sample_read.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += issue.eq(1)
+                m.d.comb += run_issue.eq(1)
                 with m.If(rem <= P):
                     m.next = "WAIT"
             with m.State("FINAL"):
@@ -395,7 +443,7 @@ class TopKEngine(wiring.Component):
                         m.d.sync += fin_rem.eq(0)
                         m.next = "IDLE"
             with m.State("DISCARD"):
-                m.d.comb += self.scores.ready.eq(1)
+                m.d.comb += [self.scores.ready.eq(1), discard.eq(1)]
                 with m.If(self.scores.valid):
                     m.d.sync += disc.eq(disc - 1)
                     with m.If(disc == 1):

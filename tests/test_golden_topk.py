@@ -116,6 +116,22 @@ def test_engine_beats_release_target():
         assert np.mean(ours) <= 0.8 * np.mean(release), (k, np.mean(ours), np.mean(release))
 
 
+def test_engine_sorted_input_is_not_quadratic():
+    """The LFSR-spread sample keeps sorted inputs (position-correlated scores) near random cost."""
+    x = np.arange(1024)
+    for k in (128, 512, 1000):
+        for scores in (x, x[::-1].copy()):
+            assert topk_cycles.select_cycles(scores, k, n_max=1024, parallelism=16) < 2 * 260
+
+
+def test_sample_rows():
+    # 37 candidates over 16 banks: banks 0..4 have 3 rows, the others 2.
+    rows = topk_cycles.sample_rows(list(range(16)), 37, 16)
+    assert all(0 <= r < (3 if j < 5 else 2) for j, r in enumerate(rows))
+    assert topk_cycles.sample_rows([0xFFFF] * 4, 3, 4) == [0, 0, 0, 0]
+    assert topk_cycles.sample_rows([0xFFFF] * 4, 4, 4) == [0, 0, 0, 0]
+
+
 @pytest.mark.parametrize("call, error, message", [
     (lambda: topk_cycles.release_cycles([1], 1, 3), ValueError,
      "parallelism must be a power of two in 2..64, not 3"),
