@@ -58,11 +58,16 @@ class TopKEngine(wiring.Component):
     final pass reads the input buffer, keeps ``x > T`` and the earliest
     ``x == T`` (``T`` the k-th value), packs and emits them with their indices.
 
-    Pivot rule: the first ``m = min(n_i, S)`` candidates of a round
-    (``S = min(P, 16)``, the first beat) are ranked against each other and the
-    one of descending rank ``k_i - 1`` (if ``n_i <= S``: exact, the round ends
-    the selection) or ``min(S - 1, k_i * S // n_i)`` is the pivot: an estimate
-    of the k-th value, so the side holding rank ``k_i`` is small.
+    Pivot rule: a sample of ``m = min(n_i, S)`` candidates (``S = min(P,
+    16)``) is ranked against itself and the element of descending rank
+    ``k_i - 1`` (if ``n_i <= S``: exact, the round ends the selection) or
+    ``min(S - 1, k_i * S // n_i)`` is the pivot: an estimate of the k-th value,
+    so the side holding rank ``k_i`` is small. Round 1 samples the first input
+    beat; a later round first reads one candidate per bank ``j < m`` from a
+    row chosen by bank ``j``'s LFSR (a spread sample: sorted inputs stay near
+    the random-input cost). The LFSRs restart from seeds derived from
+    ``lfsr_seed`` at every request, so each request's cycles are reproducible
+    (``golden.topk_cycles``).
 
     Parameters
     ----------
@@ -75,8 +80,7 @@ class TopKEngine(wiring.Component):
     signed : bool
         Scores are two's complement.
     lfsr_seed : int
-        1..65535. Accepted for interface stability; the pivot rule above is
-        deterministic (a sample rank, not a random lane), so it has no effect.
+        1..65535, seed of the sample LFSRs.
 
     Members
     -------
@@ -92,9 +96,11 @@ class TopKEngine(wiring.Component):
     ceil(n_i / P)`` beats in round ``i``, cycle 0 = first score beat accepted):
     round 1 decides at cycle ``nb_1 - 1 + round_latency``; round ``i > 1``
     decides ``nb_i + round_gap + round_latency - 1`` cycles after round
-    ``i-1``; the k-th value is known ("select cycles") one cycle after the
-    last decision ``D``. The result beat holding input row ``j`` is
-    transferred at ``D + 1 + j + final_latency``. See
+    ``i-1``; the k-th value is known at the last decision, cycle ``D``
+    ("select cycles" ``= D + 1``, counting cycle 0). The result beat holding
+    input row ``j`` is transferred at cycle ``D + 1 + j + final_latency``
+    (total cycles: that plus one). Throughput: ``P`` scores per cycle in every
+    round and in the final pass. See
     ``golden/topk_cycles.py`` for the exact model. Requests are accepted only
     when idle; scores are taken from the second cycle after the request.
     Bad requests are handled as in ``notes/TOPK_INTERFACE.md``.
@@ -160,7 +166,7 @@ class TopKEngine(wiring.Component):
 
     @property
     def round_gap(self):
-        """Cycles from a decision to the next round's first read."""
+        """Cycles from a decision to the next round's sample read (its rows follow)."""
         return 2
 
     @property
@@ -244,7 +250,8 @@ class TopKEngine(wiring.Component):
             pick = Signal(row_w, name=f"samp_row{j}")
             m.d.comb += [rows_j.eq(full_rows + (tail > j)), raw.eq(lfsr.value & smear)]
             # raw <= smear < 2 * rows_j: one conditional subtraction reduces it.
-            m.d.comb += pick.eq(Mux(raw >= rows_j, raw - rows_j, raw))
+            # Registered: computed in the GAP cycle, used in the SAMPLE cycle.
+            m.d.sync += pick.eq(Mux(raw >= rows_j, raw - rows_j, raw))
             samp_row.append(pick)
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
         m.d.sync += rs_valid.eq(sample_read | first_in)
