@@ -213,7 +213,7 @@ class TopKEngine(wiring.Component):
         rem = Signal(cb)             # elements not yet issued in this round
         disc = Signal(cb)            # beats still to discard
         threshold = Signal(shape)
-        quota = Signal(cb)           # elements equal to the threshold to keep
+        room = Signal(cb)            # elements equal to the threshold still to keep
 
         in_first = Signal()          # the next input beat is the request's first
         in_row = Signal(row_w)       # input beats accepted
@@ -357,10 +357,17 @@ class TopKEngine(wiring.Component):
             m.d.sync += [f1_valid.eq(f0_valid), f1_row.eq(f0_row), f1_data.eq(in_rd.data),
                          f1_gt.eq(Cat(*[f0_mask[l] & (in_rd.data[l] > threshold) for l in range(P)])),
                          f1_eq.eq(Cat(*[f0_mask[l] & (in_rd.data[l] == threshold) for l in range(P)]))]
-        eq_seen = Signal(cb)
+        # Equal elements are kept while the running count is below the quota:
+        # lane l is kept if (equals before it in this beat) < room, and room is
+        # compared only through min(room, P), a short compare after the prefix sum.
+        room_sat = Signal(range(P + 1))
         eq_incl = prefix_counts([f1_eq[l] for l in range(P)], P)
-        keep = Cat(*[f1_gt[l] | (f1_eq[l] & (eq_seen + (eq_incl[l - 1] if l else 0) < quota))
-                     for l in range(P)])
+        keep = Cat(*[f1_gt[l] | (f1_eq[l] & ((eq_incl[l - 1] if l else 0) < room_sat)) for l in range(P)])
+        room_next = Mux(room > eq_incl[-1], room - eq_incl[-1], 0)
+        with m.If(fen & f1_valid):
+            m.d.sync += [room.eq(room_next), room_sat.eq(Mux(room_next > P, P, room_next))]
+        with m.Else():
+            m.d.sync += room_sat.eq(Mux(room > P, P, room))
         fin_layout = data.StructLayout({"score": shape, "index": self.index_bits})
         f2_valid, f2_keep = Signal(), Signal(P)
         f2_data = Signal(data.ArrayLayout(fin_layout, P))
@@ -368,8 +375,6 @@ class TopKEngine(wiring.Component):
             m.d.sync += [f2_valid.eq(f1_valid), f2_keep.eq(keep)]
             for l in range(P):
                 m.d.sync += [f2_data[l].score.eq(f1_data[l]), f2_data[l].index.eq(Cat(Const(l, lp), f1_row))]
-            with m.If(f1_valid):
-                m.d.sync += eq_seen.eq(eq_seen + eq_incl[-1])
         m.submodules.zeF = zeF = ZeroEliminator(lanes=P, shape=fin_layout)
         m.d.comb += [zeF.en.eq(fen), zeF.i_valid.eq(f2_valid), zeF.i_data.eq(f2_data), zeF.i_keep.eq(f2_keep)]
 
@@ -422,9 +427,9 @@ class TopKEngine(wiring.Component):
                         m.d.sync += [cur_n.eq(acc_gt), side.eq(0), rem.eq(acc_gt), iss_row.eq(0)]
                         m.next = "GAP"
                     with m.Elif(acc_ge >= cur_k):
-                        m.d.sync += [threshold.eq(pivot), quota.eq(cur_k - acc_gt),
+                        m.d.sync += [threshold.eq(pivot), room.eq(cur_k - acc_gt),
                                      fin_row.eq(0), fin_rem.eq(req_n),
-                                     eq_seen.eq(0), emitted.eq(0)]
+                                     emitted.eq(0)]
                         m.next = "FINAL"
                     with m.Else():
                         m.d.sync += [cur_n.eq(cur_n - acc_ge), cur_k.eq(cur_k - acc_ge), side.eq(1),
