@@ -196,7 +196,8 @@ def _run(cfg, layers, shapes, progressive):
     q, k, v = layers
     res = spatten_model(q, k, v, cfg, mode="generate", causal=True,
                         prompt_len=shapes["length"], progressive=progressive)
-    return res["counters"]
+    total, prompt = res["counters"], res["counters_prompt"]
+    return {"prompt": prompt, "generation": {k: total[k] - prompt[k] for k in total}, "total": total}
 
 
 def _summary(c):
@@ -227,7 +228,8 @@ def traffic(seed=2, quick=False, workload=WORKLOAD):
     report = {"kind": "traffic", "seed": seed, "quick": quick, "shapes": shapes, "config": "paper",
               "variants": {}, "trace": _trace_summary(workload)}
     for name, (cfg, progressive) in variants.items():
-        report["variants"][name] = _summary(_run(cfg, layers, shapes, progressive))
+        report["variants"][name] = {part: _summary(c)
+                                    for part, c in _run(cfg, layers, shapes, progressive).items()}
     return report
 
 
@@ -275,12 +277,15 @@ def _render_traffic(r):
     s = r["shapes"]
     lines = [f"{s['n_layers']} layers x {s['n_heads']} heads, D={s['head_dim']}, {s['length']}-token "
              f"prompt then {s['gen_steps']} generation steps (synthetic inputs, seed {r['seed']}).", "",
-             "| variant | DRAM bytes | dense bytes | DRAM reduction | MAC reduction | rows re-fetched |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for name, v in sorted(r["variants"].items()):
-        lines.append(f"| {name} | {v['dram_bytes_total']} | {v['dram_bytes_dense']} "
-                     f"| {v['dram_reduction_x']:.2f}x | {v['mac_reduction_x']:.2f}x "
-                     f"| {v['refetch_fraction']:.3f} |")
+             "| variant | phase | DRAM bytes | dense bytes | DRAM reduction | MAC reduction "
+             "| rows re-fetched |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, parts in sorted(r["variants"].items()):
+        for part in ("prompt", "generation", "total"):
+            v = parts[part]
+            lines.append(f"| {name} | {part} | {v['dram_bytes_total']} | {v['dram_bytes_dense']} "
+                         f"| {v['dram_reduction_x']:.2f}x | {v['mac_reduction_x']:.2f}x "
+                         f"| {v['refetch_fraction']:.3f} |")
     t = r.get("trace")
     if t:
         lines += ["", "Release GPT-2 trace, generation steps: keys fetched "

@@ -375,7 +375,8 @@ def spatten_model(q_layers, k_layers, v_layers, cfg, mode="summarize", *, causal
     through all layers. Returns a dict: ``outputs`` (list per layer of
     ``(H, L, D)`` float32), ``token_alive`` (bool ``(n_layers, L)``: the keys each
     layer used in its last call), ``head_alive`` (``(n_layers, H)``), ``refetch``
-    (list per layer of ``(H, L)`` bool: the rows that re-fetched LSBs), ``counters``.
+    (list per layer of ``(H, L)`` bool: the rows that re-fetched LSBs), ``counters`` and
+    ``counters_prompt`` (the counters after the prompt, i.e. of the summarisation part).
     """
     n_layers = len(q_layers)
     if not n_layers or len(k_layers) != n_layers or len(v_layers) != n_layers:
@@ -396,7 +397,10 @@ def spatten_model(q_layers, k_layers, v_layers, cfg, mode="summarize", *, causal
         if not 1 <= prompt_len <= length:
             raise ValueError(f"prompt_len must be in 1..{length}, not {prompt_len}")
         steps = [(0, prompt_len)] + [(t, t + 1) for t in range(prompt_len, length)]
+    prompt_counters = None
     for lo, hi in steps:
+        if lo and prompt_counters is None:
+            prompt_counters = att.counters
         for layer in range(n_layers):
             out = att(layer, np.asarray(q_layers[layer])[:, lo:hi], np.asarray(k_layers[layer])[:, :hi],
                       np.asarray(v_layers[layer])[:, :hi], causal=causal)
@@ -405,4 +409,5 @@ def spatten_model(q_layers, k_layers, v_layers, cfg, mode="summarize", *, causal
             used[layer] = False
             used[layer, :hi] = att.last["token_alive"]
     return {"outputs": outputs, "token_alive": used, "head_alive": att.head_alive,
-            "refetch": refetch, "counters": att.counters}
+            "refetch": refetch, "counters": att.counters,
+            "counters_prompt": prompt_counters or att.counters}
