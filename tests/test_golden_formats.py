@@ -1,5 +1,8 @@
 """Fixed-point helpers: rounding rule, saturation, format checks."""
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -41,7 +44,7 @@ def test_round_div_exact(num, den):
     q = int(round_div(num, den))
     assert abs(2 * (q * den - num)) <= den
     assert 2 * (q * den - num) != den      # a tie rounds up, never down
-    assert int(round_div(num, den)) == int(np.floor(num / den + 0.5)) or den > 2**10
+    assert q == math.floor(Fraction(num, den) + Fraction(1, 2))
 
 
 def test_saturate_symmetric():
