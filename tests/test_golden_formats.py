@@ -43,7 +43,7 @@ def test_round_shift_matches_floor_half(x, sh):
 def test_round_div_exact(num, den):
     q = int(round_div(num, den))
     assert abs(2 * (q * den - num)) <= den
-    assert 2 * (q * den - num) != den      # a tie rounds up, never down
+    assert 2 * (q * den - num) != -den     # a tie rounds up, never down
     assert q == math.floor(Fraction(num, den) + Fraction(1, 2))
 
 
