@@ -57,7 +57,7 @@ def test_one_dominant_is_exactly_one_and_never_above():
     s = np.array([[0, -SCORE.max_int, -SCORE.max_int], [5000, 5000 - 4096 - 8, -40000]])
     p = softmax_fx(s)
     assert p[0].tolist() == [ONE, 0, 0]
-    assert p[1, 0] == ONE - p[1, 1] or p[1, 0] == ONE
+    assert p[1].tolist() == [ONE, 0, 0]               # 16 below the max: beyond the clamp
     assert softmax_fx(np.array([[123]]))[0, 0] == ONE
 
 
