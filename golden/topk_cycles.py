@@ -17,7 +17,8 @@ import numpy as np
 
 from .topk import topk
 
-__all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY", "ROUND_GAP", "FINAL_LATENCY", "sample_size", "pivot_target",
+__all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY", "ROUND_GAP",
+           "FINAL_LATENCY", "sample_size", "pivot_target",
            "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
 
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).

@@ -8,10 +8,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .prefix_sum import prefix_counts
 from golden.topk_cycles import lfsr_seeds
 
 from .lfsr import Lfsr
+from .prefix_sum import prefix_counts
 from .rank_select import RankSelect
 from .rank_target import RankTarget
 from .zero_eliminator import ZeroEliminator
@@ -387,7 +387,8 @@ class TopKEngine(wiring.Component):
             m.d.comb += [payload.count.eq(zeF.o_count), payload.last.eq(fin_last),
                          payload.error.eq(fin_last & clamped)]
             for l in range(P):
-                m.d.comb += [payload.score[l].eq(zeF.o_data[l].score), payload.index[l].eq(zeF.o_data[l].index)]
+                m.d.comb += [payload.score[l].eq(zeF.o_data[l].score),
+                             payload.index[l].eq(zeF.o_data[l].index)]
         with m.Else():
             m.d.comb += [payload.count.eq(0), payload.last.eq(1), payload.error.eq(empty_err)]
         m.d.comb += fen.eq(~(self.result.valid & ~self.result.ready) | ~fin_out)

@@ -77,7 +77,7 @@ def test_select_rounds_find_the_kth_value(request, p):
     assert n_gt < k_last <= n_gt + n_eq
     assert rounds[0][:2] == (len(values), k)
     # Each round strictly shrinks the candidates; a set within the sample ends it.
-    assert all(b[0] < a[0] for a, b in zip(rounds, rounds[1:]))
+    assert all(b[0] < a[0] for a, b in zip(rounds, rounds[1:], strict=False))
     assert all(r[0] > topk_cycles.sample_size(p) for r in rounds[:-1])
 
 
@@ -144,7 +144,8 @@ def test_sample_rows():
      "scores must hold at least one element"),
     (lambda: topk_cycles.request_cycles([1], 1, n_max=0, parallelism=2), ValueError,
      "n_max must be in 1..65536, not 0"),
-    (lambda: topk_cycles.sample_size(128), ValueError, "parallelism must be a power of two in 2..64, not 128"),
+    (lambda: topk_cycles.sample_size(128), ValueError,
+     "parallelism must be a power of two in 2..64, not 128"),
 ])
 def test_topk_cycles_wrong(call, error, message):
     with pytest.raises(error, match=re.escape(message)):

@@ -80,7 +80,8 @@ def test_zero_eliminator_random_stalls(lanes):
 @pytest.mark.parametrize("cls, kwargs, error, message", [
     (PrefixSum, {"width": 0}, ValueError, r"width must be in 1\.\.64, not 0"),
     (PrefixSum, {"width": 2.0}, TypeError, "width must be an integer, not 2.0"),
-    (ZeroEliminator, {"lanes": 12, "shape": 4}, ValueError, r"lanes must be a power of two in 2\.\.64, not 12"),
+    (ZeroEliminator, {"lanes": 12, "shape": 4}, ValueError,
+     r"lanes must be a power of two in 2\.\.64, not 12"),
     (ZeroEliminator, {"lanes": True, "shape": 4}, TypeError, "lanes must be an integer, not True"),
 ])
 def test_blocks_wrong(cls, kwargs, error, message):

@@ -113,7 +113,7 @@ def _run(dut, cases, *, seed, bubbles, label):
     sim.add_testbench(scores)
     sim.add_testbench(result)
     sim.run()
-    for number, ((n, k, values), beats) in enumerate(zip(cases, results)):
+    for number, ((n, k, values), beats) in enumerate(zip(cases, results, strict=True)):
         want_index, want_score, want_error = _expected(n, k, values, dut.n_max)
         where = f"{label} seed={seed} request {number} n={n} k={k} scores={values}"
         assert all(count or len(beats) == 1 for count, *_ in beats), f"{where}: empty beat {beats}"
@@ -161,7 +161,7 @@ def _timed(dut, cases, label):
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    for (n, k, values), got in zip(cases, measured):
+    for (n, k, values), got in zip(cases, measured, strict=True):
         want = topk_cycles.request_cycles(values, k, n_max=dut.n_max, parallelism=P)
         assert got == want, f"{label}: n={n} k={k} scores={values}: {got} cycles, model {want}"
 
