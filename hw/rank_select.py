@@ -14,7 +14,7 @@ __all__ = ["RankSelect"]
 class RankSelect(wiring.Component):
     """Return the sample element whose descending rank is ``target``.
 
-    Every pair of the ``sample`` lanes is compared (``sample * (sample - 1)``
+    Every pair of the ``sample`` lanes is compared (``sample * (sample - 1) / 2``
     comparators), each lane's rank is the count of lanes ranked above it
     (greater, or equal and in a lower lane: a total order, so every rank
     ``0..count-1`` belongs to exactly one valid lane), and the lane whose rank
@@ -68,14 +68,14 @@ class RankSelect(wiring.Component):
         r1_mask = Signal(S)
         above = [Signal(S, name=f"above{i}") for i in range(S)]
         m.d.sync += [r1_valid.eq(self.i_valid), r1_data.eq(self.i_data), r1_mask.eq(self.i_mask)]
+        # One comparator per pair: for j < i lane j is above lane i iff
+        # data[j] >= data[i]; lane i is above lane j iff not.
         for i in range(S):
-            for j in range(S):
-                if i == j:
-                    m.d.sync += above[i][j].eq(0)
-                    continue
-                a, b = self.i_data[j], self.i_data[i]
-                beats = (a >= b) if j < i else (a > b)
-                m.d.sync += above[i][j].eq(self.i_mask[j] & beats)
+            m.d.sync += above[i][i].eq(0)
+            for j in range(i):
+                j_above_i = self.i_data[j] >= self.i_data[i]
+                m.d.sync += [above[i][j].eq(self.i_mask[j] & j_above_i),
+                             above[j][i].eq(self.i_mask[i] & ~j_above_i)]
 
         r2_valid = Signal()
         r2_data = Signal(data.ArrayLayout(self._shape, S))

@@ -303,11 +303,9 @@ class TopKEngine(wiring.Component):
         c_data = Signal(data.ArrayLayout(shape, P))
         m.d.sync += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last)]
         m.d.sync += [c_data[l].eq(d_data[l]) for l in range(P)]
-        m.d.sync += [
-            c_gt.eq(Cat(*[d_mask[l] & (d_data[l] > pivot) for l in range(P)])),
-            c_lt.eq(Cat(*[d_mask[l] & (d_data[l] < pivot) for l in range(P)])),
-            c_eq.eq(Cat(*[d_mask[l] & (d_data[l] == pivot) for l in range(P)])),
-        ]
+        gt = Cat(*[d_data[l] > pivot for l in range(P)])
+        eq = Cat(*[d_data[l] == pivot for l in range(P)])
+        m.d.sync += [c_gt.eq(d_mask & gt), c_eq.eq(d_mask & eq), c_lt.eq(d_mask & ~gt & ~eq)]
 
         # --- Z1: counts, zero eliminators (2 stages) --------------------------
         acc_gt, acc_ge = Signal(cb), Signal(cb)
