@@ -15,8 +15,6 @@ import math
 
 import numpy as np
 
-from .topk import topk
-
 __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY", "ROUND_GAP",
            "FINAL_LATENCY", "sample_size", "pivot_target",
            "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
@@ -70,10 +68,15 @@ def _check_p(p):
 
 
 def _check(scores, k, p):
-    scores = np.asarray(scores)
-    if scores.size == 0:
-        scores = scores.astype(np.int64)       # np.asarray([]) is float64
-    if scores.ndim != 1 or not np.issubdtype(scores.dtype, np.integer):
+    array = np.asarray(scores)
+    if array.size == 0:
+        array = array.astype(np.int64)         # np.asarray([]) is float64
+    elif not np.issubdtype(array.dtype, np.integer) and array.ndim == 1 and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in scores):
+        # Python ints beyond int64/uint64 ranges (64-bit scores of both signs): exact objects.
+        array = np.array([int(v) for v in scores], dtype=object)
+    scores = array
+    if scores.ndim != 1 or not (np.issubdtype(scores.dtype, np.integer) or scores.dtype == object):
         raise ValueError(f"scores must be a one-dimensional integer array, not {scores.dtype} "
                          f"of shape {scores.shape}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
@@ -102,7 +105,7 @@ def select_rounds(scores, k, p, lfsr_seed=1):
     candidate ``row_j * P + j`` of each bank ``j < min(n, S)``, rows from the
     per-bank LFSRs (reset to their seeds per request, one step per round).
     """
-    cand = np.asarray(scores)
+    cand, k, p = _check(scores, k, p)
     s = sample_size(p)
     states = lfsr_seeds(lfsr_seed, s)
     rounds = []
@@ -116,7 +119,7 @@ def select_rounds(scores, k, p, lfsr_seed=1):
             picked = cand[:min(n, s)]
         sample = np.sort(picked)[::-1]
         pivot = sample[pivot_target(n, k, s)]
-        greater, less = cand[cand > pivot], cand[cand < pivot]
+        greater, less = cand[(cand > pivot).astype(bool)], cand[(cand < pivot).astype(bool)]
         n_eq = n - greater.shape[0] - less.shape[0]
         rounds.append((n, k, pivot, greater.shape[0], n_eq))
         if greater.shape[0] >= k:
@@ -152,7 +155,11 @@ def engine_cycles(scores, k, *, n_max, parallelism, lfsr_seed=1):
     decision = beats - 1 + ROUND_LATENCY
     for n_i, *_ in rounds[1:]:
         decision += ROUND_GAP + (-(-n_i // p)) - 1 + ROUND_LATENCY
-    last_row = int(topk(scores, k)[-1]) // p
+    # The final pass keeps x > T and the earliest x == T: the last kept index.
+    threshold = rounds[-1][2]
+    greater = np.flatnonzero((scores > threshold).astype(bool))
+    equal = np.flatnonzero((scores == threshold).astype(bool))[:k - greater.shape[0]]
+    last_row = int(max(greater.max(initial=-1), equal.max(initial=-1))) // p
     return {"select": decision + 1,
             "total": decision + 1 + last_row + FINAL_LATENCY + 1,
             "rounds": len(rounds)}
@@ -184,7 +191,7 @@ def release_cycles(scores, k, parallelism, seed=0):
         n = cand.shape[0]
         cycles += math.ceil(n / p) + 3
         pivot = cand[rng.integers(n)]
-        greater, less = cand[cand > pivot], cand[cand < pivot]
+        greater, less = cand[(cand > pivot).astype(bool)], cand[(cand < pivot).astype(bool)]
         n_eq = n - greater.shape[0] - less.shape[0]
         if greater.shape[0] >= k:
             cand = greater

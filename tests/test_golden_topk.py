@@ -95,6 +95,13 @@ def test_engine_cycles_formula():
         topk_cycles.engine_cycles([1, 2], 2, n_max=8, parallelism=2)
 
 
+def test_engine_cycles_wide_scores():
+    # 64-bit scores of both signs as Python ints: compared exactly, not as float64.
+    big = [2**64 - 1, 2**64 - 2, 5, 2**63, -2**63]
+    assert topk_cycles.select_rounds(big, 2, 2)[-1][2] == 2**64 - 2
+    assert topk_cycles.engine_cycles(big, 2, n_max=8, parallelism=2)["rounds"] >= 1
+
+
 def test_release_cycles():
     x = np.random.default_rng(5).integers(0, 1 << 16, size=1024)
     a = topk_cycles.release_cycles(x, 100, 16, seed=3)
