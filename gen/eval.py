@@ -46,11 +46,15 @@ COUNTER_KEYS = ("dram_bytes_k_msb", "dram_bytes_k_lsb", "dram_bytes_v_msb", "dra
 
 # --- settings -------------------------------------------------------------------------------------------
 
+_OPTIONS = ("name", "family", "progressive", "per_head_scale")
+
+
 class Point(dict):
-    """One sweep point: a name, a family, SpattenConfig field overrides and ``progressive``.
+    """One sweep point: a name, a family, SpattenConfig field overrides, and two golden options.
 
     ``progressive=False`` runs the plain ``value_bits`` datapath (both planes of
-    every row fetched up front, one pass), the pruning families' reference.
+    every row fetched up front, one pass), the pruning families' reference;
+    ``per_head_scale=True`` quantizes Q and K with one scale per head.
     """
 
     def __init__(self, name, family, **fields):
@@ -60,7 +64,7 @@ class Point(dict):
         """The :class:`gen.config.SpattenConfig` of this point for a model's head size."""
         from .config import preset
 
-        fields = {k: v for k, v in self.items() if k not in ("name", "family", "progressive")}
+        fields = {k: v for k, v in self.items() if k not in _OPTIONS}
         msb = fields.pop("msb_bits", 8)
         lsb = fields.pop("lsb_bits", 4)
         return replace(preset("paper"), name="eval", head_dim=head_dim, msb_bits=msb, lsb_bits=lsb,
@@ -78,21 +82,21 @@ def _grid():
         for thr in (0.0, 0.1, 0.2):
             pts.append(Point(f"MSB {msb}+4, thr {thr}", "quant", msb_bits=msb, requant_threshold=thr,
                              **NO_PRUNE))
-    for keep in (0.8, 0.6, 0.4, 0.25):
+    for keep in (0.9, 0.8, 0.6, 0.4):
         pts.append(Point(f"token keep {keep}", "token", **FULL12, **dict(NO_PRUNE, token_keep_final=keep)))
-    for keep in (0.9, 0.75):
+    for keep in (0.9, 0.8):
         pts.append(Point(f"head keep {keep}", "head", **FULL12, **dict(NO_PRUNE, head_keep_final=keep)))
-    for keep in (0.8, 0.5, 0.3):
+    for keep in (0.9, 0.8, 0.5):
         pts.append(Point(f"value keep {keep}", "value", **FULL12, **dict(NO_PRUNE, value_keep=keep)))
-    for msb, thr, tok, val in ((8, 0.1, 0.8, 0.8), (6, 0.1, 0.8, 0.8), (6, 0.1, 0.6, 0.5),
-                               (4, 0.2, 0.6, 0.5), (4, 0.2, 0.4, 0.3)):
+    for msb, thr, tok, val in ((8, 0.0, 1.0, 0.9), (8, 0.0, 0.9, 0.9), (8, 0.1, 0.9, 0.9), (6, 0.1, 0.8, 0.8),
+                               (4, 0.2, 0.6, 0.5)):
         pts.append(Point(f"MSB {msb}+4 thr {thr}, token {tok}, value {val}", "combined", msb_bits=msb,
                          requant_threshold=thr, token_keep_final=tok, head_keep_final=1.0, value_keep=val))
     return pts
 
 
 GRID = _grid()
-QUICK_GRID = [GRID[0], next(p for p in GRID if p["name"] == "MSB 6+4 thr 0.1, token 0.6, value 0.5")]
+QUICK_GRID = [GRID[0], next(p for p in GRID if p["name"] == "MSB 6+4 thr 0.1, token 0.8, value 0.8")]
 
 
 def limit_blas_threads(n=1):
@@ -173,7 +177,8 @@ def spatten_factory(point, model, mode, exact=False):
 
     def make():
         return SpattenAttention(cfg, n_layers=model.n_layers, n_heads=model.n_heads, mode=mode, exact=exact,
-                                progressive=point.get("progressive", True))
+                                progressive=point.get("progressive", True),
+                                per_head_scale=point.get("per_head_scale", False))
     return make
 
 
@@ -277,8 +282,8 @@ def traffic(counters):
 
 # --- the sweep --------------------------------------------------------------------------------------------
 
-FULL = dict(encoder_paragraphs=32, prefill_contexts=2, prefill_tokens=512, generate_contexts=1,
-            generate_prompt=384, generate_steps=32, long_tokens=1024, long_generate_steps=16)
+FULL = dict(encoder_paragraphs=32, prefill_contexts=2, prefill_tokens=384, generate_contexts=1,
+            generate_prompt=256, generate_steps=48, long_tokens=1024, long_generate_steps=16)
 QUICK = dict(encoder_paragraphs=4, prefill_contexts=1, prefill_tokens=96, generate_contexts=1,
              generate_prompt=64, generate_steps=4, long_tokens=0, long_generate_steps=0)
 
@@ -362,7 +367,8 @@ def run(grid=GRID, settings=FULL, models=None, texts=None, log=print):
     long = []
     if s["long_tokens"]:
         # The sweep's contexts are short to fit the time budget: check the chosen settings at full length.
-        names = list(dict.fromkeys(d["name"] for d in defaults.values()))
+        order = ("all_modes", "generate", "prefill", "encoder")
+        names = list(dict.fromkeys(defaults[k]["name"] for k in order if k in defaults))[:2]
         long_s = dict(s, prefill_contexts=1, prefill_tokens=s["long_tokens"], generate_contexts=1,
                       generate_prompt=s["long_tokens"] - s["long_generate_steps"] - 1,
                       generate_steps=s["long_generate_steps"])
@@ -427,7 +433,9 @@ def plot(report, out_dir):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
+    chosen = report["defaults"].get("all_modes", {}).get("name")
     paths = []
     for key, label, name in (("dram_reduction_x", "K/V DRAM traffic reduction vs dense 16-bit (x)",
                               "eval_quality_dram.png"),
@@ -439,15 +447,27 @@ def plot(report, out_dir):
                 pts = [p for p in report["points"] if p["family"] == family and p[mode][key]]
                 ax.scatter([p[mode][key] for p in pts],
                            [max(100 * p[mode]["quality_loss_fraction"], 1e-3) for p in pts], label=family)
+            for p in report["points"]:
+                if p["name"] == chosen and p[mode][key]:
+                    ax.scatter([p[mode][key]], [max(100 * p[mode]["quality_loss_fraction"], 1e-3)],
+                               marker="*", s=220, facecolors="none", edgecolors="black",
+                               label="chosen default")
             ax.axhline(100 * QUALITY_BUDGET, color="grey", linestyle="--", linewidth=1)
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ax.set_xticks([1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32])
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            xs = [p[mode][key] for p in report["points"] if p[mode][key]]
+            if xs:
+                ax.set_xlim(min(xs) / 1.1, max(xs) * 1.1)
             ax.set_xlabel(label)
             ax.set_ylabel("quality loss (%)")
             ax.set_title(_LOSS_LABEL[mode], fontsize=10)
             ax.grid(True, which="both", alpha=0.3)
         axes[0].legend(fontsize=8)
-        fig.suptitle("Golden SpAtten (bit-accurate) on real models, no fine-tuning; dashed: 1% budget")
+        fig.suptitle("Golden SpAtten (bit-accurate) on real models, no fine-tuning; dashed: 1% budget; "
+                     "losses <= 0 drawn at 0.001%")
         fig.tight_layout()
         path = Path(out_dir) / name
         fig.savefig(path, dpi=110)
@@ -497,7 +517,8 @@ def render(report):
         f"{ex['prefill']['perplexity']:.3f}, generation perplexity "
         f"{ex['generate']['perplexity']:.3f}, "
         f"retrieval top-1 accuracy {ex['encoder']['retrieval_accuracy']:.3f}. The golden's float twin "
-        f"with every feature off reproduces the float models (cosine min {twin['encoder']['cosine_min']:.6f}, "
+        "with every feature off reproduces the float models (cosine min "
+        f"{twin['encoder']['cosine_min']:.6f}, "
         f"perplexity Δ {100 * twin['prefill']['perplexity_delta_fraction']:+.4f}% / "
         f"{100 * twin['generate']['perplexity_delta_fraction']:+.4f}%).",
         "",
