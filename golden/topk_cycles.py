@@ -21,7 +21,7 @@ __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY
 
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
 ROUND_LATENCY = 6
-ROUND_GAP = 2
+ROUND_GAP = 3
 FINAL_LATENCY = 5
 
 

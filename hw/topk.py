@@ -167,7 +167,7 @@ class TopKEngine(wiring.Component):
     @property
     def round_gap(self):
         """Cycles from a decision to the next round's sample read (its rows follow)."""
-        return 2
+        return 3
 
     @property
     def final_latency(self):
@@ -250,7 +250,7 @@ class TopKEngine(wiring.Component):
             pick = Signal(row_w, name=f"samp_row{j}")
             m.d.comb += [rows_j.eq(full_rows + (tail > j)), raw.eq(lfsr.value & smear)]
             # raw <= smear < 2 * rows_j: one conditional subtraction reduces it.
-            # Registered: computed in the GAP cycle, used in the SAMPLE cycle.
+            # Registered: computed in the GAP2 cycle, used in the SAMPLE cycle.
             m.d.sync += pick.eq(Mux(raw >= rows_j, raw - rows_j, raw))
             samp_row.append(pick)
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
@@ -316,26 +316,37 @@ class TopKEngine(wiring.Component):
         with m.If(c_valid):
             m.d.sync += [acc_gt.eq(Mux(c_first, 0, acc_gt) + n_gt),
                          acc_ge.eq(Mux(c_first, 0, acc_ge) + n_ge)]
-        z1_first, z2_first = Signal(), Signal()
-        m.d.sync += [z1_first.eq(c_first), z2_first.eq(z1_first)]
+        z1_first = Signal()
+        m.d.sync += z1_first.eq(c_first)
         for side_name, keep in (("L", c_gt), ("R", c_lt)):
             ze = ZeroEliminator(lanes=P, shape=shape)
             m.submodules[f"ze{side_name}"] = ze
             m.d.comb += [ze.i_valid.eq(c_valid), ze.i_data.eq(c_data), ze.i_keep.eq(keep)]
 
-            # --- W: rotate by the fill offset, write P banks -------------------
+            # --- W: offset, rotate, write P banks --------------------------------
+            # The fill offset of a beat is computed from the zero eliminator's
+            # early count, in parallel with its shifter (Z2); W1 rotates the
+            # packed beat by the offset into bank order and registers data,
+            # enables and row addresses; W2 writes them from registers (the
+            # banks spread over the die: nothing but routing before the LUTRAM).
             fill = Signal(cb + 1, name=f"fill{side_name}")
             base = Signal(cb + 1, name=f"base{side_name}")
-            m.d.comb += base.eq(Mux(z2_first, 0, fill))
-            offset = base[:lp]
-            row = base[lp:]
+            w1_base = Signal(cb + 1, name=f"w1_base{side_name}")
+            m.d.comb += base.eq(Mux(z1_first, 0, fill))
+            with m.If(ze.early_valid):
+                m.d.sync += fill.eq(base + ze.early_count)
+            m.d.sync += w1_base.eq(base)
+            offset = w1_base[:lp]
+            row = w1_base[lp:]
             lanes = _rotate(m, [ze.o_data[l] for l in range(P)], offset, f"rot{side_name}")
             wmask = _rotate(m, [therm(ze.o_count)[l] for l in range(P)], offset, f"wm{side_name}")
             for j, wr in enumerate(wrs[side_name]):
-                m.d.comb += [wr.data.eq(lanes[j]), wr.en.eq(ze.o_valid & wmask[j]),
-                             wr.addr.eq(row + (j < offset))]
-            with m.If(ze.o_valid):
-                m.d.sync += fill.eq(base + ze.o_count)
+                w2_data = Signal(shape, name=f"w2_data{side_name}{j}")
+                w2_en = Signal(name=f"w2_en{side_name}{j}")
+                w2_addr = Signal(row_w, name=f"w2_addr{side_name}{j}")
+                m.d.sync += [w2_data.eq(lanes[j]), w2_en.eq(ze.o_valid & wmask[j]),
+                             w2_addr.eq(row + (j < offset))]
+                m.d.comb += [wr.data.eq(w2_data), wr.en.eq(w2_en), wr.addr.eq(w2_addr)]
 
         # --- final pass: input buffer -> compare with T -> keep -> pack --------
         fen = Signal()
@@ -435,8 +446,10 @@ class TopKEngine(wiring.Component):
                                      rem.eq(cur_n - acc_ge), iss_row.eq(0)]
                         m.next = "GAP"
             with m.State("GAP"):
-                # The decided side's last row is written in this cycle.
                 m.d.sync += s_from_in.eq(0)
+                m.next = "GAP2"
+            with m.State("GAP2"):
+                # The decided side's last row is written in this cycle.
                 m.next = "SAMPLE"
             with m.State("SAMPLE"):
                 m.d.comb += sample_read.eq(1)

@@ -37,6 +37,10 @@ class ZeroEliminator(wiring.Component):
     o_valid, o_data, o_count : Out
         Packed beat: ``o_data[0..o_count-1]`` are the kept lanes in order;
         higher lanes are don't-care.
+    early_valid, early_count : Out
+        The same beat's valid and count one cycle before ``o_*`` (after the
+        prefix sum), so that a consumer can compute a write offset in
+        parallel with the shifter.
 
     Latency :attr:`latency` = 2 advancing cycles (register after the prefix
     sum, register after the shifter); throughput one beat per cycle.
@@ -58,6 +62,8 @@ class ZeroEliminator(wiring.Component):
             "o_valid": Out(1),
             "o_data": Out(data.ArrayLayout(shape, lanes)),
             "o_count": Out(range(lanes + 1)),
+            "early_valid": Out(1),
+            "early_count": Out(range(lanes + 1)),
         })
 
     @property
@@ -92,6 +98,8 @@ class ZeroEliminator(wiring.Component):
             for l in range(P):
                 # Distance of a kept lane is always < lanes; for l = 0 it is 0.
                 m.d.sync += s1_z[l].eq(incl[l - 1] if l else Const(0, zbits))
+
+        m.d.comb += [self.early_valid.eq(s1_valid), self.early_count.eq(s1_count)]
 
         # Stage 2: log2(P) layers of 2:1 multiplexers, LSB first.
         vals = [s1_data[l] for l in range(P)]
