@@ -46,7 +46,7 @@ COUNTER_KEYS = ("dram_bytes_k_msb", "dram_bytes_k_lsb", "dram_bytes_v_msb", "dra
 
 # --- settings -------------------------------------------------------------------------------------------
 
-_OPTIONS = ("name", "family", "progressive", "per_head_scale")
+_OPTIONS = ("name", "family", "progressive", "per_head_scale", "recent_window")
 
 
 class Point(dict):
@@ -55,6 +55,8 @@ class Point(dict):
     ``progressive=False`` runs the plain ``value_bits`` datapath (both planes of
     every row fetched up front, one pass), the pruning families' reference;
     ``per_head_scale=True`` quantizes Q and K with one scale per head.
+    ``recent_window=W`` is a what-if that the golden does not model (see
+    :func:`spatten_factory`).
     """
 
     def __init__(self, name, family, **fields):
@@ -96,6 +98,12 @@ def _grid():
 
 
 GRID = _grid()
+# What-ifs the golden does not model (reported apart, never chosen as defaults).
+WHAT_IF = [Point(f"recent 32 + token keep {keep}", "what-if", **FULL12, recent_window=32,
+                 **dict(NO_PRUNE, token_keep_final=keep)) for keep in (0.8, 0.6, 0.4)] + [
+    Point(f"recent 32 + MSB {msb}+4 thr {thr}, token {tok}, value {val}", "what-if", msb_bits=msb,
+          requant_threshold=thr, token_keep_final=tok, head_keep_final=1.0, value_keep=val, recent_window=32)
+    for msb, thr, tok, val in ((8, 0.0, 0.6, 0.9), (8, 0.0, 0.4, 0.9))]
 QUICK_GRID = [GRID[0], next(p for p in GRID if p["name"] == "MSB 6+4 thr 0.1, token 0.8, value 0.8")]
 
 
@@ -170,16 +178,51 @@ def spatten_factory(point, model, mode, exact=False):
     """A function returning a fresh :class:`golden.spatten.SpattenAttention` (one per sequence).
 
     ``exact``: the golden's float twin (same pruning rules, no quantization).
+    ``point["recent_window"] = W``: a what-if, not the golden: in causal calls
+    the newest ``W`` tokens are never pruned (see :func:`_recent_window_class`).
     """
     from golden.spatten import SpattenAttention
 
     cfg = point.config(model.head_dim)
+    cls = SpattenAttention
+    if point.get("recent_window"):
+        cls = _recent_window_class(SpattenAttention, point["recent_window"])
 
     def make():
-        return SpattenAttention(cfg, n_layers=model.n_layers, n_heads=model.n_heads, mode=mode, exact=exact,
-                                progressive=point.get("progressive", True),
-                                per_head_scale=point.get("per_head_scale", False))
+        return cls(cfg, n_layers=model.n_layers, n_heads=model.n_heads, mode=mode, exact=exact,
+                   progressive=point.get("progressive", True),
+                   per_head_scale=point.get("per_head_scale", False))
     return make
+
+
+def _recent_window_class(base, window):
+    """What-if: ``base`` whose token pruning never drops the newest ``window`` tokens of a causal call.
+
+    Why: with causal masking, token j's importance is a column sum over the
+    ``Lk - j`` rows that can see it, so the newest tokens always rank last, and
+    in generation a new token starts at importance 0: the golden prunes exactly
+    the local context a language model needs most. This runner-side subclass
+    (it reaches into the golden's ``_prune`` and ``_token_score``) measures
+    what protecting a recent window would give; the golden and the RTL do not
+    have it.
+    """
+    class RecentWindow(base):
+        def __call__(self, layer, q, k, v, causal=False):
+            self._causal_call = causal
+            return super().__call__(layer, q, k, v, causal=causal)
+
+        def _prune(self, layer, lk):
+            if not self._causal_call:
+                return super()._prune(layer, lk)
+            saved = self._token_score.copy()
+            w = min(window, lk)
+            top = np.inf if self._token_score.dtype.kind == "f" else np.iinfo(np.int64).max
+            self._token_score[lk - w:] = top
+            try:
+                return super()._prune(layer, lk)
+            finally:
+                self._token_score = saved
+    return RecentWindow
 
 
 def _counters(hook):
@@ -330,7 +373,7 @@ def _exact(enc, dec, texts, prompt):
             "generate": eval_generate(dec, gen_ctx, prompt)[0]}
 
 
-def run(grid=GRID, settings=FULL, models=None, texts=None, log=print):
+def run(grid=GRID, settings=FULL, models=None, texts=None, log=print, what_if=WHAT_IF):
     """Run the sweep; return the report dict.
 
     ``models``: ``(MiniLM, SmolLM2)`` instances (loaded when omitted). ``texts``:
@@ -340,7 +383,7 @@ def run(grid=GRID, settings=FULL, models=None, texts=None, log=print):
     """
     from golden.models import MiniLM, SmolLM2
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     enc, dec = models if models is not None else (MiniLM(), SmolLM2())
     s = dict(settings)
     texts = _texts(enc, dec, s) if texts is None else texts
@@ -356,13 +399,19 @@ def run(grid=GRID, settings=FULL, models=None, texts=None, log=print):
         f"{exact['prefill']['perplexity']:.3f}, generation perplexity {exact['generate']['perplexity']:.3f}, "
         f"retrieval accuracy {exact['encoder']['retrieval_accuracy']:.3f}")
     # The golden's float twin with every feature off must reproduce the float models.
-    twin = _evaluate(Point("float twin, no pruning", "check", **FULL12, **NO_PRUNE), enc, dec, texts,
-                     exact_raw, prompt, exact_twin=True)
-    log(_line(twin))
+    twin = None
+    if grid:
+        twin = _evaluate(Point("float twin, no pruning", "check", **FULL12, **NO_PRUNE), enc, dec, texts,
+                         exact_raw, prompt, exact_twin=True)
+        log(_line(twin))
     points = []
     for point in grid:
         points.append(_evaluate(point, enc, dec, texts, exact_raw, prompt))
         log(_line(points[-1]))
+    what = []
+    for point in what_if:
+        what.append(_evaluate(point, enc, dec, texts, exact_raw, prompt))
+        log("what-if: " + _line(what[-1]))
     defaults = choose_defaults(points)
     long = []
     if s["long_tokens"]:
@@ -389,7 +438,9 @@ def run(grid=GRID, settings=FULL, models=None, texts=None, log=print):
                      "encoder_tokens_mean": float(np.mean([len(enc.tokenize(t)) for t in queries + docs])),
                      "quality_budget_fraction": QUALITY_BUDGET},
         "exact": exact, "exact_seconds": exact_seconds, "float_twin_check": twin, "points": points,
+        "what_if": what,
         "defaults": defaults, "long_context": long, "run_seconds": time.perf_counter() - start,
+        "run_cpu_seconds": time.process_time() - cpu_start,
     }
 
 
@@ -443,8 +494,9 @@ def plot(report, out_dir):
                               "eval_quality_macs.png")):
         fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
         for ax, mode in zip(axes, MODES, strict=True):
-            for family in dict.fromkeys(p["family"] for p in report["points"]):
-                pts = [p for p in report["points"] if p["family"] == family and p[mode][key]]
+            every = report["points"] + report.get("what_if", [])
+            for family in dict.fromkeys(p["family"] for p in every):
+                pts = [p for p in every if p["family"] == family and p[mode][key]]
                 ax.scatter([p[mode][key] for p in pts],
                            [max(100 * p[mode]["quality_loss_fraction"], 1e-3) for p in pts], label=family)
             for p in report["points"]:
@@ -458,7 +510,7 @@ def plot(report, out_dir):
             ax.set_xticks([1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32])
             ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())
-            xs = [p[mode][key] for p in report["points"] if p[mode][key]]
+            xs = [p[mode][key] for p in every if p[mode][key]]
             if xs:
                 ax.set_xlim(min(xs) / 1.1, max(xs) * 1.1)
             ax.set_xlabel(label)
@@ -542,14 +594,23 @@ def render(report):
             lines.append(f"- {m}: best within budget **{d[m]['name']}**, DRAM "
                          f"{d[m]['dram_reduction_x']:.2f}x, MACs {_fmt(d[m]['mac_reduction_x'], 2)}x, "
                          f"loss {100 * d[m]['quality_loss_fraction']:.2f}%")
+    if report.get("what_if"):
+        lines += ["", "What-if, **not the golden** (a runner-side subclass): the newest 32 tokens of a "
+                  "causal call are never pruned. The golden ranks tokens by column sums of causal "
+                  "attention, so the newest tokens (seen by the fewest rows; in generation, new with "
+                  "importance 0) are pruned first. The encoder is not causal: its columns equal the plain "
+                  "settings'.", ""]
+        lines += _table(report["what_if"])
     if report["long_context"]:
         lines += ["", f"The same settings on {s['long_tokens']}-token contexts (one summarisation prefill; "
                   f"generation: {s['long_generate_steps']} steps after a "
                   f"{s['long_tokens'] - s['long_generate_steps'] - 1}-token prompt):", ""]
         lines += _table(report["long_context"])
+    cpu = report.get("run_cpu_seconds")
     lines += ["", "Quality loss: 1 - mean cosine (encoder), perplexity increase (decoder). Run time "
-              f"{report['run_seconds'] / 60:.1f} min. Plots: `build/reports/eval_quality_dram.png`, "
-              "`build/reports/eval_quality_macs.png`."]
+              f"{report['run_seconds'] / 60:.1f} min"
+              + (f" ({cpu / 60:.1f} min of CPU, BLAS on one thread)" if cpu else "")
+              + ". Plots: `build/reports/eval_quality_dram.png`, `build/reports/eval_quality_macs.png`."]
     return "\n".join(lines)
 
 
@@ -559,6 +620,8 @@ def main(argv=None):
     parser.add_argument("--out", default="build", help="output folder (reports in OUT/reports)")
     parser.add_argument("--quick", action="store_true", help="a reduced run: 2 settings, short texts")
     parser.add_argument("--log", default=None, help="also append progress lines to this file")
+    parser.add_argument("--what-if-only", action="store_true",
+                        help="run only the what-ifs and merge them into an existing eval_quality.json")
     args = parser.parse_args(argv)
     limit_blas_threads(1)
     out = Path(args.out) / "reports"
@@ -569,9 +632,19 @@ def main(argv=None):
             with open(args.log, "a") as f:
                 f.write(line + "\n")
 
-    report = run(QUICK_GRID if args.quick else GRID, QUICK if args.quick else FULL, log=log)
-    report["quick"] = bool(args.quick)
     path = out / "eval_quality.json"
+    settings = QUICK if args.quick else FULL
+    if args.what_if_only:
+        if not path.is_file():
+            print(f"python -m gen eval: error: --what-if-only needs an existing {path}", file=sys.stderr)
+            return 2
+        report = json.loads(path.read_text())
+        extra = run([], {**settings, "long_tokens": 0}, log=log)
+        report["what_if"] = extra["what_if"]
+        report["what_if_seconds"] = extra["run_seconds"]
+    else:
+        report = run(QUICK_GRID if args.quick else GRID, settings, log=log)
+        report["quick"] = bool(args.quick)
     path.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
     print(path)
     for png in plot(report, out):
