@@ -29,7 +29,7 @@ def report():
     pairs = [t.split(". ", 1) for t in (texts[1], texts[2], texts[4])]
     queries, docs = [p[0] for p in pairs], [p[1] for p in pairs]
     return ev.run([ev.GRID[0], POINT], SETTINGS, models=(enc, dec),
-                  texts=(queries, docs, [ids[:32]], [ids[:28]]), log=print)
+                  texts=(queries, docs, [ids[:32]], [ids[:28]]), log=print, what_if=[])
 
 
 def test_float_twin_reproduces_float_models(report):
@@ -86,3 +86,25 @@ def test_eval_arguments_wrong(capsys):
 
 def test_exact_attention_hook_has_no_counters():
     assert ev.traffic(ev._counters(ExactAttention()))["dram_bytes"] == 0
+
+
+def test_recent_window_what_if_keeps_the_newest_tokens():
+    # Causal column sums rank the newest tokens last: the golden prunes them; the what-if keeps them.
+    rng = np.random.default_rng(7)
+    print("seed 7")
+    q, k, v = (rng.standard_normal((2, 40, 8)).astype(np.float32) for _ in range(3))
+
+    class _Model:
+        head_dim, n_layers, n_heads = 8, 4, 2
+
+    plain = ev.Point("t", "token", **ev.FULL12, **dict(ev.NO_PRUNE, token_keep_final=0.5))
+    window = ev.Point("w", "what-if", recent_window=6, **ev.FULL12, **dict(ev.NO_PRUNE, token_keep_final=0.5))
+    alive = {}
+    for point in (plain, window):
+        att = ev.spatten_factory(point, _Model, "summarize")()
+        for layer in range(4):
+            att(layer, q, k, v, causal=True)
+        alive[point["name"]] = att.token_alive
+    assert alive["t"].sum() == alive["w"].sum() == 20
+    assert not alive["t"][-6:].all()
+    assert alive["w"][-6:].all()
