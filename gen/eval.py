@@ -643,7 +643,8 @@ def main(argv=None):
         report["what_if"] = extra["what_if"]
         report["what_if_seconds"] = extra["run_seconds"]
     else:
-        report = run(QUICK_GRID if args.quick else GRID, settings, log=log)
+        report = run(QUICK_GRID if args.quick else GRID, settings, log=log,
+                     what_if=WHAT_IF[:1] if args.quick else WHAT_IF)
         report["quick"] = bool(args.quick)
     path.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
     print(path)
