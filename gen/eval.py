@@ -16,9 +16,12 @@ over a grid of settings, and compares them with the exact float model:
 
 Each point's counters give the K/V DRAM bytes against dense 16-bit K/V and the
 Q x K + prob x V MACs against dense. Text: licence texts Debian ships in
-``/usr/share/common-licenses`` (GPL-3 and LGPL-2.1 for the decoder, the other
-licences for the encoder). Writes ``<out>/reports/eval_quality.json`` and PNG
-plots beside it; :func:`render` turns the JSON into README tables.
+``/usr/share/common-licenses`` (GPL-3 for the decoder, six others for the
+encoder). The sweep uses contexts of a few hundred tokens to fit its time
+budget; the chosen settings are re-run on 1024-token contexts. Settings the
+golden does not model (a protected window of recent tokens, :data:`WHAT_IF`)
+are reported apart and never chosen. Writes ``<out>/reports/eval_quality.json``
+and PNG plots beside it; :func:`render` turns the JSON into README tables.
 """
 
 import argparse
