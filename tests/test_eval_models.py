@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gen.eval import limit_blas_threads
 from golden.models import ExactAttention, MiniLM, SmolLM2, exact_attention
 from golden.models.common import gelu, softmax
 
@@ -20,11 +21,13 @@ TOL = 1e-4
 
 @pytest.fixture(scope="module")
 def minilm():
+    limit_blas_threads(1)          # small matrices on a shared machine: one thread is faster
     return MiniLM()
 
 
 @pytest.fixture(scope="module")
 def smollm2():
+    limit_blas_threads(1)
     return SmolLM2()
 
 
