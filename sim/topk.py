@@ -22,12 +22,26 @@ import cocotb
 import numpy as np
 from cocotb.triggers import SimTimeoutError, with_timeout
 
+# Imported when the simulation starts (not at the first check), so that the model and the
+# emitted RTL are as close in time as possible while both are being edited.
+from golden import topk_cycles
 from golden.topk import topk
 from sim import runner
 from sim.clock import ClockDomain
 from sim.streams import StreamSink, StreamSource, random_pause
 
-__all__ = ["Case", "TopKBench", "random_cases", "edge_cases"]
+__all__ = ["Case", "TopKBench", "random_cases", "edge_cases", "CHECKED_FILE"]
+
+# One line "<cocotb test> <requests checked>" per test, in the run's folder (the
+# pytest entry point sums it); the first test of a simulation starts it afresh.
+CHECKED_FILE = "requests_checked.txt"
+_checked_tests = []
+
+
+def _checked(test, cases):
+    _checked_tests.append(test)
+    with open(CHECKED_FILE, "a" if len(_checked_tests) > 1 else "w") as f:
+        f.write(f"{test} {len(cases)}\n")
 
 
 def _engine_class(name):
@@ -43,15 +57,20 @@ class Case:
     n: int
     k: int
     scores: list
-    # Filled by the bench: result beats and the cycles of the first score beat / last result beat.
+    # Filled by the bench: result beats, and the cycles of the request beat, score beats, result beats.
     beats: list = field(default_factory=list)
-    first_score_cycle: int = None
-    last_result_cycle: int = None
+    request_cycle: int = None
+    score_cycles: list = field(default_factory=list)
+    result_cycles: list = field(default_factory=list)
 
     @property
     def cycles(self):
         """Cycles from the first score beat accepted to the last result beat, both counted."""
-        return self.last_result_cycle - self.first_score_cycle + 1
+        return self.result_cycles[-1] - self.score_cycles[0] + 1
+
+    def timeline(self):
+        return (f"request beat at {self.request_cycle}, score beats at {self.score_cycles}, "
+                f"result beats at {self.result_cycles}")
 
 
 class TopKBench:
@@ -106,27 +125,26 @@ class TopKBench:
                                      f"{self.request.pending} and scores {self.scores.pending} beats "
                                      f"not yet accepted)") from None
             case.beats.append(beat.payload)
-            case.last_result_cycle = beat.cycle
+            case.result_cycles.append(beat.cycle)
             if beat.payload["last"]:
                 return
 
     async def run(self, cases, *, back_to_back=True):
         """Send ``cases`` and collect their results (all queued at once if ``back_to_back``)."""
-        score_beat = len(self.scores.beats)
-        firsts = []
+        first_request, score_beat = len(self.request.beats), len(self.scores.beats)
         if back_to_back:
             for case in cases:
                 self._send(case)
         for number, case in enumerate(cases):
             if not back_to_back:
                 self._send(case)
-            firsts.append(score_beat)
-            score_beat += math.ceil(case.n / self.lanes)
-            await self._collect(case, f"seed={runner.seed()} request {number} [{case.label}]")
+            await self._collect(case, f"SEED={runner.seed()} request {number} [{case.label}]")
         await self.scores.wait_idle()
-        for case, first in zip(cases, firsts):
-            if case.n:
-                case.first_score_cycle = self.scores.beats[first].cycle
+        for number, case in enumerate(cases):
+            case.request_cycle = self.request.beats[first_request + number].cycle
+            beats = math.ceil(case.n / self.lanes)
+            case.score_cycles = [beat.cycle for beat in self.scores.beats[score_beat:score_beat + beats]]
+            score_beat += beats
 
     def expected(self, case):
         """``(indices, scores, error)`` the engine must return for ``case``."""
@@ -138,7 +156,7 @@ class TopKBench:
 
     def check(self, case, label):
         """Assert the result beats of ``case`` against the golden model."""
-        where = f"seed={runner.seed()} {label} [{case.label}] n={case.n} k={case.k}"
+        where = f"SEED={runner.seed()} {label} [{case.label}] n={case.n} k={case.k}"
         want_index, want_score, want_error = self.expected(case)
         got_index, got_score = [], []
         for number, beat in enumerate(case.beats):
@@ -157,13 +175,12 @@ class TopKBench:
 
     def check_cycles(self, case, label):
         """Assert the measured cycles of ``case`` (sent alone, no pauses) against the golden model."""
-        from golden import topk_cycles
-
         if case.n == 0:
             return
         want = topk_cycles.request_cycles(case.scores, case.k, **self.model_params())
-        where = f"seed={runner.seed()} {label} [{case.label}] n={case.n} k={case.k}"
-        assert case.cycles == want, f"{where}: {case.cycles} cycles, golden/topk_cycles.py predicts {want}"
+        where = f"SEED={runner.seed()} {label} [{case.label}] n={case.n} k={case.k}"
+        assert case.cycles == want, (f"{where}: {case.cycles} cycles, golden/topk_cycles.py predicts {want}; "
+                                     f"{case.timeline()}; scores {case.scores}")
 
     def model_params(self):
         return {"n_max": self.n_max, "parallelism": self.lanes}
@@ -247,10 +264,12 @@ async def _bench(dut):
 async def edge_cases_timed(dut):
     """Every edge case alone, no pauses: results and cycles exact."""
     bench, _ = await _bench(dut)
-    for case in edge_cases(bench):
+    cases = edge_cases(bench)
+    for case in cases:
         await bench.run([case], back_to_back=False)
         bench.check(case, "edge")
         bench.check_cycles(case, "edge")
+    _checked("edge_cases_timed", cases)
 
 
 @cocotb.test()
@@ -262,6 +281,7 @@ async def random_timed(dut):
     for case in cases:
         bench.check(case, "random timed")
         bench.check_cycles(case, "random timed")
+    _checked("random_timed", cases)
 
 
 @cocotb.test()
@@ -272,6 +292,7 @@ async def random_back_to_back(dut):
     await bench.run(cases)
     for case in cases:
         bench.check(case, "back to back")
+    _checked("random_back_to_back", cases)
 
 
 @cocotb.test()
@@ -288,6 +309,7 @@ async def random_pauses(dut, pauses):
     await bench.run(cases)
     for case in cases:
         bench.check(case, f"pauses {pauses}")
+    _checked("random_pauses", cases)
 
 
 # Only gen.bench runs this one (it passes the points to measure).
