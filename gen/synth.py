@@ -146,7 +146,10 @@ def _critical_path(report):
     if not paths or not paths[0].get("path"):
         return {}
     steps = paths[0]["path"]
-    return {"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
+    start, end = steps[0]["from"]["cell"], steps[-1]["to"]["cell"]
+    # Block cells are named dut.*: a critical path with neither end in the
+    # block would mean the harness limits Fmax.
+    return {"from": start, "to": end, "in_block": start.startswith("dut.") or end.startswith("dut."),
             "logic_levels": sum(1 for step in steps if step.get("type") == "logic")}
 
 

@@ -284,3 +284,15 @@ def test_report_command(capsys, tmp_path):
     assert main(["report", "--readme", str(readme), "--out", str(tmp_path)]) == 0
     assert "| ulx3s | 64 | 512 | 64 / 64 |" in readme.read_text()
     assert "section topk_cycles left as it is" in capsys.readouterr().out
+
+
+def test_critical_path_in_block():
+    def path(start, end):
+        return {"critical_paths": [{"path": [
+            {"from": {"cell": start}, "to": {"cell": "lut"}, "type": "logic"},
+            {"from": {"cell": "lut"}, "to": {"cell": end}, "type": "routing"}]}]}
+
+    assert synth._critical_path(path("chain_FF", "dut.acc_FF")) == {
+        "from": "chain_FF", "to": "dut.acc_FF", "in_block": True, "logic_levels": 1}
+    assert synth._critical_path(path("chain_FF", "level_FF"))["in_block"] is False
+    assert synth._critical_path({}) == {}
