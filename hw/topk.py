@@ -5,6 +5,7 @@ import operator
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -172,7 +173,12 @@ class TopKEngine(wiring.Component):
     @property
     def final_latency(self):
         """Cycles from reading an input-buffer row to its result beat."""
-        return 5
+        return 6
+
+    @property
+    def out_fifo_depth(self):
+        """Depth of the result FIFO (enough credits to never throttle an unstalled pass)."""
+        return 16
 
     @property
     def start_delay(self):
@@ -349,23 +355,24 @@ class TopKEngine(wiring.Component):
                 m.d.comb += [wr.data.eq(w2_data), wr.en.eq(w2_en), wr.addr.eq(w2_addr)]
 
         # --- final pass: input buffer -> compare with T -> keep -> pack --------
-        fen = Signal()
+        # The pass never stalls: an enable from result.ready would fan out to
+        # every register of it. Instead its beats go into an output FIFO, and
+        # a row is read only while the FIFO has a credit for it (credits come
+        # back when a beat leaves the FIFO or is dropped for being empty).
         fin_issue = Signal()
         fin_row = Signal(row_w)
         fin_rem = Signal(cb)
         f0_valid, f0_mask, f0_row = Signal(), Signal(P), Signal(row_w)
-        m.d.comb += [in_rd.addr.eq(fin_row), in_rd.en.eq(fen)]
-        with m.If(fen):
-            m.d.sync += f0_valid.eq(fin_issue)
-            with m.If(fin_issue):
-                m.d.sync += [f0_mask.eq(therm(fin_rem)), f0_row.eq(fin_row),
-                             fin_row.eq(fin_row + 1), fin_rem.eq(fin_rem - P)]
+        m.d.comb += in_rd.addr.eq(fin_row)
+        m.d.sync += f0_valid.eq(fin_issue)
+        with m.If(fin_issue):
+            m.d.sync += [f0_mask.eq(therm(fin_rem)), f0_row.eq(fin_row),
+                         fin_row.eq(fin_row + 1), fin_rem.eq(Mux(fin_rem > P, fin_rem - P, 0))]
         f1_valid, f1_gt, f1_eq, f1_row = Signal(), Signal(P), Signal(P), Signal(row_w)
         f1_data = Signal(data.ArrayLayout(shape, P))
-        with m.If(fen):
-            m.d.sync += [f1_valid.eq(f0_valid), f1_row.eq(f0_row), f1_data.eq(in_rd.data),
-                         f1_gt.eq(Cat(*[f0_mask[l] & (in_rd.data[l] > threshold) for l in range(P)])),
-                         f1_eq.eq(Cat(*[f0_mask[l] & (in_rd.data[l] == threshold) for l in range(P)]))]
+        m.d.sync += [f1_valid.eq(f0_valid), f1_row.eq(f0_row), f1_data.eq(in_rd.data),
+                     f1_gt.eq(Cat(*[f0_mask[l] & (in_rd.data[l] > threshold) for l in range(P)])),
+                     f1_eq.eq(Cat(*[f0_mask[l] & (in_rd.data[l] == threshold) for l in range(P)]))]
         # Equal elements are kept while the running count is below the quota:
         # lane l is kept if (equals before it in this beat) < room, and room is
         # compared only through min(room, P), a short compare after the prefix sum.
@@ -373,34 +380,52 @@ class TopKEngine(wiring.Component):
         eq_incl = prefix_counts([f1_eq[l] for l in range(P)], P)
         keep = Cat(*[f1_gt[l] | (f1_eq[l] & ((eq_incl[l - 1] if l else 0) < room_sat)) for l in range(P)])
         room_next = Mux(room > eq_incl[-1], room - eq_incl[-1], 0)
-        with m.If(fen & f1_valid):
+        with m.If(f1_valid):
             m.d.sync += [room.eq(room_next), room_sat.eq(Mux(room_next > P, P, room_next))]
         with m.Else():
             m.d.sync += room_sat.eq(Mux(room > P, P, room))
         fin_layout = data.StructLayout({"score": shape, "index": self.index_bits})
         f2_valid, f2_keep = Signal(), Signal(P)
         f2_data = Signal(data.ArrayLayout(fin_layout, P))
-        with m.If(fen):
-            m.d.sync += [f2_valid.eq(f1_valid), f2_keep.eq(keep)]
-            for l in range(P):
-                m.d.sync += [f2_data[l].score.eq(f1_data[l]), f2_data[l].index.eq(Cat(Const(l, lp), f1_row))]
+        m.d.sync += [f2_valid.eq(f1_valid), f2_keep.eq(keep)]
+        for l in range(P):
+            m.d.sync += [f2_data[l].score.eq(f1_data[l]), f2_data[l].index.eq(Cat(Const(l, lp), f1_row))]
         m.submodules.zeF = zeF = ZeroEliminator(lanes=P, shape=fin_layout)
-        m.d.comb += [zeF.en.eq(fen), zeF.i_valid.eq(f2_valid), zeF.i_data.eq(f2_data), zeF.i_keep.eq(f2_keep)]
+        m.d.comb += [zeF.i_valid.eq(f2_valid), zeF.i_data.eq(f2_data), zeF.i_keep.eq(f2_keep)]
 
-        emitted = Signal(cb)
+        out_layout = data.StructLayout({"index": data.ArrayLayout(self.index_bits, P),
+                                        "score": data.ArrayLayout(shape, P),
+                                        "count": range(P + 1), "last": 1})
+        m.submodules.ofifo = ofifo = SyncFIFO(width=out_layout.size, depth=self.out_fifo_depth)
+        credits = Signal(range(self.out_fifo_depth + 1), init=self.out_fifo_depth)
+        pushed = Signal(cb)          # elements pushed into the FIFO in this request
+        pushed_last = Signal()       # the last beat is in the FIFO: drop what follows
+        w_beat = Signal(out_layout)
+        r_beat = Signal(out_layout)
+        push = Signal()
+        drop = Signal()
+        pop = Signal()
+        m.d.comb += [push.eq(zeF.o_valid & (zeF.o_count != 0) & ~pushed_last),
+                     drop.eq(zeF.o_valid & ((zeF.o_count == 0) | pushed_last)),
+                     w_beat.count.eq(zeF.o_count), w_beat.last.eq(pushed + zeF.o_count >= kf),
+                     ofifo.w_data.eq(w_beat), ofifo.w_en.eq(push), r_beat.eq(ofifo.r_data)]
+        for l in range(P):
+            m.d.comb += [w_beat.score[l].eq(zeF.o_data[l].score), w_beat.index[l].eq(zeF.o_data[l].index)]
+        with m.If(push):
+            m.d.sync += pushed.eq(pushed + zeF.o_count)
+            with m.If(w_beat.last):
+                m.d.sync += [fin_rem.eq(0), pushed_last.eq(1)]    # nothing left to keep
+        m.d.sync += credits.eq(credits - fin_issue + pop + drop)
+
         fin_out = Signal()
-        fin_last = Signal()
-        m.d.comb += fin_last.eq(emitted + zeF.o_count >= kf)
         payload = self.result.payload
         with m.If(fin_out):
-            m.d.comb += [payload.count.eq(zeF.o_count), payload.last.eq(fin_last),
-                         payload.error.eq(fin_last & clamped)]
+            m.d.comb += [payload.count.eq(r_beat.count), payload.last.eq(r_beat.last),
+                         payload.error.eq(r_beat.last & clamped)]
             for l in range(P):
-                m.d.comb += [payload.score[l].eq(zeF.o_data[l].score),
-                             payload.index[l].eq(zeF.o_data[l].index)]
+                m.d.comb += [payload.score[l].eq(r_beat.score[l]), payload.index[l].eq(r_beat.index[l])]
         with m.Else():
             m.d.comb += [payload.count.eq(0), payload.last.eq(1), payload.error.eq(empty_err)]
-        m.d.comb += fen.eq(~(self.result.valid & ~self.result.ready) | ~fin_out)
 
         # --- control ---------------------------------------------------------------
         req = self.request.payload
@@ -438,8 +463,8 @@ class TopKEngine(wiring.Component):
                         m.next = "GAP"
                     with m.Elif(acc_ge >= cur_k):
                         m.d.sync += [threshold.eq(pivot), room.eq(cur_k - acc_gt),
-                                     fin_row.eq(0), fin_rem.eq(req_n),
-                                     emitted.eq(0)]
+                                     fin_row.eq(0), fin_rem.eq(req_n), pushed.eq(0),
+                                     pushed_last.eq(0)]
                         m.next = "FINAL"
                     with m.Else():
                         m.d.sync += [cur_n.eq(cur_n - acc_ge), cur_k.eq(cur_k - acc_ge), side.eq(1),
@@ -459,13 +484,11 @@ class TopKEngine(wiring.Component):
                 with m.If(rem <= P):
                     m.next = "WAIT"
             with m.State("FINAL"):
-                m.d.comb += [fin_out.eq(1), fin_issue.eq(fin_rem != 0),
-                             self.result.valid.eq(zeF.o_valid & (zeF.o_count != 0))]
-                with m.If(self.result.valid & self.result.ready):
-                    m.d.sync += emitted.eq(emitted + zeF.o_count)
-                    with m.If(fin_last):
-                        m.d.sync += fin_rem.eq(0)
-                        m.next = "IDLE"
+                m.d.comb += [fin_out.eq(1), fin_issue.eq((fin_rem != 0) & (credits != 0)),
+                             self.result.valid.eq(ofifo.r_rdy), ofifo.r_en.eq(self.result.ready),
+                             pop.eq(ofifo.r_rdy & self.result.ready)]
+                with m.If(self.result.valid & self.result.ready & r_beat.last):
+                    m.next = "IDLE"
             with m.State("DISCARD"):
                 m.d.comb += [self.scores.ready.eq(1), discard.eq(1)]
                 with m.If(self.scores.valid):
