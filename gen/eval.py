@@ -83,8 +83,8 @@ FULL12 = dict(msb_bits=8, progressive=False)
 
 def _grid():
     pts = [Point("12-bit, no pruning", "baseline", **FULL12, **NO_PRUNE)]
-    for msb in (4, 6, 8):
-        for thr in (0.0, 0.1, 0.2):
+    for msb, thrs in ((4, (0.0, 0.2)), (6, (0.0, 0.1, 0.2)), (8, (0.0, 0.1, 0.2))):
+        for thr in thrs:
             pts.append(Point(f"MSB {msb}+4, thr {thr}", "quant", msb_bits=msb, requant_threshold=thr,
                              **NO_PRUNE))
     for keep in (0.9, 0.8, 0.6, 0.4):
@@ -93,8 +93,8 @@ def _grid():
         pts.append(Point(f"head keep {keep}", "head", **FULL12, **dict(NO_PRUNE, head_keep_final=keep)))
     for keep in (0.9, 0.8, 0.5):
         pts.append(Point(f"value keep {keep}", "value", **FULL12, **dict(NO_PRUNE, value_keep=keep)))
-    for msb, thr, tok, val in ((8, 0.0, 1.0, 0.9), (8, 0.0, 0.9, 0.9), (8, 0.1, 0.9, 0.9), (6, 0.1, 0.8, 0.8),
-                               (4, 0.2, 0.6, 0.5)):
+    for msb, thr, tok, val in ((8, 0.2, 1.0, 0.9), (8, 0.1, 1.0, 0.9), (8, 0.0, 0.9, 0.9), (6, 0.2, 1.0, 0.9),
+                               (6, 0.1, 0.8, 0.8), (4, 0.2, 0.6, 0.5)):
         pts.append(Point(f"MSB {msb}+4 thr {thr}, token {tok}, value {val}", "combined", msb_bits=msb,
                          requant_threshold=thr, token_keep_final=tok, head_keep_final=1.0, value_keep=val))
     return pts
@@ -106,7 +106,7 @@ WHAT_IF = [Point(f"recent 32 + token keep {keep}", "what-if", **FULL12, recent_w
                  **dict(NO_PRUNE, token_keep_final=keep)) for keep in (0.8, 0.6, 0.4)] + [
     Point(f"recent 32 + MSB {msb}+4 thr {thr}, token {tok}, value {val}", "what-if", msb_bits=msb,
           requant_threshold=thr, token_keep_final=tok, head_keep_final=1.0, value_keep=val, recent_window=32)
-    for msb, thr, tok, val in ((8, 0.0, 0.6, 0.9), (8, 0.0, 0.4, 0.9))]
+    for msb, thr, tok, val in ((8, 0.2, 0.6, 0.9), (8, 0.2, 0.4, 0.9))]
 QUICK_GRID = [GRID[0], next(p for p in GRID if p["name"] == "MSB 6+4 thr 0.1, token 0.8, value 0.8")]
 
 
