@@ -20,9 +20,9 @@ __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY
            "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
 
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
-ROUND_LATENCY = 6
-ROUND_GAP = 3
-FINAL_LATENCY = 6
+ROUND_LATENCY = 7
+ROUND_GAP = 2
+FINAL_LATENCY = 7
 
 
 # x^16 + x^14 + x^13 + x^11 + 1: period 65535 (every nonzero state).

@@ -163,17 +163,17 @@ class TopKEngine(wiring.Component):
     @property
     def round_latency(self):
         """Cycles from issuing a round's last beat to its decision."""
-        return 6
+        return 7
 
     @property
     def round_gap(self):
         """Cycles from a decision to the next round's sample read (its rows follow)."""
-        return 3
+        return 2
 
     @property
     def final_latency(self):
         """Cycles from reading an input-buffer row to its result beat."""
-        return 6
+        return 7
 
     @property
     def out_fifo_depth(self):
@@ -214,6 +214,7 @@ class TopKEngine(wiring.Component):
         empty_err = Signal()
         cur_n = Signal(cb)           # candidates of the current round
         cur_k = Signal(cb)           # rank wanted among them
+        nk = Signal(cb)              # cur_n - cur_k
         side = Signal()              # 0: round reads L, 1: reads R
         iss_row = Signal(row_w)
         rem = Signal(cb)             # elements not yet issued in this round
@@ -256,7 +257,7 @@ class TopKEngine(wiring.Component):
             pick = Signal(row_w, name=f"samp_row{j}")
             m.d.comb += [rows_j.eq(full_rows + (tail > j)), raw.eq(lfsr.value & smear)]
             # raw <= smear < 2 * rows_j: one conditional subtraction reduces it.
-            # Registered: computed in the GAP2 cycle, used in the SAMPLE cycle.
+            # Registered: computed in the GAP cycle, used in the SAMPLE cycle.
             m.d.sync += pick.eq(Mux(raw >= rows_j, raw - rows_j, raw))
             samp_row.append(pick)
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
@@ -313,21 +314,20 @@ class TopKEngine(wiring.Component):
         eq = Cat(*[d_data[l] == pivot for l in range(P)])
         m.d.sync += [c_gt.eq(d_mask & gt), c_eq.eq(d_mask & eq), c_lt.eq(d_mask & ~gt & ~eq)]
 
-        # --- Z1: counts, zero eliminators (2 stages) --------------------------
-        acc_gt, acc_ge = Signal(cb), Signal(cb)
-        decide = Signal()
-        n_gt = prefix_counts([c_gt[l] for l in range(P)], P)[-1]
-        n_ge = prefix_counts([c_gt[l] | c_eq[l] for l in range(P)], P)[-1]
-        m.d.sync += decide.eq(c_valid & c_last)
-        with m.If(c_valid):
-            m.d.sync += [acc_gt.eq(Mux(c_first, 0, acc_gt) + n_gt),
-                         acc_ge.eq(Mux(c_first, 0, acc_ge) + n_ge)]
-        z1_first = Signal()
-        m.d.sync += z1_first.eq(c_first)
+        # --- Z1/Z2: zero eliminators; counts from their registered early counts
+        # (a popcount and an accumulate in one cycle would be the slowest path).
+        acc_gt, acc_lt = Signal(cb), Signal(cb)
+        z1_first, z1_last, decide = Signal(), Signal(), Signal()
+        m.d.sync += [z1_first.eq(c_first), z1_last.eq(c_valid & c_last), decide.eq(z1_last)]
+        zes = {}
         for side_name, keep in (("L", c_gt), ("R", c_lt)):
-            ze = ZeroEliminator(lanes=P, shape=shape)
+            ze = zes[side_name] = ZeroEliminator(lanes=P, shape=shape)
             m.submodules[f"ze{side_name}"] = ze
             m.d.comb += [ze.i_valid.eq(c_valid), ze.i_data.eq(c_data), ze.i_keep.eq(keep)]
+
+            acc = acc_gt if side_name == "L" else acc_lt
+            with m.If(ze.early_valid):
+                m.d.sync += acc.eq(Mux(z1_first, 0, acc) + ze.early_count)
 
             # --- W: offset, rotate, write P banks --------------------------------
             # The fill offset of a beat is computed from the zero eliminator's
@@ -374,22 +374,33 @@ class TopKEngine(wiring.Component):
                      f1_gt.eq(Cat(*[f0_mask[l] & (in_rd.data[l] > threshold) for l in range(P)])),
                      f1_eq.eq(Cat(*[f0_mask[l] & (in_rd.data[l] == threshold) for l in range(P)]))]
         # Equal elements are kept while the running count is below the quota:
-        # lane l is kept if (equals before it in this beat) < room, and room is
-        # compared only through min(room, P), a short compare after the prefix sum.
-        room_sat = Signal(range(P + 1))
+        # G registers each lane's count of equals before it (prefix sum) and
+        # the beat's total; then lane l is kept if that count < min(room, P),
+        # and room (equals still to keep) drops by the total: a subtraction
+        # and a compare in parallel, from registers.
         eq_incl = prefix_counts([f1_eq[l] for l in range(P)], P)
-        keep = Cat(*[f1_gt[l] | (f1_eq[l] & ((eq_incl[l - 1] if l else 0) < room_sat)) for l in range(P)])
-        room_next = Mux(room > eq_incl[-1], room - eq_incl[-1], 0)
-        with m.If(f1_valid):
-            m.d.sync += [room.eq(room_next), room_sat.eq(Mux(room_next > P, P, room_next))]
+        g_valid, g_gt, g_eq, g_row = Signal(), Signal(P), Signal(P), Signal(row_w)
+        g_data = Signal(data.ArrayLayout(shape, P))
+        g_before = [Signal(range(P), name=f"g_before{l}") for l in range(P)]
+        g_total = Signal(range(P + 1))
+        m.d.sync += [g_valid.eq(f1_valid), g_gt.eq(f1_gt), g_eq.eq(f1_eq), g_row.eq(f1_row),
+                     g_data.eq(f1_data), g_total.eq(eq_incl[-1])]
+        m.d.sync += [g_before[l].eq(eq_incl[l - 1] if l else 0) for l in range(P)]
+        room_sat = Signal(range(P + 1))
+        keep = Cat(*[g_gt[l] | (g_eq[l] & (g_before[l] < room_sat)) for l in range(P)])
+        with m.If(g_valid):
+            m.d.sync += [room.eq(Mux(room > g_total, room - g_total, 0)),
+                         room_sat.eq(Mux(room >= g_total + P, P, (room - g_total)[:len(room_sat)]))]
+            with m.If(room <= g_total):
+                m.d.sync += room_sat.eq(0)
         with m.Else():
             m.d.sync += room_sat.eq(Mux(room > P, P, room))
         fin_layout = data.StructLayout({"score": shape, "index": self.index_bits})
         f2_valid, f2_keep = Signal(), Signal(P)
         f2_data = Signal(data.ArrayLayout(fin_layout, P))
-        m.d.sync += [f2_valid.eq(f1_valid), f2_keep.eq(keep)]
+        m.d.sync += [f2_valid.eq(g_valid), f2_keep.eq(keep)]
         for l in range(P):
-            m.d.sync += [f2_data[l].score.eq(f1_data[l]), f2_data[l].index.eq(Cat(Const(l, lp), f1_row))]
+            m.d.sync += [f2_data[l].score.eq(g_data[l]), f2_data[l].index.eq(Cat(Const(l, lp), g_row))]
         m.submodules.zeF = zeF = ZeroEliminator(lanes=P, shape=fin_layout)
         m.d.comb += [zeF.i_valid.eq(f2_valid), zeF.i_data.eq(f2_data), zeF.i_keep.eq(f2_keep)]
 
@@ -435,6 +446,7 @@ class TopKEngine(wiring.Component):
                 m.d.comb += self.request.ready.eq(1)
                 with m.If(self.request.valid):
                     m.d.sync += [kf.eq(Mux(req.k > req.n, req.n, req.k)), clamped.eq(req.k > req.n),
+                                 nk.eq(Mux(req.k > req.n, 0, req.n - req.k)),
                                  req_n.eq(req.n), cur_n.eq(req.n), cur_k.eq(Mux(req.k > req.n, req.n, req.k)),
                                  iss_row.eq(0), rem.eq(req.n), disc.eq(nbeats), s_from_in.eq(1),
                                  in_row.eq(0), in_rem.eq(req.n),
@@ -458,23 +470,23 @@ class TopKEngine(wiring.Component):
                         m.next = "WAIT"
             with m.State("WAIT"):
                 with m.If(decide):
+                    # n_greater + n_equal >= k  <=>  n_less <= n - k
                     with m.If(acc_gt >= cur_k):
-                        m.d.sync += [cur_n.eq(acc_gt), side.eq(0), rem.eq(acc_gt), iss_row.eq(0)]
+                        m.d.sync += [cur_n.eq(acc_gt), nk.eq(acc_gt - cur_k), side.eq(0), rem.eq(acc_gt),
+                                     iss_row.eq(0)]
                         m.next = "GAP"
-                    with m.Elif(acc_ge >= cur_k):
+                    with m.Elif(acc_lt <= nk):
                         m.d.sync += [threshold.eq(pivot), room.eq(cur_k - acc_gt),
                                      fin_row.eq(0), fin_rem.eq(req_n), pushed.eq(0),
                                      pushed_last.eq(0)]
                         m.next = "FINAL"
                     with m.Else():
-                        m.d.sync += [cur_n.eq(cur_n - acc_ge), cur_k.eq(cur_k - acc_ge), side.eq(1),
-                                     rem.eq(cur_n - acc_ge), iss_row.eq(0)]
+                        m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(acc_lt - nk), side.eq(1),
+                                     rem.eq(acc_lt), iss_row.eq(0)]
                         m.next = "GAP"
             with m.State("GAP"):
-                m.d.sync += s_from_in.eq(0)
-                m.next = "GAP2"
-            with m.State("GAP2"):
                 # The decided side's last row is written in this cycle.
+                m.d.sync += s_from_in.eq(0)
                 m.next = "SAMPLE"
             with m.State("SAMPLE"):
                 m.d.comb += sample_read.eq(1)
