@@ -47,9 +47,10 @@ def measure(parallelism, requests, seed, out):
     out = Path(out)
     measured = out / "sim" / f"bench-topk-p{parallelism}" / "measured.json"
     measured.parent.mkdir(parents=True, exist_ok=True)
-    runner.run(TopKEngine(**engine), test_module="sim.topk", sim="verilator", name=f"bench-topk-p{parallelism}",
-               testcase="measure", seed=seed, build_root=out / "sim",
-               parameters={"engine": engine, "measure": {"points": points, "out": str(measured.resolve())}})
+    runner.run(TopKEngine(**engine), test_module="sim.topk", sim="verilator",
+               name=f"bench-topk-p{parallelism}", testcase="measure", seed=seed, build_root=out / "sim",
+               parameters={"engine": engine,
+                           "measure": {"points": points, "out": str(measured.resolve())}})
     return json.loads(measured.read_text())
 
 
@@ -77,26 +78,28 @@ def _row(point, parallelism):
 
 def render(report):
     """A Markdown table of a ``topk_cycles.json`` report."""
-    lines = [f"Top-k engine, cycles per request on Verilator ({report['requests_per_point']} random requests "
-             f"of {report['score_bits']}-bit scores per point, n_max={report['n_max']}, seed {report['seed']}); "
-             f"select = quick-select part (golden/topk_cycles.py), release = SpAtten release model "
-             f"sum(ceil(n_i/P)+3), one pass = ceil(n/P).",
+    lines = [f"Top-k engine, cycles per request measured on Verilator ({report['requests_per_point']} "
+             f"random requests of {report['score_bits']}-bit scores per point, n_max={report['n_max']}, "
+             f"seed {report['seed']}); select = the quick-select part (golden/topk_cycles.py, exact), "
+             f"release = SpAtten release model sum(ceil(n_i/P)+3), one pass = ceil(n/P).",
              "",
              "| P | n | k | cycles (mean) | select (mean) | release model (mean) | one pass "
              "| cycles / release | cycles / one pass | model exact |",
              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |"]
     for r in sorted(report["points"], key=lambda r: (r["parallelism"], r["n"], r["k"])):
         lines.append(f"| {r['parallelism']} | {r['n']} | {r['k']} | {r['cycles_mean']:.1f} "
-                     f"| {r['select_cycles_mean']:.1f} | {r['release_cycles_mean']:.1f} | {r['one_pass_cycles']} "
-                     f"| {r['ratio_vs_release_x']:.2f} | {r['ratio_vs_one_pass_x']:.2f} "
-                     f"| {'yes' if r['model_exact'] else 'no'} |")
+                     f"| {r['select_cycles_mean']:.1f} | {r['release_cycles_mean']:.1f} "
+                     f"| {r['one_pass_cycles']} | {r['ratio_vs_release_x']:.2f} "
+                     f"| {r['ratio_vs_one_pass_x']:.2f} | {'yes' if r['model_exact'] else 'no'} |")
     return "\n".join(lines)
 
 
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m gen bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="build", help="build folder (report in OUT/reports/topk_cycles.json)")
-    parser.add_argument("--requests", type=int, default=8, help="random requests per (n, k, P) point (1..1000)")
+    parser.add_argument("--out", default="build",
+                        help="build folder (report in OUT/reports/topk_cycles.json)")
+    parser.add_argument("--requests", type=int, default=8,
+                        help="random requests per (n, k, P) point (1..1000)")
     parser.add_argument("--seed", type=int, default=2021, help="seed of the random scores")
     parser.add_argument("--parallelism", default=",".join(map(str, PARALLELISMS)),
                         help="comma-separated P values (powers of two in 2..64)")

@@ -32,7 +32,7 @@ class ClockDomain:
         self._clock = Clock(self.clk, period_ns, unit="ns")
 
     def start(self):
-        """Start the clock, in reset (an undriven ``rst`` would be X); rising edges fall on multiples of the period."""
+        """Start the clock with ``rst`` high (undriven it would be X); edge ``i`` is at ``i * period``."""
         self.rst.value = 1
         self._clock.start(start_high=True)
 

@@ -165,7 +165,7 @@ def run(component, *, test_module, sim="verilator", toplevel="dut", name=None, p
 
     setup_simulator(sim)
     test_id = _test_id(name)
-    build_dir = Path(build_root or _ROOT / "build" / "sim") / test_id
+    build_dir = (Path(build_root or _ROOT / "build" / "sim") / test_id).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     if "SEED" in os.environ:
         seed = int(os.environ["SEED"])
@@ -199,9 +199,12 @@ def run(component, *, test_module, sim="verilator", toplevel="dut", name=None, p
                          timescale=timescale, waves=waves, log_file=build_dir / "build.log")
         except RuntimeError as error:
             log = (build_dir / "build.log").read_text(errors="replace").splitlines()
-            raise SimulationFailed(f"{sim} build of {source} failed ({error}); end of {build_dir}/build.log:\n"
-                                   + "\n".join(log[-30:])) from None
-        env = {_PARAMS_ENV: json.dumps(parameters or {}), "PYTHONWARNINGS": "error"}
+            raise SimulationFailed(f"{sim} build of {source} failed ({error}); "
+                                   f"end of {build_dir}/build.log:\n" + "\n".join(log[-30:])) from None
+        # In a file: an environment variable is limited to 128 kB (the bench passes its inputs).
+        params_file = build_dir / "parameters.json"
+        params_file.write_text(json.dumps(parameters or {}))
+        env = {_PARAMS_ENV: str(params_file), "PYTHONWARNINGS": "error"}
         env.update(extra_env or {})
         results = build_dir / "results.xml"
         print(f"[sim] {test_id}: sim={sim} seed={seed} build={build_dir}")
@@ -237,7 +240,8 @@ def run(component, *, test_module, sim="verilator", toplevel="dut", name=None, p
 
 def params():
     """Parameters given to :func:`run`, read inside the cocotb test module."""
-    return json.loads(os.environ.get(_PARAMS_ENV, "{}"))
+    path = os.environ.get(_PARAMS_ENV)
+    return json.loads(Path(path).read_text()) if path else {}
 
 
 def seed():

@@ -65,7 +65,10 @@ def pack(shape, value):
         return bits
     cast = Shape.cast(shape)
     value = int(value)
-    lo, hi = (-(1 << cast.width - 1), (1 << cast.width - 1) - 1) if cast.signed else (0, (1 << cast.width) - 1)
+    if cast.signed:
+        lo, hi = -(1 << cast.width - 1), (1 << cast.width - 1) - 1
+    else:
+        lo, hi = 0, (1 << cast.width) - 1
     if not lo <= value <= hi:
         raise ValueError(f"value {value} does not fit {cast} (range {lo}..{hi})")
     return value & ((1 << cast.width) - 1)

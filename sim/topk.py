@@ -117,8 +117,8 @@ class TopKBench:
     async def _collect(self, case, label):
         while True:
             try:
-                beat = await with_timeout(self.result.recv(), self._timeout_cycles(case) * self.domain.period_ns,
-                                          "ns")
+                timeout = self._timeout_cycles(case) * self.domain.period_ns
+                beat = await with_timeout(self.result.recv(), timeout, "ns")
             except SimTimeoutError:
                 raise AssertionError(f"{label}: no result beat within {self._timeout_cycles(case)} cycles "
                                      f"(n={case.n} k={case.k}; {len(case.beats)} beats so far; request "

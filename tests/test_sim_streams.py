@@ -4,6 +4,7 @@ This file is both the pytest entry point and the cocotb test module (its
 cocotb tests are not named ``test_*``, so pytest does not collect them).
 """
 
+import itertools
 import random
 
 import cocotb
@@ -60,8 +61,8 @@ async def _transfer(dut, source_pause, sink_pause, label):
     received = [(await sink.recv()).payload for _ in range(BEATS)]
     await source.wait_idle()
     await domain.cycles(8)
-    for i, (got, want) in enumerate(zip(received, sent)):
-        assert got == want, f"{label} seed={runner.seed()} beat {i}: got {got}, expected {want}"
+    for i, (got, want) in enumerate(zip(received, sent, strict=True)):
+        assert got == want, f"{label} SEED={runner.seed()} beat {i}: got {got}, expected {want}"
     assert len(sink.beats) == BEATS, f"{label}: {len(sink.beats)} beats, expected {BEATS}"
     return source, sink
 
@@ -91,7 +92,7 @@ async def fifo_pattern_backpressure(dut):
     """A sink ready every third cycle gets exactly one beat per three cycles."""
     _, sink = await _transfer(dut, lambda rng: None, lambda rng: pattern_pause([True, True, False]),
                               "pattern")
-    gaps = {b.cycle - a.cycle for a, b in zip(sink.beats, sink.beats[1:])}
+    gaps = {b.cycle - a.cycle for a, b in itertools.pairwise(sink.beats)}
     assert gaps == {3}, f"gaps between beats: {sorted(gaps)}"
 
 

@@ -45,6 +45,7 @@ def test_topk(sim, config, requests):
     result = runner.run(TopKEngine(**engine), test_module="sim.topk", sim=sim,
                         parameters={"engine": engine, "requests": requests})
     assert result["tests"] == COCOTB_TESTS
-    checked = sum(int(line.split()[-1]) for line in (result["build_dir"] / CHECKED_FILE).read_text().splitlines())
+    lines = (result["build_dir"] / CHECKED_FILE).read_text().splitlines()
+    checked = sum(int(line.split()[-1]) for line in lines)
     print(f"{sim} {config}: {checked} requests checked")
     assert checked >= requests
