@@ -186,6 +186,15 @@ def run(component, *, test_module, sim="verilator", toplevel="dut", name=None, p
     # Yosys' `always @*` blocks (kicked by such an initializer) stay X until an input changes; the
     # last -g wins.
     build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else ["-g2005"]
+    sources, runner_waves = [source], waves
+    if waves and sim == "icarus":
+        # cocotb's dump module is SystemVerilog (not -g2005): dump with a Verilog-2005 one.
+        dump = build_dir / "waves_dump.v"
+        dump.write_text(f'module waves_dump;\ninitial begin\n  $dumpfile("{test_id}.fst");\n'
+                        f"  $dumpvars(0, {toplevel});\nend\nendmodule\n")
+        sources.append(dump)
+        build_args += ["-s", "waves_dump"]
+        runner_waves = False  # at build; at test time waves=True makes vvp write FST (not "-none")
     # cocotb_tools reads WAVES itself and accepts only booleans; pass ours explicitly.
     env_waves = os.environ.pop("WAVES", None)
     env_makeflags = os.environ.get("MAKEFLAGS")
@@ -195,8 +204,13 @@ def run(component, *, test_module, sim="verilator", toplevel="dut", name=None, p
         os.environ["MAKEFLAGS"] = " ".join(filter(None, [env_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]))
     try:
         try:
-            runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, build_args=build_args,
-                         timescale=timescale, waves=waves, log_file=build_dir / "build.log")
+            # Icarus rebuilds only when the source is newer; waveform dumping is compiled in.
+            stamp = build_dir / "waves.stamp"
+            rebuild = not stamp.exists() or stamp.read_text() != str(waves)
+            stamp.write_text(str(waves))
+            runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir, build_args=build_args,
+                         timescale=timescale, waves=runner_waves, always=rebuild,
+                         log_file=build_dir / "build.log")
         except RuntimeError as error:
             log = (build_dir / "build.log").read_text(errors="replace").splitlines()
             raise SimulationFailed(f"{sim} build of {source} failed ({error}); "
@@ -225,7 +239,7 @@ def run(component, *, test_module, sim="verilator", toplevel="dut", name=None, p
 
     wave_file = None
     if waves:
-        recorded = build_dir / ("dump.vcd" if sim == "verilator" else f"{toplevel}.fst")
+        recorded = build_dir / ("dump.vcd" if sim == "verilator" else f"{test_id}.fst")
         if recorded.exists():
             wave_file = recorded.rename(build_dir / f"{test_id}{recorded.suffix}")
     tests, failed = _failures(results)
