@@ -328,8 +328,8 @@ def traffic(counters):
 
 # --- the sweep --------------------------------------------------------------------------------------------
 
-FULL = dict(encoder_paragraphs=32, prefill_contexts=2, prefill_tokens=384, generate_contexts=1,
-            generate_prompt=256, generate_steps=48, long_tokens=1024, long_generate_steps=16)
+FULL = dict(encoder_paragraphs=32, prefill_contexts=2, prefill_tokens=384, generate_contexts=2,
+            generate_prompt=192, generate_steps=48, long_tokens=1024, long_generate_steps=32)
 QUICK = dict(encoder_paragraphs=4, prefill_contexts=1, prefill_tokens=96, generate_contexts=1,
              generate_prompt=64, generate_steps=4, long_tokens=0, long_generate_steps=0)
 
