@@ -22,7 +22,7 @@ __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
 ROUND_LATENCY = 7
 ROUND_GAP = 2
-FINAL_LATENCY = 7
+FINAL_LATENCY = 9
 
 
 # x^16 + x^14 + x^13 + x^11 + 1: period 65535 (every nonzero state).
@@ -45,18 +45,13 @@ def lfsr_step(state):
 def sample_rows(states, n, p):
     """Rows the sample read of a later round takes from banks ``0..len(states)-1``.
 
-    Bank ``j`` holds candidates ``row * p + j``; ``rows_j`` of them are valid.
-    The LFSR value is masked to the smallest all-ones number >= the full rows
-    and reduced by one conditional subtraction (nearly uniform, no divider).
+    Bank ``j`` holds candidates ``row * p + j``. Each LFSR value is masked to
+    the rows below the largest power of two <= the full rows ``n // p`` (an
+    AND, no modulo: every sampled candidate exists).
     """
-    full, tail = divmod(n, p)
-    smear = (1 << full.bit_length()) - 1
-    rows = []
-    for j, state in enumerate(states):
-        rows_j = full + (tail > j)
-        raw = state & smear
-        rows.append(raw - rows_j if raw >= rows_j else raw)
-    return rows
+    full = n // p
+    mask = (1 << full.bit_length() - 1) - 1 if full else 0
+    return [state & mask for state in states]
 
 
 def _check_p(p):

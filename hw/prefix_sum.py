@@ -6,25 +6,33 @@ from amaranth.hdl import Module, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["PrefixSum", "prefix_counts"]
+__all__ = ["PrefixSum", "prefix_counts", "prefix_levels"]
 
 
-def prefix_counts(bits, width):
+def prefix_levels(width):
+    """Adder levels of the tree: ``ceil(log2(width))``."""
+    return (width - 1).bit_length()
+
+
+def prefix_counts(bits, width, start=0, stop=None):
     """Inclusive prefix counts of ``bits[0..width-1]`` as a list of Values.
 
     Sklansky's tree: ``log2(width)`` levels of adders whose widths grow with the
     level, instead of a ripple chain ``acc + bit`` (which synthesises to a
     ``width``-deep carry chain and caps Fmax near 55 MHz on ECP5 at 16 lanes).
+    Levels ``start..stop-1`` only, so that a caller can register the partial
+    sums between two halves of the tree: the input is then the partial sums
+    after level ``start - 1``.
     """
     sums = [bits[i] for i in range(width)]
-    step = 1
-    while step < width:
+    stop = prefix_levels(width) if stop is None else stop
+    for level in range(start, stop):
+        step = 1 << level
         nxt = list(sums)
         for i in range(width):
             if (i // step) % 2 == 1:
                 nxt[i] = sums[i] + sums[(i // step) * step - 1]
         sums = nxt
-        step *= 2
     return sums
 
 

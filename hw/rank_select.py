@@ -6,7 +6,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .prefix_sum import prefix_counts
+from .prefix_sum import prefix_counts, prefix_levels
 
 __all__ = ["RankSelect"]
 
@@ -37,8 +37,8 @@ class RankSelect(wiring.Component):
         Selected element (``target`` must be ``< popcount(i_mask)``);
         ``o_value`` holds until the next sample is selected.
 
-    Latency :attr:`latency` = 3 cycles (comparators, rank count, select),
-    throughput one sample per cycle.
+    Latency :attr:`latency` = 3 cycles (comparators with the first half of
+    the rank count, its second half, select), throughput one sample per cycle.
     """
 
     def __init__(self, *, sample, shape):
@@ -63,27 +63,37 @@ class RankSelect(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         S = self._sample
-        r1_valid = Signal()
-        r1_data = Signal(data.ArrayLayout(self._shape, S))
-        r1_mask = Signal(S)
         above = [Signal(S, name=f"above{i}") for i in range(S)]
-        m.d.sync += [r1_valid.eq(self.i_valid), r1_data.eq(self.i_data), r1_mask.eq(self.i_mask)]
         # One comparator per pair: for j < i lane j is above lane i iff
         # data[j] >= data[i]; lane i is above lane j iff not.
         for i in range(S):
-            m.d.sync += above[i][i].eq(0)
+            m.d.comb += above[i][i].eq(0)
             for j in range(i):
                 j_above_i = self.i_data[j] >= self.i_data[i]
-                m.d.sync += [above[i][j].eq(self.i_mask[j] & j_above_i),
+                m.d.comb += [above[i][j].eq(self.i_mask[j] & j_above_i),
                              above[j][i].eq(self.i_mask[i] & ~j_above_i)]
+
+        # The rank counts: adder trees split in two by a register (the
+        # comparators and the first, narrow levels share the first cycle).
+        half = prefix_levels(S) // 2
+        ra_valid = Signal()
+        ra_data = Signal(data.ArrayLayout(self._shape, S))
+        ra_mask = Signal(S)
+        m.d.sync += [ra_valid.eq(self.i_valid), ra_data.eq(self.i_data), ra_mask.eq(self.i_mask)]
+        parts = []
+        for i in range(S):
+            part = prefix_counts([above[i][j] for j in range(S)], S, 0, half)
+            regs = [Signal(range(S + 1), name=f"part{i}_{j}") for j in range(S)]
+            m.d.sync += [regs[j].eq(part[j]) for j in range(S)]
+            parts.append(regs)
 
         r2_valid = Signal()
         r2_data = Signal(data.ArrayLayout(self._shape, S))
         r2_mask = Signal(S)
         ranks = [Signal(range(S + 1), name=f"rank{i}") for i in range(S)]
-        m.d.sync += [r2_valid.eq(r1_valid), r2_data.eq(r1_data), r2_mask.eq(r1_mask)]
+        m.d.sync += [r2_valid.eq(ra_valid), r2_data.eq(ra_data), r2_mask.eq(ra_mask)]
         for i in range(S):
-            m.d.sync += ranks[i].eq(prefix_counts([above[i][j] for j in range(S)], S)[-1])
+            m.d.sync += ranks[i].eq(prefix_counts(parts[i], S, half)[-1])
 
         width = len(Value.cast(r2_data[0]))
         picked = Const(0, width)

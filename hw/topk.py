@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 from golden.topk_cycles import lfsr_seeds
 
 from .lfsr import Lfsr
-from .prefix_sum import prefix_counts
+from .prefix_sum import prefix_counts, prefix_levels
 from .rank_select import RankSelect
 from .rank_target import RankTarget
 from .zero_eliminator import ZeroEliminator
@@ -173,7 +173,7 @@ class TopKEngine(wiring.Component):
     @property
     def final_latency(self):
         """Cycles from reading an input-buffer row to its result beat."""
-        return 7
+        return 9
 
     @property
     def out_fifo_depth(self):
@@ -215,6 +215,8 @@ class TopKEngine(wiring.Component):
         cur_n = Signal(cb)           # candidates of the current round
         cur_k = Signal(cb)           # rank wanted among them
         nk = Signal(cb)              # cur_n - cur_k
+        acc_gt, acc_lt = Signal(cb), Signal(cb)    # this round's greater / less counts
+        decide = Signal()            # acc_gt / acc_lt are final: decide the next round
         side = Signal()              # 0: round reads L, 1: reads R
         iss_row = Signal(row_w)
         rem = Signal(cb)             # elements not yet issued in this round
@@ -243,22 +245,21 @@ class TopKEngine(wiring.Component):
         rs_valid, rs_from_in, rs_side = Signal(), Signal(), Signal()
         rs_mask = Signal(S)
         in_reg = Signal(data.ArrayLayout(shape, P))
-        full_rows = cur_n[lp:]
-        tail = cur_n[:lp]
-        smear = Signal(len(full_rows))
-        m.d.comb += smear.eq(Cat(*[full_rows[b:].any() for b in range(len(full_rows))]))
+        # Rows below the largest power of two <= the full rows of the next
+        # round (an AND mask, no modulo), registered in the decision cycle.
+        go_left = Signal()
+        next_full = Mux(go_left, acc_gt, acc_lt)[lp:]
+        samp_mask = Signal(len(next_full))
+        with m.If(decide):
+            m.d.sync += samp_mask.eq(Cat(*[next_full[b + 1:].any() for b in range(len(next_full))]))
+        m.d.comb += go_left.eq(acc_gt >= cur_k)
         samp_row = []
         for j in range(S):
             lfsr = Lfsr(seed=seeds[j])
             m.submodules[f"lfsr{j}"] = lfsr
             m.d.comb += [lfsr.reload.eq(self.request.valid & self.request.ready), lfsr.step.eq(sample_read)]
-            rows_j = Signal(len(full_rows) + 1, name=f"rows{j}")
-            raw = Signal(len(full_rows), name=f"raw{j}")
             pick = Signal(row_w, name=f"samp_row{j}")
-            m.d.comb += [rows_j.eq(full_rows + (tail > j)), raw.eq(lfsr.value & smear)]
-            # raw <= smear < 2 * rows_j: one conditional subtraction reduces it.
-            # Registered: computed in the GAP cycle, used in the SAMPLE cycle.
-            m.d.sync += pick.eq(Mux(raw >= rows_j, raw - rows_j, raw))
+            m.d.comb += pick.eq(lfsr.value & samp_mask)
             samp_row.append(pick)
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
         m.d.sync += rs_valid.eq(sample_read | first_in)
@@ -308,17 +309,23 @@ class TopKEngine(wiring.Component):
         c_valid, c_first, c_last = Signal(), Signal(), Signal()
         c_gt, c_lt, c_eq = Signal(P), Signal(P), Signal(P)
         c_data = Signal(data.ArrayLayout(shape, P))
-        m.d.sync += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last)]
-        m.d.sync += [c_data[l].eq(d_data[l]) for l in range(P)]
+        # Combinational: the comparators share a cycle with the first, narrow
+        # levels of the zero eliminators' prefix sums.
+        m.d.comb += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last)]
+        m.d.comb += [c_data[l].eq(d_data[l]) for l in range(P)]
         gt = Cat(*[d_data[l] > pivot for l in range(P)])
         eq = Cat(*[d_data[l] == pivot for l in range(P)])
-        m.d.sync += [c_gt.eq(d_mask & gt), c_eq.eq(d_mask & eq), c_lt.eq(d_mask & ~gt & ~eq)]
+        m.d.comb += [c_gt.eq(d_mask & gt), c_eq.eq(d_mask & eq), c_lt.eq(d_mask & ~gt & ~eq)]
 
         # --- Z1/Z2: zero eliminators; counts from their registered early counts
         # (a popcount and an accumulate in one cycle would be the slowest path).
-        acc_gt, acc_lt = Signal(cb), Signal(cb)
-        z1_first, z1_last, decide = Signal(), Signal(), Signal()
-        m.d.sync += [z1_first.eq(c_first), z1_last.eq(c_valid & c_last), decide.eq(z1_last)]
+        # first/last flags aligned with the zero eliminators' early counts.
+        z1_first, z1_last = c_first, c_valid & c_last
+        for i in range(ZeroEliminator.LATENCY - 1):
+            nf, nl = Signal(name=f"ze_first{i}"), Signal(name=f"ze_last{i}")
+            m.d.sync += [nf.eq(z1_first), nl.eq(z1_last)]
+            z1_first, z1_last = nf, nl
+        m.d.sync += decide.eq(z1_last)
         zes = {}
         for side_name, keep in (("L", c_gt), ("R", c_lt)):
             ze = zes[side_name] = ZeroEliminator(lanes=P, shape=shape)
@@ -378,13 +385,21 @@ class TopKEngine(wiring.Component):
         # the beat's total; then lane l is kept if that count < min(room, P),
         # and room (equals still to keep) drops by the total: a subtraction
         # and a compare in parallel, from registers.
-        eq_incl = prefix_counts([f1_eq[l] for l in range(P)], P)
+        half = prefix_levels(P) // 2
+        h_valid, h_gt, h_eq, h_row = Signal(), Signal(P), Signal(P), Signal(row_w)
+        h_data = Signal(data.ArrayLayout(shape, P))
+        h_part = [Signal(range(P + 1), name=f"h_part{l}") for l in range(P)]
+        part = prefix_counts([f1_eq[l] for l in range(P)], P, 0, half)
+        m.d.sync += [h_valid.eq(f1_valid), h_gt.eq(f1_gt), h_eq.eq(f1_eq), h_row.eq(f1_row),
+                     h_data.eq(f1_data)]
+        m.d.sync += [h_part[l].eq(part[l]) for l in range(P)]
+        eq_incl = prefix_counts(h_part, P, half)
         g_valid, g_gt, g_eq, g_row = Signal(), Signal(P), Signal(P), Signal(row_w)
         g_data = Signal(data.ArrayLayout(shape, P))
         g_before = [Signal(range(P), name=f"g_before{l}") for l in range(P)]
         g_total = Signal(range(P + 1))
-        m.d.sync += [g_valid.eq(f1_valid), g_gt.eq(f1_gt), g_eq.eq(f1_eq), g_row.eq(f1_row),
-                     g_data.eq(f1_data), g_total.eq(eq_incl[-1])]
+        m.d.sync += [g_valid.eq(h_valid), g_gt.eq(h_gt), g_eq.eq(h_eq), g_row.eq(h_row),
+                     g_data.eq(h_data), g_total.eq(eq_incl[-1])]
         m.d.sync += [g_before[l].eq(eq_incl[l - 1] if l else 0) for l in range(P)]
         room_sat = Signal(range(P + 1))
         keep = Cat(*[g_gt[l] | (g_eq[l] & (g_before[l] < room_sat)) for l in range(P)])
@@ -471,7 +486,7 @@ class TopKEngine(wiring.Component):
             with m.State("WAIT"):
                 with m.If(decide):
                     # n_greater + n_equal >= k  <=>  n_less <= n - k
-                    with m.If(acc_gt >= cur_k):
+                    with m.If(go_left):
                         m.d.sync += [cur_n.eq(acc_gt), nk.eq(acc_gt - cur_k), side.eq(0), rem.eq(acc_gt),
                                      iss_row.eq(0)]
                         m.next = "GAP"

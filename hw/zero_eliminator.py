@@ -6,7 +6,7 @@ from amaranth.hdl import Const, Module, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .prefix_sum import prefix_counts
+from .prefix_sum import prefix_counts, prefix_levels
 
 __all__ = ["ZeroEliminator"]
 
@@ -42,8 +42,9 @@ class ZeroEliminator(wiring.Component):
         prefix sum), so that a consumer can compute a write offset in
         parallel with the shifter.
 
-    Latency :attr:`latency` = 2 advancing cycles (register after the prefix
-    sum, register after the shifter); throughput one beat per cycle.
+    Latency :attr:`latency` = 3 advancing cycles (registers in the middle
+    and after the prefix sum, and after the shifter); throughput one beat per
+    cycle.
     """
 
     def __init__(self, *, lanes, shape):
@@ -70,9 +71,11 @@ class ZeroEliminator(wiring.Component):
     def lanes(self):
         return self._lanes
 
+    LATENCY = 3
+
     @property
     def latency(self):
-        return 2
+        return self.LATENCY
 
     def elaborate(self, platform):
         m = Module()
@@ -80,9 +83,20 @@ class ZeroEliminator(wiring.Component):
         layers = P.bit_length() - 1
         zbits = unsigned(layers)
 
-        # Stage 1: exclusive prefix count of the empty slots = distance to move.
+        # Stages 1a, 1b: exclusive prefix count of the empty slots = distance to
+        # move, as an adder tree split in two halves by a register (a whole
+        # tree in one cycle would be the slowest path of the engine).
+        half = prefix_levels(P) // 2
         empty = ~self.i_keep
-        incl = prefix_counts([empty[l] for l in range(P)], P)
+        part = prefix_counts([empty[l] for l in range(P)], P, 0, half)
+        a_valid = Signal()
+        a_data = Signal(data.ArrayLayout(self._shape, P))
+        a_keep = Signal(P)
+        a_part = [Signal(range(P + 1), name=f"ze_part{l}") for l in range(P)]
+        with m.If(self.en):
+            m.d.sync += [a_valid.eq(self.i_valid), a_data.eq(self.i_data), a_keep.eq(self.i_keep)]
+            m.d.sync += [a_part[l].eq(part[l]) for l in range(P)]
+        incl = prefix_counts(a_part, P, half)
         s1_valid = Signal()
         s1_data = Signal(data.ArrayLayout(self._shape, P))
         s1_keep = Signal(P)
@@ -90,9 +104,9 @@ class ZeroEliminator(wiring.Component):
         s1_count = Signal(range(P + 1))
         with m.If(self.en):
             m.d.sync += [
-                s1_valid.eq(self.i_valid),
-                s1_data.eq(self.i_data),
-                s1_keep.eq(self.i_keep),
+                s1_valid.eq(a_valid),
+                s1_data.eq(a_data),
+                s1_keep.eq(a_keep),
                 s1_count.eq(P - incl[-1]),
             ]
             for l in range(P):

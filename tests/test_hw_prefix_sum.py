@@ -62,7 +62,7 @@ def _run_ze(lanes, masks, rng, stall):
     sim.add_testbench(bench)
     sim.run()
     assert got == sent
-    assert dut.latency == 2
+    assert dut.latency == 3
 
 
 def test_zero_eliminator_every_mask():

@@ -34,7 +34,7 @@ def test_rank_select(sample, shape):
             ctx.set(dut.i_valid, 0)
             for l in range(sample):
                 ctx.set(dut.i_data[l], rng.randint(lo, hi))   # later beats must not disturb it
-            await ctx.tick()
+            await ctx.tick().repeat(dut.latency - 2)
             ctx.set(dut.target, target)                         # the target may come late
             await ctx.tick()
             assert ctx.get(dut.o_valid)
