@@ -142,8 +142,24 @@ class _Port:
 class StreamSource(_Port):
     """Drives the input stream ``prefix`` of ``dut`` from a queue of payloads.
 
+    Parameters
+    ----------
+    dut : cocotb handle
+        The top level.
+    prefix : str
+        Stream port name: drives ``<prefix>__valid`` and ``<prefix>__payload``,
+        samples ``<prefix>__ready``.
+    domain : sim.clock.ClockDomain
+        Clock and time base of the beats.
+    shape : data.Layout, shape, or stream.Signature
+        Payload shape (e.g. ``component.port.payload.shape()``).
+    pause : iterator of bool or None
+        ``True`` = no new beat offered this cycle (a bubble); an offered beat
+        stays valid until accepted, as ``amaranth.lib.stream`` requires.
+
     ``send`` queues a payload (dict / list / int); ``wait_idle`` returns when
-    every queued payload has been transferred. ``beats`` lists the transfers.
+    every queued payload has been transferred; ``pending`` counts those not yet
+    transferred. ``beats`` lists the transfers (:class:`Beat`).
     """
 
     def __init__(self, dut, prefix, domain, shape, *, pause=None):
@@ -170,12 +186,14 @@ class StreamSource(_Port):
             if driving and int(self.ready.value):
                 payload, _ = self._queue.popleft()
                 self.beats.append(Beat(payload, self.domain.cycle()))
+                driving = False
                 if not self._queue:
                     self._idle.set()
-            # The pause generator advances once per cycle, whether data waits or not.
+            # The pause generator advances once per cycle, whether data waits or not; a
+            # beat once offered stays offered until taken (amaranth.lib.stream's rule).
             paused = self._paused()
-            driving = bool(self._queue) and not paused
-            if driving:
+            if not driving and self._queue and not paused:
+                driving = True
                 self.payload.value = self._queue[0][1]
             self.valid.value = int(driving)
 
@@ -187,8 +205,12 @@ class StreamSource(_Port):
 class StreamSink(_Port):
     """Accepts from the output stream ``prefix`` of ``dut`` and queues the payloads.
 
-    ``recv`` waits for and returns the next :class:`Beat`; ``beats`` lists every
-    transfer. ``ready`` is low on cycles the pause generator says ``True``.
+    Parameters as :class:`StreamSource`; ``pause`` yielding ``True`` holds
+    ``<prefix>__ready`` low for that cycle (backpressure). A beat the DUT
+    offers must stay valid and unchanged until taken, else AssertionError.
+
+    ``recv`` waits for and returns the next :class:`Beat` (payload unpacked);
+    ``empty`` says whether none is waiting; ``beats`` lists every transfer.
     """
 
     def __init__(self, dut, prefix, domain, shape, *, pause=None):
@@ -209,13 +231,22 @@ class StreamSink(_Port):
         return not self._queue
 
     async def _run(self):
+        held = None  # payload offered but not taken at the previous edge
         while True:
             await RisingEdge(self.clk)
-            if self._accepting and int(self.valid.value):
+            valid = int(self.valid.value)
+            if held is not None and (not valid or int(self.payload.value) != held):
+                raise AssertionError(f"{self.prefix}: at cycle {self.domain.cycle()} the DUT withdrew or "
+                                     f"changed a beat it offered before it was accepted "
+                                     f"(valid={valid}, payload {held:#x} -> {self.payload.value})")
+            held = None
+            if valid and self._accepting:
                 beat = Beat(unpack(self.shape, self.payload.value), self.domain.cycle())
                 self.beats.append(beat)
                 self._queue.append(beat)
                 self._arrived.set()
+            elif valid:
+                held = int(self.payload.value)
             self._accepting = not self._paused()
             self.ready.value = int(self._accepting)
 

@@ -9,7 +9,7 @@ import random
 
 import cocotb
 import pytest
-from amaranth import Module, signed
+from amaranth import Module, Signal, signed
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,6 +39,19 @@ class StreamFifo(wiring.Component):
             buf.w_data.eq(self.i.payload), buf.w_en.eq(self.i.valid), self.i.ready.eq(buf.w_rdy),
             self.o.payload.eq(buf.r_data), self.o.valid.eq(buf.r_rdy), buf.r_en.eq(self.o.ready),
         ]
+        return m
+
+
+class Fickle(wiring.Component):
+    """Breaks the stream rule on purpose: offers a beat every other cycle, taken or not."""
+
+    o: Out(stream.Signature(8))
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(8)
+        m.d.sync += count.eq(count + 1)
+        m.d.comb += [self.o.valid.eq(count[0]), self.o.payload.eq(count)]
         return m
 
 
@@ -96,10 +109,26 @@ async def fifo_pattern_backpressure(dut):
     assert gaps == {3}, f"gaps between beats: {sorted(gaps)}"
 
 
+@cocotb.test(expect_error=AssertionError)
+async def fickle_source_caught(dut):
+    """The sink flags a beat withdrawn before it was accepted."""
+    domain = ClockDomain(dut)
+    domain.start()
+    await domain.reset()
+    StreamSink(dut, "o", domain, 8, pause=pattern_pause([True]))
+    await domain.cycles(6)
+
+
 @pytest.mark.parametrize("sim", runner.SIMULATORS)
 def test_streams_on_fifo(sim):
-    result = runner.run(StreamFifo(), test_module=__name__, sim=sim)
+    result = runner.run(StreamFifo(), test_module=__name__, sim=sim,
+                        testcase=["fifo_full_rate", "fifo_random_pauses", "fifo_pattern_backpressure"])
     assert result["tests"] == 3
+
+
+def test_sink_catches_protocol_violation():
+    result = runner.run(Fickle(), test_module=__name__, sim="icarus", testcase="fickle_source_caught")
+    assert result["tests"] == 1
 
 
 def test_pack_unpack_roundtrip():
