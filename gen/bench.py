@@ -122,12 +122,17 @@ def main(args=None):
     for p in parallelisms:
         if p not in (2, 4, 8, 16, 32, 64):
             parser.error(f"--parallelism values must be powers of two in 2..64, not {p}")
+    from golden import topk_cycles
+
     out = Path(args.out)
     rows = []
     for p in parallelisms:
         rows += [_row(point, p) for point in measure(p, args.requests, args.seed, out)]
     report = {"block": "topk", "simulator": "verilator", "n_max": N_MAX, "score_bits": SCORE_BITS,
               "seed": args.seed, "requests_per_point": args.requests, "points": rows,
+              # The engine's pipeline constants (golden mirrors of TopKEngine's, pinned by tests).
+              "round_latency_cycles": topk_cycles.ROUND_LATENCY, "round_gap_cycles": topk_cycles.ROUND_GAP,
+              "final_latency_cycles": topk_cycles.FINAL_LATENCY,
               "model_exact": all(r["model_exact"] for r in rows)}
     path = out / "reports" / "topk_cycles.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -164,6 +164,8 @@ class TopKBench:
             assert count <= self.lanes, f"{where}: beat {number} count={count} > P={self.lanes}"
             assert count or len(case.beats) == 1, \
                 f"{where}: beat {number} of {len(case.beats)} has count 0 (allowed only as a single beat)"
+            assert number == len(case.beats) - 1 or not beat["error"], \
+                f"{where}: error=1 on beat {number} of {len(case.beats)} (a flag of the last beat)"
             got_index += beat["index"][:count]
             got_score += beat["score"][:count]
         assert got_index == want_index, \
