@@ -32,13 +32,13 @@ class RankSelect(wiring.Component):
     i_valid, i_data, i_mask : In
         Sample beat; ``i_mask`` marks the valid lanes.
     target : In(range(sample))
-        Wanted rank, read 2 cycles after ``i_valid`` (it may arrive late).
+        Wanted rank, read 3 cycles after ``i_valid`` (it may arrive late).
     o_valid, o_value : Out
         Selected element (``target`` must be ``< popcount(i_mask)``);
         ``o_value`` holds until the next sample is selected.
 
-    Latency :attr:`latency` = 3 cycles (comparators with the first half of
-    the rank count, its second half, select), throughput one sample per cycle.
+    Latency :attr:`latency` = 4 cycles (comparators, rank count in two
+    halves, select), throughput one sample per cycle.
     """
 
     def __init__(self, *, sample, shape):
@@ -58,28 +58,32 @@ class RankSelect(wiring.Component):
 
     @property
     def latency(self):
-        return 3
+        return 4
 
     def elaborate(self, platform):
         m = Module()
         S = self._sample
+        r1_valid = Signal()
+        r1_data = Signal(data.ArrayLayout(self._shape, S))
+        r1_mask = Signal(S)
         above = [Signal(S, name=f"above{i}") for i in range(S)]
+        m.d.sync += [r1_valid.eq(self.i_valid), r1_data.eq(self.i_data), r1_mask.eq(self.i_mask)]
         # One comparator per pair: for j < i lane j is above lane i iff
         # data[j] >= data[i]; lane i is above lane j iff not.
         for i in range(S):
-            m.d.comb += above[i][i].eq(0)
+            m.d.sync += above[i][i].eq(0)
             for j in range(i):
                 j_above_i = self.i_data[j] >= self.i_data[i]
-                m.d.comb += [above[i][j].eq(self.i_mask[j] & j_above_i),
+                m.d.sync += [above[i][j].eq(self.i_mask[j] & j_above_i),
                              above[j][i].eq(self.i_mask[i] & ~j_above_i)]
 
-        # The rank counts: adder trees split in two by a register (the
-        # comparators and the first, narrow levels share the first cycle).
+        # The rank counts: adder trees split in two by a register (a
+        # comparator and a whole tree in one cycle: 86 MHz on ECP5).
         half = prefix_levels(S) // 2
         ra_valid = Signal()
         ra_data = Signal(data.ArrayLayout(self._shape, S))
         ra_mask = Signal(S)
-        m.d.sync += [ra_valid.eq(self.i_valid), ra_data.eq(self.i_data), ra_mask.eq(self.i_mask)]
+        m.d.sync += [ra_valid.eq(r1_valid), ra_data.eq(r1_data), ra_mask.eq(r1_mask)]
         parts = []
         for i in range(S):
             part = prefix_counts([above[i][j] for j in range(S)], S, 0, half)

@@ -163,7 +163,7 @@ class TopKEngine(wiring.Component):
     @property
     def round_latency(self):
         """Cycles from issuing a round's last beat to its decision."""
-        return 7
+        return 8
 
     @property
     def round_gap(self):
