@@ -85,12 +85,15 @@ class SpattenConfig:
     value_bits: int = 12
     msb_bits: int = 8
     lsb_bits: int = 4
-    requant_threshold: float = 0.1
+    # Algorithm defaults: the largest DRAM reduction measured within 1% quality
+    # loss on real models without fine-tuning (`make eval`, README): 8-bit MSB
+    # planes, no LSB re-fetch, no pruning. The `paper` preset prunes.
+    requant_threshold: float = 0.0
     token_prune_start: float = 0.15
-    token_keep_final: float = 0.5
+    token_keep_final: float = 1.0
     head_prune_start: float = 0.3
-    head_keep_final: float = 0.9
-    value_keep: float = 0.5
+    head_keep_final: float = 1.0
+    value_keep: float = 1.0
 
     def __post_init__(self):
         # The name becomes a build folder and part of report file names.
@@ -173,16 +176,21 @@ class SpattenConfig:
         return dataclasses.asdict(self)
 
 
-_PAPER = SpattenConfig(name="paper")
+_BASE = SpattenConfig()
+# The paper's architecture and pruning of its kind: progressive quantization
+# with a 0.1 threshold, token keep falling to 0.5, head keep to 0.9, half the V
+# rows kept. The paper fine-tunes for these; without it see `make eval`.
+_PAPER = replace(_BASE, name="paper", requant_threshold=0.1, token_keep_final=0.5,
+                 head_keep_final=0.9, value_keep=0.5)
 
 PRESETS = {
     # Small enough for fast co-simulation; exercises every width path.
-    "tiny": replace(_PAPER, name="tiny", head_dim=8, max_context=64,
+    "tiny": replace(_BASE, name="tiny", head_dim=8, max_context=64,
                     qk_multipliers=16, pv_multipliers=16, softmax_lanes=2,
                     softmax_fifo_depth=16, topk_parallelism=4, topk_score_bits=12),
     # ULX3S ECP5-85F: 156 MULT18X18D in all; 128 for the two arrays leaves room
     # for the softmax. K and V buffers of 512 x 64 x 12 bit take 96 of the 208 EBRs.
-    "ulx3s": replace(_PAPER, name="ulx3s", max_context=512,
+    "ulx3s": replace(_BASE, name="ulx3s", max_context=512,
                      qk_multipliers=64, pv_multipliers=64, softmax_lanes=2,
                      softmax_fifo_depth=64),
     # The SpAtten paper's ASIC: 512 multipliers per array, D=64, context 1024,
