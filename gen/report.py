@@ -11,6 +11,8 @@ A section is delimited by ``<!-- BEGIN report:NAME -->`` and
 - ``eval_*``: ``gen.eval.render(report)`` of ``eval_*.json``.
 
 A missing report or renderer leaves the section as it is and prints a note.
+Plots (``build/reports/*.png``) are copied to ``docs/figures/`` beside the
+README, which links them, so that the rendered README shows them.
 Renders depend on the reports only (no dates, sorted rows), so re-rendering
 the same reports gives the same README.
 """
@@ -18,12 +20,13 @@ the same reports gives the same README.
 import importlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 from .config import PRESETS
 
 __all__ = ["render_readme", "render_text", "replace_section", "section_names", "render_synth",
-           "render_presets", "RENDERERS"]
+           "render_presets", "publish_figures", "RENDERERS"]
 
 # NAME prefix -> module whose render(report: dict) -> str renders it.
 RENDERERS = {"topk_cycles": "gen.bench", "golden_": "gen.golden_report", "eval_": "gen.eval"}
@@ -154,12 +157,26 @@ def render_text(text, reports_dir, log=print):
     return text, done
 
 
+def publish_figures(reports_dir, dest, log=print):
+    """Copy the plots of ``reports_dir`` into ``dest``; return the copied paths."""
+    copied = []
+    for png in sorted(Path(reports_dir).glob("*.png")):
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        target = Path(dest) / png.name
+        if not target.exists() or target.read_bytes() != png.read_bytes():
+            shutil.copyfile(png, target)
+            log(f"report: figure {target}")
+        copied.append(target)
+    return copied
+
+
 def render_readme(readme, reports_dir, log=print):
     """Re-render the marked sections of ``readme`` in place; return the rendered names."""
     readme = Path(readme)
     if not readme.exists():
         log(f"report: no {readme}, nothing to render")
         return []
+    publish_figures(reports_dir, readme.parent / "docs" / "figures", log)
     old = readme.read_text()
     new, done = render_text(old, reports_dir, log)
     if new != old:

@@ -296,3 +296,18 @@ def test_critical_path_in_block():
         "from": "chain_FF", "to": "dut.acc_FF", "in_block": True, "logic_levels": 1}
     assert synth._critical_path(path("chain_FF", "level_FF"))["in_block"] is False
     assert synth._critical_path({}) == {}
+
+
+def test_render_readme_publishes_figures(tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "plot_a.png").write_bytes(b"\x89PNG one")
+    readme = tmp_path / "README.md"
+    readme.write_text("no sections\n")
+    notes = []
+    report.render_readme(readme, reports, log=notes.append)
+    figure = tmp_path / "docs" / "figures" / "plot_a.png"
+    assert figure.read_bytes() == b"\x89PNG one"
+    notes.clear()
+    report.render_readme(readme, reports, log=notes.append)
+    assert not any("figure" in note for note in notes), "an unchanged figure is not copied again"
