@@ -100,7 +100,7 @@ def _parser():
     parser = argparse.ArgumentParser(prog="python -m gen bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="build",
                         help="build folder (report in OUT/reports/topk_cycles.json)")
-    parser.add_argument("--requests", type=int, default=8,
+    parser.add_argument("--requests", type=int, default=64,
                         help="random requests per (n, k, P) point (1..1000)")
     parser.add_argument("--seed", type=int, default=2021, help="seed of the random scores")
     parser.add_argument("--parallelism", default=",".join(map(str, PARALLELISMS)),
