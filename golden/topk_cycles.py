@@ -20,9 +20,9 @@ __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY
            "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
 
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
-ROUND_LATENCY = 8
-ROUND_GAP = 2
-FINAL_LATENCY = 9
+ROUND_LATENCY = 9
+ROUND_GAP = 1
+FINAL_LATENCY = 10
 
 
 # x^16 + x^14 + x^13 + x^11 + 1: period 65535 (every nonzero state).

@@ -2,11 +2,9 @@
 
 import operator
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
-
-from .prefix_sum import prefix_counts, prefix_levels
 
 __all__ = ["RankSelect"]
 
@@ -20,6 +18,12 @@ class RankSelect(wiring.Component):
     ``0..count-1`` belongs to exactly one valid lane), and the lane whose rank
     equals ``target`` is selected with a one-hot OR.
 
+    The comparators work on keys ``Cat(value, valid)`` (sign bit flipped for
+    signed shapes): a masked lane is below every valid lane, so no mask gate
+    sits between a comparator and the count. Each comparator output feeds a
+    4-input popcount in one LUT level (registered), and the group counts are
+    added in the next cycle.
+
     Parameters
     ----------
     sample : int
@@ -32,13 +36,13 @@ class RankSelect(wiring.Component):
     i_valid, i_data, i_mask : In
         Sample beat; ``i_mask`` marks the valid lanes.
     target : In(range(sample))
-        Wanted rank, read 3 cycles after ``i_valid`` (it may arrive late).
+        Wanted rank, read 2 cycles after ``i_valid`` (it may arrive late).
     o_valid, o_value : Out
         Selected element (``target`` must be ``< popcount(i_mask)``);
         ``o_value`` holds until the next sample is selected.
 
-    Latency :attr:`latency` = 4 cycles (comparators, rank count in two
-    halves, select), throughput one sample per cycle.
+    Latency :attr:`latency` = 3 cycles (comparators with group popcounts,
+    rank sums, select), throughput one sample per cycle.
     """
 
     def __init__(self, *, sample, shape):
@@ -58,46 +62,69 @@ class RankSelect(wiring.Component):
 
     @property
     def latency(self):
-        return 4
+        return 3
 
     def elaborate(self, platform):
         m = Module()
         S = self._sample
+        shape = Shape.cast(self._shape)
+        w = shape.width
+        keys = []
+        for i in range(S):
+            u = Value.cast(self.i_data[i]).as_unsigned()
+            if shape.signed:
+                u = Cat(u[:w - 1], ~u[w - 1])
+            keys.append(Cat(u, self.i_mask[i]))
+
+        # above(j, i): lane j is ranked above lane i (for j < i: key[j] >=
+        # key[i]; for j > i: key[j] > key[i]); one comparator per pair.
+        ge = {}
+        for i in range(S):
+            for j in range(i):
+                ge[j, i] = Signal(name=f"ge{j}_{i}")
+                m.d.comb += ge[j, i].eq(keys[j] >= keys[i])
+
+        def above(j, i):
+            if j == i:
+                return Const(0, 1)
+            return ge[j, i] if j < i else ~ge[i, j]
+
+        # Stage 1: 4-lane popcounts as explicit Boolean functions (one LUT4
+        # per bit after the comparator's carry chain, not an adder chain).
+        G = min(4, S)
         r1_valid = Signal()
         r1_data = Signal(data.ArrayLayout(self._shape, S))
         r1_mask = Signal(S)
-        above = [Signal(S, name=f"above{i}") for i in range(S)]
         m.d.sync += [r1_valid.eq(self.i_valid), r1_data.eq(self.i_data), r1_mask.eq(self.i_mask)]
-        # One comparator per pair: for j < i lane j is above lane i iff
-        # data[j] >= data[i]; lane i is above lane j iff not.
+        groups = []
         for i in range(S):
-            m.d.sync += above[i][i].eq(0)
-            for j in range(i):
-                j_above_i = self.i_data[j] >= self.i_data[i]
-                m.d.sync += [above[i][j].eq(self.i_mask[j] & j_above_i),
-                             above[j][i].eq(self.i_mask[i] & ~j_above_i)]
+            row = []
+            for q in range(S // G):
+                bits = [above(q * G + t, i) for t in range(G)]
+                cnt = Signal(range(G + 1), name=f"grp{i}_{q}")
+                if G == 4:
+                    a, b, c, d = bits
+                    x, y, p, r = a ^ b, c ^ d, a & b, c & d
+                    m.d.sync += cnt.eq(Cat(x ^ y, p ^ r ^ (x & y), p & r))
+                else:
+                    a, b = bits
+                    m.d.sync += cnt.eq(Cat(a ^ b, a & b))
+                row.append(cnt)
+            groups.append(row)
 
-        # The rank counts: adder trees split in two by a register (a
-        # comparator and a whole tree in one cycle: 86 MHz on ECP5).
-        half = prefix_levels(S) // 2
-        ra_valid = Signal()
-        ra_data = Signal(data.ArrayLayout(self._shape, S))
-        ra_mask = Signal(S)
-        m.d.sync += [ra_valid.eq(r1_valid), ra_data.eq(r1_data), ra_mask.eq(r1_mask)]
-        parts = []
-        for i in range(S):
-            part = prefix_counts([above[i][j] for j in range(S)], S, 0, half)
-            regs = [Signal(range(S + 1), name=f"part{i}_{j}") for j in range(S)]
-            m.d.sync += [regs[j].eq(part[j]) for j in range(S)]
-            parts.append(regs)
-
+        # Stage 2: the rank of each lane, the sum of its group counts.
         r2_valid = Signal()
         r2_data = Signal(data.ArrayLayout(self._shape, S))
         r2_mask = Signal(S)
-        ranks = [Signal(range(S + 1), name=f"rank{i}") for i in range(S)]
-        m.d.sync += [r2_valid.eq(ra_valid), r2_data.eq(ra_data), r2_mask.eq(ra_mask)]
+        # A rank counts the other lanes: at most S - 1, log2(S) bits (a
+        # narrower compare with the target in the select stage).
+        ranks = [Signal(range(S), name=f"rank{i}") for i in range(S)]
+        m.d.sync += [r2_valid.eq(r1_valid), r2_data.eq(r1_data), r2_mask.eq(r1_mask)]
         for i in range(S):
-            m.d.sync += ranks[i].eq(prefix_counts(parts[i], S, half)[-1])
+            total = groups[i]
+            while len(total) > 1:
+                total = [total[t] + total[t + 1] for t in range(0, len(total), 2)]
+            m.d.sync += ranks[i].eq(total[0])
 
         width = len(Value.cast(r2_data[0]))
         picked = Const(0, width)

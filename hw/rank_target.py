@@ -18,7 +18,8 @@ class RankTarget(wiring.Component):
     ``k`` after the round is small. When the whole set is sampled (``n <=
     sample``) the pick is exact and the round ends the selection.
 
-    A free-running restoring divider, one quotient bit per stage.
+    A free-running restoring divider, one quotient bit per stage; the last
+    stage registers the chosen target (``target`` is a flip-flop output).
 
     Parameters
     ----------
@@ -63,6 +64,16 @@ class RankTarget(wiring.Component):
         km1 = self.k - 1
         for stage, b in enumerate(range(L - 1, -1, -1)):
             take = rem >= (den << b)
+            if b == 0:
+                # The last stage registers the chosen target itself (no
+                # multiplexer between this register and the rank compare).
+                with m.If(small):
+                    m.d.sync += self.target.eq(km1)
+                with m.Elif(sat):
+                    m.d.sync += self.target.eq(S - 1)
+                with m.Else():
+                    m.d.sync += self.target.eq(quo | take)
+                break
             nrem = Signal(w, name=f"rem{stage}")
             nden = Signal(self._count_bits, name=f"den{stage}")
             nquo = Signal(L, name=f"quo{stage}")
@@ -75,10 +86,4 @@ class RankTarget(wiring.Component):
                 nsmall.eq(small), nkm1.eq(km1),
             ]
             rem, den, quo, sat, small, km1 = nrem, nden, nquo, nsat, nsmall, nkm1
-        with m.If(small):
-            m.d.comb += self.target.eq(km1)
-        with m.Elif(sat):
-            m.d.comb += self.target.eq(S - 1)
-        with m.Else():
-            m.d.comb += self.target.eq(quo)
         return m

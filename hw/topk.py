@@ -163,17 +163,17 @@ class TopKEngine(wiring.Component):
     @property
     def round_latency(self):
         """Cycles from issuing a round's last beat to its decision."""
-        return 8
+        return 9
 
     @property
     def round_gap(self):
         """Cycles from a decision to the next round's sample read (its rows follow)."""
-        return 2
+        return 1
 
     @property
     def final_latency(self):
         """Cycles from reading an input-buffer row to its result beat."""
-        return 9
+        return 10
 
     @property
     def out_fifo_depth(self):
@@ -224,19 +224,19 @@ class TopKEngine(wiring.Component):
         threshold = Signal(shape)
         room = Signal(cb)            # elements equal to the threshold still to keep
 
-        in_first = Signal()          # the next input beat is the request's first
+        in_first = Signal()          # the next input beat is the request's first (a register)
         in_row = Signal(row_w)       # input beats accepted
         in_rem = Signal(cb)          # input elements not yet accepted
         hs_d = Signal()              # an input beat was accepted in the previous cycle
+        in_row_d = Signal(row_w)     # its row
         run_issue = Signal()
         seeds = lfsr_seeds(self._lfsr_seed, S)
-        m.d.comb += in_first.eq(in_row == 0)
         m.d.sync += hs_d.eq(self.scores.valid & self.scores.ready & ~discard)
 
         m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
         m.d.comb += [target.n.eq(cur_n), target.k.eq(cur_k)]
 
-        # --- sample stage: the pivot's sample (3 cycles to the pivot) -----------
+        # --- sample stage: the pivot's sample (RS, RQ, then the rank's 3 cycles) ---
         # Round 1 ranks the first input beat; a later round first reads one
         # element per bank from an LFSR-chosen row (position row * P + bank),
         # a sample spread over the whole candidate set, so that sorted inputs
@@ -245,6 +245,12 @@ class TopKEngine(wiring.Component):
         rs_valid, rs_from_in, rs_side = Signal(), Signal(), Signal()
         rs_mask = Signal(S)
         in_reg = Signal(data.ArrayLayout(shape, P))
+        # The input beat and its row, registered every cycle (no enable); the
+        # input buffer is written from these registers a cycle after the
+        # handshake (a write enable decoded from the handshake would fan out
+        # to every LUT RAM of the buffer).
+        m.d.sync += [in_reg.eq(self.scores.payload), in_row_d.eq(in_row)]
+        m.d.comb += [in_wr.addr.eq(in_row_d), in_wr.data.eq(in_reg), in_wr.en.eq(hs_d)]
         # Rows below the largest power of two <= the full rows of the next
         # round (an AND mask, no modulo), registered in the decision cycle.
         go_left = Signal()
@@ -262,17 +268,25 @@ class TopKEngine(wiring.Component):
             m.d.comb += pick.eq(lfsr.value & samp_mask)
             samp_row.append(pick)
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
-        m.d.sync += rs_valid.eq(sample_read | first_in)
-        with m.If(sample_read):
-            m.d.sync += [rs_from_in.eq(0), rs_side.eq(side), rs_mask.eq(therm(cur_n)[:S])]
-        with m.Elif(first_in):
-            m.d.sync += [rs_from_in.eq(1), rs_mask.eq(therm(in_rem)[:S])]
+        # Loaded every cycle (no clock enable from the handshake: that was the
+        # slowest path); the values matter only when rs_valid is set.
+        m.d.sync += [rs_valid.eq(sample_read | first_in), rs_from_in.eq(~sample_read), rs_side.eq(side),
+                     rs_mask.eq(Mux(sample_read, therm(cur_n)[:S], therm(in_rem)[:S]))]
+        # RQ: the sample beat registered after the source mux, so that the
+        # rank comparators start from registers.
+        rq_valid, rq_mask = Signal(), Signal(S)
+        byp = [Signal(name=f"byp{j}") for j in range(S)]
+        byp_data = [Signal(shape, name=f"byp_data{j}") for j in range(S)]
+        rq_data = Signal(data.ArrayLayout(shape, S))
+        m.d.sync += [rq_valid.eq(rs_valid), rq_mask.eq(rs_mask)]
+        for l in range(S):
+            m.d.sync += rq_data[l].eq(Mux(rs_from_in, in_reg[l],
+                                          Mux(byp[l], byp_data[l],
+                                              Mux(rs_side, rds["R"][l].data, rds["L"][l].data))))
 
         m.submodules.rank = rank = RankSelect(sample=S, shape=shape)
-        m.d.comb += [rank.i_valid.eq(rs_valid), rank.i_mask.eq(rs_mask), rank.target.eq(target.target)]
-        for l in range(S):
-            m.d.comb += rank.i_data[l].eq(Mux(rs_from_in, in_reg[l],
-                                              Mux(rs_side, rds["R"][l].data, rds["L"][l].data)))
+        m.d.comb += [rank.i_valid.eq(rq_valid), rank.i_mask.eq(rq_mask), rank.i_data.eq(rq_data),
+                     rank.target.eq(target.target)]
         pivot = rank.o_value
 
         # --- data stage S: beat from the input (one cycle later) or from L/R -----
@@ -295,9 +309,9 @@ class TopKEngine(wiring.Component):
             m.d.comb += s_data[l].eq(Mux(s_from_in, in_reg2[l],
                                          Mux(s_side, rds["R"][l].data, rds["L"][l].data)))
 
-        # The beats wait in a delay line until the pivot is ready.
+        # The beats wait in a delay line until the pivot is ready (RQ + rank).
         prev = (s_valid, s_first, s_last, s_mask, s_data)
-        for i in range(rank.latency - 1):
+        for i in range(rank.latency):
             cur = (Signal(name=f"d{i}_valid"), Signal(name=f"d{i}_first"), Signal(name=f"d{i}_last"),
                    Signal(P, name=f"d{i}_mask"), [Signal(shape, name=f"d{i}_data{l}") for l in range(P)])
             m.d.sync += [cur[0].eq(prev[0]), cur[1].eq(prev[1]), cur[2].eq(prev[2]), cur[3].eq(prev[3])]
@@ -309,13 +323,13 @@ class TopKEngine(wiring.Component):
         c_valid, c_first, c_last = Signal(), Signal(), Signal()
         c_gt, c_lt, c_eq = Signal(P), Signal(P), Signal(P)
         c_data = Signal(data.ArrayLayout(shape, P))
-        # Combinational: the comparators share a cycle with the first, narrow
-        # levels of the zero eliminators' prefix sums.
-        m.d.comb += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last)]
-        m.d.comb += [c_data[l].eq(d_data[l]) for l in range(P)]
+        # Registered: a comparator (carry chain) and the first levels of the
+        # zero eliminators' prefix sums in one cycle were a slow path.
+        m.d.sync += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last)]
+        m.d.sync += [c_data[l].eq(d_data[l]) for l in range(P)]
         gt = Cat(*[d_data[l] > pivot for l in range(P)])
         eq = Cat(*[d_data[l] == pivot for l in range(P)])
-        m.d.comb += [c_gt.eq(d_mask & gt), c_eq.eq(d_mask & eq), c_lt.eq(d_mask & ~gt & ~eq)]
+        m.d.sync += [c_gt.eq(d_mask & gt), c_eq.eq(d_mask & eq), c_lt.eq(d_mask & ~gt & ~eq)]
 
         # --- Z1/Z2: zero eliminators; counts from their registered early counts
         # (a popcount and an accumulate in one cycle would be the slowest path).
@@ -327,8 +341,9 @@ class TopKEngine(wiring.Component):
             z1_first, z1_last = nf, nl
         m.d.sync += decide.eq(z1_last)
         zes = {}
+        w2_hit, w2_wdata = {"L": [], "R": []}, {"L": [], "R": []}
         for side_name, keep in (("L", c_gt), ("R", c_lt)):
-            ze = zes[side_name] = ZeroEliminator(lanes=P, shape=shape)
+            ze = zes[side_name] = ZeroEliminator(lanes=P, shape=shape, split=True)
             m.submodules[f"ze{side_name}"] = ze
             m.d.comb += [ze.i_valid.eq(c_valid), ze.i_data.eq(c_data), ze.i_keep.eq(keep)]
 
@@ -338,28 +353,43 @@ class TopKEngine(wiring.Component):
 
             # --- W: offset, rotate, write P banks --------------------------------
             # The fill offset of a beat is computed from the zero eliminator's
-            # early count, in parallel with its shifter (Z2); W1 rotates the
-            # packed beat by the offset into bank order and registers data,
-            # enables and row addresses; W2 writes them from registers (the
-            # banks spread over the die: nothing but routing before the LUTRAM).
+            # early count, in parallel with its two-stage shifter (the shifter
+            # in one cycle was a slow path); the banks' enables and row
+            # addresses are registered in the shifter's second stage, and the
+            # packed beat is rotated by the offset into bank order on its way
+            # to the LUT RAM (the write lands in the same cycle as with a
+            # one-stage shifter and a registered rotation).
             fill = Signal(cb + 1, name=f"fill{side_name}")
             base = Signal(cb + 1, name=f"base{side_name}")
-            w1_base = Signal(cb + 1, name=f"w1_base{side_name}")
+            m1_base = Signal(cb + 1, name=f"m1_base{side_name}")
+            m1_cnt = Signal(range(P + 1), name=f"m1_cnt{side_name}")
+            m1_valid = Signal(name=f"m1_valid{side_name}")
+            o_off = Signal(lp, name=f"o_off{side_name}")
             m.d.comb += base.eq(Mux(z1_first, 0, fill))
             with m.If(ze.early_valid):
                 m.d.sync += fill.eq(base + ze.early_count)
-            m.d.sync += w1_base.eq(base)
-            offset = w1_base[:lp]
-            row = w1_base[lp:]
-            lanes = _rotate(m, [ze.o_data[l] for l in range(P)], offset, f"rot{side_name}")
-            wmask = _rotate(m, [therm(ze.o_count)[l] for l in range(P)], offset, f"wm{side_name}")
+            m.d.sync += [m1_base.eq(base), m1_cnt.eq(ze.early_count), m1_valid.eq(ze.early_valid),
+                         o_off.eq(m1_base[:lp])]
+            lanes = _rotate(m, [ze.o_data[l] for l in range(P)], o_off, f"rot{side_name}")
             for j, wr in enumerate(wrs[side_name]):
                 w2_data = Signal(shape, name=f"w2_data{side_name}{j}")
                 w2_en = Signal(name=f"w2_en{side_name}{j}")
                 w2_addr = Signal(row_w, name=f"w2_addr{side_name}{j}")
-                m.d.sync += [w2_data.eq(lanes[j]), w2_en.eq(ze.o_valid & wmask[j]),
-                             w2_addr.eq(row + (j < offset))]
-                m.d.comb += [wr.data.eq(w2_data), wr.en.eq(w2_en), wr.addr.eq(w2_addr)]
+                # Bank j takes packed lane (j - offset) mod P, if that lane is kept.
+                m.d.sync += [w2_en.eq(m1_valid & ((Const(j, lp) - m1_base[:lp])[:lp] < m1_cnt)),
+                             w2_addr.eq(m1_base[lp:] + (j < m1_base[:lp]))]
+                m.d.comb += [w2_data.eq(lanes[j]),
+                             wr.data.eq(w2_data), wr.en.eq(w2_en), wr.addr.eq(w2_addr)]
+                if j < S:
+                    w2_hit[side_name].append(w2_en & (w2_addr == samp_row[j]))
+                    w2_wdata[side_name].append(w2_data)
+
+        # The sample read happens in the cycle that writes the decided side's
+        # last row: a sampled bank whose row is being written takes the
+        # written value instead (registered beside the read data).
+        for j in range(S):
+            hit = Mux(side, w2_hit["R"][j], w2_hit["L"][j])
+            m.d.sync += [byp[j].eq(hit), byp_data[j].eq(Mux(side, w2_wdata["R"][j], w2_wdata["L"][j]))]
 
         # --- final pass: input buffer -> compare with T -> keep -> pack --------
         # The pass never stalls: an enable from result.ready would fan out to
@@ -416,7 +446,7 @@ class TopKEngine(wiring.Component):
         m.d.sync += [f2_valid.eq(g_valid), f2_keep.eq(keep)]
         for l in range(P):
             m.d.sync += [f2_data[l].score.eq(g_data[l]), f2_data[l].index.eq(Cat(Const(l, lp), g_row))]
-        m.submodules.zeF = zeF = ZeroEliminator(lanes=P, shape=fin_layout)
+        m.submodules.zeF = zeF = ZeroEliminator(lanes=P, shape=fin_layout, split=True)
         m.d.comb += [zeF.i_valid.eq(f2_valid), zeF.i_data.eq(f2_data), zeF.i_keep.eq(f2_keep)]
 
         out_layout = data.StructLayout({"index": data.ArrayLayout(self.index_bits, P),
@@ -424,23 +454,32 @@ class TopKEngine(wiring.Component):
                                         "count": range(P + 1), "last": 1})
         m.submodules.ofifo = ofifo = SyncFIFO(width=out_layout.size, depth=self.out_fifo_depth)
         credits = Signal(range(self.out_fifo_depth + 1), init=self.out_fifo_depth)
-        pushed = Signal(cb)          # elements pushed into the FIFO in this request
-        pushed_last = Signal()       # the last beat is in the FIFO: drop what follows
+        to_push = Signal(cb)         # elements still to push into the FIFO in this request
+        pushed_last = Signal()       # the last beat is decided: drop what follows
         w_beat = Signal(out_layout)
         r_beat = Signal(out_layout)
-        push = Signal()
-        drop = Signal()
         pop = Signal()
-        m.d.comb += [push.eq(zeF.o_valid & (zeF.o_count != 0) & ~pushed_last),
-                     drop.eq(zeF.o_valid & ((zeF.o_count == 0) | pushed_last)),
-                     w_beat.count.eq(zeF.o_count), w_beat.last.eq(pushed + zeF.o_count >= kf),
+        # Push, drop and last are decided from zeF's early count and carried
+        # in registers to its output: the FIFO's write enable and the credit
+        # count start from flip-flops (deciding them from o_count was the
+        # slowest path).
+        e_push = Signal()
+        e_last = Signal()
+        m.d.comb += [e_push.eq(zeF.early_valid & (zeF.early_count != 0) & ~pushed_last),
+                     e_last.eq(zeF.early_count >= to_push)]
+        with m.If(e_push):
+            m.d.sync += to_push.eq(to_push - zeF.early_count)
+            with m.If(e_last):
+                m.d.sync += [fin_rem.eq(0), pushed_last.eq(1)]    # nothing left to keep
+        push, drop, last = e_push, zeF.early_valid & ~e_push, e_last
+        for i in range(zeF.latency - 2):
+            n_push, n_drop, n_last = Signal(name=f"push{i}"), Signal(name=f"drop{i}"), Signal(name=f"last{i}")
+            m.d.sync += [n_push.eq(push), n_drop.eq(drop), n_last.eq(last)]
+            push, drop, last = n_push, n_drop, n_last
+        m.d.comb += [w_beat.count.eq(zeF.o_count), w_beat.last.eq(last),
                      ofifo.w_data.eq(w_beat), ofifo.w_en.eq(push), r_beat.eq(ofifo.r_data)]
         for l in range(P):
             m.d.comb += [w_beat.score[l].eq(zeF.o_data[l].score), w_beat.index[l].eq(zeF.o_data[l].index)]
-        with m.If(push):
-            m.d.sync += pushed.eq(pushed + zeF.o_count)
-            with m.If(w_beat.last):
-                m.d.sync += [fin_rem.eq(0), pushed_last.eq(1)]    # nothing left to keep
         m.d.sync += credits.eq(credits - fin_issue + pop + drop)
 
         fin_out = Signal()
@@ -464,7 +503,7 @@ class TopKEngine(wiring.Component):
                                  nk.eq(Mux(req.k > req.n, 0, req.n - req.k)),
                                  req_n.eq(req.n), cur_n.eq(req.n), cur_k.eq(Mux(req.k > req.n, req.n, req.k)),
                                  iss_row.eq(0), rem.eq(req.n), disc.eq(nbeats), s_from_in.eq(1),
-                                 in_row.eq(0), in_rem.eq(req.n),
+                                 in_row.eq(0), in_rem.eq(req.n), in_first.eq(1),
                                  empty_err.eq((req.n == 0) | (req.n > self._n_max))]
                     with m.If(req.n == 0):
                         m.next = "EMPTY"
@@ -476,11 +515,9 @@ class TopKEngine(wiring.Component):
                 # Let the rank target of round 1 settle before the first beat.
                 m.next = "IN"
             with m.State("IN"):
-                m.d.comb += [self.scores.ready.eq(1),
-                             in_wr.addr.eq(in_row), in_wr.data.eq(self.scores.payload),
-                             in_wr.en.eq(self.scores.valid)]
+                m.d.comb += self.scores.ready.eq(1)
                 with m.If(self.scores.valid):
-                    m.d.sync += [in_reg.eq(self.scores.payload), in_row.eq(in_row + 1), in_rem.eq(in_rem - P)]
+                    m.d.sync += [in_row.eq(in_row + 1), in_rem.eq(in_rem - P), in_first.eq(0)]
                     with m.If(in_rem <= P):
                         m.next = "WAIT"
             with m.State("WAIT"):
@@ -492,7 +529,7 @@ class TopKEngine(wiring.Component):
                         m.next = "GAP"
                     with m.Elif(acc_lt <= nk):
                         m.d.sync += [threshold.eq(pivot), room.eq(cur_k - acc_gt),
-                                     fin_row.eq(0), fin_rem.eq(req_n), pushed.eq(0),
+                                     fin_row.eq(0), fin_rem.eq(req_n), to_push.eq(kf),
                                      pushed_last.eq(0)]
                         m.next = "FINAL"
                     with m.Else():
@@ -500,11 +537,10 @@ class TopKEngine(wiring.Component):
                                      rem.eq(acc_lt), iss_row.eq(0)]
                         m.next = "GAP"
             with m.State("GAP"):
-                # The decided side's last row is written in this cycle.
-                m.d.sync += s_from_in.eq(0)
-                m.next = "SAMPLE"
-            with m.State("SAMPLE"):
+                # The sample read; the decided side's last row is written in
+                # this cycle (the sample takes it through the bypass).
                 m.d.comb += sample_read.eq(1)
+                m.d.sync += s_from_in.eq(0)
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += run_issue.eq(1)

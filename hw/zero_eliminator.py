@@ -27,6 +27,9 @@ class ZeroEliminator(wiring.Component):
         Power of two in 2..64.
     shape : ShapeLike or Layout
         Payload of one lane.
+    split : bool
+        Register the shifter between its lower and upper half of layers
+        (one more cycle of latency, half the logic depth).
 
     Members
     -------
@@ -43,18 +46,22 @@ class ZeroEliminator(wiring.Component):
         parallel with the shifter.
 
     Latency :attr:`latency` = 3 advancing cycles (registers in the middle
-    and after the prefix sum, and after the shifter); throughput one beat per
-    cycle.
+    and after the prefix sum, and after the shifter), 4 with ``split``
+    (``early_*`` then come two cycles before ``o_*``); throughput one beat
+    per cycle.
     """
 
-    def __init__(self, *, lanes, shape):
+    def __init__(self, *, lanes, shape, split=False):
         if isinstance(lanes, bool):
             raise TypeError(f"lanes must be an integer, not {lanes!r}")
         lanes = operator.index(lanes)
         if lanes < 2 or lanes > 64 or lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two in 2..64, not {lanes!r}")
+        if not isinstance(split, bool):
+            raise TypeError(f"split must be a bool, not {split!r}")
         self._lanes = lanes
         self._shape = shape
+        self._split = split
         super().__init__({
             "en": In(1, init=1),
             "i_valid": In(1),
@@ -74,8 +81,12 @@ class ZeroEliminator(wiring.Component):
     LATENCY = 3
 
     @property
+    def split(self):
+        return self._split
+
+    @property
     def latency(self):
-        return self.LATENCY
+        return self.LATENCY + self._split
 
     def elaborate(self, platform):
         m = Module()
@@ -119,6 +130,7 @@ class ZeroEliminator(wiring.Component):
         vals = [s1_data[l] for l in range(P)]
         keep = [s1_keep[l] for l in range(P)]
         zs = [s1_z[l] for l in range(P)]
+        s_valid, s_count = s1_valid, s1_count
         for b in range(layers):
             d = 1 << b
             nvals, nkeep, nzs = [], [], []
@@ -140,8 +152,20 @@ class ZeroEliminator(wiring.Component):
                     nzs.append(zs[i])
                     nkeep.append(stay)
             vals, keep, zs = nvals, nkeep, nzs
+            if self._split and b == (layers - 1) // 2:
+                # Stage 2a/2b: the lower layers' outputs registered.
+                rv = [Signal(self._shape, name=f"ze_m_v{i}") for i in range(P)]
+                rk = [Signal(name=f"ze_m_k{i}") for i in range(P)]
+                rz = [Signal(zbits, name=f"ze_m_z{i}") for i in range(P)]
+                m_valid, m_count = Signal(), Signal(range(P + 1))
+                with m.If(self.en):
+                    m.d.sync += [m_valid.eq(s_valid), m_count.eq(s_count)]
+                    m.d.sync += [rv[i].eq(vals[i]) for i in range(P)]
+                    m.d.sync += [rk[i].eq(keep[i]) for i in range(P)]
+                    m.d.sync += [rz[i].eq(zs[i]) for i in range(P)]
+                vals, keep, zs, s_valid, s_count = rv, rk, rz, m_valid, m_count
         with m.If(self.en):
-            m.d.sync += [self.o_valid.eq(s1_valid), self.o_count.eq(s1_count)]
+            m.d.sync += [self.o_valid.eq(s_valid), self.o_count.eq(s_count)]
             for l in range(P):
                 m.d.sync += self.o_data[l].eq(vals[l])
         return m

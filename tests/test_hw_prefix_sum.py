@@ -32,8 +32,8 @@ def test_prefix_sum(width):
     sim.run()
 
 
-def _run_ze(lanes, masks, rng, stall):
-    dut = ZeroEliminator(lanes=lanes, shape=8)
+def _run_ze(lanes, masks, rng, stall, split=False):
+    dut = ZeroEliminator(lanes=lanes, shape=8, split=split)
     sent, got = [], []
 
     async def bench(ctx):
@@ -62,19 +62,19 @@ def _run_ze(lanes, masks, rng, stall):
     sim.add_testbench(bench)
     sim.run()
     assert got == sent
-    assert dut.latency == 3
+    assert dut.latency == 3 + split
 
 
 def test_zero_eliminator_every_mask():
     _run_ze(8, list(range(256)), random.Random(SEED), stall=0.0)
 
 
-@pytest.mark.parametrize("lanes", [2, 16, 64])
-def test_zero_eliminator_random_stalls(lanes):
+@pytest.mark.parametrize("lanes, split", [(2, False), (16, False), (64, False), (2, True), (16, True)])
+def test_zero_eliminator_random_stalls(lanes, split):
     rng = random.Random(SEED + lanes)
     print(f"seed={SEED + lanes}")
     masks = [0, (1 << lanes) - 1] + [rng.getrandbits(lanes) & rng.getrandbits(lanes) for _ in range(40)]
-    _run_ze(lanes, masks, rng, stall=0.3)
+    _run_ze(lanes, masks, rng, stall=0.3, split=split)
 
 
 @pytest.mark.parametrize("cls, kwargs, error, message", [
@@ -83,6 +83,7 @@ def test_zero_eliminator_random_stalls(lanes):
     (ZeroEliminator, {"lanes": 12, "shape": 4}, ValueError,
      r"lanes must be a power of two in 2\.\.64, not 12"),
     (ZeroEliminator, {"lanes": True, "shape": 4}, TypeError, "lanes must be an integer, not True"),
+    (ZeroEliminator, {"lanes": 4, "shape": 4, "split": 1}, TypeError, "split must be a bool, not 1"),
 ])
 def test_blocks_wrong(cls, kwargs, error, message):
     with pytest.raises(error, match=message):

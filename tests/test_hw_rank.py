@@ -46,7 +46,7 @@ def test_rank_select(sample, shape):
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert dut.latency == 4
+    assert dut.latency == 3
 
 
 @pytest.mark.parametrize("sample", [2, 16])
