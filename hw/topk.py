@@ -216,6 +216,8 @@ class TopKEngine(wiring.Component):
         cur_k = Signal(cb)           # rank wanted among them
         nk = Signal(cb)              # cur_n - cur_k
         acc_gt, acc_lt = Signal(cb), Signal(cb)    # this round's greater / less counts
+        cur_km1 = Signal(cb)         # cur_k - 1
+        k_run, nk_run = Signal(signed(cb + 2)), Signal(signed(cb + 2))
         decide = Signal()            # acc_gt / acc_lt are final: decide the next round
         side = Signal()              # 0: round reads L, 1: reads R
         iss_row = Signal(row_w)
@@ -253,12 +255,17 @@ class TopKEngine(wiring.Component):
         m.d.comb += [in_wr.addr.eq(in_row_d), in_wr.data.eq(in_reg), in_wr.en.eq(hs_d)]
         # Rows below the largest power of two <= the full rows of the next
         # round (an AND mask, no modulo), registered in the decision cycle.
+        # Both sides' masks are formed in parallel with the decision.
         go_left = Signal()
-        next_full = Mux(go_left, acc_gt, acc_lt)[lp:]
-        samp_mask = Signal(len(next_full))
+        samp_mask = Signal(cb - lp)
+        m.d.comb += go_left.eq(k_run[-1])
+
+        def mask_of(count):
+            full = count[lp:]
+            return Cat(*[full[b + 1:].any() for b in range(len(full))])
+
         with m.If(decide):
-            m.d.sync += samp_mask.eq(Cat(*[next_full[b + 1:].any() for b in range(len(next_full))]))
-        m.d.comb += go_left.eq(acc_gt >= cur_k)
+            m.d.sync += samp_mask.eq(Mux(go_left, mask_of(acc_gt), mask_of(acc_lt)))
         samp_row = []
         for j in range(S):
             lfsr = Lfsr(seed=seeds[j])
@@ -350,6 +357,12 @@ class TopKEngine(wiring.Component):
             acc = acc_gt if side_name == "L" else acc_lt
             with m.If(ze.early_valid):
                 m.d.sync += acc.eq(Mux(z1_first, 0, acc) + ze.early_count)
+            # The decision's two compares as running differences whose sign
+            # bits are registers: (k - 1) - n_greater < 0 <=> go left;
+            # (n - k) - n_less >= 0 <=> the pivot is the k-th value.
+            run, init = (k_run, cur_km1) if side_name == "L" else (nk_run, nk)
+            with m.If(ze.early_valid):
+                m.d.sync += run.eq(Mux(z1_first, init, run) - ze.early_count)
 
             # --- W: offset, rotate, write P banks --------------------------------
             # The fill offset of a beat is computed from the zero eliminator's
@@ -502,6 +515,7 @@ class TopKEngine(wiring.Component):
                     m.d.sync += [kf.eq(Mux(req.k > req.n, req.n, req.k)), clamped.eq(req.k > req.n),
                                  nk.eq(Mux(req.k > req.n, 0, req.n - req.k)),
                                  req_n.eq(req.n), cur_n.eq(req.n), cur_k.eq(Mux(req.k > req.n, req.n, req.k)),
+                                 cur_km1.eq(Mux(req.k > req.n, req.n, req.k) - 1),
                                  iss_row.eq(0), rem.eq(req.n), disc.eq(nbeats), s_from_in.eq(1),
                                  in_row.eq(0), in_rem.eq(req.n), in_first.eq(1),
                                  empty_err.eq((req.n == 0) | (req.n > self._n_max))]
@@ -527,14 +541,14 @@ class TopKEngine(wiring.Component):
                         m.d.sync += [cur_n.eq(acc_gt), nk.eq(acc_gt - cur_k), side.eq(0), rem.eq(acc_gt),
                                      iss_row.eq(0)]
                         m.next = "GAP"
-                    with m.Elif(acc_lt <= nk):
+                    with m.Elif(~nk_run[-1]):
                         m.d.sync += [threshold.eq(pivot), room.eq(cur_k - acc_gt),
                                      fin_row.eq(0), fin_rem.eq(req_n), to_push.eq(kf),
                                      pushed_last.eq(0)]
                         m.next = "FINAL"
                     with m.Else():
-                        m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(acc_lt - nk), side.eq(1),
-                                     rem.eq(acc_lt), iss_row.eq(0)]
+                        m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(acc_lt - nk), cur_km1.eq(acc_lt - nk - 1),
+                                     side.eq(1), rem.eq(acc_lt), iss_row.eq(0)]
                         m.next = "GAP"
             with m.State("GAP"):
                 # The sample read; the decided side's last row is written in
