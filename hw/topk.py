@@ -243,7 +243,8 @@ class TopKEngine(wiring.Component):
         # element per bank from an LFSR-chosen row (position row * P + bank),
         # a sample spread over the whole candidate set, so that sorted inputs
         # do not always offer the extreme values of the first beat.
-        sample_read = Signal()
+        sample_read = Signal()       # the GAP cycle (a register: it selects every bank's address)
+        m.d.sync += sample_read.eq(0)
         rs_valid, rs_from_in, rs_side = Signal(), Signal(), Signal()
         rs_mask = Signal(S)
         in_reg = Signal(data.ArrayLayout(shape, P))
@@ -257,22 +258,23 @@ class TopKEngine(wiring.Component):
         # round (an AND mask, no modulo), registered in the decision cycle.
         # Both sides' masks are formed in parallel with the decision.
         go_left = Signal()
-        samp_mask = Signal(cb - lp)
         m.d.comb += go_left.eq(k_run[-1])
 
         def mask_of(count):
             full = count[lp:]
             return Cat(*[full[b + 1:].any() for b in range(len(full))])
 
-        with m.If(decide):
-            m.d.sync += samp_mask.eq(Mux(go_left, mask_of(acc_gt), mask_of(acc_lt)))
+        next_mask = Mux(go_left, mask_of(acc_gt), mask_of(acc_lt))
         samp_row = []
         for j in range(S):
             lfsr = Lfsr(seed=seeds[j])
             m.submodules[f"lfsr{j}"] = lfsr
             m.d.comb += [lfsr.reload.eq(self.request.valid & self.request.ready), lfsr.step.eq(sample_read)]
+            # The masked row is registered in the decision cycle (the LFSR
+            # steps only at the sample read): a flip-flop drives the address.
             pick = Signal(row_w, name=f"samp_row{j}")
-            m.d.comb += pick.eq(lfsr.value & samp_mask)
+            with m.If(decide):
+                m.d.sync += pick.eq(lfsr.value & next_mask)
             samp_row.append(pick)
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
         # Loaded every cycle (no clock enable from the handshake: that was the
@@ -283,13 +285,13 @@ class TopKEngine(wiring.Component):
         # rank comparators start from registers.
         rq_valid, rq_mask = Signal(), Signal(S)
         byp = [Signal(name=f"byp{j}") for j in range(S)]
-        byp_data = [Signal(shape, name=f"byp_data{j}") for j in range(S)]
+        byp_data = {sd: [Signal(shape, name=f"byp_data{sd}{j}") for j in range(S)] for sd in "LR"}
         rq_data = Signal(data.ArrayLayout(shape, S))
         m.d.sync += [rq_valid.eq(rs_valid), rq_mask.eq(rs_mask)]
         for l in range(S):
             m.d.sync += rq_data[l].eq(Mux(rs_from_in, in_reg[l],
-                                          Mux(byp[l], byp_data[l],
-                                              Mux(rs_side, rds["R"][l].data, rds["L"][l].data))))
+                                          Mux(rs_side, Mux(byp[l], byp_data["R"][l], rds["R"][l].data),
+                                              Mux(byp[l], byp_data["L"][l], rds["L"][l].data))))
 
         m.submodules.rank = rank = RankSelect(sample=S, shape=shape)
         m.d.comb += [rank.i_valid.eq(rq_valid), rank.i_mask.eq(rq_mask), rank.i_data.eq(rq_data),
@@ -400,9 +402,12 @@ class TopKEngine(wiring.Component):
         # The sample read happens in the cycle that writes the decided side's
         # last row: a sampled bank whose row is being written takes the
         # written value instead (registered beside the read data).
+        # Each side's written lanes are registered as they are (the side is
+        # chosen after the register, in the RQ mux).
         for j in range(S):
             hit = Mux(side, w2_hit["R"][j], w2_hit["L"][j])
-            m.d.sync += [byp[j].eq(hit), byp_data[j].eq(Mux(side, w2_wdata["R"][j], w2_wdata["L"][j]))]
+            m.d.sync += [byp[j].eq(hit), byp_data["L"][j].eq(w2_wdata["L"][j]),
+                         byp_data["R"][j].eq(w2_wdata["R"][j])]
 
         # --- final pass: input buffer -> compare with T -> keep -> pack --------
         # The pass never stalls: an enable from result.ready would fan out to
@@ -539,7 +544,7 @@ class TopKEngine(wiring.Component):
                     # n_greater + n_equal >= k  <=>  n_less <= n - k
                     with m.If(go_left):
                         m.d.sync += [cur_n.eq(acc_gt), nk.eq(acc_gt - cur_k), side.eq(0), rem.eq(acc_gt),
-                                     iss_row.eq(0)]
+                                     iss_row.eq(0), sample_read.eq(1)]
                         m.next = "GAP"
                     with m.Elif(~nk_run[-1]):
                         m.d.sync += [threshold.eq(pivot), room.eq(cur_k - acc_gt),
@@ -548,12 +553,12 @@ class TopKEngine(wiring.Component):
                         m.next = "FINAL"
                     with m.Else():
                         m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(acc_lt - nk), cur_km1.eq(acc_lt - nk - 1),
-                                     side.eq(1), rem.eq(acc_lt), iss_row.eq(0)]
+                                     side.eq(1), rem.eq(acc_lt), iss_row.eq(0), sample_read.eq(1)]
                         m.next = "GAP"
             with m.State("GAP"):
-                # The sample read; the decided side's last row is written in
-                # this cycle (the sample takes it through the bypass).
-                m.d.comb += sample_read.eq(1)
+                # The sample read (sample_read is set on entry); the decided
+                # side's last row is written in this cycle (the sample takes
+                # it through the bypass).
                 m.d.sync += s_from_in.eq(0)
                 m.next = "RUN"
             with m.State("RUN"):
