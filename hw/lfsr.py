@@ -1,12 +1,12 @@
 """16-bit maximal-length Fibonacci LFSR (golden twin: ``golden.topk_cycles.lfsr_step``)."""
 
-import operator
-
 from amaranth.hdl import Cat, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.topk_cycles import LFSR_TAPS
+
+from .params import check_int
 
 __all__ = ["Lfsr"]
 
@@ -34,11 +34,7 @@ class Lfsr(wiring.Component):
     """
 
     def __init__(self, *, seed):
-        if isinstance(seed, bool):
-            raise TypeError(f"seed must be an integer, not {seed!r}")
-        seed = operator.index(seed)
-        if not 1 <= seed <= 0xFFFF:
-            raise ValueError(f"seed must be in 1..65535, not {seed!r}")
+        seed = check_int("seed", seed, 1, 0xFFFF)
         self._seed = seed
         super().__init__({"reload": In(1), "step": In(1), "value": Out(16, init=seed)})
 

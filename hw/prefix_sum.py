@@ -1,10 +1,10 @@
 """Parallel prefix count of a bit vector (Sklansky adder tree)."""
 
-import operator
-
 from amaranth.hdl import Module, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
+from .params import check_int
 
 __all__ = ["PrefixSum", "prefix_counts", "prefix_levels"]
 
@@ -58,14 +58,7 @@ class PrefixSum(wiring.Component):
     """
 
     def __init__(self, *, width):
-        if isinstance(width, bool):
-            raise TypeError(f"width must be an integer, not {width!r}")
-        try:
-            width = operator.index(width)
-        except TypeError:
-            raise TypeError(f"width must be an integer, not {width!r}") from None
-        if not 1 <= width <= 64:
-            raise ValueError(f"width must be in 1..64, not {width!r}")
+        width = check_int("width", width, 1, 64)
         self._width = width
         count = unsigned((width).bit_length())
         super().__init__({

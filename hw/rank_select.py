@@ -1,10 +1,10 @@
 """Pick the sample element of a given rank: the pivot of a quick-select round."""
 
-import operator
-
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
+from .params import check_pow2
 
 __all__ = ["RankSelect"]
 
@@ -46,9 +46,7 @@ class RankSelect(wiring.Component):
     """
 
     def __init__(self, *, sample, shape):
-        sample = operator.index(sample)
-        if sample < 2 or sample > 16 or sample & (sample - 1):
-            raise ValueError(f"sample must be a power of two in 2..16, not {sample!r}")
+        sample = check_pow2("sample", sample, 2, 16)
         self._sample = sample
         self._shape = shape
         super().__init__({

@@ -1,10 +1,10 @@
 """Sample rank that a quick-select round aims its pivot at."""
 
-import operator
-
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from .params import check_int, check_pow2
 
 __all__ = ["RankTarget"]
 
@@ -37,11 +37,9 @@ class RankTarget(wiring.Component):
     """
 
     def __init__(self, *, sample, count_bits):
-        sample = operator.index(sample)
-        if sample < 2 or sample > 16 or sample & (sample - 1):
-            raise ValueError(f"sample must be a power of two in 2..16, not {sample!r}")
+        sample = check_pow2("sample", sample, 2, 16)
         self._sample = sample
-        self._count_bits = operator.index(count_bits)
+        self._count_bits = check_int("count_bits", count_bits, 1, 17)
         super().__init__({
             "n": In(self._count_bits),
             "k": In(self._count_bits),

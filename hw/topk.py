@@ -1,8 +1,6 @@
 """SpAtten top-k engine: quick-select of the k-th largest score, then one
 pass over the input that keeps the top k in input order."""
 
-import operator
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
@@ -12,24 +10,13 @@ from amaranth.lib.wiring import In, Out
 from golden.topk_cycles import lfsr_seeds
 
 from .lfsr import Lfsr
+from .params import check_bool, check_int, check_pow2
 from .prefix_sum import prefix_counts, prefix_levels
 from .rank_select import RankSelect
 from .rank_target import RankTarget
 from .zero_eliminator import ZeroEliminator
 
 __all__ = ["TopKEngine", "topk_from_config"]
-
-
-def _int(name, value, lo, hi):
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, not {value!r}") from None
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in {lo}..{hi}, not {value!r}")
-    return value
 
 
 def _rotate(m, lanes, amount, name):
@@ -108,14 +95,11 @@ class TopKEngine(wiring.Component):
     """
 
     def __init__(self, *, n_max, parallelism, score_bits, signed=False, lfsr_seed=1):
-        n_max = _int("n_max", n_max, 1, 65536)
-        P = _int("parallelism", parallelism, 2, 64)
-        if P & (P - 1):
-            raise ValueError(f"parallelism must be a power of two in 2..64, not {P!r}")
-        score_bits = _int("score_bits", score_bits, 2, 64)
-        if not isinstance(signed, bool):
-            raise TypeError(f"signed must be a bool, not {signed!r}")
-        lfsr_seed = _int("lfsr_seed", lfsr_seed, 1, 65535)
+        n_max = check_int("n_max", n_max, 1, 65536)
+        P = check_pow2("parallelism", parallelism, 2, 64)
+        score_bits = check_int("score_bits", score_bits, 2, 64)
+        check_bool("signed", signed)
+        lfsr_seed = check_int("lfsr_seed", lfsr_seed, 1, 65535)
         self._n_max, self._P, self._score_bits = n_max, P, score_bits
         self._signed, self._lfsr_seed = signed, lfsr_seed
         super().__init__({

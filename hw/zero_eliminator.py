@@ -1,11 +1,10 @@
 """Zero eliminator: pack the kept lanes of a beat into the low lanes."""
 
-import operator
-
 from amaranth.hdl import Const, Module, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .params import check_bool, check_pow2
 from .prefix_sum import prefix_counts, prefix_levels
 
 __all__ = ["ZeroEliminator"]
@@ -52,13 +51,8 @@ class ZeroEliminator(wiring.Component):
     """
 
     def __init__(self, *, lanes, shape, split=False):
-        if isinstance(lanes, bool):
-            raise TypeError(f"lanes must be an integer, not {lanes!r}")
-        lanes = operator.index(lanes)
-        if lanes < 2 or lanes > 64 or lanes & (lanes - 1):
-            raise ValueError(f"lanes must be a power of two in 2..64, not {lanes!r}")
-        if not isinstance(split, bool):
-            raise TypeError(f"split must be a bool, not {split!r}")
+        lanes = check_pow2("lanes", lanes, 2, 64)
+        check_bool("split", split)
         self._lanes = lanes
         self._shape = shape
         self._split = split

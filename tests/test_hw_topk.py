@@ -217,7 +217,7 @@ def test_topk_properties():
     ({"n_max": 65537}, ValueError, "n_max must be in 1..65536, not 65537"),
     ({"n_max": 1.5}, TypeError, "n_max must be an integer, not 1.5"),
     ({"parallelism": 3}, ValueError, "parallelism must be a power of two in 2..64, not 3"),
-    ({"parallelism": 128}, ValueError, "parallelism must be in 2..64, not 128"),
+    ({"parallelism": 128}, ValueError, "parallelism must be a power of two in 2..64, not 128"),
     ({"parallelism": True}, TypeError, "parallelism must be an integer, not True"),
     ({"score_bits": 1}, ValueError, "score_bits must be in 2..64, not 1"),
     ({"score_bits": 65}, ValueError, "score_bits must be in 2..64, not 65"),
