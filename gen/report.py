@@ -103,11 +103,13 @@ def render_synth(reports):
                     f"{r['tools'].get('nextpnr_ecp5', '').split('(Version ')[-1].rstrip(')')}"
                     for r in rows if r.get("tools")})
     devices = sorted({r["device"]["ecp5"] for r in rows if r.get("device")})
+    targets = ", ".join(str(t) for t in sorted({r["pnr_target_mhz"] for r in rows
+                                                if r.get("pnr_target_mhz")})) or "–"
     lines += ["", "Resources from Yosys on the block alone (ECP5: `synth_ecp5`; iCE40: `synth_ice40 -dsp`; "
               "generic: `synth`). Fmax and TRELLIS_COMB from nextpnr-ecp5 on "
               f"{', '.join(devices) or 'ECP5'} with the block inside the 4-pin harness of `gen/harness.py` "
               "(TRELLIS_COMB includes the harness's XOR-tree LUTs; target "
-              f"{rows[0].get('pnr_target_mhz', '–') if rows else '–'} MHz, timing allowed to fail). "
+              f"{targets} MHz, timing allowed to fail; – where place and route was not run). "
               f"Tools: {'; '.join(tools) or '–'}."]
     return "\n".join(lines)
 
