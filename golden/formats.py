@@ -64,6 +64,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "as_int",
     "Fmt", "round_shift", "round_div", "saturate", "to_fixed", "to_float", "check_fits",
     "signed_bits_for", "unsigned_bits_for",
     "ROUNDING", "SCORE", "SCALE_MANT_BITS", "PROB", "OUT_FRAC", "TOKEN_IMPORTANCE",
@@ -76,7 +77,8 @@ ROUNDING = "half-up"
 INT64_SAFE_BITS = 53
 
 
-def _int(name, value):
+def as_int(name, value):
+    """``value`` as an ``int``; ``TypeError`` naming ``name`` otherwise (``bool`` included)."""
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an integer, not {value!r}")
     try:
@@ -97,8 +99,8 @@ class Fmt:
     frac: int
 
     def __post_init__(self):
-        object.__setattr__(self, "bits", _int("bits", self.bits))
-        object.__setattr__(self, "frac", _int("frac", self.frac))
+        object.__setattr__(self, "bits", as_int("bits", self.bits))
+        object.__setattr__(self, "frac", as_int("frac", self.frac))
         lo = 2 if self.signed else 1
         if not lo <= self.bits <= 62:
             raise ValueError(f"bits must be in {lo}..62, not {self.bits}")
@@ -125,7 +127,7 @@ class Fmt:
 def round_shift(x, shift):
     """``x / 2**shift`` rounded half up, for integer arrays (``shift <= 0``: exact left shift)."""
     x = np.asarray(x, dtype=np.int64)
-    shift = _int("shift", shift)
+    shift = as_int("shift", shift)
     if shift <= 0:
         return x << -shift
     return (x + (np.int64(1) << (shift - 1))) >> shift

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from .formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE, _int
+from .formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE, as_int
 from .topk import topk
 
 __all__ = ["keep_start", "keep_ratio", "keep_count", "value_keep_count", "sat_add",
@@ -50,7 +50,7 @@ def _fraction(name, value, lo_open=False):
 
 def keep_start(n_layers, start):
     """First layer that may prune: ``ceil(start * n_layers)``."""
-    n_layers = _int("n_layers", n_layers)
+    n_layers = as_int("n_layers", n_layers)
     if n_layers < 1:
         raise ValueError(f"n_layers must be >= 1, not {n_layers}")
     return math.ceil(round(_fraction("start", start) * n_layers, 9))
@@ -58,7 +58,7 @@ def keep_start(n_layers, start):
 
 def keep_ratio(layer, n_layers, start, final):
     """Fraction of tokens (or heads) that layer ``layer`` keeps."""
-    layer = _int("layer", layer)
+    layer = as_int("layer", layer)
     l0 = keep_start(n_layers, start)
     final = _fraction("final", final, lo_open=True)
     if not 0 <= layer < n_layers:
@@ -70,7 +70,7 @@ def keep_ratio(layer, n_layers, start, final):
 
 def keep_count(ratio, n):
     """``ceil(ratio * n)``, at least 1 (0 only when ``n == 0``)."""
-    n = _int("n", n)
+    n = as_int("n", n)
     if n < 0:
         raise ValueError(f"n must be >= 0, not {n}")
     ratio = _fraction("ratio", ratio)
@@ -123,7 +123,7 @@ def prune(scores, alive, k):
     if scores.shape != alive.shape or scores.ndim != 1:
         raise ValueError(f"scores and alive must be 1-D of one shape, not {scores.shape}, {alive.shape}")
     idx = np.flatnonzero(alive)
-    k = _int("k", k)
+    k = as_int("k", k)
     if not 0 <= k <= idx.size:
         raise ValueError(f"k must be in 0..{idx.size} (alive elements), not {k}")
     keep = np.zeros_like(alive)

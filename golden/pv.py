@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .formats import OUT_FRAC, PROB, Fmt, _int, round_shift, saturate, signed_bits_for
+from .formats import OUT_FRAC, PROB, Fmt, as_int, round_shift, saturate, signed_bits_for
 from .quant import max_code
 
 __all__ = ["pv_acc_bits", "out_format", "pv_acc", "pv_output", "pv", "pv_float"]
@@ -21,7 +21,7 @@ __all__ = ["pv_acc_bits", "out_format", "pv_acc", "pv_output", "pv", "pv_float"]
 
 def pv_acc_bits(n_max, value_bits, prob=PROB):
     """Width of the P x V accumulator for rows of up to ``n_max`` probabilities."""
-    n_max = _int("n_max", n_max)
+    n_max = as_int("n_max", n_max)
     if n_max < 1:
         raise ValueError(f"n_max must be >= 1, not {n_max}")
     prob_sum_max = (1 << prob.frac) + n_max    # each code rounds at most 1/2 LSB up, twice
@@ -30,7 +30,7 @@ def pv_acc_bits(n_max, value_bits, prob=PROB):
 
 def out_format(value_bits, out_frac=OUT_FRAC):
     """Format of the attention output codes."""
-    return Fmt(signed=True, bits=_int("value_bits", value_bits) + out_frac, frac=out_frac)
+    return Fmt(signed=True, bits=as_int("value_bits", value_bits) + out_frac, frac=out_frac)
 
 
 def pv_acc(prob, v, value_bits, acc_bits=None, prob_fmt=PROB):
@@ -50,7 +50,7 @@ def pv_acc(prob, v, value_bits, acc_bits=None, prob_fmt=PROB):
     if v.size and np.abs(v).max() > lim:
         raise ValueError(f"v must fit value_bits={value_bits} (|code| <= {lim})")
     need = pv_acc_bits(max(1, prob.shape[-1]), value_bits, prob_fmt)
-    acc_bits = need if acc_bits is None else _int("acc_bits", acc_bits)
+    acc_bits = need if acc_bits is None else as_int("acc_bits", acc_bits)
     if not 2 <= acc_bits <= 53:
         raise ValueError(f"acc_bits must be in 2..53, not {acc_bits}")
     # float64 matmul is exact: every partial sum is an integer below 2**53.

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .formats import SCALE_MANT_BITS, SCORE, _int, round_shift, saturate, signed_bits_for
+from .formats import SCALE_MANT_BITS, SCORE, as_int, round_shift, saturate, signed_bits_for
 from .quant import max_code
 
 __all__ = ["qk_acc_bits", "score_multiplier", "qk_dot", "qk_scores", "qk_float"]
@@ -23,7 +23,7 @@ __all__ = ["qk_acc_bits", "score_multiplier", "qk_dot", "qk_scores", "qk_float"]
 
 def qk_acc_bits(head_dim, value_bits):
     """Width of the exact Q.K accumulator for ``B = value_bits`` codes."""
-    head_dim = _int("head_dim", head_dim)
+    head_dim = as_int("head_dim", head_dim)
     if head_dim < 1:
         raise ValueError(f"head_dim must be >= 1, not {head_dim}")
     return signed_bits_for(head_dim * max_code(value_bits) ** 2)
@@ -31,7 +31,7 @@ def qk_acc_bits(head_dim, value_bits):
 
 def score_multiplier(scale_q, scale_k, head_dim, fmt=SCORE, mant_bits=SCALE_MANT_BITS):
     """``(m, sh)`` with ``m / 2**sh ~= s_q s_k 2**fmt.frac / sqrt(head_dim)``, ``m`` of ``mant_bits`` bits."""
-    head_dim = _int("head_dim", head_dim)
+    head_dim = as_int("head_dim", head_dim)
     for name, s in (("scale_q", scale_q), ("scale_k", scale_k)):
         if not (np.isfinite(s) and s > 0):
             raise ValueError(f"{name} must be positive and finite, not {s!r}")
@@ -76,7 +76,7 @@ def qk_dot(q, k, value_bits):
 
 def qk_scores(dot, m, sh, fmt=SCORE):
     """Fixed-point scores ``sat(round_half_up(dot * m / 2**sh))`` in ``fmt``."""
-    m, sh = _int("m", m), _int("sh", sh)
+    m, sh = as_int("m", m), as_int("sh", sh)
     if not 0 < m < 1 << 20:
         raise ValueError(f"m must be in 1..{(1 << 20) - 1}, not {m}")
     if not 0 <= sh <= 62:

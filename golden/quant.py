@@ -31,14 +31,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .formats import _int
+from .formats import as_int
 
 __all__ = ["max_code", "quant_scale", "quantize", "dequantize", "split_planes", "join_planes",
            "msb_only", "row_bytes", "pack_plane", "unpack_plane", "pack_kv", "unpack_kv"]
 
 
 def _bits(name, bits, lo=2, hi=16):
-    bits = _int(name, bits)
+    bits = as_int(name, bits)
     if not lo <= bits <= hi:
         raise ValueError(f"{name} must be in {lo}..{hi}, not {bits}")
     return bits
@@ -133,8 +133,8 @@ def msb_only(msb_plane, lsb):
 
 def row_bytes(d, bits):
     """Bytes of one packed row of ``d`` elements of ``bits`` bits (0 if ``bits == 0``)."""
-    d = _int("d", d)
-    bits = _int("bits", bits)
+    d = as_int("d", d)
+    bits = as_int("bits", bits)
     if d < 1 or bits < 0:
         raise ValueError(f"d must be >= 1 and bits >= 0, not {d}, {bits}")
     return (d * bits + 7) // 8
@@ -168,7 +168,7 @@ def pack_plane(plane, bits, signed):
 def unpack_plane(packed, bits, d, signed):
     """Inverse of :func:`pack_plane`: int64 plane of shape ``(..., rows, d)``."""
     bits = _bits("bits", bits, 0, 16)
-    d = _int("d", d)
+    d = as_int("d", d)
     packed = np.asarray(packed, dtype=np.uint8)
     if packed.shape[-1] != row_bytes(d, bits):
         raise ValueError(f"packed rows must be {row_bytes(d, bits)} bytes for d={d}, bits={bits}, "

@@ -54,7 +54,7 @@ import math
 
 import numpy as np
 
-from .formats import HEAD_IMPORTANCE, OUT_FRAC, PROB, TOKEN_IMPORTANCE, _int
+from .formats import HEAD_IMPORTANCE, OUT_FRAC, PROB, TOKEN_IMPORTANCE, as_int
 from .pruning import keep_count, keep_ratio, prune, sat_add, topk_rows, value_keep_count
 from .pv import pv_acc, pv_output
 from .qk import qk_dot, qk_float, qk_scores, score_multiplier
@@ -117,8 +117,8 @@ class SpattenAttention:
     def __init__(self, cfg, n_layers, n_heads, mode="summarize", *, exact=False, progressive=True,
                  per_head_scale=False):
         self._cfg = _read_cfg(cfg)
-        self._n_layers = _int("n_layers", n_layers)
-        self._n_heads = _int("n_heads", n_heads)
+        self._n_layers = as_int("n_layers", n_layers)
+        self._n_heads = as_int("n_heads", n_heads)
         if self._n_layers < 1 or self._n_heads < 1:
             raise ValueError(f"n_layers and n_heads must be >= 1, not {n_layers}, {n_heads}")
         if mode not in ("summarize", "generate"):
@@ -150,7 +150,7 @@ class SpattenAttention:
     # -- bookkeeping ---------------------------------------------------------
 
     def _check_call(self, layer, q, k, v):
-        layer = _int("layer", layer)
+        layer = as_int("layer", layer)
         if not 0 <= layer < self._n_layers:
             raise ValueError(f"layer must be in 0..{self._n_layers - 1}, not {layer}")
         q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
@@ -393,7 +393,7 @@ def spatten_model(q_layers, k_layers, v_layers, cfg, mode="summarize", *, causal
     if mode == "summarize":
         steps = [(0, length)]
     else:
-        prompt_len = length if prompt_len is None else _int("prompt_len", prompt_len)
+        prompt_len = length if prompt_len is None else as_int("prompt_len", prompt_len)
         if not 1 <= prompt_len <= length:
             raise ValueError(f"prompt_len must be in 1..{length}, not {prompt_len}")
         steps = [(0, prompt_len)] + [(t, t + 1) for t in range(prompt_len, length)]

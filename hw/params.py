@@ -5,18 +5,9 @@ parameter and its allowed range, e.g. ``"lanes must be a power of two in
 2..64, not 12"``.
 """
 
-import operator
+from golden.formats import as_int as _as_int
 
 __all__ = ["check_int", "check_pow2", "check_bool"]
-
-
-def _as_int(name, value):
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, not {value!r}") from None
 
 
 def check_int(name, value, lo, hi):
