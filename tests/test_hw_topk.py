@@ -55,37 +55,33 @@ def _run(dut, cases, *, seed, bubbles, label):
     rng = random.Random(seed)
     results = []
 
+    async def put(ctx, port, fill):
+        """One beat on ``port`` after random bubbles; ``fill(payload)`` sets the payload."""
+        while rng.random() < bubbles:
+            ctx.set(port.valid, 0)
+            await ctx.tick()
+        ctx.set(port.valid, 1)
+        fill(port.payload)
+        while True:
+            ready = ctx.get(port.ready)
+            await ctx.tick()
+            if ready:
+                break
+
     async def requests(ctx):
         for n, k, _ in cases:
-            while rng.random() < bubbles:
-                ctx.set(dut.request.valid, 0)
-                await ctx.tick()
-            ctx.set(dut.request.valid, 1)
-            ctx.set(dut.request.payload.n, n)
-            ctx.set(dut.request.payload.k, k)
-            while True:
-                ready = ctx.get(dut.request.ready)
-                await ctx.tick()
-                if ready:
-                    break
+            await put(ctx, dut.request, lambda payload, n=n, k=k: (ctx.set(payload.n, n), ctx.set(payload.k, k)))
         ctx.set(dut.request.valid, 0)
 
     async def scores(ctx):
         for n, _, values in cases:
             for start in range(0, n, P):
-                while rng.random() < bubbles:
-                    ctx.set(dut.scores.valid, 0)
-                    await ctx.tick()
-                ctx.set(dut.scores.valid, 1)
-                for lane in range(P):
-                    # Lanes past n are don't care: noise.
-                    value = values[start + lane] if start + lane < len(values) else rng.randint(-1, 1) % 2
-                    ctx.set(dut.scores.payload[lane], value)
-                while True:
-                    ready = ctx.get(dut.scores.ready)
-                    await ctx.tick()
-                    if ready:
-                        break
+                def fill(payload, start=start, values=values):
+                    for lane in range(P):
+                        # Lanes past n are don't care: noise.
+                        value = values[start + lane] if start + lane < len(values) else rng.randint(-1, 1) % 2
+                        ctx.set(payload[lane], value)
+                await put(ctx, dut.scores, fill)
         ctx.set(dut.scores.valid, 0)
 
     async def result(ctx):
