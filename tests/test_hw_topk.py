@@ -70,7 +70,10 @@ def _run(dut, cases, *, seed, bubbles, label):
 
     async def requests(ctx):
         for n, k, _ in cases:
-            await put(ctx, dut.request, lambda payload, n=n, k=k: (ctx.set(payload.n, n), ctx.set(payload.k, k)))
+            def fill(payload, n=n, k=k):
+                ctx.set(payload.n, n)
+                ctx.set(payload.k, k)
+            await put(ctx, dut.request, fill)
         ctx.set(dut.request.valid, 0)
 
     async def scores(ctx):
