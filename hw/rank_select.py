@@ -14,15 +14,14 @@ class RankSelect(wiring.Component):
 
     Every pair of the ``sample`` lanes is compared (``sample * (sample - 1) / 2``
     comparators), each lane's rank is the count of lanes ranked above it
-    (greater, or equal and in a lower lane: a total order, so every rank
-    ``0..count-1`` belongs to exactly one valid lane), and the lane whose rank
-    equals ``target`` is selected with a one-hot OR.
+    (greater, or equal and in a lower lane: a total order, so the ranks are a
+    permutation of ``0..sample-1``), and the lane whose rank equals ``target``
+    is selected with a one-hot OR.
 
     The comparators work on keys ``Cat(value, valid)`` (sign bit flipped for
-    signed shapes): a masked lane is below every valid lane, so no mask gate
-    sits between a comparator and the count. Each comparator output feeds a
-    4-input popcount in one LUT level (registered), and the group counts are
-    added in the next cycle.
+    signed shapes): a masked lane is below every valid lane, so the valid
+    lanes hold the ranks ``0..popcount(i_mask)-1`` and no mask gate sits
+    between a comparator and the count.
 
     Parameters
     ----------
@@ -36,13 +35,14 @@ class RankSelect(wiring.Component):
     i_valid, i_data, i_mask : In
         Sample beat; ``i_mask`` marks the valid lanes.
     target : In(range(sample))
-        Wanted rank, read 2 cycles after ``i_valid`` (it may arrive late).
+        Wanted rank, read :attr:`target_delay` = 2 cycles after ``i_valid``
+        (it may arrive late; its value at other cycles does not matter).
     o_valid, o_value : Out
         Selected element (``target`` must be ``< popcount(i_mask)``);
         ``o_value`` holds until the next sample is selected.
 
-    Latency :attr:`latency` = 3 cycles (comparators with group popcounts,
-    rank sums, select), throughput one sample per cycle.
+    Latency :attr:`latency` = 4 cycles (comparators; two half counts of each
+    rank; rank == target; one-hot OR), throughput one sample per cycle.
     """
 
     def __init__(self, *, sample, shape):
@@ -60,13 +60,18 @@ class RankSelect(wiring.Component):
 
     @property
     def latency(self):
-        return 3
+        return 4
+
+    @property
+    def target_delay(self):
+        return 2
 
     def elaborate(self, platform):
         m = Module()
         S = self._sample
         shape = Shape.cast(self._shape)
         w = shape.width
+        L = S.bit_length() - 1
         keys = []
         for i in range(S):
             u = Value.cast(self.i_data[i]).as_unsigned()
@@ -74,63 +79,73 @@ class RankSelect(wiring.Component):
                 u = Cat(u[:w - 1], ~u[w - 1])
             keys.append(Cat(u, self.i_mask[i]))
 
+        # The data and valid travel along the pipeline to the select stage.
+        valid, lanes = self.i_valid, self.i_data
+        for stage in range(self.latency - 1):
+            nvalid = Signal(name=f"r{stage + 1}_valid")
+            nlanes = Signal(data.ArrayLayout(self._shape, S), name=f"r{stage + 1}_data")
+            m.d.sync += [nvalid.eq(valid), nlanes.eq(lanes)]
+            valid, lanes = nvalid, nlanes
+
+        # Stage 1: one registered comparator per pair (a 17-bit carry chain
+        # fed by high-fanout keys leaves no time for logic after it).
         # above(j, i): lane j is ranked above lane i (for j < i: key[j] >=
-        # key[i]; for j > i: key[j] > key[i]); one comparator per pair.
+        # key[i]; for j > i: key[j] > key[i]).
         ge = {}
         for i in range(S):
             for j in range(i):
                 ge[j, i] = Signal(name=f"ge{j}_{i}")
-                m.d.comb += ge[j, i].eq(keys[j] >= keys[i])
+                m.d.sync += ge[j, i].eq(keys[j] >= keys[i])
 
         def above(j, i):
-            if j == i:
-                return Const(0, 1)
             return ge[j, i] if j < i else ~ge[i, j]
 
-        # Stage 1: 4-lane popcounts as explicit Boolean functions (one LUT4
-        # per bit after the comparator's carry chain, not an adder chain).
-        G = min(4, S)
-        r1_valid = Signal()
-        r1_data = Signal(data.ArrayLayout(self._shape, S))
-        r1_mask = Signal(S)
-        m.d.sync += [r1_valid.eq(self.i_valid), r1_data.eq(self.i_data), r1_mask.eq(self.i_mask)]
-        groups = []
+        # Stage 2: each rank in two halves, a = popcount of the first half
+        # of the S - 1 comparisons and b of the rest (a 4-lane count in one
+        # LUT level, then at most one small add).
+        half_a, half_b = [], []
         for i in range(S):
-            row = []
-            for q in range(S // G):
-                bits = [above(q * G + t, i) for t in range(G)]
-                cnt = Signal(range(G + 1), name=f"grp{i}_{q}")
-                if G == 4:
-                    a, b, c, d = bits
-                    x, y, p, r = a ^ b, c ^ d, a & b, c & d
-                    m.d.sync += cnt.eq(Cat(x ^ y, p ^ r ^ (x & y), p & r))
-                else:
-                    a, b = bits
-                    m.d.sync += cnt.eq(Cat(a ^ b, a & b))
-                row.append(cnt)
-            groups.append(row)
+            bits = [above(j, i) for j in range(S) if j != i]
+            na = (len(bits) + 1) // 2
+            for store, part, name in ((half_a, bits[:na], "a"), (half_b, bits[na:], "b")):
+                cnt = Signal(L, name=f"rank{i}_{name}")
+                m.d.sync += cnt.eq(_count(part))
+                store.append(cnt)
 
-        # Stage 2: the rank of each lane, the sum of its group counts.
-        r2_valid = Signal()
-        r2_data = Signal(data.ArrayLayout(self._shape, S))
-        r2_mask = Signal(S)
-        # A rank counts the other lanes: at most S - 1, log2(S) bits (a
-        # narrower compare with the target in the select stage).
-        ranks = [Signal(range(S), name=f"rank{i}") for i in range(S)]
-        m.d.sync += [r2_valid.eq(r1_valid), r2_data.eq(r1_data), r2_mask.eq(r1_mask)]
+        # Stage 3: the one-hot hit vector, a + b == target checked without
+        # a carry chain: bit t of the sum is right iff the carry it needs,
+        # a[t] ^ b[t] ^ target[t], is the carry of bit t - 1 computed from
+        # that bit's own needed carry (6 inputs per bit, then an AND).
+        hit = Signal(S)
+        k = self.target
         for i in range(S):
-            total = groups[i]
-            while len(total) > 1:
-                total = [total[t] + total[t + 1] for t in range(0, len(total), 2)]
-            m.d.sync += ranks[i].eq(total[0])
+            a, b = half_a[i], half_b[i]
+            need = [a[t] ^ b[t] ^ k[t] for t in range(L)]
+            checks = [~need[0]]
+            for t in range(1, L):
+                carry = (a[t - 1] & b[t - 1]) | (need[t - 1] & (a[t - 1] ^ b[t - 1]))
+                checks.append(~(need[t] ^ carry))
+            m.d.sync += hit[i].eq(Cat(*checks).all())
 
-        width = len(Value.cast(r2_data[0]))
-        picked = Const(0, width)
-        for i in range(S):
-            hit = r2_mask[i] & (ranks[i] == self.target)
-            picked = picked | Mux(hit, Value.cast(r2_data[i]).as_unsigned(), 0)
+        # Stage 4: one-hot AND-OR, a balanced tree. Exactly one lane hits.
+        terms = [Mux(hit[i], Value.cast(lanes[i]).as_unsigned(), 0) for i in range(S)]
+        while len(terms) > 1:
+            terms = [terms[t] | terms[t + 1] for t in range(0, len(terms), 2)]
         # The value is held between samples: it is the pivot for a whole round.
-        m.d.sync += self.o_valid.eq(r2_valid)
-        with m.If(r2_valid):
-            m.d.sync += self.o_value.eq(picked)
+        m.d.sync += self.o_valid.eq(valid)
+        with m.If(valid):
+            m.d.sync += self.o_value.eq(terms[0])
         return m
+
+
+def _count(bits):
+    """Popcount of up to 8 bits: explicit Boolean functions per 4-bit group
+    (one LUT4 per output bit, not an adder chain), then one add."""
+    if not bits:
+        return Const(0, 1)
+    groups = []
+    for g in range(0, len(bits), 4):
+        a, b, c, d = (list(bits[g:g + 4]) + [Const(0, 1)] * 4)[:4]
+        x, y, p, r = a ^ b, c ^ d, a & b, c & d
+        groups.append(Cat(x ^ y, p ^ r ^ (x & y), p & r))
+    return groups[0] if len(groups) == 1 else groups[0] + groups[1]

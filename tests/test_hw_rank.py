@@ -4,7 +4,7 @@
 import random
 
 import pytest
-from amaranth.hdl import signed
+from amaranth.hdl import Shape, signed
 from amaranth.sim import Simulator
 
 from golden.topk_cycles import pivot_target
@@ -14,39 +14,49 @@ from hw.rank_target import RankTarget
 SEED = 23
 
 
-@pytest.mark.parametrize("sample, shape", [(4, 3), (16, signed(6))])
+@pytest.mark.parametrize("sample, shape", [(2, 2), (4, 3), (8, 4), (16, signed(6))])
 def test_rank_select(sample, shape):
+    """A stream of samples with random bubbles, back to back at times; each
+    sample's target is driven only at its ``target_delay`` cycle (random
+    elsewhere), and ``o_value`` must hold between selections."""
     dut = RankSelect(sample=sample, shape=shape)
     rng = random.Random(SEED + sample)
     print(f"seed={SEED + sample}")
-    lo, hi = (-32, 31) if sample == 16 else (0, 7)
+    w = Shape.cast(shape)
+    lo, hi = (-(1 << w.width - 1), (1 << w.width - 1) - 1) if w.signed else (0, (1 << w.width) - 1)
+    beats = 60
 
     async def bench(ctx):
-        for _ in range(40):
-            m = rng.randint(1, sample)
+        targets, results = {}, {}     # cycle -> target to drive / result to see
+        held = 0
+        for t in range(beats + dut.latency):
+            if t in results:
+                held = results.pop(t)
+            assert ctx.get(dut.o_valid) == (t - dut.latency in issued), t
+            assert ctx.get(dut.o_value) == held, (t, held)
             values = [rng.randint(lo, hi) for _ in range(sample)]
-            target = rng.randrange(m)
-            ctx.set(dut.i_valid, 1)
-            ctx.set(dut.i_mask, (1 << m) - 1)
+            m = rng.randint(1, sample)
+            valid = t < beats and rng.random() < 0.6
+            ctx.set(dut.i_valid, valid)
+            ctx.set(dut.i_mask, (1 << m) - 1 if valid else rng.randrange(1 << sample))
             for l in range(sample):
                 ctx.set(dut.i_data[l], values[l])
+            if valid:
+                issued.add(t)
+                rank = rng.randrange(m)
+                targets[t + dut.target_delay] = rank
+                results[t + dut.latency] = sorted(values[:m], reverse=True)[rank]
+            ctx.set(dut.target, targets.pop(t, rng.randrange(sample)))
             await ctx.tick()
-            ctx.set(dut.i_valid, 0)
-            for l in range(sample):
-                ctx.set(dut.i_data[l], rng.randint(lo, hi))   # later beats must not disturb it
-            await ctx.tick().repeat(dut.latency - 2)
-            ctx.set(dut.target, target)                         # the target may come late
-            await ctx.tick()
-            assert ctx.get(dut.o_valid)
-            await ctx.tick().repeat(2)
-            want = sorted(values[:m], reverse=True)[target]
-            assert ctx.get(dut.o_value) == want, (values, m, target)
+        assert not results and len(issued) > beats // 3
 
+    issued = set()
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert dut.latency == 3
+    # Pinned: the top-k engine's pipeline is built around these two figures.
+    assert (dut.latency, dut.target_delay) == (4, 2)
 
 
 @pytest.mark.parametrize("sample", [2, 16])
