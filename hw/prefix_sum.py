@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .params import check_int
 
-__all__ = ["PrefixSum", "prefix_counts", "prefix_levels"]
+__all__ = ["PrefixSum", "popcount", "prefix_counts", "prefix_levels"]
 
 
 def prefix_levels(width):
@@ -34,6 +34,17 @@ def prefix_counts(bits, width, start=0, stop=None):
                 nxt[i] = sums[i] + sums[(i // step) * step - 1]
         sums = nxt
     return sums
+
+
+def popcount(values):
+    """Sum of ``values`` (bits or counts) as a balanced adder tree."""
+    values = list(values)
+    if not values:
+        raise ValueError("popcount needs at least one value")
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
 
 
 class PrefixSum(wiring.Component):

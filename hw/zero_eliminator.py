@@ -1,13 +1,16 @@
 """Zero eliminator: pack the kept lanes of a beat into the low lanes."""
 
-from amaranth.hdl import Const, Module, Signal, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import check_bool, check_pow2
-from .prefix_sum import prefix_counts, prefix_levels
+from .prefix_sum import popcount, prefix_counts, prefix_levels
 
 __all__ = ["ZeroEliminator"]
+
+# Adder levels of the prefix tree before its middle register.
+A_LEVELS = 3
 
 
 class ZeroEliminator(wiring.Component):
@@ -86,80 +89,91 @@ class ZeroEliminator(wiring.Component):
         m = Module()
         P = self._lanes
         layers = P.bit_length() - 1
-        zbits = unsigned(layers)
 
         # Stages 1a, 1b: exclusive prefix count of the empty slots = distance to
-        # move, as an adder tree split in two halves by a register (a whole
-        # tree in one cycle would be the slowest path of the engine).
-        half = prefix_levels(P) // 2
+        # move, as a Sklansky adder tree split by a register after its third
+        # level: stage 1a counts within blocks of 8 lanes (popcounts of up to
+        # 8 bits, two LUT levels), stage 1b adds the block offsets. The count
+        # of kept lanes is a separate popcount, per block in 1a and summed in
+        # 1b (``P - prefix[-1]`` would chain the subtraction after the tree).
+        half = min(A_LEVELS, prefix_levels(P))
+        block = 1 << half
         empty = ~self.i_keep
         part = prefix_counts([empty[l] for l in range(P)], P, 0, half)
         a_valid = Signal()
         a_data = Signal(data.ArrayLayout(self._shape, P))
         a_keep = Signal(P)
-        a_part = [Signal(range(P + 1), name=f"ze_part{l}") for l in range(P)]
+        a_part = [Signal(range(block + 1), name=f"ze_part{l}") for l in range(P)]
+        a_kept = [Signal(range(block + 1), name=f"ze_kept{b}") for b in range(P // block)]
         with m.If(self.en):
             m.d.sync += [a_valid.eq(self.i_valid), a_data.eq(self.i_data), a_keep.eq(self.i_keep)]
             m.d.sync += [a_part[l].eq(part[l]) for l in range(P)]
+            m.d.sync += [a_kept[b].eq(popcount(self.i_keep[b * block:(b + 1) * block]))
+                         for b in range(P // block)]
         incl = prefix_counts(a_part, P, half)
-        s1_valid = Signal()
-        s1_data = Signal(data.ArrayLayout(self._shape, P))
-        s1_keep = Signal(P)
-        s1_z = Signal(data.ArrayLayout(zbits, P))
-        s1_count = Signal(range(P + 1))
-        with m.If(self.en):
-            m.d.sync += [
-                s1_valid.eq(a_valid),
-                s1_data.eq(a_data),
-                s1_keep.eq(a_keep),
-                s1_count.eq(P - incl[-1]),
-            ]
-            for l in range(P):
-                # Distance of a kept lane is always < lanes; for l = 0 it is 0.
-                m.d.sync += s1_z[l].eq(incl[l - 1] if l else Const(0, zbits))
+        # The distance is registered as move bits: bit b of lane l's distance
+        # if the lane is kept, else 0, so that a shifter layer's select is one
+        # register or LUT output (an empty lane never moves into another).
+        moves = []
+        for l in range(P):
+            # The distance of lane 0 is 0 and that of any kept lane < P.
+            z = incl[l - 1][:layers] if l else Const(0, layers)
+            moves.append(z & a_keep[l].replicate(layers))
 
-        m.d.comb += [self.early_valid.eq(s1_valid), self.early_count.eq(s1_count)]
-
-        # Stage 2: log2(P) layers of 2:1 multiplexers, LSB first.
-        vals = [s1_data[l] for l in range(P)]
-        keep = [s1_keep[l] for l in range(P)]
-        zs = [s1_z[l] for l in range(P)]
-        s_valid, s_count = s1_valid, s1_count
-        for b in range(layers):
-            d = 1 << b
-            nvals, nkeep, nzs = [], [], []
-            for i in range(P):
-                stay = keep[i] & ~zs[i][b]
-                if i + d < P:
-                    come = keep[i + d] & zs[i + d][b]
-                    nvals.append(Signal(self._shape, name=f"ze_v{b}_{i}"))
-                    nzs.append(Signal(zbits, name=f"ze_z{b}_{i}"))
-                    m.d.comb += [
-                        nvals[-1].eq(vals[i + d]),
-                        nzs[-1].eq(zs[i + d]),
-                    ]
-                    with m.If(~come):
-                        m.d.comb += [nvals[-1].eq(vals[i]), nzs[-1].eq(zs[i])]
-                    nkeep.append(come | stay)
-                else:
-                    nvals.append(vals[i])
-                    nzs.append(zs[i])
-                    nkeep.append(stay)
-            vals, keep, zs = nvals, nkeep, nzs
-            if self._split and b == (layers - 1) // 2:
-                # Stage 2a/2b: the lower layers' outputs registered.
-                rv = [Signal(self._shape, name=f"ze_m_v{i}") for i in range(P)]
-                rk = [Signal(name=f"ze_m_k{i}") for i in range(P)]
-                rz = [Signal(zbits, name=f"ze_m_z{i}") for i in range(P)]
-                m_valid, m_count = Signal(), Signal(range(P + 1))
+        # Stages 2a, 2b: log2(P) layers of 2:1 multiplexers, LSB first. Lane i
+        # takes lane i + 2**b's element if that one moves in layer b; the move
+        # bits of later layers travel with the element, and a lane whose
+        # element left without a replacement gets none. The select of a
+        # stage's second layer is computed before the stage's register, so
+        # that no layer's select is more than one LUT from a register.
+        h = (layers - 1) // 2
+        stages = [range(0, h + 1), range(h + 1, layers)] if self._split else [range(layers)]
+        vals = [a_data[l] for l in range(P)]
+        s_valid, s_count = a_valid, popcount(a_kept)
+        for k, stage in enumerate(stages):
+            r_valid, r_count = Signal(name=f"ze_valid{k}"), Signal(range(P + 1), name=f"ze_count{k}")
+            r_vals = [Signal(self._shape, name=f"ze_v{k}_{l}") for l in range(P)]
+            r_moves = [Signal(layers, name=f"ze_mv{k}_{l}") for l in range(P)]
+            with m.If(self.en):
+                m.d.sync += [r_valid.eq(s_valid), r_count.eq(s_count)]
+                m.d.sync += [r_vals[l].eq(vals[l]) for l in range(P)]
+                # Only the bits of this stage's and later layers are needed.
+                if stage:
+                    m.d.sync += [r_moves[l][stage[0]:].eq(moves[l][stage[0]:]) for l in range(P)]
+            pre = None
+            if len(stage) > 1 and k == 0:
+                pre = [Signal(name=f"ze_pre{k}_{l}") for l in range(P)]
+                _, after = _layer(m, vals, moves, stage[0], [mv[stage[0]] for mv in moves], f"ze_p{k}")
                 with m.If(self.en):
-                    m.d.sync += [m_valid.eq(s_valid), m_count.eq(s_count)]
-                    m.d.sync += [rv[i].eq(vals[i]) for i in range(P)]
-                    m.d.sync += [rk[i].eq(keep[i]) for i in range(P)]
-                    m.d.sync += [rz[i].eq(zs[i]) for i in range(P)]
-                vals, keep, zs, s_valid, s_count = rv, rk, rz, m_valid, m_count
+                    m.d.sync += [pre[l].eq(after[l][stage[1]]) for l in range(P)]
+            if k == 0:
+                m.d.comb += [self.early_valid.eq(r_valid), self.early_count.eq(r_count)]
+            vals, moves, s_valid, s_count = r_vals, r_moves, r_valid, r_count
+            for j, b in enumerate(stage):
+                sel = pre if j == 1 and pre else [mv[b] for mv in moves]
+                vals, moves = _layer(m, vals, moves, b, sel, f"ze_l{b}")
         with m.If(self.en):
             m.d.sync += [self.o_valid.eq(s_valid), self.o_count.eq(s_count)]
             for l in range(P):
                 m.d.sync += self.o_data[l].eq(vals[l])
         return m
+
+
+def _layer(m, vals, moves, b, sel, name):
+    """Shifter layer ``b``: lane i takes lane i + 2**b's element if ``sel[i + 2**b]``.
+
+    ``sel[l]`` is bit ``b`` of ``moves[l]`` (given separately, so that it can
+    come from a register holding a precomputed copy). Returns the new values
+    and move bits.
+    """
+    P, d = len(vals), 1 << b
+    nvals = [Signal.like(vals[i], name=f"{name}_v{i}") for i in range(P)]
+    nmoves = [Signal.like(moves[i], name=f"{name}_mv{i}") for i in range(P)]
+    for i in range(P):
+        stay = moves[i] & ~sel[i].replicate(len(moves[i]))
+        if i + d < P:
+            m.d.comb += [nvals[i].eq(Mux(sel[i + d], vals[i + d], vals[i])),
+                         nmoves[i].eq(Mux(sel[i + d], moves[i + d], stay))]
+        else:
+            m.d.comb += [nvals[i].eq(vals[i]), nmoves[i].eq(stay)]
+    return nvals, nmoves
