@@ -80,10 +80,12 @@ class RankSelect(wiring.Component):
             keys.append(Cat(u, self.i_mask[i]))
 
         # The data and valid travel along the pipeline to the select stage.
+        # Only the valid bits are reset: every other register here is
+        # reloaded each cycle and used only under its valid bit.
         valid, lanes = self.i_valid, self.i_data
         for stage in range(self.latency - 1):
             nvalid = Signal(name=f"r{stage + 1}_valid")
-            nlanes = Signal(data.ArrayLayout(self._shape, S), name=f"r{stage + 1}_data")
+            nlanes = Signal(data.ArrayLayout(self._shape, S), name=f"r{stage + 1}_data", reset_less=True)
             m.d.sync += [nvalid.eq(valid), nlanes.eq(lanes)]
             valid, lanes = nvalid, nlanes
 
@@ -91,14 +93,16 @@ class RankSelect(wiring.Component):
         # fed by high-fanout keys leaves no time for logic after it).
         # above(j, i): lane j is ranked above lane i (for j < i: key[j] >=
         # key[i]; for j > i: key[j] > key[i]).
-        ge = {}
+        lt = {}
         for i in range(S):
             for j in range(i):
-                ge[j, i] = Signal(name=f"ge{j}_{i}")
-                m.d.sync += ge[j, i].eq(keys[j] >= keys[i])
+                lt[j, i] = Signal(name=f"lt{j}_{i}", reset_less=True)
+                # The borrow of a one-bit-wider subtraction: the sum output
+                # of the chain's last cell (a `<` puts a LUT after the chain).
+                m.d.sync += lt[j, i].eq((keys[j] - keys[i])[-1])
 
         def above(j, i):
-            return ge[j, i] if j < i else ~ge[i, j]
+            return ~lt[j, i] if j < i else lt[i, j]
 
         # Stage 2: each rank in two halves, a = popcount of the first half
         # of the S - 1 comparisons and b of the rest (a 4-lane count in one
@@ -108,7 +112,7 @@ class RankSelect(wiring.Component):
             bits = [above(j, i) for j in range(S) if j != i]
             na = (len(bits) + 1) // 2
             for store, part, name in ((half_a, bits[:na], "a"), (half_b, bits[na:], "b")):
-                cnt = Signal(L, name=f"rank{i}_{name}")
+                cnt = Signal(L, name=f"rank{i}_{name}", reset_less=True)
                 m.d.sync += cnt.eq(_count(part))
                 store.append(cnt)
 
@@ -116,25 +120,42 @@ class RankSelect(wiring.Component):
         # a carry chain: bit t of the sum is right iff the carry it needs,
         # a[t] ^ b[t] ^ target[t], is the carry of bit t - 1 computed from
         # that bit's own needed carry (6 inputs per bit, then an AND).
-        hit = Signal(S)
+        # Two copies of the hit vector, each driving half of the value bits
+        # (fanout 8 instead of 16). Their reset values differ only so that
+        # synthesis does not merge them; a hit vector is used only when the
+        # valid bit that travels with it is set, never right after reset.
+        copies = [Signal(S, name=f"hit{c}", init=c * (2 ** S - 1)) for c in range(2)]
         k = self.target
         for i in range(S):
             a, b = half_a[i], half_b[i]
             need = [a[t] ^ b[t] ^ k[t] for t in range(L)]
+            # check t: a 6-input function (one LUT6: LUT4, PFUMX, L6MUX),
+            # checks 0 and 1 share one; then one AND.
             checks = [~need[0]]
             for t in range(1, L):
                 carry = (a[t - 1] & b[t - 1]) | (need[t - 1] & (a[t - 1] ^ b[t - 1]))
                 checks.append(~(need[t] ^ carry))
-            m.d.sync += hit[i].eq(Cat(*checks).all())
+            if L > 1:
+                checks = [checks[0] & checks[1]] + checks[2:]
+            parts = []
+            for c, check in enumerate(checks):
+                part = Signal(name=f"chk{i}_{c}")
+                m.d.comb += part.eq(check)
+                parts.append(part)
+            m.d.sync += [hit[i].eq(Cat(*parts).all()) for hit in copies]
 
         # Stage 4: one-hot AND-OR, a balanced tree. Exactly one lane hits.
-        terms = [Mux(hit[i], Value.cast(lanes[i]).as_unsigned(), 0) for i in range(S)]
-        while len(terms) > 1:
-            terms = [terms[t] | terms[t + 1] for t in range(0, len(terms), 2)]
+        cut = (w + 1) // 2
+        picked = []
+        for hit, lo, hi in ((copies[0], 0, cut), (copies[1], cut, w)):
+            terms = [Mux(hit[i], Value.cast(lanes[i]).as_unsigned()[lo:hi], 0) for i in range(S)]
+            while len(terms) > 1:
+                terms = [terms[t] | terms[t + 1] for t in range(0, len(terms), 2)]
+            picked.append(terms[0])
         # The value is held between samples: it is the pivot for a whole round.
         m.d.sync += self.o_valid.eq(valid)
         with m.If(valid):
-            m.d.sync += self.o_value.eq(terms[0])
+            m.d.sync += self.o_value.eq(Cat(*picked))
         return m
 
 
