@@ -43,14 +43,14 @@ class ZeroEliminator(wiring.Component):
         Packed beat: ``o_data[0..o_count-1]`` are the kept lanes in order;
         higher lanes are don't-care.
     early_valid, early_count : Out
-        The same beat's valid and count one cycle before ``o_*`` (after the
-        prefix sum), so that a consumer can compute a write offset in
-        parallel with the shifter.
+        The same beat's valid and count ``latency - early_latency`` cycles
+        before ``o_*`` (after the prefix count), so that a consumer can
+        compute a write offset in parallel with the shifter.
 
-    Latency :attr:`latency` = 3 advancing cycles (registers in the middle
-    and after the prefix sum, and after the shifter), 4 with ``split``
-    (``early_*`` then come two cycles before ``o_*``); throughput one beat
-    per cycle.
+    Latency (advancing cycles): :attr:`early_latency` = 2 to ``early_*``
+    (a register in the middle of the prefix count and one after it),
+    :attr:`latency` = 3 to ``o_*``, 4 with ``split`` (a register after the
+    shifter, and one between its halves); throughput one beat per cycle.
     """
 
     def __init__(self, *, lanes, shape, split=False):
@@ -75,15 +75,23 @@ class ZeroEliminator(wiring.Component):
     def lanes(self):
         return self._lanes
 
-    LATENCY = 3
+    @property
+    def shape(self):
+        return self._shape
 
     @property
     def split(self):
         return self._split
 
     @property
+    def early_latency(self):
+        """Cycles from ``i_*`` to ``early_*``: the two halves of the prefix count."""
+        return 2
+
+    @property
     def latency(self):
-        return self.LATENCY + self._split
+        """Cycles from ``i_*`` to ``o_*``: ``early_latency`` and the shifter's stages."""
+        return self.early_latency + 1 + self._split
 
     def elaborate(self, platform):
         m = Module()

@@ -33,18 +33,26 @@ def test_prefix_sum(width):
 
 
 def _run_ze(lanes, masks, rng, stall, split=False):
+    """Random beats through a ZeroEliminator; checks o_* and early_* timing.
+
+    Each beat's early_* and o_* must appear exactly early_latency and latency
+    advancing cycles after it was taken, with its count and packed lanes.
+    """
     dut = ZeroEliminator(lanes=lanes, shape=8, split=split)
-    sent, got = [], []
+    sent, got, early = [], [], []
 
     async def bench(ctx):
         pending = list(masks)
-        for _ in range(4 * len(masks) + 10):
+        step = 0
+        for _ in range(4 * len(masks) + 20):
             en = rng.random() >= stall
             ctx.set(dut.en, en)
-            if en and ctx.get(dut.o_valid):
-                count = ctx.get(dut.o_count)
-                got.append([ctx.get(dut.o_data[l]) for l in range(count)])
             if en:
+                if ctx.get(dut.o_valid):
+                    count = ctx.get(dut.o_count)
+                    got.append((step, [ctx.get(dut.o_data[l]) for l in range(count)]))
+                if ctx.get(dut.early_valid):
+                    early.append((step, ctx.get(dut.early_count)))
                 # A new input is taken on every advancing cycle.
                 valid = bool(pending)
                 ctx.set(dut.i_valid, valid)
@@ -54,15 +62,24 @@ def _run_ze(lanes, masks, rng, stall, split=False):
                     for l in range(lanes):
                         ctx.set(dut.i_data[l], values[l])
                     ctx.set(dut.i_keep, mask)
-                    sent.append([values[l] for l in range(lanes) if mask >> l & 1])
+                    sent.append((step, [values[l] for l in range(lanes) if mask >> l & 1]))
+                step += 1
             await ctx.tick()
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert got == sent
-    assert dut.latency == 3 + split
+    assert got == [(t + dut.latency, lanes_) for t, lanes_ in sent]
+    assert early == [(t + dut.early_latency, len(lanes_)) for t, lanes_ in sent]
+    assert dut.early_latency < dut.latency
+
+
+@pytest.mark.parametrize("lanes, split, early_latency, latency", [(16, False, 2, 3), (16, True, 2, 4)])
+def test_zero_eliminator_latency(lanes, split, early_latency, latency):
+    # The engine's cycle model counts on these; a change must be deliberate.
+    dut = ZeroEliminator(lanes=lanes, shape=25, split=split)
+    assert (dut.early_latency, dut.latency) == (early_latency, latency)
 
 
 def test_zero_eliminator_every_mask():
