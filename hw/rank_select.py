@@ -42,7 +42,8 @@ class RankSelect(wiring.Component):
         ``o_value`` holds until the next sample is selected.
 
     Latency :attr:`latency` = 4 cycles (comparators; two half counts of each
-    rank; rank == target; one-hot OR), throughput one sample per cycle.
+    rank; rank == target as a one-hot hit vector; one-hot OR), throughput
+    one sample per cycle.
     """
 
     def __init__(self, *, sample, shape):
@@ -105,8 +106,8 @@ class RankSelect(wiring.Component):
             return ~lt[j, i] if j < i else lt[i, j]
 
         # Stage 2: each rank in two halves, a = popcount of the first half
-        # of the S - 1 comparisons and b of the rest (a 4-lane count in one
-        # LUT level, then at most one small add).
+        # of the S - 1 comparisons and b of the rest (a whole 15-bit popcount
+        # does not fit one cycle; its last add goes to stage 3).
         half_a, half_b = [], []
         for i in range(S):
             bits = [above(j, i) for j in range(S) if j != i]
@@ -116,52 +117,28 @@ class RankSelect(wiring.Component):
                 m.d.sync += cnt.eq(_count(part))
                 store.append(cnt)
 
-        # Stage 3: the one-hot hit vector, a + b == target checked without
-        # a carry chain: bit t of the sum is right iff the carry it needs,
-        # a[t] ^ b[t] ^ target[t], is the carry of bit t - 1 computed from
-        # that bit's own needed carry (6 inputs per bit, then an AND).
-        # Two copies of the hit vector, each driving half of the value bits
-        # (fanout 8 instead of 16). Their reset values differ only so that
-        # synthesis does not merge them; a hit vector is used only when the
-        # valid bit that travels with it is set, never right after reset.
-        copies = [Signal(S, name=f"hit{c}", init=c * (2 ** S - 1)) for c in range(2)]
-        k = self.target
+        # Stage 3: the one-hot hit vector, rank == target (exactly one lane
+        # hits). The 4-bit add and compare fit here; a carry-free form of
+        # a + b == target was no faster after mapping.
+        hit = Signal(S, reset_less=True)
         for i in range(S):
-            a, b = half_a[i], half_b[i]
-            need = [a[t] ^ b[t] ^ k[t] for t in range(L)]
-            # check t: a 6-input function (one LUT6: LUT4, PFUMX, L6MUX),
-            # checks 0 and 1 share one; then one AND.
-            checks = [~need[0]]
-            for t in range(1, L):
-                carry = (a[t - 1] & b[t - 1]) | (need[t - 1] & (a[t - 1] ^ b[t - 1]))
-                checks.append(~(need[t] ^ carry))
-            if L > 1:
-                checks = [checks[0] & checks[1]] + checks[2:]
-            parts = []
-            for c, check in enumerate(checks):
-                part = Signal(name=f"chk{i}_{c}")
-                m.d.comb += part.eq(check)
-                parts.append(part)
-            m.d.sync += [hit[i].eq(Cat(*parts).all()) for hit in copies]
+            m.d.sync += hit[i].eq((half_a[i] + half_b[i])[:L] == self.target)
 
-        # Stage 4: one-hot AND-OR, a balanced tree. Exactly one lane hits.
-        cut = (w + 1) // 2
-        picked = []
-        for hit, lo, hi in ((copies[0], 0, cut), (copies[1], cut, w)):
-            terms = [Mux(hit[i], Value.cast(lanes[i]).as_unsigned()[lo:hi], 0) for i in range(S)]
-            while len(terms) > 1:
-                terms = [terms[t] | terms[t + 1] for t in range(0, len(terms), 2)]
-            picked.append(terms[0])
+        # Stage 4: one-hot AND-OR, a balanced tree.
+        terms = [Mux(hit[i], Value.cast(lanes[i]).as_unsigned(), 0) for i in range(S)]
+        while len(terms) > 1:
+            terms = [terms[t] | terms[t + 1] for t in range(0, len(terms), 2)]
         # The value is held between samples: it is the pivot for a whole round.
         m.d.sync += self.o_valid.eq(valid)
         with m.If(valid):
-            m.d.sync += self.o_value.eq(Cat(*picked))
+            m.d.sync += self.o_value.eq(terms[0])
         return m
 
 
 def _count(bits):
-    """Popcount of up to 8 bits: explicit Boolean functions per 4-bit group
-    (one LUT4 per output bit, not an adder chain), then one add."""
+    """Popcount of up to 8 bits in two LUT levels: a count per 4-bit group
+    (one LUT4 per output bit), then each bit of the sum of two counts
+    (0..4 each) as a function of at most 6 bits (no carry chain)."""
     if not bits:
         return Const(0, 1)
     groups = []
@@ -169,4 +146,10 @@ def _count(bits):
         a, b, c, d = (list(bits[g:g + 4]) + [Const(0, 1)] * 4)[:4]
         x, y, p, r = a ^ b, c ^ d, a & b, c & d
         groups.append(Cat(x ^ y, p ^ r ^ (x & y), p & r))
-    return groups[0] if len(groups) == 1 else groups[0] + groups[1]
+    if len(groups) == 1:
+        return groups[0]
+    x, y = groups
+    c1 = x[0] & y[0]
+    c2 = (x[1] & y[1]) | (c1 & (x[1] ^ y[1]))
+    # A count of 4 has its low bits clear, so bit 2 never carries.
+    return Cat(x[0] ^ y[0], x[1] ^ y[1] ^ c1, x[2] ^ y[2] ^ c2, x[2] & y[2])
