@@ -28,7 +28,7 @@ def test_rank_select(sample, shape):
 
     async def bench(ctx):
         targets, results = {}, {}     # cycle -> target to drive / result to see
-        held = 0
+        issued, held = set(), 0
         for t in range(beats + dut.latency):
             if t in results:
                 held = results.pop(t)
@@ -50,7 +50,6 @@ def test_rank_select(sample, shape):
             await ctx.tick()
         assert not results and len(issued) > beats // 3
 
-    issued = set()
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
