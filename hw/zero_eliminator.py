@@ -131,9 +131,11 @@ class ZeroEliminator(wiring.Component):
         # Stages 2a, 2b: log2(P) layers of 2:1 multiplexers, LSB first. Lane i
         # takes lane i + 2**b's element if that one moves in layer b; the move
         # bits of later layers travel with the element, and a lane whose
-        # element left without a replacement gets none. The select of a
-        # stage's second layer is computed before the stage's register, so
-        # that no layer's select is more than one LUT from a register.
+        # element left without a replacement gets none. The first stage's
+        # second-layer select (lane l's move bit after the first layer) is
+        # computed beside the distances and registered; in the second stage
+        # it is one LUT of registers (computing it in the first stage as well
+        # made that stage three LUTs deep, and slower on ECP5).
         h = (layers - 1) // 2
         stages = [range(0, h + 1), range(h + 1, layers)] if self._split else [range(layers)]
         vals = [a_data[l] for l in range(P)]
