@@ -20,7 +20,7 @@ __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY
            "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
 
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
-ROUND_LATENCY = 9
+ROUND_LATENCY = 10
 ROUND_GAP = 1
 FINAL_LATENCY = 10
 
@@ -85,10 +85,21 @@ def sample_size(p):
 
 
 def pivot_target(n, k, s):
-    """Descending sample rank of the pivot of a round with ``n`` candidates."""
+    """Descending sample rank of the pivot of a round with ``n`` candidates.
+
+    With ``n <= s`` the whole round is sampled: rank ``k - 1`` is exact.
+    Otherwise ``t = min(s - 1, k * s // n)`` estimates the k-th value, and
+    the pivot is moved one sample rank (about ``n / s`` candidates, several
+    standard deviations of the estimate) towards the nearer end: above the
+    estimate when ``2k > n``, below it otherwise. The side that then holds
+    rank ``k`` is, with high probability, the small one (``n - k`` or ``k``
+    plus ``n / s``); an unbiased pivot lands on either side of the k-th value
+    and often leaves nearly all ``n`` candidates for the next round.
+    """
     if n <= s:
         return k - 1
-    return min(s - 1, k * s // n)
+    t = min(s - 1, k * s // n)
+    return max(0, t - 1) if 2 * k > n else min(s - 1, t + 1)
 
 
 def select_rounds(scores, k, p, lfsr_seed=1):

@@ -61,11 +61,16 @@ class RankSelect(wiring.Component):
 
     @property
     def latency(self):
-        return 4
+        return self.LATENCY
 
     @property
     def target_delay(self):
-        return 2
+        return self.TARGET_DELAY
+
+    # Also as class-level values, so that a parent can state its own latency
+    # without building (and never elaborating) an instance.
+    LATENCY = 4
+    TARGET_DELAY = 2
 
     def elaborate(self, platform):
         m = Module()

@@ -11,7 +11,7 @@ from golden.topk_cycles import lfsr_seeds
 
 from .lfsr import Lfsr
 from .params import check_bool, check_int, check_pow2
-from .prefix_sum import prefix_counts, prefix_levels
+from .prefix_sum import popcount, prefix_counts, prefix_levels
 from .rank_select import RankSelect
 from .rank_target import RankTarget
 from .zero_eliminator import ZeroEliminator
@@ -19,18 +19,35 @@ from .zero_eliminator import ZeroEliminator
 __all__ = ["TopKEngine", "topk_from_config"]
 
 
-def _rotate(m, lanes, amount, name):
-    """Lane ``j`` of the result is ``lanes[(j - amount) % P]`` (log2(P) mux layers)."""
+def _rotate(m, lanes, amounts, name):
+    """Lane ``j`` of the result is ``lanes[(j - a) % P]`` (log2(P) mux layers).
+
+    ``amounts[j]`` is a copy of the rotation amount ``a`` that drives the
+    multiplexers of output column ``j`` only (one select net per column
+    instead of one per layer for all ``P`` lanes of every bit).
+    """
     P = len(lanes)
     for b in range(P.bit_length() - 1):
         d = 1 << b
         nxt = []
         for j in range(P):
             sig = Signal.like(lanes[j], name=f"{name}{b}_{j}")
-            m.d.comb += sig.eq(Mux(amount[b], lanes[(j - d) % P], lanes[j]))
+            m.d.comb += sig.eq(Mux(amounts[j][b], lanes[(j - d) % P], lanes[j]))
             nxt.append(sig)
         lanes = nxt
     return lanes
+
+
+def _greater_less(m, lanes, ref, P, name):
+    """Per lane ``lanes[l] > ref`` and ``lanes[l] < ref`` as two carry-chain compares.
+
+    Equality is then ``~gt & ~lt``, one gate beside the register, instead of
+    an XOR/AND tree three LUT levels deep.
+    """
+    gt, lt = Signal(P, name=f"{name}_gt"), Signal(P, name=f"{name}_lt")
+    m.d.comb += [gt.eq(Cat(*[lanes[l] > ref for l in range(P)])),
+                 lt.eq(Cat(*[lanes[l] < ref for l in range(P)]))]
+    return gt, lt
 
 
 class TopKEngine(wiring.Component):
@@ -49,8 +66,10 @@ class TopKEngine(wiring.Component):
     Pivot rule: a sample of ``m = min(n_i, S)`` candidates (``S = min(P,
     16)``) is ranked against itself and the element of descending rank
     ``k_i - 1`` (if ``n_i <= S``: exact, the round ends the selection) or
-    ``min(S - 1, k_i * S // n_i)`` is the pivot: an estimate of the k-th value,
-    so the side holding rank ``k_i`` is small. Round 1 samples the first input
+    ``t = min(S - 1, k_i * S // n_i)`` moved one rank towards the nearer end
+    (``t - 1`` if ``2 k_i > n_i``, else ``t + 1``, clamped) is the pivot: an
+    estimate of the k-th value with a margin, so the side holding rank
+    ``k_i`` is the small one. Round 1 samples the first input
     beat; a later round first reads one candidate per bank ``j < m`` from a
     row chosen by bank ``j``'s LFSR (a spread sample: sorted inputs stay near
     the random-input cost). The LFSRs restart from seeds derived from
@@ -146,8 +165,13 @@ class TopKEngine(wiring.Component):
 
     @property
     def round_latency(self):
-        """Cycles from issuing a round's last beat to its decision."""
-        return 9
+        """Cycles from issuing a round's last beat to its decision.
+
+        The beat's issue and read (2), the pivot's wait (:attr:`RankSelect.latency
+        <hw.rank_select.RankSelect.latency>`), the compare (1), the zero
+        eliminator up to its early count, and the decision register (1).
+        """
+        return 4 + RankSelect.LATENCY + ZeroEliminator.EARLY_LATENCY
 
     @property
     def round_gap(self):
@@ -156,8 +180,12 @@ class TopKEngine(wiring.Component):
 
     @property
     def final_latency(self):
-        """Cycles from reading an input-buffer row to its result beat."""
-        return 10
+        """Cycles from reading an input-buffer row to its result beat.
+
+        Read (1), compare (1), two prefix-count stages of the equal elements
+        (2), keep (1), the packing zero eliminator, and the result FIFO (1).
+        """
+        return 6 + ZeroEliminator.latency_of(split=True)
 
     @property
     def out_fifo_depth(self):
@@ -206,6 +234,10 @@ class TopKEngine(wiring.Component):
         side = Signal()              # 0: round reads L, 1: reads R
         iss_row = Signal(row_w)
         rem = Signal(cb)             # elements not yet issued in this round
+        # Registered views of rem: therm(rem) (lanes of the next beat) and
+        # rem <= P (the next beat is the last), loaded beside rem, so that no
+        # compare sits between rem and the registers and FSM that use them.
+        rem_th, rem_last = Signal(P), Signal()
         disc = Signal(cb)            # beats still to discard
         threshold = Signal(shape)
         room = Signal(cb)            # elements equal to the threshold still to keep
@@ -213,6 +245,8 @@ class TopKEngine(wiring.Component):
         in_first = Signal()          # the next input beat is the request's first (a register)
         in_row = Signal(row_w)       # input beats accepted
         in_rem = Signal(cb)          # input elements not yet accepted
+        in_last = Signal()           # in_rem <= P (a register)
+        in_th = Signal(S)            # therm(n)[:S]: the sample lanes of the first beat
         hs_d = Signal()              # an input beat was accepted in the previous cycle
         in_row_d = Signal(row_w)     # its row
         run_issue = Signal()
@@ -248,34 +282,41 @@ class TopKEngine(wiring.Component):
             full = count[lp:]
             return Cat(*[full[b + 1:].any() for b in range(len(full))])
 
-        next_mask = Mux(go_left, mask_of(acc_gt), mask_of(acc_lt))
+        # The mask is registered in the decision cycle; the sample read's
+        # address ANDs it with the LFSR value in the same LUT as the address
+        # multiplexer (the LFSRs step only at the sample read).
+        samp_mask = Signal(row_w)
+        with m.If(decide):
+            m.d.sync += samp_mask.eq(Mux(go_left, mask_of(acc_gt), mask_of(acc_lt)))
         samp_row = []
+        # The LFSRs restart one cycle after the request is accepted (they
+        # step only at a later round's sample read): a register, not the
+        # handshake, drives their reset.
+        reload = Signal()
+        m.d.sync += reload.eq(self.request.valid & self.request.ready)
         for j in range(S):
             lfsr = Lfsr(seed=seeds[j])
             m.submodules[f"lfsr{j}"] = lfsr
-            m.d.comb += [lfsr.reload.eq(self.request.valid & self.request.ready), lfsr.step.eq(sample_read)]
-            # The masked row is registered in the decision cycle (the LFSR
-            # steps only at the sample read): a flip-flop drives the address.
+            m.d.comb += [lfsr.reload.eq(reload), lfsr.step.eq(sample_read)]
             pick = Signal(row_w, name=f"samp_row{j}")
-            with m.If(decide):
-                m.d.sync += pick.eq(lfsr.value & next_mask)
+            m.d.comb += pick.eq(lfsr.value & samp_mask)
             samp_row.append(pick)
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
         # Loaded every cycle (no clock enable from the handshake: that was the
         # slowest path); the values matter only when rs_valid is set.
         m.d.sync += [rs_valid.eq(sample_read | first_in), rs_from_in.eq(~sample_read), rs_side.eq(side),
-                     rs_mask.eq(Mux(sample_read, therm(cur_n)[:S], therm(in_rem)[:S]))]
+                     rs_mask.eq(Mux(sample_read, therm(cur_n)[:S], in_th))]
         # RQ: the sample beat registered after the source mux, so that the
         # rank comparators start from registers.
         rq_valid, rq_mask = Signal(), Signal(S)
-        byp = [Signal(name=f"byp{j}") for j in range(S)]
+        byp = {sd: [Signal(name=f"byp{sd}{j}") for j in range(S)] for sd in "LR"}
         byp_data = {sd: [Signal(shape, name=f"byp_data{sd}{j}") for j in range(S)] for sd in "LR"}
         rq_data = Signal(data.ArrayLayout(shape, S))
         m.d.sync += [rq_valid.eq(rs_valid), rq_mask.eq(rs_mask)]
         for l in range(S):
             m.d.sync += rq_data[l].eq(Mux(rs_from_in, in_reg[l],
-                                          Mux(rs_side, Mux(byp[l], byp_data["R"][l], rds["R"][l].data),
-                                              Mux(byp[l], byp_data["L"][l], rds["L"][l].data))))
+                                          Mux(rs_side, Mux(byp["R"][l], byp_data["R"][l], rds["R"][l].data),
+                                              Mux(byp["L"][l], byp_data["L"][l], rds["L"][l].data))))
 
         m.submodules.rank = rank = RankSelect(sample=S, shape=shape)
         m.d.comb += [rank.i_valid.eq(rq_valid), rank.i_mask.eq(rq_mask), rank.i_data.eq(rq_data),
@@ -291,8 +332,9 @@ class TopKEngine(wiring.Component):
         m.d.sync += [s_valid.eq(issue), in_reg2.eq(in_reg)]
         with m.If(issue):
             m.d.sync += [
-                s_first.eq(iss_row == 0), s_last.eq(rem <= P), s_mask.eq(therm(rem)),
+                s_first.eq(iss_row == 0), s_last.eq(rem_last), s_mask.eq(rem_th),
                 s_side.eq(side), iss_row.eq(iss_row + 1), rem.eq(rem - P),
+                rem_th.eq(Cat(*[rem > l + P for l in range(P)])), rem_last.eq(rem <= 2 * P),
             ]
         for side_name in "LR":
             for j, rd in enumerate(rds[side_name]):
@@ -320,23 +362,22 @@ class TopKEngine(wiring.Component):
         # zero eliminators' prefix sums in one cycle were a slow path.
         m.d.sync += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last)]
         m.d.sync += [c_data[l].eq(d_data[l]) for l in range(P)]
-        gt = Cat(*[d_data[l] > pivot for l in range(P)])
-        eq = Cat(*[d_data[l] == pivot for l in range(P)])
-        m.d.sync += [c_gt.eq(d_mask & gt), c_eq.eq(d_mask & eq), c_lt.eq(d_mask & ~gt & ~eq)]
+        gt, lt = _greater_less(m, d_data, pivot, P, "c")
+        m.d.sync += [c_gt.eq(d_mask & gt), c_eq.eq(d_mask & ~gt & ~lt), c_lt.eq(d_mask & lt)]
 
         # --- Z1/Z2: zero eliminators; counts from their registered early counts
         # (a popcount and an accumulate in one cycle would be the slowest path).
         # first/last flags aligned with the zero eliminators' early counts.
+        zes = {side_name: ZeroEliminator(lanes=P, shape=shape, split=True) for side_name in "LR"}
         z1_first, z1_last = c_first, c_valid & c_last
-        for i in range(ZeroEliminator.LATENCY - 1):
+        for i in range(zes["L"].early_latency):
             nf, nl = Signal(name=f"ze_first{i}"), Signal(name=f"ze_last{i}")
             m.d.sync += [nf.eq(z1_first), nl.eq(z1_last)]
             z1_first, z1_last = nf, nl
         m.d.sync += decide.eq(z1_last)
-        zes = {}
         w2_hit, w2_wdata = {"L": [], "R": []}, {"L": [], "R": []}
         for side_name, keep in (("L", c_gt), ("R", c_lt)):
-            ze = zes[side_name] = ZeroEliminator(lanes=P, shape=shape, split=True)
+            ze = zes[side_name]
             m.submodules[f"ze{side_name}"] = ze
             m.d.comb += [ze.i_valid.eq(c_valid), ze.i_data.eq(c_data), ze.i_keep.eq(keep)]
 
@@ -363,20 +404,40 @@ class TopKEngine(wiring.Component):
             m1_base = Signal(cb + 1, name=f"m1_base{side_name}")
             m1_cnt = Signal(range(P + 1), name=f"m1_cnt{side_name}")
             m1_valid = Signal(name=f"m1_valid{side_name}")
-            o_off = Signal(lp, name=f"o_off{side_name}")
             m.d.comb += base.eq(Mux(z1_first, 0, fill))
             with m.If(ze.early_valid):
                 m.d.sync += fill.eq(base + ze.early_count)
-            m.d.sync += [m1_base.eq(base), m1_cnt.eq(ze.early_count), m1_valid.eq(ze.early_valid),
-                         o_off.eq(m1_base[:lp])]
-            lanes = _rotate(m, [ze.o_data[l] for l in range(P)], o_off, f"rot{side_name}")
+            m.d.sync += [m1_base.eq(base), m1_cnt.eq(ze.early_count), m1_valid.eq(ze.early_valid)]
+            # The rotation amount (the fill offset mod P) in one copy per
+            # output column: each copy is its own accumulator, so Yosys
+            # cannot merge the copies into one register whose fanout (every
+            # rotate multiplexer of a layer) was the slowest path.
+            offs = []
+            for j in range(P):
+                acc_lo = Signal(lp, name=f"fill_lo{side_name}{j}")
+                base_lo = Mux(z1_first, 0, acc_lo)
+                with m.If(ze.early_valid):
+                    # The first-beat select after the adder, not before it.
+                    m.d.sync += acc_lo.eq(Mux(z1_first, ze.early_count, acc_lo + ze.early_count))
+                off = base_lo
+                for i in range(ze.latency - ze.early_latency):
+                    off_d = Signal(lp, name=f"off{side_name}{j}_{i}")
+                    m.d.sync += off_d.eq(off)
+                    off = off_d
+                offs.append(off)
+            lanes = _rotate(m, [ze.o_data[l] for l in range(P)], offs, f"rot{side_name}")
             for j, wr in enumerate(wrs[side_name]):
                 w2_data = Signal(shape, name=f"w2_data{side_name}{j}")
                 w2_en = Signal(name=f"w2_en{side_name}{j}")
                 w2_addr = Signal(row_w, name=f"w2_addr{side_name}{j}")
                 # Bank j takes packed lane (j - offset) mod P, if that lane is kept.
-                m.d.sync += [w2_en.eq(m1_valid & ((Const(j, lp) - m1_base[:lp])[:lp] < m1_cnt)),
-                             w2_addr.eq(m1_base[lp:] + (j < m1_base[:lp]))]
+                # Its position after the offset and whether it wraps into
+                # the next row, registered a stage ahead of the compare.
+                m1_rel = Signal(lp, name=f"m1_rel{side_name}{j}")
+                m1_wrap = Signal(name=f"m1_wrap{side_name}{j}")
+                m.d.sync += [m1_rel.eq(Const(j, lp) - base[:lp]), m1_wrap.eq(j < base[:lp])]
+                m.d.sync += [w2_en.eq(m1_valid & (m1_rel < m1_cnt)),
+                             w2_addr.eq(m1_base[lp:] + m1_wrap)]
                 m.d.comb += [w2_data.eq(lanes[j]),
                              wr.data.eq(w2_data), wr.en.eq(w2_en), wr.addr.eq(w2_addr)]
                 if j < S:
@@ -386,12 +447,11 @@ class TopKEngine(wiring.Component):
         # The sample read happens in the cycle that writes the decided side's
         # last row: a sampled bank whose row is being written takes the
         # written value instead (registered beside the read data).
-        # Each side's written lanes are registered as they are (the side is
-        # chosen after the register, in the RQ mux).
+        # Each side's hits and written lanes are registered as they are (the
+        # side is chosen after the register, in the RQ mux).
         for j in range(S):
-            hit = Mux(side, w2_hit["R"][j], w2_hit["L"][j])
-            m.d.sync += [byp[j].eq(hit), byp_data["L"][j].eq(w2_wdata["L"][j]),
-                         byp_data["R"][j].eq(w2_wdata["R"][j])]
+            m.d.sync += [byp["L"][j].eq(w2_hit["L"][j]), byp["R"][j].eq(w2_hit["R"][j]),
+                         byp_data["L"][j].eq(w2_wdata["L"][j]), byp_data["R"][j].eq(w2_wdata["R"][j])]
 
         # --- final pass: input buffer -> compare with T -> keep -> pack --------
         # The pass never stalls: an enable from result.ready would fan out to
@@ -401,37 +461,45 @@ class TopKEngine(wiring.Component):
         fin_issue = Signal()
         fin_row = Signal(row_w)
         fin_rem = Signal(cb)
+        fin_more = Signal()          # fin_rem != 0 (a register)
         f0_valid, f0_mask, f0_row = Signal(), Signal(P), Signal(row_w)
         m.d.comb += in_rd.addr.eq(fin_row)
         m.d.sync += f0_valid.eq(fin_issue)
         with m.If(fin_issue):
             m.d.sync += [f0_mask.eq(therm(fin_rem)), f0_row.eq(fin_row),
-                         fin_row.eq(fin_row + 1), fin_rem.eq(Mux(fin_rem > P, fin_rem - P, 0))]
+                         fin_row.eq(fin_row + 1), fin_rem.eq(Mux(fin_rem > P, fin_rem - P, 0)),
+                         fin_more.eq(fin_rem > P)]
         f1_valid, f1_gt, f1_eq, f1_row = Signal(), Signal(P), Signal(P), Signal(row_w)
         f1_data = Signal(data.ArrayLayout(shape, P))
+        fin_gt, fin_lt = _greater_less(m, in_rd.data, threshold, P, "f")
         m.d.sync += [f1_valid.eq(f0_valid), f1_row.eq(f0_row), f1_data.eq(in_rd.data),
-                     f1_gt.eq(Cat(*[f0_mask[l] & (in_rd.data[l] > threshold) for l in range(P)])),
-                     f1_eq.eq(Cat(*[f0_mask[l] & (in_rd.data[l] == threshold) for l in range(P)]))]
+                     f1_gt.eq(f0_mask & fin_gt), f1_eq.eq(f0_mask & ~fin_gt & ~fin_lt)]
         # Equal elements are kept while the running count is below the quota:
         # G registers each lane's count of equals before it (prefix sum) and
         # the beat's total; then lane l is kept if that count < min(room, P),
         # and room (equals still to keep) drops by the total: a subtraction
         # and a compare in parallel, from registers.
-        half = prefix_levels(P) // 2
+        # As in the zero eliminator: the register sits after the counts
+        # within blocks of 8 lanes, and the beat's total is its own popcount
+        # of the block counts (not the last prefix, which chains after the tree).
+        half = min(3, prefix_levels(P))
+        block = 1 << half
         h_valid, h_gt, h_eq, h_row = Signal(), Signal(P), Signal(P), Signal(row_w)
         h_data = Signal(data.ArrayLayout(shape, P))
-        h_part = [Signal(range(P + 1), name=f"h_part{l}") for l in range(P)]
+        h_part = [Signal(range(block + 1), name=f"h_part{l}") for l in range(P)]
+        h_blk = [Signal(range(block + 1), name=f"h_blk{b}") for b in range(P // block)]
         part = prefix_counts([f1_eq[l] for l in range(P)], P, 0, half)
         m.d.sync += [h_valid.eq(f1_valid), h_gt.eq(f1_gt), h_eq.eq(f1_eq), h_row.eq(f1_row),
                      h_data.eq(f1_data)]
         m.d.sync += [h_part[l].eq(part[l]) for l in range(P)]
+        m.d.sync += [h_blk[b].eq(popcount(f1_eq[b * block:(b + 1) * block])) for b in range(P // block)]
         eq_incl = prefix_counts(h_part, P, half)
         g_valid, g_gt, g_eq, g_row = Signal(), Signal(P), Signal(P), Signal(row_w)
         g_data = Signal(data.ArrayLayout(shape, P))
         g_before = [Signal(range(P), name=f"g_before{l}") for l in range(P)]
         g_total = Signal(range(P + 1))
         m.d.sync += [g_valid.eq(h_valid), g_gt.eq(h_gt), g_eq.eq(h_eq), g_row.eq(h_row),
-                     g_data.eq(h_data), g_total.eq(eq_incl[-1])]
+                     g_data.eq(h_data), g_total.eq(popcount(h_blk))]
         m.d.sync += [g_before[l].eq(eq_incl[l - 1] if l else 0) for l in range(P)]
         room_sat = Signal(range(P + 1))
         keep = Cat(*[g_gt[l] | (g_eq[l] & (g_before[l] < room_sat)) for l in range(P)])
@@ -472,9 +540,9 @@ class TopKEngine(wiring.Component):
         with m.If(e_push):
             m.d.sync += to_push.eq(to_push - zeF.early_count)
             with m.If(e_last):
-                m.d.sync += [fin_rem.eq(0), pushed_last.eq(1)]    # nothing left to keep
+                m.d.sync += [fin_rem.eq(0), fin_more.eq(0), pushed_last.eq(1)]    # nothing left to keep
         push, drop, last = e_push, zeF.early_valid & ~e_push, e_last
-        for i in range(zeF.latency - 2):
+        for i in range(zeF.latency - zeF.early_latency):
             n_push, n_drop, n_last = Signal(name=f"push{i}"), Signal(name=f"drop{i}"), Signal(name=f"last{i}")
             m.d.sync += [n_push.eq(push), n_drop.eq(drop), n_last.eq(last)]
             push, drop, last = n_push, n_drop, n_last
@@ -483,14 +551,22 @@ class TopKEngine(wiring.Component):
         for l in range(P):
             m.d.comb += [w_beat.score[l].eq(zeF.o_data[l].score), w_beat.index[l].eq(zeF.o_data[l].index)]
         m.d.sync += credits.eq(credits - fin_issue + pop + drop)
+        # A row may be issued if a credit is left after this cycle's issue
+        # (registered: credits >= 2 now implies credits >= 1 next cycle, and
+        # without backpressure credits never fall below 2, so the pass runs
+        # at full rate).
+        credit_ok = Signal(init=1)
+        m.d.sync += credit_ok.eq(credits >= 2)
 
         fin_out = Signal()
         payload = self.result.payload
+        # Lanes are don't-care beyond count: they come straight from the FIFO
+        # (no gate on ~400 output bits); only the small fields are muxed.
+        for l in range(P):
+            m.d.comb += [payload.score[l].eq(r_beat.score[l]), payload.index[l].eq(r_beat.index[l])]
         with m.If(fin_out):
             m.d.comb += [payload.count.eq(r_beat.count), payload.last.eq(r_beat.last),
                          payload.error.eq(r_beat.last & clamped)]
-            for l in range(P):
-                m.d.comb += [payload.score[l].eq(r_beat.score[l]), payload.index[l].eq(r_beat.index[l])]
         with m.Else():
             m.d.comb += [payload.count.eq(0), payload.last.eq(1), payload.error.eq(empty_err)]
 
@@ -502,11 +578,11 @@ class TopKEngine(wiring.Component):
                 m.d.comb += self.request.ready.eq(1)
                 with m.If(self.request.valid):
                     m.d.sync += [kf.eq(Mux(req.k > req.n, req.n, req.k)), clamped.eq(req.k > req.n),
-                                 nk.eq(Mux(req.k > req.n, 0, req.n - req.k)),
-                                 req_n.eq(req.n), cur_n.eq(req.n), cur_k.eq(Mux(req.k > req.n, req.n, req.k)),
-                                 cur_km1.eq(Mux(req.k > req.n, req.n, req.k) - 1),
-                                 iss_row.eq(0), rem.eq(req.n), disc.eq(nbeats), s_from_in.eq(1),
-                                 in_row.eq(0), in_rem.eq(req.n), in_first.eq(1),
+                                 req_n.eq(req.n), cur_n.eq(req.n),
+                                 iss_row.eq(0), rem.eq(req.n), rem_th.eq(therm(req.n)),
+                                 rem_last.eq(req.n <= P), disc.eq(nbeats), s_from_in.eq(1),
+                                 in_row.eq(0), in_rem.eq(req.n), in_last.eq(req.n <= P),
+                                 in_th.eq(therm(req.n)[:S]), in_first.eq(1),
                                  empty_err.eq((req.n == 0) | (req.n > self._n_max))]
                     with m.If(req.n == 0):
                         m.next = "EMPTY"
@@ -515,42 +591,47 @@ class TopKEngine(wiring.Component):
                     with m.Else():
                         m.next = "PREP"
             with m.State("PREP"):
-                # Let the rank target of round 1 settle before the first beat.
+                # Round 1's rank and its differences, from the registered
+                # request; the rank target has settled when the first sample
+                # reaches the rank select.
+                m.d.sync += [cur_k.eq(kf), cur_km1.eq(kf - 1), nk.eq(req_n - kf)]
                 m.next = "IN"
             with m.State("IN"):
                 m.d.comb += self.scores.ready.eq(1)
                 with m.If(self.scores.valid):
-                    m.d.sync += [in_row.eq(in_row + 1), in_rem.eq(in_rem - P), in_first.eq(0)]
-                    with m.If(in_rem <= P):
+                    m.d.sync += [in_row.eq(in_row + 1), in_rem.eq(in_rem - P), in_first.eq(0),
+                                 in_last.eq(in_rem <= 2 * P)]
+                    with m.If(in_last):
                         m.next = "WAIT"
             with m.State("WAIT"):
                 with m.If(decide):
                     # n_greater + n_equal >= k  <=>  n_less <= n - k
                     with m.If(go_left):
-                        m.d.sync += [cur_n.eq(acc_gt), nk.eq(acc_gt - cur_k), side.eq(0), rem.eq(acc_gt),
-                                     iss_row.eq(0), sample_read.eq(1)]
+                        m.d.sync += [cur_n.eq(acc_gt), nk.eq(acc_gt - cur_k), side.eq(0), sample_read.eq(1)]
                         m.next = "GAP"
                     with m.Elif(~nk_run[-1]):
                         m.d.sync += [threshold.eq(pivot), room.eq(cur_k - acc_gt),
-                                     fin_row.eq(0), fin_rem.eq(req_n), to_push.eq(kf),
+                                     fin_row.eq(0), fin_rem.eq(req_n), fin_more.eq(1), to_push.eq(kf),
                                      pushed_last.eq(0)]
                         m.next = "FINAL"
                     with m.Else():
                         m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(acc_lt - nk), cur_km1.eq(acc_lt - nk - 1),
-                                     side.eq(1), rem.eq(acc_lt), iss_row.eq(0), sample_read.eq(1)]
+                                     side.eq(1), sample_read.eq(1)]
                         m.next = "GAP"
             with m.State("GAP"):
                 # The sample read (sample_read is set on entry); the decided
                 # side's last row is written in this cycle (the sample takes
-                # it through the bypass).
-                m.d.sync += s_from_in.eq(0)
+                # it through the bypass). The issue counters restart from
+                # registers here rather than from the decision's multiplexers.
+                m.d.sync += [s_from_in.eq(0), rem.eq(cur_n), rem_th.eq(therm(cur_n)),
+                             rem_last.eq(cur_n <= P), iss_row.eq(0)]
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += run_issue.eq(1)
-                with m.If(rem <= P):
+                with m.If(rem_last):
                     m.next = "WAIT"
             with m.State("FINAL"):
-                m.d.comb += [fin_out.eq(1), fin_issue.eq((fin_rem != 0) & (credits != 0)),
+                m.d.comb += [fin_out.eq(1), fin_issue.eq(fin_more & credit_ok),
                              self.result.valid.eq(ofifo.r_rdy), ofifo.r_en.eq(self.result.ready),
                              pop.eq(ofifo.r_rdy & self.result.ready)]
                 with m.If(self.result.valid & self.result.ready & r_beat.last):

@@ -86,12 +86,21 @@ class ZeroEliminator(wiring.Component):
     @property
     def early_latency(self):
         """Cycles from ``i_*`` to ``early_*``: the two halves of the prefix count."""
-        return 2
+        return self.EARLY_LATENCY
 
     @property
     def latency(self):
         """Cycles from ``i_*`` to ``o_*``: ``early_latency`` and the shifter's stages."""
-        return self.early_latency + 1 + self._split
+        return self.latency_of(split=self._split)
+
+    # Also as class-level values, so that a parent can state its own latency
+    # without building (and never elaborating) an instance.
+    EARLY_LATENCY = 2
+
+    @classmethod
+    def latency_of(cls, *, split):
+        """:attr:`latency` of an instance built with ``split``."""
+        return cls.EARLY_LATENCY + 1 + bool(split)
 
     def elaborate(self, platform):
         m = Module()

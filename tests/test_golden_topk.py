@@ -82,11 +82,15 @@ def test_select_rounds_find_the_kth_value(request, p):
 
 
 def test_engine_cycles_formula():
-    # n <= S: one round; decision at beats - 1 + 9, result row 0 ten cycles after the next.
+    # n <= S: one round; decision at beats - 1 + ROUND_LATENCY (cycle 10 today), result row 0
+    # FINAL_LATENCY cycles after the next.
+    select = 1 - 1 + topk_cycles.ROUND_LATENCY + 1
+    total = select + topk_cycles.FINAL_LATENCY + 1
+    assert (select, total) == (11, 22)
     c = topk_cycles.engine_cycles([3, 1, 2], 2, n_max=8, parallelism=4)
-    assert c == {"select": 10, "total": 21, "rounds": 1}
-    assert topk_cycles.request_cycles([3, 1, 2], 2, n_max=8, parallelism=4) == 21
-    assert topk_cycles.select_cycles([3, 1, 2], 2, n_max=8, parallelism=4) == 10
+    assert c == {"select": select, "total": total, "rounds": 1}
+    assert topk_cycles.request_cycles([3, 1, 2], 2, n_max=8, parallelism=4) == total
+    assert topk_cycles.select_cycles([3, 1, 2], 2, n_max=8, parallelism=4) == select
     # Bad requests and k == 0 consume the beats and emit one beat.
     assert topk_cycles.engine_cycles([1] * 9, 0, n_max=16, parallelism=4)["total"] == 4
     assert topk_cycles.engine_cycles([1] * 9, 2, n_max=8, parallelism=4) == \
