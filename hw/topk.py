@@ -3,12 +3,12 @@ pass over the input that keeps the top k in input order."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.topk_cycles import lfsr_seeds
 
+from .credit_fifo import CreditFifo
 from .lfsr import Lfsr
 from .params import check_bool, check_int, check_pow2
 from .prefix_sum import popcount, prefix_counts, prefix_levels
@@ -20,21 +20,33 @@ __all__ = ["TopKEngine", "topk_from_config"]
 
 
 def _rotate(m, lanes, amounts, name):
-    """Lane ``j`` of the result is ``lanes[(j - a) % P]`` (log2(P) mux layers).
+    """Lane ``j`` of the result is ``lanes[(j - a) % P]``: 4:1 multiplexer layers.
 
     ``amounts[j]`` is a copy of the rotation amount ``a`` that drives the
     multiplexers of output column ``j`` only (one select net per column
-    instead of one per layer for all ``P`` lanes of every bit).
+    instead of one per layer for all ``P`` lanes of every bit). Each layer
+    rotates by two bits of ``a`` (a 4:1 multiplexer: two LUT4 and a PFUMX on
+    ECP5; a last single bit takes a 2:1 layer), and its outputs are kept
+    wires: without them the LUT mapper, seeing a distinct select per column,
+    flattens every output into its own 16:1 multiplexer (twice the LUTs and
+    far more routing) instead of sharing the layers.
     """
     P = len(lanes)
-    for b in range(P.bit_length() - 1):
-        d = 1 << b
+    bits = P.bit_length() - 1
+    b = 0
+    while b < bits:
+        step = min(2, bits - b)
         nxt = []
         for j in range(P):
-            sig = Signal.like(lanes[j], name=f"{name}{b}_{j}")
-            m.d.comb += sig.eq(Mux(amounts[j][b], lanes[(j - d) % P], lanes[j]))
+            sig = Signal.like(lanes[j], name=f"{name}{b}_{j}", attrs={"keep": 1})
+            sel = amounts[j][b:b + step]
+            with m.Switch(sel):
+                for v in range(1 << step):
+                    with m.Case(v):
+                        m.d.comb += sig.eq(lanes[(j - (v << b)) % P])
             nxt.append(sig)
         lanes = nxt
+        b += step
     return lanes
 
 
@@ -183,9 +195,9 @@ class TopKEngine(wiring.Component):
         """Cycles from reading an input-buffer row to its result beat.
 
         Read (1), compare (1), two prefix-count stages of the equal elements
-        (2), keep (1), the packing zero eliminator, and the result FIFO (1).
+        (2), keep (1), the packing zero eliminator, and the result FIFO.
         """
-        return 6 + ZeroEliminator.latency_of(split=True)
+        return 5 + ZeroEliminator.latency_of(split=True) + CreditFifo.LATENCY
 
     @property
     def out_fifo_depth(self):
@@ -412,7 +424,7 @@ class TopKEngine(wiring.Component):
             # output column: each copy is its own accumulator, so Yosys
             # cannot merge the copies into one register whose fanout (every
             # rotate multiplexer of a layer) was the slowest path.
-            offs = []
+            offs, bases_lo = [], []
             for j in range(P):
                 acc_lo = Signal(lp, name=f"fill_lo{side_name}{j}")
                 base_lo = Mux(z1_first, 0, acc_lo)
@@ -425,6 +437,7 @@ class TopKEngine(wiring.Component):
                     m.d.sync += off_d.eq(off)
                     off = off_d
                 offs.append(off)
+                bases_lo.append(base_lo)
             lanes = _rotate(m, [ze.o_data[l] for l in range(P)], offs, f"rot{side_name}")
             for j, wr in enumerate(wrs[side_name]):
                 w2_data = Signal(shape, name=f"w2_data{side_name}{j}")
@@ -435,7 +448,7 @@ class TopKEngine(wiring.Component):
                 # the next row, registered a stage ahead of the compare.
                 m1_rel = Signal(lp, name=f"m1_rel{side_name}{j}")
                 m1_wrap = Signal(name=f"m1_wrap{side_name}{j}")
-                m.d.sync += [m1_rel.eq(Const(j, lp) - base[:lp]), m1_wrap.eq(j < base[:lp])]
+                m.d.sync += [m1_rel.eq(Const(j, lp) - bases_lo[j]), m1_wrap.eq(j < bases_lo[j])]
                 m.d.sync += [w2_en.eq(m1_valid & (m1_rel < m1_cnt)),
                              w2_addr.eq(m1_base[lp:] + m1_wrap)]
                 m.d.comb += [w2_data.eq(lanes[j]),
@@ -522,7 +535,7 @@ class TopKEngine(wiring.Component):
         out_layout = data.StructLayout({"index": data.ArrayLayout(self.index_bits, P),
                                         "score": data.ArrayLayout(shape, P),
                                         "count": range(P + 1), "last": 1})
-        m.submodules.ofifo = ofifo = SyncFIFO(width=out_layout.size, depth=self.out_fifo_depth)
+        m.submodules.ofifo = ofifo = CreditFifo(width=out_layout.size, depth=self.out_fifo_depth)
         credits = Signal(range(self.out_fifo_depth + 1), init=self.out_fifo_depth)
         to_push = Signal(cb)         # elements still to push into the FIFO in this request
         pushed_last = Signal()       # the last beat is decided: drop what follows
@@ -540,7 +553,14 @@ class TopKEngine(wiring.Component):
         with m.If(e_push):
             m.d.sync += to_push.eq(to_push - zeF.early_count)
             with m.If(e_last):
-                m.d.sync += [fin_rem.eq(0), fin_more.eq(0), pushed_last.eq(1)]    # nothing left to keep
+                m.d.sync += pushed_last.eq(1)
+        # Nothing is left to keep: stop reading rows, a cycle later (from a
+        # register, not from the compare above). A row read in that cycle is
+        # dropped like any beat after the last one.
+        stop_pass = Signal()
+        m.d.sync += stop_pass.eq(e_push & e_last)
+        with m.If(stop_pass):
+            m.d.sync += [fin_rem.eq(0), fin_more.eq(0)]
         push, drop, last = e_push, zeF.early_valid & ~e_push, e_last
         for i in range(zeF.latency - zeF.early_latency):
             n_push, n_drop, n_last = Signal(name=f"push{i}"), Signal(name=f"drop{i}"), Signal(name=f"last{i}")
@@ -550,6 +570,9 @@ class TopKEngine(wiring.Component):
                      ofifo.w_data.eq(w_beat), ofifo.w_en.eq(push), r_beat.eq(ofifo.r_data)]
         for l in range(P):
             m.d.comb += [w_beat.score[l].eq(zeF.o_data[l].score), w_beat.index[l].eq(zeF.o_data[l].index)]
+        # The FIFO holds beats only in FINAL (its read side is not gated by
+        # the state): a pop returns a credit.
+        m.d.comb += [ofifo.r_en.eq(self.result.ready), pop.eq(ofifo.r_valid & self.result.ready)]
         m.d.sync += credits.eq(credits - fin_issue + pop + drop)
         # A row may be issued if a credit is left after this cycle's issue
         # (registered: credits >= 2 now implies credits >= 1 next cycle, and
@@ -632,8 +655,7 @@ class TopKEngine(wiring.Component):
                     m.next = "WAIT"
             with m.State("FINAL"):
                 m.d.comb += [fin_out.eq(1), fin_issue.eq(fin_more & credit_ok),
-                             self.result.valid.eq(ofifo.r_rdy), ofifo.r_en.eq(self.result.ready),
-                             pop.eq(ofifo.r_rdy & self.result.ready)]
+                             self.result.valid.eq(ofifo.r_valid)]
                 with m.If(self.result.valid & self.result.ready & r_beat.last):
                     m.next = "IDLE"
             with m.State("DISCARD"):
