@@ -11,7 +11,8 @@ from hw.credit_fifo import CreditFifo
 SEED = 2024
 
 
-@pytest.mark.parametrize("depth, p_write, p_read", [(2, 0.9, 0.5), (16, 0.7, 0.6), (16, 0.95, 0.2), (4, 0.3, 0.9)])
+@pytest.mark.parametrize("depth, p_write, p_read",
+                         [(2, 0.9, 0.5), (16, 0.7, 0.6), (16, 0.95, 0.2), (4, 0.3, 0.9)])
 def test_credit_fifo_random(depth, p_write, p_read):
     dut = CreditFifo(width=12, depth=depth)
     rng = random.Random(SEED + depth)
