@@ -21,7 +21,7 @@ __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY
 
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
 ROUND_LATENCY = 10
-ROUND_GAP = 1
+ROUND_GAP = 2
 FINAL_LATENCY = 11
 
 

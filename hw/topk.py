@@ -187,8 +187,15 @@ class TopKEngine(wiring.Component):
 
     @property
     def round_gap(self):
-        """Cycles from a decision to the next round's sample read (its rows follow)."""
-        return 1
+        """Cycles from a decision to the next round's sample read (its rows follow).
+
+        The sample read waits for the decided side's last row to be written
+        (it takes that row through a bypass): the write lands two cycles
+        after the decision (the shifter's last stage, the registered rotation).
+        """
+        return 2
+
+    ROTATE_GROUP = 4
 
     @property
     def final_latency(self):
@@ -294,12 +301,7 @@ class TopKEngine(wiring.Component):
             full = count[lp:]
             return Cat(*[full[b + 1:].any() for b in range(len(full))])
 
-        # The mask is registered in the decision cycle; the sample read's
-        # address ANDs it with the LFSR value in the same LUT as the address
-        # multiplexer (the LFSRs step only at the sample read).
-        samp_mask = Signal(row_w)
-        with m.If(decide):
-            m.d.sync += samp_mask.eq(Mux(go_left, mask_of(acc_gt), mask_of(acc_lt)))
+        next_mask = Mux(go_left, mask_of(acc_gt), mask_of(acc_lt))
         samp_row = []
         # The LFSRs restart one cycle after the request is accepted (they
         # step only at a later round's sample read): a register, not the
@@ -310,8 +312,13 @@ class TopKEngine(wiring.Component):
             lfsr = Lfsr(seed=seeds[j])
             m.submodules[f"lfsr{j}"] = lfsr
             m.d.comb += [lfsr.reload.eq(reload), lfsr.step.eq(sample_read)]
+            # The masked row is registered in the decision cycle (the LFSR
+            # steps only at the sample read): a flip-flop drives the address
+            # (an AND of mask and LFSR beside the address multiplexer was
+            # slower on ECP5: the LFSRs sit far from the banks).
             pick = Signal(row_w, name=f"samp_row{j}")
-            m.d.comb += pick.eq(lfsr.value & samp_mask)
+            with m.If(decide):
+                m.d.sync += pick.eq(lfsr.value & next_mask)
             samp_row.append(pick)
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
         # Loaded every cycle (no clock enable from the handshake: that was the
@@ -438,7 +445,12 @@ class TopKEngine(wiring.Component):
                     off = off_d
                 offs.append(off)
                 bases_lo.append(base_lo)
-            lanes = _rotate(m, [ze.o_data[l] for l in range(P)], offs, f"rot{side_name}")
+            # One copy of the offset per group of ROTATE_GROUP columns drives
+            # their multiplexers (fanout 4 * 16 * width / P instead of every
+            # lane; one copy per column made the mapper flatten the layers).
+            g = self.ROTATE_GROUP
+            lanes = _rotate(m, [ze.o_data[l] for l in range(P)], [offs[j // g * g] for j in range(P)],
+                            f"rot{side_name}")
             for j, wr in enumerate(wrs[side_name]):
                 w2_data = Signal(shape, name=f"w2_data{side_name}{j}")
                 w2_en = Signal(name=f"w2_en{side_name}{j}")
@@ -451,10 +463,15 @@ class TopKEngine(wiring.Component):
                 m.d.sync += [m1_rel.eq(Const(j, lp) - bases_lo[j]), m1_wrap.eq(j < bases_lo[j])]
                 m.d.sync += [w2_en.eq(m1_valid & (m1_rel < m1_cnt)),
                              w2_addr.eq(m1_base[lp:] + m1_wrap)]
-                m.d.comb += [w2_data.eq(lanes[j]),
-                             wr.data.eq(w2_data), wr.en.eq(w2_en), wr.addr.eq(w2_addr)]
+                # The rotated lane is registered before the LUT RAM (with
+                # its enable and row): the write lands a cycle after the
+                # shifter, and the round gap waits for it.
+                w3_en = Signal(name=f"w3_en{side_name}{j}")
+                w3_addr = Signal(row_w, name=f"w3_addr{side_name}{j}")
+                m.d.sync += [w2_data.eq(lanes[j]), w3_en.eq(w2_en), w3_addr.eq(w2_addr)]
+                m.d.comb += [wr.data.eq(w2_data), wr.en.eq(w3_en), wr.addr.eq(w3_addr)]
                 if j < S:
-                    w2_hit[side_name].append(w2_en & (w2_addr == samp_row[j]))
+                    w2_hit[side_name].append(w3_en & (w3_addr == samp_row[j]))
                     w2_wdata[side_name].append(w2_data)
 
         # The sample read happens in the cycle that writes the decided side's
@@ -630,8 +647,8 @@ class TopKEngine(wiring.Component):
                 with m.If(decide):
                     # n_greater + n_equal >= k  <=>  n_less <= n - k
                     with m.If(go_left):
-                        m.d.sync += [cur_n.eq(acc_gt), nk.eq(acc_gt - cur_k), side.eq(0), sample_read.eq(1)]
-                        m.next = "GAP"
+                        m.d.sync += [cur_n.eq(acc_gt), nk.eq(acc_gt - cur_k), side.eq(0)]
+                        m.next = "HOLD"
                     with m.Elif(~nk_run[-1]):
                         m.d.sync += [threshold.eq(pivot), room.eq(cur_k - acc_gt),
                                      fin_row.eq(0), fin_rem.eq(req_n), fin_more.eq(1), to_push.eq(kf),
@@ -639,8 +656,12 @@ class TopKEngine(wiring.Component):
                         m.next = "FINAL"
                     with m.Else():
                         m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(acc_lt - nk), cur_km1.eq(acc_lt - nk - 1),
-                                     side.eq(1), sample_read.eq(1)]
-                        m.next = "GAP"
+                                     side.eq(1)]
+                        m.next = "HOLD"
+            with m.State("HOLD"):
+                # The decided side's rows are still being written.
+                m.d.sync += sample_read.eq(1)
+                m.next = "GAP"
             with m.State("GAP"):
                 # The sample read (sample_read is set on entry); the decided
                 # side's last row is written in this cycle (the sample takes
