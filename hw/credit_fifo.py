@@ -1,6 +1,6 @@
 """FIFO for a writer that holds credits, with a registered read side."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -85,9 +85,14 @@ class CreditFifo(wiring.Component):
 
         # count' = count + w_en - load; the flags are formed from compares of
         # the old count (registers), w_en and load, not from count'.
+        # count +- 1 are formed from the register beside the read handshake,
+        # which then only selects (the handshake arrives late: it is the
+        # consumer's ready).
         w, ld = self.w_en, load
+        up, down = Signal.like(count), Signal.like(count)
+        m.d.comb += [up.eq(count + 1), down.eq(count - 1)]
         m.d.sync += [
-            count.eq(count + w - ld),
+            count.eq(Mux(ld, Mux(w, count, down), Mux(w, up, count))),
             nonempty.eq(w | several | ((count == 1) & ~ld)),
             several.eq((count >= 3) | ((count == 2) & ~(ld & ~w)) | ((count == 1) & w & ~ld)),
         ]
