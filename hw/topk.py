@@ -168,7 +168,12 @@ class TopKEngine(wiring.Component):
     @property
     def sample(self):
         """``S``: candidates ranked to choose a pivot."""
-        return min(self._P, 16)
+        return self.sample_of(self._P)
+
+    @staticmethod
+    def sample_of(parallelism):
+        """``S = min(P, 16)`` of an engine with ``parallelism`` lanes."""
+        return min(parallelism, 16)
 
     @property
     def rows(self):
