@@ -420,9 +420,8 @@ class TopKEngine(wiring.Component):
             # early count, in parallel with its two-stage shifter (the shifter
             # in one cycle was a slow path); the banks' enables and row
             # addresses are registered in the shifter's second stage, and the
-            # packed beat is rotated by the offset into bank order on its way
-            # to the LUT RAM (the write lands in the same cycle as with a
-            # one-stage shifter and a registered rotation).
+            # packed beat is rotated by the offset into bank order in the next
+            # stage, registered before the LUT RAM (round_gap waits for it).
             fill = Signal(cb + 1, name=f"fill{side_name}")
             base = Signal(cb + 1, name=f"base{side_name}")
             m1_base = Signal(cb + 1, name=f"m1_base{side_name}")
@@ -432,10 +431,11 @@ class TopKEngine(wiring.Component):
             with m.If(ze.early_valid):
                 m.d.sync += fill.eq(base + ze.early_count)
             m.d.sync += [m1_base.eq(base), m1_cnt.eq(ze.early_count), m1_valid.eq(ze.early_valid)]
-            # The rotation amount (the fill offset mod P) in one copy per
-            # output column: each copy is its own accumulator, so Yosys
-            # cannot merge the copies into one register whose fanout (every
-            # rotate multiplexer of a layer) was the slowest path.
+            # The fill offset mod P in one copy per column: each copy is its
+            # own accumulator, so Yosys cannot merge the copies into one
+            # register whose fanout (every rotate multiplexer of a layer) was
+            # the slowest path. Each column's copy gives its write position;
+            # one copy per ROTATE_GROUP columns drives the rotation.
             offs, bases_lo = [], []
             for j in range(P):
                 acc_lo = Signal(lp, name=f"fill_lo{side_name}{j}")
