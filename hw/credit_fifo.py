@@ -85,15 +85,18 @@ class CreditFifo(wiring.Component):
 
         # count' = count + w_en - load; the flags are formed from compares of
         # the old count (registers), w_en and load, not from count'.
-        # count +- 1 are formed from the register beside the read handshake,
-        # which then only selects (the handshake arrives late: it is the
-        # consumer's ready).
+        # Every next value is formed for both outcomes of the read handshake
+        # from registers and w_en, and the handshake only selects (it arrives
+        # late: it is the consumer's ready, and it was the engine's critical
+        # path through an adder and then through the flags' logic).
         w, ld = self.w_en, load
         up, down = Signal.like(count), Signal.like(count)
         m.d.comb += [up.eq(count + 1), down.eq(count - 1)]
         m.d.sync += [
             count.eq(Mux(ld, Mux(w, count, down), Mux(w, up, count))),
-            nonempty.eq(w | several | ((count == 1) & ~ld)),
-            several.eq((count >= 3) | ((count == 2) & ~(ld & ~w)) | ((count == 1) & w & ~ld)),
+            # count' >= 1 and count' >= 2 if an entry is loaded (count - 1 + w)
+            # or not (count + w).
+            nonempty.eq(Mux(ld, w | several, w | nonempty)),
+            several.eq(Mux(ld, (count >= 3) | ((count == 2) & w), several | ((count == 1) & w))),
         ]
         return m
