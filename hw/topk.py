@@ -200,6 +200,7 @@ class TopKEngine(wiring.Component):
         """
         return 2
 
+    # Columns whose rotation multiplexers share one copy of the fill offset.
     ROTATE_GROUP = 4
 
     @property
@@ -443,19 +444,20 @@ class TopKEngine(wiring.Component):
                 with m.If(ze.early_valid):
                     # The first-beat select after the adder, not before it.
                     m.d.sync += acc_lo.eq(Mux(z1_first, ze.early_count, acc_lo + ze.early_count))
-                off = base_lo
-                for i in range(ze.latency - ze.early_latency):
-                    off_d = Signal(lp, name=f"off{side_name}{j}_{i}")
-                    m.d.sync += off_d.eq(off)
-                    off = off_d
-                offs.append(off)
                 bases_lo.append(base_lo)
+                if j % self.ROTATE_GROUP == 0:
+                    # Delayed to the rotation stage, for this column's group.
+                    off = base_lo
+                    for i in range(ze.latency - ze.early_latency):
+                        off_d = Signal(lp, name=f"off{side_name}{j}_{i}")
+                        m.d.sync += off_d.eq(off)
+                        off = off_d
+                    offs.append(off)
             # One copy of the offset per group of ROTATE_GROUP columns drives
             # their multiplexers (fanout 4 * 16 * width / P instead of every
             # lane; one copy per column made the mapper flatten the layers).
-            g = self.ROTATE_GROUP
-            lanes = _rotate(m, [ze.o_data[l] for l in range(P)], [offs[j // g * g] for j in range(P)],
-                            f"rot{side_name}")
+            lanes = _rotate(m, [ze.o_data[l] for l in range(P)],
+                            [offs[j // self.ROTATE_GROUP] for j in range(P)], f"rot{side_name}")
             for j, wr in enumerate(wrs[side_name]):
                 w2_data = Signal(shape, name=f"w2_data{side_name}{j}")
                 w2_en = Signal(name=f"w2_en{side_name}{j}")
