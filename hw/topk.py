@@ -14,6 +14,7 @@ from .params import check_bool, check_int, check_pow2
 from .prefix_sum import popcount, prefix_counts, prefix_levels
 from .rank_select import RankSelect
 from .rank_target import RankTarget
+from .replicate import replicas
 from .zero_eliminator import ZeroEliminator
 
 __all__ = ["TopKEngine", "topk_from_config"]
@@ -50,15 +51,17 @@ def _rotate(m, lanes, amounts, name):
     return lanes
 
 
-def _greater_less(m, lanes, ref, P, name):
+def _greater_less(m, lanes, refs, P, name):
     """Per lane ``lanes[l] > ref`` and ``lanes[l] < ref`` as two carry-chain compares.
 
-    Equality is then ``~gt & ~lt``, one gate beside the register, instead of
-    an XOR/AND tree three LUT levels deep.
+    ``refs`` are copies of the reference, one per group of ``P // len(refs)``
+    lanes. Equality is then ``~gt & ~lt``, one gate beside the register,
+    instead of an XOR/AND tree three LUT levels deep.
     """
+    per = P // len(refs)
     gt, lt = Signal(P, name=f"{name}_gt"), Signal(P, name=f"{name}_lt")
-    m.d.comb += [gt.eq(Cat(*[lanes[l] > ref for l in range(P)])),
-                 lt.eq(Cat(*[lanes[l] < ref for l in range(P)]))]
+    m.d.comb += [gt.eq(Cat(*[lanes[l] > refs[l // per] for l in range(P)])),
+                 lt.eq(Cat(*[lanes[l] < refs[l // per] for l in range(P)]))]
     return gt, lt
 
 
@@ -202,6 +205,10 @@ class TopKEngine(wiring.Component):
 
     # Columns whose rotation multiplexers share one copy of the fill offset.
     ROTATE_GROUP = 4
+    # Lanes served by one copy of a broadcast register (the pivot, the
+    # threshold, the input buffer's write row): one copy per group keeps
+    # each net short (hw.replicate).
+    COPY_LANES = 4
 
     @property
     def final_latency(self):
@@ -228,13 +235,20 @@ class TopKEngine(wiring.Component):
         shape, cb = self.score_shape, self.count_bits
         lp = P.bit_length() - 1
         row_w = max(1, (NB - 1).bit_length())
+        G = max(1, P // self.COPY_LANES)     # copies of a broadcast register
 
         def therm(rem):
             return Cat(*[rem > l for l in range(P)])
 
         # --- storage ------------------------------------------------------------
-        m.submodules.inbuf = inbuf = Memory(shape=data.ArrayLayout(shape, P), depth=NB, init=[])
-        in_wr, in_rd = inbuf.write_port(), inbuf.read_port()
+        # The input buffer as one memory per lane, each with its own read
+        # row (one shared row register drove every LUT RAM of the buffer).
+        in_wrs, in_rds = [], []
+        for l in range(P):
+            mem = Memory(shape=shape, depth=NB, init=[])
+            m.submodules[f"inbuf{l}"] = mem
+            in_wrs.append(mem.write_port())
+            in_rds.append(mem.read_port())
         banks, wrs, rds = {}, {}, {}
         for side in "LR":
             banks[side] = [Memory(shape=shape, depth=NB, init=[]) for _ in range(P)]
@@ -264,8 +278,10 @@ class TopKEngine(wiring.Component):
         # compare sits between rem and the registers and FSM that use them.
         rem_th, rem_last = Signal(P), Signal()
         disc = Signal(cb)            # beats still to discard
-        threshold = Signal(shape)
-        room = Signal(cb)            # elements equal to the threshold still to keep
+        # The threshold in one copy per lane group (kept apart: hw.replicate).
+        thresholds = [Signal(shape, name=f"threshold{g}", attrs={"keep": 1}) for g in range(G)]
+        room = Signal(signed(cb + 2))     # elements equal to the threshold still to keep
+        room_mp = Signal(signed(cb + 2))  # room - P
 
         in_first = Signal()          # the next input beat is the request's first (a register)
         in_row = Signal(row_w)       # input beats accepted
@@ -273,10 +289,15 @@ class TopKEngine(wiring.Component):
         in_last = Signal()           # in_rem <= P (a register)
         in_th = Signal(S)            # therm(n)[:S]: the sample lanes of the first beat
         hs_d = Signal()              # an input beat was accepted in the previous cycle
-        in_row_d = Signal(row_w)     # its row
         run_issue = Signal()
         seeds = lfsr_seeds(self._lfsr_seed, S)
         m.d.sync += hs_d.eq(self.scores.valid & self.scores.ready & ~discard)
+        # The banks' read rows, one register per bank column j (shared by L
+        # and R), loaded a cycle ahead: the LFSR-chosen sample row before the
+        # sample read, row 0 before a round, the next row at each issue. (The
+        # issue row and the sample-read flag in front of every bank's address
+        # were the slowest path.)
+        raddr = [Signal(row_w, name=f"raddr{j}") for j in range(P)]
 
         m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
         m.d.comb += [target.n.eq(cur_n), target.k.eq(cur_k)]
@@ -295,8 +316,12 @@ class TopKEngine(wiring.Component):
         # input buffer is written from these registers a cycle after the
         # handshake (a write enable decoded from the handshake would fan out
         # to every LUT RAM of the buffer).
-        m.d.sync += [in_reg.eq(self.scores.payload), in_row_d.eq(in_row)]
-        m.d.comb += [in_wr.addr.eq(in_row_d), in_wr.data.eq(in_reg), in_wr.en.eq(hs_d)]
+        m.d.sync += in_reg.eq(self.scores.payload)
+        in_hs = self.scores.valid & self.scores.ready & ~discard
+        in_row_c = replicas(m, in_row, G, name="in_row_d")
+        in_hs_c = replicas(m, in_hs, G, name="in_hs_d")
+        for l, wr in enumerate(in_wrs):
+            m.d.comb += [wr.addr.eq(in_row_c[l * G // P]), wr.data.eq(in_reg[l]), wr.en.eq(in_hs_c[l * G // P])]
         # Rows below the largest power of two <= the full rows of the next
         # round (an AND mask, no modulo), registered in the decision cycle.
         # Both sides' masks are formed in parallel with the decision.
@@ -307,7 +332,12 @@ class TopKEngine(wiring.Component):
             full = count[lp:]
             return Cat(*[full[b + 1:].any() for b in range(len(full))])
 
-        next_mask = Mux(go_left, mask_of(acc_gt), mask_of(acc_lt))
+        # Both sides' masks registered every cycle: final the cycle after the
+        # decision (HOLD), when the sample rows are loaded into the banks'
+        # read-row registers.
+        mask_gt, mask_lt = Signal(row_w), Signal(row_w)
+        m.d.sync += [mask_gt.eq(mask_of(acc_gt)), mask_lt.eq(mask_of(acc_lt))]
+        next_mask = Mux(go_left, mask_gt, mask_lt)
         samp_row = []
         # The LFSRs restart one cycle after the request is accepted (they
         # step only at a later round's sample read): a register, not the
@@ -318,14 +348,9 @@ class TopKEngine(wiring.Component):
             lfsr = Lfsr(seed=seeds[j])
             m.submodules[f"lfsr{j}"] = lfsr
             m.d.comb += [lfsr.reload.eq(reload), lfsr.step.eq(sample_read)]
-            # The masked row is registered in the decision cycle (the LFSR
-            # steps only at the sample read): a flip-flop drives the address
-            # (an AND of mask and LFSR beside the address multiplexer was
-            # slower on ECP5: the LFSRs sit far from the banks).
-            pick = Signal(row_w, name=f"samp_row{j}")
-            with m.If(decide):
-                m.d.sync += pick.eq(lfsr.value & next_mask)
-            samp_row.append(pick)
+            # The masked row goes straight into the bank's read-row register
+            # in HOLD (the LFSR steps only at the sample read).
+            samp_row.append(lfsr.value & next_mask)
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
         # Loaded every cycle (no clock enable from the handshake: that was the
         # slowest path); the values matter only when rs_valid is set.
@@ -361,9 +386,11 @@ class TopKEngine(wiring.Component):
                 s_side.eq(side), iss_row.eq(iss_row + 1), rem.eq(rem - P),
                 rem_th.eq(Cat(*[rem > l + P for l in range(P)])), rem_last.eq(rem <= 2 * P),
             ]
+        with m.If(issue):
+            m.d.sync += [raddr[j].eq(raddr[j] + 1) for j in range(P)]
         for side_name in "LR":
             for j, rd in enumerate(rds[side_name]):
-                m.d.comb += rd.addr.eq(Mux(sample_read, samp_row[j], iss_row) if j < S else iss_row)
+                m.d.comb += rd.addr.eq(raddr[j])
         s_data = [Signal(shape, name=f"s_data{l}") for l in range(P)]
         for l in range(P):
             m.d.comb += s_data[l].eq(Mux(s_from_in, in_reg2[l],
@@ -387,7 +414,7 @@ class TopKEngine(wiring.Component):
         # zero eliminators' prefix sums in one cycle were a slow path.
         m.d.sync += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last)]
         m.d.sync += [c_data[l].eq(d_data[l]) for l in range(P)]
-        gt, lt = _greater_less(m, d_data, pivot, P, "c")
+        gt, lt = _greater_less(m, d_data, [pivot], P, "c")
         m.d.sync += [c_gt.eq(d_mask & gt), c_eq.eq(d_mask & ~gt & ~lt), c_lt.eq(d_mask & lt)]
 
         # --- Z1/Z2: zero eliminators; counts from their registered early counts
@@ -478,7 +505,8 @@ class TopKEngine(wiring.Component):
                 m.d.sync += [w2_data.eq(lanes[j]), w3_en.eq(w2_en), w3_addr.eq(w2_addr)]
                 m.d.comb += [wr.data.eq(w2_data), wr.en.eq(w3_en), wr.addr.eq(w3_addr)]
                 if j < S:
-                    w2_hit[side_name].append(w3_en & (w3_addr == samp_row[j]))
+                    # raddr[j] holds the sample row in the sample-read cycle.
+                    w2_hit[side_name].append(w3_en & (w3_addr == raddr[j]))
                     w2_wdata[side_name].append(w2_data)
 
         # The sample read happens in the cycle that writes the decided side's
@@ -497,19 +525,29 @@ class TopKEngine(wiring.Component):
         # back when a beat leaves the FIFO or is dropped for being empty).
         fin_issue = Signal()
         fin_row = Signal(row_w)
+        fin_rows = [Signal(row_w, name=f"fin_row{l}") for l in range(P)]   # the buffer's read rows
         fin_rem = Signal(cb)
-        fin_more = Signal()          # fin_rem != 0 (a register)
+        fin_more = Signal()          # a row is left to read (a register)
+        # Registered views of fin_rem, loaded beside it (as rem_th/rem_last):
+        # the lanes of the next row and "a row follows the next one".
+        fin_th, fin_gtp = Signal(P), Signal()
+        req_th, req_gtp = Signal(P), Signal()     # therm(n), n > P: the pass's first values
         f0_valid, f0_mask, f0_row = Signal(), Signal(P), Signal(row_w)
-        m.d.comb += in_rd.addr.eq(fin_row)
+        m.d.comb += [rd.addr.eq(fin_rows[l]) for l, rd in enumerate(in_rds)]
+        in_rd_data = Signal(data.ArrayLayout(shape, P))
+        m.d.comb += [in_rd_data[l].eq(rd.data) for l, rd in enumerate(in_rds)]
         m.d.sync += f0_valid.eq(fin_issue)
         with m.If(fin_issue):
-            m.d.sync += [f0_mask.eq(therm(fin_rem)), f0_row.eq(fin_row),
-                         fin_row.eq(fin_row + 1), fin_rem.eq(Mux(fin_rem > P, fin_rem - P, 0)),
-                         fin_more.eq(fin_rem > P)]
+            # fin_rem wraps below zero after the last row: fin_more is then
+            # clear and nothing reads the other values.
+            m.d.sync += [f0_mask.eq(fin_th), f0_row.eq(fin_row),
+                         fin_row.eq(fin_row + 1), *[r.eq(r + 1) for r in fin_rows],
+                         fin_rem.eq(fin_rem - P), fin_th.eq(Cat(*[fin_rem > l + P for l in range(P)])),
+                         fin_more.eq(fin_gtp), fin_gtp.eq(fin_rem > 2 * P)]
         f1_valid, f1_gt, f1_eq, f1_row = Signal(), Signal(P), Signal(P), Signal(row_w)
         f1_data = Signal(data.ArrayLayout(shape, P))
-        fin_gt, fin_lt = _greater_less(m, in_rd.data, threshold, P, "f")
-        m.d.sync += [f1_valid.eq(f0_valid), f1_row.eq(f0_row), f1_data.eq(in_rd.data),
+        fin_gt, fin_lt = _greater_less(m, in_rd_data, thresholds, P, "f")
+        m.d.sync += [f1_valid.eq(f0_valid), f1_row.eq(f0_row), f1_data.eq(in_rd_data),
                      f1_gt.eq(f0_mask & fin_gt), f1_eq.eq(f0_mask & ~fin_gt & ~fin_lt)]
         # Equal elements are kept while the running count is below the quota:
         # G registers each lane's count of equals before it (prefix sum) and
@@ -538,15 +576,18 @@ class TopKEngine(wiring.Component):
         m.d.sync += [g_valid.eq(h_valid), g_gt.eq(h_gt), g_eq.eq(h_eq), g_row.eq(h_row),
                      g_data.eq(h_data), g_total.eq(popcount(h_blk))]
         m.d.sync += [g_before[l].eq(eq_incl[l - 1] if l else 0) for l in range(P)]
+        # room_sat = min(max(room, 0), P), with room and room - P kept as two
+        # accumulators: each beat subtracts its total from both (two carry
+        # chains side by side), and the signs pick 0, P or the difference.
         room_sat = Signal(range(P + 1))
         keep = Cat(*[g_gt[l] | (g_eq[l] & (g_before[l] < room_sat)) for l in range(P)])
+        rs_w = len(room_sat)
         with m.If(g_valid):
-            m.d.sync += [room.eq(Mux(room > g_total, room - g_total, 0)),
-                         room_sat.eq(Mux(room >= g_total + P, P, (room - g_total)[:len(room_sat)]))]
-            with m.If(room <= g_total):
-                m.d.sync += room_sat.eq(0)
+            left, left_p = room - g_total, room_mp - g_total
+            m.d.sync += [room.eq(left), room_mp.eq(left_p),
+                         room_sat.eq(Mux(left[-1], 0, Mux(~left_p[-1], P, left[:rs_w])))]
         with m.Else():
-            m.d.sync += room_sat.eq(Mux(room > P, P, room))
+            m.d.sync += room_sat.eq(Mux(room[-1], 0, Mux(~room_mp[-1], P, room[:rs_w])))
         fin_layout = data.StructLayout({"score": shape, "index": self.index_bits})
         f2_valid, f2_keep = Signal(), Signal(P)
         f2_data = Signal(data.ArrayLayout(fin_layout, P))
@@ -584,7 +625,7 @@ class TopKEngine(wiring.Component):
         stop_pass = Signal()
         m.d.sync += stop_pass.eq(e_push & e_last)
         with m.If(stop_pass):
-            m.d.sync += [fin_rem.eq(0), fin_more.eq(0)]
+            m.d.sync += fin_more.eq(0)
         push, drop, last = e_push, zeF.early_valid & ~e_push, e_last
         for i in range(zeF.latency - zeF.early_latency):
             n_push, n_drop, n_last = Signal(name=f"push{i}"), Signal(name=f"drop{i}"), Signal(name=f"last{i}")
@@ -597,7 +638,10 @@ class TopKEngine(wiring.Component):
         # The FIFO holds beats only in FINAL (its read side is not gated by
         # the state): a pop returns a credit.
         m.d.comb += [ofifo.r_en.eq(self.result.ready), pop.eq(ofifo.r_valid & self.result.ready)]
-        m.d.sync += credits.eq(credits - fin_issue + pop + drop)
+        # A pop returns its credit a cycle later, from a register (the
+        # consumer's ready arrives late).
+        pop_q = Signal()
+        m.d.sync += [pop_q.eq(pop), credits.eq(credits - fin_issue + pop_q + drop)]
         # A row may be issued if a credit is left after this cycle's issue
         # (registered: credits >= 2 now implies credits >= 1 next cycle, and
         # without backpressure credits never fall below 2, so the pass runs
@@ -606,6 +650,8 @@ class TopKEngine(wiring.Component):
         m.d.sync += credit_ok.eq(credits >= 2)
 
         fin_out = Signal()
+        st = {name: Signal(name=f"st_{name.lower()}", init=name == "IDLE")
+              for name in ("IDLE", "PREP", "IN", "WAIT", "HOLD", "GAP", "RUN", "FINAL", "DISCARD", "EMPTY")}
         payload = self.result.payload
         # Lanes are don't-care beyond count: they come straight from the FIFO
         # (no gate on ~400 output bits); only the small fields are muxed.
@@ -618,84 +664,85 @@ class TopKEngine(wiring.Component):
             m.d.comb += [payload.count.eq(0), payload.last.eq(1), payload.error.eq(empty_err)]
 
         # --- control ---------------------------------------------------------------
+        # One flip-flop per state (one-hot): every enable and select that
+        # depends on the state starts at a register, with no state decoder in
+        # front of its fanout. Exactly one flag is set; goto() moves it.
         req = self.request.payload
         nbeats = (req.n + (P - 1)) >> lp
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += self.request.ready.eq(1)
-                with m.If(self.request.valid):
-                    m.d.sync += [kf.eq(Mux(req.k > req.n, req.n, req.k)), clamped.eq(req.k > req.n),
-                                 req_n.eq(req.n), cur_n.eq(req.n),
-                                 iss_row.eq(0), rem.eq(req.n), rem_th.eq(therm(req.n)),
-                                 rem_last.eq(req.n <= P), disc.eq(nbeats), s_from_in.eq(1),
-                                 in_row.eq(0), in_rem.eq(req.n), in_last.eq(req.n <= P),
-                                 in_th.eq(therm(req.n)[:S]), in_first.eq(1),
-                                 empty_err.eq((req.n == 0) | (req.n > self._n_max))]
-                    with m.If(req.n == 0):
-                        m.next = "EMPTY"
-                    with m.Elif((req.n > self._n_max) | (req.k == 0)):
-                        m.next = "DISCARD"
-                    with m.Else():
-                        m.next = "PREP"
-            with m.State("PREP"):
-                # Round 1's rank and its differences, from the registered
-                # request; the rank target has settled when the first sample
-                # reaches the rank select.
-                m.d.sync += [cur_k.eq(kf), cur_km1.eq(kf - 1), nk.eq(req_n - kf)]
-                m.next = "IN"
-            with m.State("IN"):
-                m.d.comb += self.scores.ready.eq(1)
-                with m.If(self.scores.valid):
-                    m.d.sync += [in_row.eq(in_row + 1), in_rem.eq(in_rem - P), in_first.eq(0),
-                                 in_last.eq(in_rem <= 2 * P)]
-                    with m.If(in_last):
-                        m.next = "WAIT"
-            with m.State("WAIT"):
-                with m.If(decide):
-                    # n_greater + n_equal >= k  <=>  n_less <= n - k
-                    with m.If(go_left):
-                        m.d.sync += [cur_n.eq(acc_gt), nk.eq(acc_gt - cur_k), side.eq(0)]
-                        m.next = "HOLD"
-                    with m.Elif(~nk_run[-1]):
-                        m.d.sync += [threshold.eq(pivot), room.eq(cur_k - acc_gt),
-                                     fin_row.eq(0), fin_rem.eq(req_n), fin_more.eq(1), to_push.eq(kf),
-                                     pushed_last.eq(0)]
-                        m.next = "FINAL"
-                    with m.Else():
-                        m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(acc_lt - nk), cur_km1.eq(acc_lt - nk - 1),
-                                     side.eq(1)]
-                        m.next = "HOLD"
-            with m.State("HOLD"):
-                # The decided side's rows are still being written.
-                m.d.sync += sample_read.eq(1)
-                m.next = "GAP"
-            with m.State("GAP"):
-                # The sample read (sample_read is set on entry); the decided
-                # side's last row is written in this cycle (the sample takes
-                # it through the bypass). The issue counters restart from
-                # registers here rather than from the decision's multiplexers.
-                m.d.sync += [s_from_in.eq(0), rem.eq(cur_n), rem_th.eq(therm(cur_n)),
-                             rem_last.eq(cur_n <= P), iss_row.eq(0)]
-                m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += run_issue.eq(1)
-                with m.If(rem_last):
-                    m.next = "WAIT"
-            with m.State("FINAL"):
-                m.d.comb += [fin_out.eq(1), fin_issue.eq(fin_more & credit_ok),
-                             self.result.valid.eq(ofifo.r_valid)]
-                with m.If(self.result.valid & self.result.ready & r_beat.last):
-                    m.next = "IDLE"
-            with m.State("DISCARD"):
-                m.d.comb += [self.scores.ready.eq(1), discard.eq(1)]
-                with m.If(self.scores.valid):
-                    m.d.sync += disc.eq(disc - 1)
-                    with m.If(disc == 1):
-                        m.next = "EMPTY"
-            with m.State("EMPTY"):
-                m.d.comb += self.result.valid.eq(1)
-                with m.If(self.result.ready):
-                    m.next = "IDLE"
+
+        def goto(frm, to):
+            m.d.sync += [st[frm].eq(0), st[to].eq(1)]
+
+        m.d.comb += [self.request.ready.eq(st["IDLE"]),
+                     self.scores.ready.eq(st["IN"] | st["DISCARD"]), discard.eq(st["DISCARD"]),
+                     run_issue.eq(st["RUN"]), fin_out.eq(st["FINAL"]),
+                     fin_issue.eq(st["FINAL"] & fin_more & credit_ok),
+                     self.result.valid.eq(Mux(st["FINAL"], ofifo.r_valid, st["EMPTY"]))]
+        with m.If(st["IDLE"] & self.request.valid):
+            m.d.sync += [kf.eq(Mux(req.k > req.n, req.n, req.k)), clamped.eq(req.k > req.n),
+                         req_n.eq(req.n), cur_n.eq(req.n), req_th.eq(therm(req.n)), req_gtp.eq(req.n > P),
+                         iss_row.eq(0), *[r.eq(0) for r in raddr], rem.eq(req.n), rem_th.eq(therm(req.n)),
+                         rem_last.eq(req.n <= P), disc.eq(nbeats), s_from_in.eq(1),
+                         in_row.eq(0), in_rem.eq(req.n), in_last.eq(req.n <= P),
+                         in_th.eq(therm(req.n)[:S]), in_first.eq(1),
+                         empty_err.eq((req.n == 0) | (req.n > self._n_max))]
+            with m.If(req.n == 0):
+                goto("IDLE", "EMPTY")
+            with m.Elif((req.n > self._n_max) | (req.k == 0)):
+                goto("IDLE", "DISCARD")
+            with m.Else():
+                goto("IDLE", "PREP")
+        with m.If(st["PREP"]):
+            # Round 1's rank and its differences, from the registered
+            # request; the rank target has settled when the first sample
+            # reaches the rank select.
+            m.d.sync += [cur_k.eq(kf), cur_km1.eq(kf - 1), nk.eq(req_n - kf)]
+            goto("PREP", "IN")
+        with m.If(st["IN"] & self.scores.valid):
+            m.d.sync += [in_row.eq(in_row + 1), in_rem.eq(in_rem - P), in_first.eq(0),
+                         in_last.eq(in_rem <= 2 * P)]
+            with m.If(in_last):
+                goto("IN", "WAIT")
+        with m.If(st["WAIT"] & decide):
+            # n_greater + n_equal >= k  <=>  n_less <= n - k
+            with m.If(go_left):
+                m.d.sync += [cur_n.eq(acc_gt), nk.eq(acc_gt - cur_k), side.eq(0)]
+                goto("WAIT", "HOLD")
+            with m.Elif(~nk_run[-1]):
+                m.d.sync += [*[t.eq(pivot) for t in thresholds],
+                             room.eq(cur_k - acc_gt), room_mp.eq(cur_km1 - acc_gt - (P - 1)),
+                             fin_row.eq(0), *[r.eq(0) for r in fin_rows], fin_rem.eq(req_n),
+                             fin_th.eq(req_th), fin_gtp.eq(req_gtp), fin_more.eq(1),
+                             to_push.eq(kf), pushed_last.eq(0)]
+                goto("WAIT", "FINAL")
+            with m.Else():
+                m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(acc_lt - nk), cur_km1.eq(acc_lt - nk - 1),
+                             side.eq(1)]
+                goto("WAIT", "HOLD")
+        with m.If(st["HOLD"]):
+            # The decided side's rows are still being written; the sample
+            # rows go into the banks' read-row registers.
+            m.d.sync += [sample_read.eq(1),
+                         *[raddr[j].eq(samp_row[j] if j < S else 0) for j in range(P)]]
+            goto("HOLD", "GAP")
+        with m.If(st["GAP"]):
+            # The sample read (sample_read is set on entry); the decided
+            # side's last row is written in this cycle (the sample takes
+            # it through the bypass). The issue counters restart from
+            # registers here rather than from the decision's multiplexers.
+            m.d.sync += [s_from_in.eq(0), rem.eq(cur_n), rem_th.eq(therm(cur_n)),
+                         rem_last.eq(cur_n <= P), iss_row.eq(0), *[r.eq(0) for r in raddr]]
+            goto("GAP", "RUN")
+        with m.If(st["RUN"] & rem_last):
+            goto("RUN", "WAIT")
+        with m.If(st["FINAL"] & ofifo.r_valid & self.result.ready & r_beat.last):
+            goto("FINAL", "IDLE")
+        with m.If(st["DISCARD"] & self.scores.valid):
+            m.d.sync += disc.eq(disc - 1)
+            with m.If(disc == 1):
+                goto("DISCARD", "EMPTY")
+        with m.If(st["EMPTY"] & self.result.ready):
+            goto("EMPTY", "IDLE")
         return m
 
 

@@ -1,0 +1,32 @@
+"""Registered copies of a signal that synthesis keeps apart: a fanout tree."""
+
+from amaranth.hdl import Signal
+
+from .params import check_int
+
+__all__ = ["replicas"]
+
+
+def replicas(m, value, count, *, name, enable=None, domain="sync"):
+    """``count`` registers, each loaded with ``value`` (when ``enable``): latency 1.
+
+    A signal that drives many distant loads (a pivot compared in every lane,
+    a row address at every memory bank) is slow on an FPGA because of its
+    routing, not its logic. Giving each group of loads its own copy of the
+    register shortens every net. Each copy's signal carries ``keep``, which
+    the synthesis flow (``gen.synth.KEEP_REGISTERS``) turns into a kept
+    flip-flop: without it Yosys merges identical registers back into one.
+
+    Returns the list of copies; copy ``i`` is named ``{name}_r{i}``.
+    """
+    count = check_int("count", count, 1, 1024)
+    copies = []
+    for i in range(count):
+        copy = Signal.like(value, name=f"{name}_r{i}", attrs={"keep": 1})
+        if enable is None:
+            m.d[domain] += copy.eq(value)
+        else:
+            with m.If(enable):
+                m.d[domain] += copy.eq(value)
+        copies.append(copy)
+    return copies
