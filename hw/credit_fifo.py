@@ -1,25 +1,34 @@
-"""FIFO for a writer that holds credits, with a registered read side."""
+"""FIFO for a writer that holds credits, with a read handshake that drives few flip-flops."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .params import check_int, check_pow2
+from .replicate import replicas
 
 __all__ = ["CreditFifo"]
 
 
 class CreditFifo(wiring.Component):
-    """Synchronous FIFO whose read side comes straight from flip-flops.
+    """Synchronous FIFO whose read handshake only feeds a few flags.
 
     The writer holds one credit per entry (``depth`` credits in all) and gets
     it back when the entry is read, so the FIFO is never written when full
     and needs no full check: ``w_en`` is the memory's write enable as it is
     (a ready signal decoded from a level would sit between the writer's
-    register and every LUT-RAM cell). The read side is an output register
-    refilled from the memory: ``r_valid`` and ``r_data`` are flip-flops, and
-    the fill state is kept in registered flags, not decoded from pointers.
+    register and every LUT-RAM cell).
+
+    The read side is a two-slot ring of registers (A and B) in front of the
+    memory. ``r_data`` is the head slot, chosen by a two-way multiplexer;
+    ``r_valid`` is a flip-flop. The consumer's ``r_en`` (a late signal in a
+    big design) only selects the next value of a few one-bit flags (slot
+    flags, head, fill enables, ``r_valid``): the slots' clock enables and
+    the memory's read address start at flip-flops decided a cycle ahead, so
+    the hundreds of data flip-flops never wait for ``r_en``. Every wide
+    signal (fill enables, head, read and write addresses) comes in one copy
+    per group of at most 64 bits, so no net drives hundreds of loads.
 
     Parameters
     ----------
@@ -27,22 +36,27 @@ class CreditFifo(wiring.Component):
         Bits per entry, 1..4096.
     depth : int
         Entries the writer may have in the FIFO (its credits): a power of two
-        in 2..1024. The memory holds ``depth`` entries, the output register
-        one more.
+        in 2..1024. The memory holds ``depth`` entries, the slots two more.
 
     Members
     -------
     w_en, w_data : In
         Write an entry (at most ``depth`` unread entries, by credits).
-    r_valid, r_data : Out
-        The oldest entry (registers).
+    r_valid : Out(1)
+        An entry is there (a flip-flop).
+    r_data : Out(width)
+        The oldest entry (one of two registers, by a registered select).
     r_en : In(1)
         Read it (``r_valid & r_en`` pops; its credit goes back to the writer).
 
     Latency :attr:`latency` = 2 cycles from ``w_en`` to ``r_valid`` when
-    empty (memory write, then the output register's load); throughput one
-    entry per cycle.
+    empty (memory write, then the slot's load); throughput one entry per
+    cycle (a slot popped in a cycle is refilled in the next one while the
+    other slot is read).
     """
+
+    # Bits per copy of the slots' enables, head and the memory's addresses.
+    GROUP_BITS = 64
 
     def __init__(self, *, width, depth):
         self._width = check_int("width", width, 1, 4096)
@@ -61,42 +75,101 @@ class CreditFifo(wiring.Component):
     def latency(self):
         return self.LATENCY
 
+    def _groups(self):
+        """(low bit, bits) of each group, as even as possible, at most GROUP_BITS each."""
+        n = -(-self._width // self.GROUP_BITS)
+        bounds = [self._width * i // n for i in range(n + 1)]
+        return [(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:])]
+
     def elaborate(self, platform):
         m = Module()
-        m.submodules.storage = storage = Memory(shape=self._width, depth=self._depth, init=[])
-        w_port = storage.write_port()
-        r_port = storage.read_port(domain="comb")
-        produce = Signal(range(self._depth))
-        consume = Signal(range(self._depth))
+        groups = self._groups()
+        n = len(groups)
+
+        # Control state (one-bit flags are registers; nothing wide here).
         count = Signal(range(self._depth + 1))      # entries in the memory
-        nonempty, several = Signal(), Signal()      # count != 0, count >= 2 (registers)
+        nonempty, several = Signal(), Signal()      # count >= 1, count >= 2
+        full_a, full_b = Signal(), Signal()         # the slots hold an entry
+        head = Signal()                             # 1: B holds the oldest entry
+        fill = Signal()                             # a slot is loaded in this cycle ...
+        tail_next = Signal()                        # ... and the next fill goes to B if 1
+        # Slots full plus this cycle's fill (0..2) equals 2: no room for a fill
+        # in the next cycle unless an entry is popped.
+        busy = Signal()
 
-        load = Signal()
-        m.d.comb += [
-            w_port.addr.eq(produce), w_port.data.eq(self.w_data), w_port.en.eq(self.w_en),
-            r_port.addr.eq(consume),
-            load.eq(nonempty & (~self.r_valid | self.r_en)),
+        # The slots form a ring of two: fills go to the tail, pops take the
+        # head, so the head slot is full whenever any slot is. A fill in a
+        # cycle is decided in the cycle before (it is a flip-flop: the clock
+        # enable of a slot's data), from registers, w_en and r_en.
+        w, r = self.w_en, self.r_en
+        pop = Signal()
+        m.d.comb += pop.eq(self.r_valid & r)
+        # The memory holds an entry in the next cycle (count + w - fill >= 1),
+        # formed from registers and w_en only.
+        has_next = Signal()
+        m.d.comb += has_next.eq(w | Mux(fill, several, nonempty))
+        # Fill in the next cycle: a pop always makes room; without one there
+        # is room unless both slots are taken. r_en only selects between the
+        # two outcomes.
+        fill_next = Signal()
+        m.d.comb += fill_next.eq(has_next & Mux(r, self.r_valid | ~busy, ~busy))
+        fill_a_next, fill_b_next = Signal(), Signal()
+        m.d.comb += [fill_a_next.eq(fill_next & ~tail_next), fill_b_next.eq(fill_next & tail_next)]
+
+        # Copies: [0] for the control logic, [1 + g] for group g's data.
+        fill_a = replicas(m, fill_a_next, n + 1, name="fill_a")
+        fill_b = replicas(m, fill_b_next, n + 1, name="fill_b")
+        fills = replicas(m, fill_next, n + 1, name="fill")
+        heads = replicas(m, head ^ pop, n, name="head")
+        m.d.comb += fill.eq(fills[0])
+        m.d.sync += [
+            head.eq(head ^ pop),
+            tail_next.eq(tail_next ^ fill_next),
+            # A pop empties the head slot (full, by the ring's invariant).
+            full_a.eq(fill_a[0] | (full_a & (head | ~r))),
+            full_b.eq(fill_b[0] | (full_b & (~head | ~r))),
+            # After a pop an entry is left if both slots were full.
+            self.r_valid.eq(fill | Mux(r, full_a & full_b, self.r_valid)),
+            # Slots + fill reach 2: with a pop, only if they were 2 and a fill
+            # follows; without one, if they were 2 (no fill then) or were 1
+            # and a fill follows.
+            busy.eq(Mux(pop, busy & has_next, busy | ((self.r_valid | fill) & has_next))),
         ]
-        with m.If(self.w_en):
-            m.d.sync += produce.eq(produce + 1)      # depth is a power of two: wraps
-        with m.If(load):
-            m.d.sync += [consume.eq(consume + 1), self.r_data.eq(r_port.data)]
-        m.d.sync += self.r_valid.eq(load | (self.r_valid & ~self.r_en))
 
-        # count' = count + w_en - load; the flags are formed from compares of
-        # the old count (registers), w_en and load, not from count'.
-        # Every next value is formed for both outcomes of the read handshake
-        # from registers and w_en, and the handshake only selects (it arrives
-        # late: it is the consumer's ready, and it was the engine's critical
-        # path through an adder and then through the flags' logic).
-        w, ld = self.w_en, load
+        # count' = count + w_en - fill, from registers and w_en (fill is a
+        # flip-flop), and the flags from compares of the old count.
         up, down = Signal.like(count), Signal.like(count)
         m.d.comb += [up.eq(count + 1), down.eq(count - 1)]
         m.d.sync += [
-            count.eq(Mux(ld, Mux(w, count, down), Mux(w, up, count))),
-            # count' >= 1 and count' >= 2 if an entry is loaded (count - 1 + w)
-            # or not (count + w).
-            nonempty.eq(Mux(ld, w | several, w | nonempty)),
-            several.eq(Mux(ld, (count >= 3) | ((count == 2) & w), several | ((count == 1) & w))),
+            count.eq(Mux(fill, Mux(w, count, down), Mux(w, up, count))),
+            nonempty.eq(has_next),
+            several.eq(Mux(fill, (count >= 3) | ((count == 2) & w), several | ((count == 1) & w))),
         ]
+
+        # Data: one memory, pair of slots and copy of every enable and
+        # address per group. The pointers count in every copy alike.
+        r_data = []
+        for g, (lo, bits) in enumerate(groups):
+            storage = Memory(shape=bits, depth=self._depth, init=[])
+            m.submodules[f"storage{g}"] = storage
+            w_port = storage.write_port()
+            r_port = storage.read_port(domain="comb")
+            produce = Signal(range(self._depth), name=f"produce_r{g}", attrs={"keep": 1})
+            consume = Signal(range(self._depth), name=f"consume_r{g}", attrs={"keep": 1})
+            slot_a = Signal(bits, name=f"slot_a{g}")
+            slot_b = Signal(bits, name=f"slot_b{g}")
+            m.d.comb += [
+                w_port.addr.eq(produce), w_port.data.eq(self.w_data[lo:lo + bits]), w_port.en.eq(w),
+                r_port.addr.eq(consume),
+            ]
+            with m.If(w):
+                m.d.sync += produce.eq(produce + 1)      # depth is a power of two: wraps
+            with m.If(fills[1 + g]):
+                m.d.sync += consume.eq(consume + 1)
+            with m.If(fill_a[1 + g]):
+                m.d.sync += slot_a.eq(r_port.data)
+            with m.If(fill_b[1 + g]):
+                m.d.sync += slot_b.eq(r_port.data)
+            r_data.append(Mux(heads[g], slot_b, slot_a))
+        m.d.comb += self.r_data.eq(Cat(*r_data))
         return m
