@@ -63,7 +63,11 @@ class RankTarget(wiring.Component):
         upper = (self.k << 1) > self.n      # 2k > n: move the pivot up a rank
         km1 = self.k - 1
         for stage, b in enumerate(range(L - 1, -1, -1)):
-            take = rem >= (den << b)
+            # One subtraction per stage: its sign is the quotient bit and its
+            # difference the next remainder (a compare beside a subtraction
+            # made two carry chains in series with the multiplexer).
+            diff = rem - (den << b)
+            take = ~diff[-1]
             if b == 0:
                 # The last stage registers the chosen target itself (no
                 # multiplexer between this register and the rank compare).
@@ -87,7 +91,7 @@ class RankTarget(wiring.Component):
             nupper = Signal(name=f"upper{stage}")
             nkm1 = Signal(self._count_bits, name=f"km1_{stage}")
             m.d.sync += [
-                nrem.eq(Mux(take, rem - (den << b), rem)),
+                nrem.eq(Mux(take, diff[:w], rem)),
                 nden.eq(den), nquo.eq(quo | (take << b)), nsat.eq(sat),
                 nsmall.eq(small), nupper.eq(upper), nkm1.eq(km1),
             ]

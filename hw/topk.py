@@ -602,7 +602,10 @@ class TopKEngine(wiring.Component):
                                         "count": range(P + 1), "last": 1})
         m.submodules.ofifo = ofifo = CreditFifo(width=out_layout.size, depth=self.out_fifo_depth)
         credits = Signal(range(self.out_fifo_depth + 1), init=self.out_fifo_depth)
-        to_push = Signal(cb)         # elements still to push into the FIFO in this request
+        # Elements still to push into the FIFO in this request, minus one
+        # (signed): the last beat is the one whose count makes it negative,
+        # the sign bit of one subtraction from registers.
+        to_push_m1 = Signal(signed(cb + 1))
         pushed_last = Signal()       # the last beat is decided: drop what follows
         w_beat = Signal(out_layout)
         r_beat = Signal(out_layout)
@@ -613,12 +616,16 @@ class TopKEngine(wiring.Component):
         # slowest path).
         e_push = Signal()
         e_last = Signal()
+        after = to_push_m1 - zeF.early_count
         m.d.comb += [e_push.eq(zeF.early_valid & (zeF.early_count != 0) & ~pushed_last),
-                     e_last.eq(zeF.early_count >= to_push)]
-        with m.If(e_push):
-            m.d.sync += to_push.eq(to_push - zeF.early_count)
-            with m.If(e_last):
-                m.d.sync += pushed_last.eq(1)
+                     e_last.eq(after[-1])]
+        # Subtracting an empty beat's zero, or any beat's count once the last
+        # one is pushed, changes nothing that is read: the enable is the
+        # valid register alone.
+        with m.If(zeF.early_valid):
+            m.d.sync += to_push_m1.eq(after)
+        with m.If(e_push & e_last):
+            m.d.sync += pushed_last.eq(1)
         # Nothing is left to keep: stop reading rows, a cycle later (from a
         # register, not from the compare above). A row read in that cycle is
         # dropped like any beat after the last one.
@@ -713,7 +720,7 @@ class TopKEngine(wiring.Component):
                              room.eq(cur_k - acc_gt), room_mp.eq(cur_km1 - acc_gt - (P - 1)),
                              fin_row.eq(0), *[r.eq(0) for r in fin_rows], fin_rem.eq(req_n),
                              fin_th.eq(req_th), fin_gtp.eq(req_gtp), fin_more.eq(1),
-                             to_push.eq(kf), pushed_last.eq(0)]
+                             to_push_m1.eq(kf - 1), pushed_last.eq(0)]
                 goto("WAIT", "FINAL")
             with m.Else():
                 m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(acc_lt - nk), cur_km1.eq(acc_lt - nk - 1),
