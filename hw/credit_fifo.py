@@ -140,10 +140,16 @@ class CreditFifo(wiring.Component):
         # flip-flop), and the flags from compares of the old count.
         up, down = Signal.like(count), Signal.like(count)
         m.d.comb += [up.eq(count + 1), down.eq(count - 1)]
+        # The compares as gates on the bits (Yosys maps `>=` to a carry chain).
+        high = Signal()
+        m.d.comb += high.eq(count[2:].any())
+        ge3 = high | (count[0] & count[1])
+        eq2 = ~high & count[1] & ~count[0]
+        eq1 = ~high & ~count[1] & count[0]
         m.d.sync += [
             count.eq(Mux(fill, Mux(w, count, down), Mux(w, up, count))),
             nonempty.eq(has_next),
-            several.eq(Mux(fill, (count >= 3) | ((count == 2) & w), several | ((count == 1) & w))),
+            several.eq(Mux(fill, ge3 | (eq2 & w), several | (eq1 & w))),
         ]
 
         # Data: one memory, pair of slots and copy of every enable and
@@ -156,8 +162,10 @@ class CreditFifo(wiring.Component):
             r_port = storage.read_port(domain="comb")
             produce = Signal(range(self._depth), name=f"produce_r{g}", attrs={"keep": 1})
             consume = Signal(range(self._depth), name=f"consume_r{g}", attrs={"keep": 1})
-            slot_a = Signal(bits, name=f"slot_a{g}")
-            slot_b = Signal(bits, name=f"slot_b{g}")
+            # Data needs no reset (the flags say what is valid): the reset
+            # net then does not reach hundreds of flip-flops.
+            slot_a = Signal(bits, name=f"slot_a{g}", reset_less=True)
+            slot_b = Signal(bits, name=f"slot_b{g}", reset_less=True)
             m.d.comb += [
                 w_port.addr.eq(produce), w_port.data.eq(self.w_data[lo:lo + bits]), w_port.en.eq(w),
                 r_port.addr.eq(consume),
