@@ -120,10 +120,9 @@ class CreditFifo(wiring.Component):
         fill_a = replicas(m, fill_a_next, n + 1, name="fill_a")
         fill_b = replicas(m, fill_b_next, n + 1, name="fill_b")
         fills = replicas(m, fill_next, n + 1, name="fill")
-        heads = replicas(m, head ^ pop, n, name="head")
-        m.d.comb += fill.eq(fills[0])
+        heads = replicas(m, head ^ pop, n + 1, name="head")
+        m.d.comb += [fill.eq(fills[0]), head.eq(heads[0])]
         m.d.sync += [
-            head.eq(head ^ pop),
             tail_next.eq(tail_next ^ fill_next),
             # A pop empties the head slot (full, by the ring's invariant).
             full_a.eq(fill_a[0] | (full_a & (head | ~r))),
@@ -178,6 +177,6 @@ class CreditFifo(wiring.Component):
                 m.d.sync += slot_a.eq(r_port.data)
             with m.If(fill_b[1 + g]):
                 m.d.sync += slot_b.eq(r_port.data)
-            r_data.append(Mux(heads[g], slot_b, slot_a))
+            r_data.append(Mux(heads[1 + g], slot_b, slot_a))
         m.d.comb += self.r_data.eq(Cat(*r_data))
         return m
