@@ -88,14 +88,17 @@ class CreditFifo(wiring.Component):
 
         # Control state (one-bit flags are registers; nothing wide here).
         count = Signal(range(self._depth + 1))      # entries in the memory
-        nonempty, several = Signal(), Signal()      # count >= 1, count >= 2
+        several = Signal()                          # count >= 2
+        spare = Signal()                            # count - fill >= 1: one left after this cycle's fill
         full_a, full_b = Signal(), Signal()         # the slots hold an entry
         head = Signal()                             # 1: B holds the oldest entry
         fill = Signal()                             # a slot is loaded in this cycle ...
         tail_next = Signal()                        # ... and the next fill goes to B if 1
         # Slots full plus this cycle's fill (0..2) equals 2: no room for a fill
-        # in the next cycle unless an entry is popped.
+        # in the next cycle unless an entry is popped. Then a slot is full, so
+        # busy implies r_valid and r_en alone says whether there is a pop.
         busy = Signal()
+        several_next = Signal()
 
         # The slots form a ring of two: fills go to the tail, pops take the
         # head, so the head slot is full whenever any slot is. A fill in a
@@ -107,12 +110,14 @@ class CreditFifo(wiring.Component):
         # The memory holds an entry in the next cycle (count + w - fill >= 1),
         # formed from registers and w_en only.
         has_next = Signal()
-        m.d.comb += has_next.eq(w | Mux(fill, several, nonempty))
-        # Fill in the next cycle: a pop always makes room; without one there
-        # is room unless both slots are taken. r_en only selects between the
-        # two outcomes.
+        m.d.comb += has_next.eq(w | spare)
+        # Fill in the next cycle: there is room unless both slots are taken
+        # (with the fill under way) and no entry is popped. Every fill flag is
+        # a function of five signals (w_en, r_en and three registers, with the
+        # tail), one LUT level on ECP5.
+        room_next = Signal()
         fill_next = Signal()
-        m.d.comb += fill_next.eq(has_next & Mux(r, self.r_valid | ~busy, ~busy))
+        m.d.comb += [room_next.eq(~busy | r), fill_next.eq(has_next & room_next)]
         fill_a_next, fill_b_next = Signal(), Signal()
         m.d.comb += [fill_a_next.eq(fill_next & ~tail_next), fill_b_next.eq(fill_next & tail_next)]
 
@@ -129,10 +134,13 @@ class CreditFifo(wiring.Component):
             full_b.eq(fill_b[0] | (full_b & (~head | ~r))),
             # After a pop an entry is left if both slots were full.
             self.r_valid.eq(fill | Mux(r, full_a & full_b, self.r_valid)),
-            # Slots + fill reach 2: with a pop, only if they were 2 and a fill
-            # follows; without one, if they were 2 (no fill then) or were 1
-            # and a fill follows.
-            busy.eq(Mux(pop, busy & has_next, busy | ((self.r_valid | fill) & has_next))),
+            # Slots + fill reach 2 if a fill follows and they were 2 with a pop
+            # (r_en, as busy implies r_valid) or 1 without a pop (r_en low, or
+            # the 1 is the fill under way: nothing to pop), or if they were 2
+            # without a pop (no fill then).
+            busy.eq(Mux(r, has_next & (busy | fill), busy | (has_next & (fill | self.r_valid)))),
+            # With a fill next cycle, one is left if count' >= 2.
+            spare.eq(Mux(room_next, several_next, has_next)),
         ]
 
         # count' = count + w_en - fill, from registers and w_en (fill is a
@@ -145,10 +153,10 @@ class CreditFifo(wiring.Component):
         ge3 = high | (count[0] & count[1])
         eq2 = ~high & count[1] & ~count[0]
         eq1 = ~high & ~count[1] & count[0]
+        m.d.comb += several_next.eq(Mux(fill, ge3 | (eq2 & w), several | (eq1 & w)))
         m.d.sync += [
             count.eq(Mux(fill, Mux(w, count, down), Mux(w, up, count))),
-            nonempty.eq(has_next),
-            several.eq(Mux(fill, ge3 | (eq2 & w), several | (eq1 & w))),
+            several.eq(several_next),
         ]
 
         # Data: one memory, pair of slots and copy of every enable and
