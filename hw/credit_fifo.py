@@ -52,7 +52,14 @@ class CreditFifo(wiring.Component):
     Latency :attr:`latency` = 2 cycles from ``w_en`` to ``r_valid`` when
     empty (memory write, then the slot's load); throughput one entry per
     cycle (a slot popped in a cycle is refilled in the next one while the
-    other slot is read).
+    other slot is read). A credit goes round in 3 cycles (written, read 2
+    cycles later, written again the cycle after), so the writer needs
+    ``depth`` >= 4 to write every cycle (one more per cycle of delay in its
+    credit return).
+
+    The copies are registers with the ``keep`` attribute
+    (:func:`hw.replicate.replicas`): the synthesis flow keeps them apart.
+    ``r_data`` has one LUT (the multiplexer) after its flip-flops.
     """
 
     # Bits per copy of the slots' enables, head and the memory's addresses.
@@ -114,7 +121,7 @@ class CreditFifo(wiring.Component):
         # Fill in the next cycle: there is room unless both slots are taken
         # (with the fill under way) and no entry is popped. Every fill flag is
         # a function of five signals (w_en, r_en and three registers, with the
-        # tail), one LUT level on ECP5.
+        # tail): one LUT5 (a slice) on ECP5.
         room_next = Signal()
         fill_next = Signal()
         m.d.comb += [room_next.eq(~busy | r), fill_next.eq(has_next & room_next)]

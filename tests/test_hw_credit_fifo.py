@@ -83,7 +83,7 @@ def test_credit_fifo_latency_and_full():
     sim.run()
 
 
-@pytest.mark.parametrize("width, depth, credit_delay", [(12, 16, 0), (150, 4, 0), (150, 8, 1)])
+@pytest.mark.parametrize("width, depth, credit_delay", [(12, 16, 0), (150, 4, 0), (150, 8, 1), (1, 2, 1)])
 def test_credit_fifo_random_credits(width, depth, credit_delay):
     """Random writes within the credits and random r_en; data wider than one group.
 
