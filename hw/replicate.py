@@ -4,7 +4,7 @@ from amaranth.hdl import Signal
 
 from .params import check_int
 
-__all__ = ["replicas"]
+__all__ = ["replicas", "kept_copies"]
 
 
 def replicas(m, value, count, *, name, enable=None, domain="sync"):
@@ -30,3 +30,14 @@ def replicas(m, value, count, *, name, enable=None, domain="sync"):
                 m.d[domain] += copy.eq(value)
         copies.append(copy)
     return copies
+
+
+def kept_copies(shape, count, *, name, init=0):
+    """``count`` signals of ``shape`` that the caller assigns identically: a register's copies.
+
+    For a register whose next value comes from several places (a state
+    machine's branches): each statement assigns every copy. The ``keep``
+    attribute keeps the flip-flops apart (see :func:`replicas`).
+    """
+    count = check_int("count", count, 1, 1024)
+    return [Signal(shape, name=f"{name}_r{i}", init=init, attrs={"keep": 1}) for i in range(count)]

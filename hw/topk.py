@@ -14,7 +14,7 @@ from .params import check_bool, check_int, check_pow2
 from .prefix_sum import popcount, prefix_counts, prefix_levels
 from .rank_select import RankSelect
 from .rank_target import RankTarget
-from .replicate import replicas
+from .replicate import kept_copies, replicas
 from .zero_eliminator import ZeroEliminator
 
 __all__ = ["TopKEngine", "topk_from_config"]
@@ -209,6 +209,8 @@ class TopKEngine(wiring.Component):
     # threshold, the input buffer's write row): one copy per group keeps
     # each net short (hw.replicate).
     COPY_LANES = 4
+    # Lanes whose data multiplexers share one copy of their select.
+    SELECT_LANES = 2
 
     @property
     def final_latency(self):
@@ -236,6 +238,7 @@ class TopKEngine(wiring.Component):
         lp = P.bit_length() - 1
         row_w = max(1, (NB - 1).bit_length())
         G = max(1, P // self.COPY_LANES)     # copies of a broadcast register
+        GS = max(1, P // self.SELECT_LANES)  # copies of a data multiplexer's select
 
         def therm(rem):
             return Cat(*[rem > l for l in range(P)])
@@ -297,7 +300,9 @@ class TopKEngine(wiring.Component):
         # sample read, row 0 before a round, the next row at each issue. (The
         # issue row and the sample-read flag in front of every bank's address
         # were the slowest path.)
-        raddr = [Signal(row_w, name=f"raddr{j}") for j in range(P)]
+        # One register per bank: the L and R banks of a column sit apart.
+        raddrs = {sd: [Signal(row_w, name=f"raddr{sd}{j}") for j in range(P)] for sd in "LR"}
+        raddr = raddrs["L"] + raddrs["R"]
 
         m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
         m.d.comb += [target.n.eq(cur_n), target.k.eq(cur_k)]
@@ -309,7 +314,10 @@ class TopKEngine(wiring.Component):
         # do not always offer the extreme values of the first beat.
         sample_read = Signal()       # the GAP cycle (a register: it selects every bank's address)
         m.d.sync += sample_read.eq(0)
-        rs_valid, rs_from_in, rs_side = Signal(), Signal(), Signal()
+        rs_valid = Signal()
+        # The sample source's selects, in one copy per SELECT_LANES lanes.
+        rs_from_in = kept_copies(1, GS, name="rs_from_in")
+        rs_side = kept_copies(1, GS, name="rs_side")
         rs_mask = Signal(S)
         in_reg = Signal(data.ArrayLayout(shape, P))
         # The input beat and its row, registered every cycle (no enable); the
@@ -354,7 +362,8 @@ class TopKEngine(wiring.Component):
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
         # Loaded every cycle (no clock enable from the handshake: that was the
         # slowest path); the values matter only when rs_valid is set.
-        m.d.sync += [rs_valid.eq(sample_read | first_in), rs_from_in.eq(~sample_read), rs_side.eq(side),
+        m.d.sync += [*[c.eq(~sample_read) for c in rs_from_in], *[c.eq(side) for c in rs_side]]
+        m.d.sync += [rs_valid.eq(sample_read | first_in),
                      rs_mask.eq(Mux(sample_read, therm(cur_n)[:S], in_th))]
         # RQ: the sample beat registered after the source mux, so that the
         # rank comparators start from registers.
@@ -364,8 +373,9 @@ class TopKEngine(wiring.Component):
         rq_data = Signal(data.ArrayLayout(shape, S))
         m.d.sync += [rq_valid.eq(rs_valid), rq_mask.eq(rs_mask)]
         for l in range(S):
-            m.d.sync += rq_data[l].eq(Mux(rs_from_in, in_reg[l],
-                                          Mux(rs_side, Mux(byp["R"][l], byp_data["R"][l], rds["R"][l].data),
+            sel = l * GS // P
+            m.d.sync += rq_data[l].eq(Mux(rs_from_in[sel], in_reg[l],
+                                          Mux(rs_side[sel], Mux(byp["R"][l], byp_data["R"][l], rds["R"][l].data),
                                               Mux(byp["L"][l], byp_data["L"][l], rds["L"][l].data))))
 
         m.submodules.rank = rank = RankSelect(sample=S, shape=shape)
@@ -376,25 +386,29 @@ class TopKEngine(wiring.Component):
         # --- data stage S: beat from the input (one cycle later) or from L/R -----
         issue = Signal()
         m.d.comb += issue.eq(hs_d | run_issue)
-        s_valid, s_first, s_last, s_from_in, s_side = Signal(), Signal(), Signal(), Signal(), Signal()
+        s_valid, s_first, s_last = Signal(), Signal(), Signal()
+        # The beat source's selects, in one copy per SELECT_LANES lanes.
+        s_from_in = kept_copies(1, GS, name="s_from_in")
+        s_side = kept_copies(1, GS, name="s_side")
         s_mask = Signal(P)
         in_reg2 = Signal(data.ArrayLayout(shape, P))
         m.d.sync += [s_valid.eq(issue), in_reg2.eq(in_reg)]
         with m.If(issue):
             m.d.sync += [
                 s_first.eq(iss_row == 0), s_last.eq(rem_last), s_mask.eq(rem_th),
-                s_side.eq(side), iss_row.eq(iss_row + 1), rem.eq(rem - P),
+                *[c.eq(side) for c in s_side], iss_row.eq(iss_row + 1), rem.eq(rem - P),
                 rem_th.eq(Cat(*[rem > l + P for l in range(P)])), rem_last.eq(rem <= 2 * P),
             ]
         with m.If(issue):
-            m.d.sync += [raddr[j].eq(raddr[j] + 1) for j in range(P)]
+            m.d.sync += [r.eq(r + 1) for r in raddr]
         for side_name in "LR":
             for j, rd in enumerate(rds[side_name]):
-                m.d.comb += rd.addr.eq(raddr[j])
+                m.d.comb += rd.addr.eq(raddrs[side_name][j])
         s_data = [Signal(shape, name=f"s_data{l}") for l in range(P)]
         for l in range(P):
-            m.d.comb += s_data[l].eq(Mux(s_from_in, in_reg2[l],
-                                         Mux(s_side, rds["R"][l].data, rds["L"][l].data)))
+            sel = l * GS // P
+            m.d.comb += s_data[l].eq(Mux(s_from_in[sel], in_reg2[l],
+                                         Mux(s_side[sel], rds["R"][l].data, rds["L"][l].data)))
 
         # The beats wait in a delay line until the pivot is ready (RQ + rank).
         prev = (s_valid, s_first, s_last, s_mask, s_data)
@@ -505,8 +519,8 @@ class TopKEngine(wiring.Component):
                 m.d.sync += [w2_data.eq(lanes[j]), w3_en.eq(w2_en), w3_addr.eq(w2_addr)]
                 m.d.comb += [wr.data.eq(w2_data), wr.en.eq(w3_en), wr.addr.eq(w3_addr)]
                 if j < S:
-                    # raddr[j] holds the sample row in the sample-read cycle.
-                    w2_hit[side_name].append(w3_en & (w3_addr == raddr[j]))
+                    # The bank's read row holds the sample row in the sample-read cycle.
+                    w2_hit[side_name].append(w3_en & (w3_addr == raddrs[side_name][j]))
                     w2_wdata[side_name].append(w2_data)
 
         # The sample read happens in the cycle that writes the decided side's
@@ -579,15 +593,16 @@ class TopKEngine(wiring.Component):
         # room_sat = min(max(room, 0), P), with room and room - P kept as two
         # accumulators: each beat subtracts its total from both (two carry
         # chains side by side), and the signs pick 0, P or the difference.
-        room_sat = Signal(range(P + 1))
-        keep = Cat(*[g_gt[l] | (g_eq[l] & (g_before[l] < room_sat)) for l in range(P)])
-        rs_w = len(room_sat)
+        # room_sat in one copy per lane group (kept apart: hw.replicate).
+        room_sats = [Signal(range(P + 1), name=f"room_sat{g}", attrs={"keep": 1}) for g in range(G)]
+        keep = Cat(*[g_gt[l] | (g_eq[l] & (g_before[l] < room_sats[l * G // P])) for l in range(P)])
+        rs_w = len(room_sats[0])
         with m.If(g_valid):
             left, left_p = room - g_total, room_mp - g_total
             m.d.sync += [room.eq(left), room_mp.eq(left_p),
-                         room_sat.eq(Mux(left[-1], 0, Mux(~left_p[-1], P, left[:rs_w])))]
+                         *[r.eq(Mux(left[-1], 0, Mux(~left_p[-1], P, left[:rs_w]))) for r in room_sats]]
         with m.Else():
-            m.d.sync += room_sat.eq(Mux(room[-1], 0, Mux(~room_mp[-1], P, room[:rs_w])))
+            m.d.sync += [r.eq(Mux(room[-1], 0, Mux(~room_mp[-1], P, room[:rs_w]))) for r in room_sats]
         fin_layout = data.StructLayout({"score": shape, "index": self.index_bits})
         f2_valid, f2_keep = Signal(), Signal(P)
         f2_data = Signal(data.ArrayLayout(fin_layout, P))
@@ -648,7 +663,11 @@ class TopKEngine(wiring.Component):
         # A pop returns its credit a cycle later, from a register (the
         # consumer's ready arrives late).
         pop_q = Signal()
-        m.d.sync += [pop_q.eq(pop), credits.eq(credits - fin_issue + pop_q + drop)]
+        # The credits move by (pop_q + drop) - fin_issue: the two returns are
+        # registers, so the change is one small signed value and one adder.
+        back = Signal(range(3))
+        m.d.comb += back.eq(pop_q + drop)
+        m.d.sync += [pop_q.eq(pop), credits.eq(credits + Mux(fin_issue, back - 1, back))]
         # A row may be issued if a credit is left after this cycle's issue
         # (registered: credits >= 2 now implies credits >= 1 next cycle, and
         # without backpressure credits never fall below 2, so the pass runs
@@ -689,7 +708,7 @@ class TopKEngine(wiring.Component):
             m.d.sync += [kf.eq(Mux(req.k > req.n, req.n, req.k)), clamped.eq(req.k > req.n),
                          req_n.eq(req.n), cur_n.eq(req.n), req_th.eq(therm(req.n)), req_gtp.eq(req.n > P),
                          iss_row.eq(0), *[r.eq(0) for r in raddr], rem.eq(req.n), rem_th.eq(therm(req.n)),
-                         rem_last.eq(req.n <= P), disc.eq(nbeats), s_from_in.eq(1),
+                         rem_last.eq(req.n <= P), disc.eq(nbeats), *[c.eq(1) for c in s_from_in],
                          in_row.eq(0), in_rem.eq(req.n), in_last.eq(req.n <= P),
                          in_th.eq(therm(req.n)[:S]), in_first.eq(1),
                          empty_err.eq((req.n == 0) | (req.n > self._n_max))]
@@ -704,23 +723,30 @@ class TopKEngine(wiring.Component):
             # request; the rank target has settled when the first sample
             # reaches the rank select.
             m.d.sync += [cur_k.eq(kf), cur_km1.eq(kf - 1), nk.eq(req_n - kf)]
+            # The final pass's counters start from the request: loaded here,
+            # under a state flag alone, not under the decision.
+            m.d.sync += [fin_row.eq(0), *[r.eq(0) for r in fin_rows], fin_rem.eq(req_n),
+                         fin_th.eq(req_th), fin_gtp.eq(req_gtp), fin_more.eq(1),
+                         to_push_m1.eq(kf - 1), pushed_last.eq(0)]
             goto("PREP", "IN")
         with m.If(st["IN"] & self.scores.valid):
             m.d.sync += [in_row.eq(in_row + 1), in_rem.eq(in_rem - P), in_first.eq(0),
                          in_last.eq(in_rem <= 2 * P)]
             with m.If(in_last):
                 goto("IN", "WAIT")
+        with m.If(st["WAIT"]):
+            # The threshold and the equal quota follow the round's pivot and
+            # counts in every WAIT cycle, so they hold the deciding cycle's
+            # values when the pass starts (an enable from the decision itself
+            # fanned out to all of them).
+            m.d.sync += [*[t.eq(pivot) for t in thresholds],
+                         room.eq(cur_k - acc_gt), room_mp.eq(cur_km1 - acc_gt - (P - 1))]
         with m.If(st["WAIT"] & decide):
             # n_greater + n_equal >= k  <=>  n_less <= n - k
             with m.If(go_left):
                 m.d.sync += [cur_n.eq(acc_gt), nk.eq(acc_gt - cur_k), side.eq(0)]
                 goto("WAIT", "HOLD")
             with m.Elif(~nk_run[-1]):
-                m.d.sync += [*[t.eq(pivot) for t in thresholds],
-                             room.eq(cur_k - acc_gt), room_mp.eq(cur_km1 - acc_gt - (P - 1)),
-                             fin_row.eq(0), *[r.eq(0) for r in fin_rows], fin_rem.eq(req_n),
-                             fin_th.eq(req_th), fin_gtp.eq(req_gtp), fin_more.eq(1),
-                             to_push_m1.eq(kf - 1), pushed_last.eq(0)]
                 goto("WAIT", "FINAL")
             with m.Else():
                 m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(acc_lt - nk), cur_km1.eq(acc_lt - nk - 1),
@@ -730,14 +756,14 @@ class TopKEngine(wiring.Component):
             # The decided side's rows are still being written; the sample
             # rows go into the banks' read-row registers.
             m.d.sync += [sample_read.eq(1),
-                         *[raddr[j].eq(samp_row[j] if j < S else 0) for j in range(P)]]
+                         *[rs[j].eq(samp_row[j] if j < S else 0) for rs in raddrs.values() for j in range(P)]]
             goto("HOLD", "GAP")
         with m.If(st["GAP"]):
             # The sample read (sample_read is set on entry); the decided
             # side's last row is written in this cycle (the sample takes
             # it through the bypass). The issue counters restart from
             # registers here rather than from the decision's multiplexers.
-            m.d.sync += [s_from_in.eq(0), rem.eq(cur_n), rem_th.eq(therm(cur_n)),
+            m.d.sync += [*[c.eq(0) for c in s_from_in], rem.eq(cur_n), rem_th.eq(therm(cur_n)),
                          rem_last.eq(cur_n <= P), iss_row.eq(0), *[r.eq(0) for r in raddr]]
             goto("GAP", "RUN")
         with m.If(st["RUN"] & rem_last):
