@@ -739,18 +739,21 @@ class TopKEngine(wiring.Component):
             # counts in every WAIT cycle, so they hold the deciding cycle's
             # values when the pass starts (an enable from the decision itself
             # fanned out to all of them).
+            # room = k - n_greater = k_run + 1.
             m.d.sync += [*[t.eq(pivot) for t in thresholds],
-                         room.eq(cur_k - acc_gt), room_mp.eq(cur_km1 - acc_gt - (P - 1))]
+                         room.eq(k_run + 1), room_mp.eq(k_run - (P - 1))]
         with m.If(st["WAIT"] & decide):
-            # n_greater + n_equal >= k  <=>  n_less <= n - k
+            # n_greater + n_equal >= k  <=>  n_less <= n - k. The next
+            # round's differences come from the running ones without an
+            # adder: with k_run = (k - 1) - n_greater and nk_run = (n - k) -
+            # n_less, n_greater - k = ~k_run and n_less - (n - k) - 1 = ~nk_run.
             with m.If(go_left):
-                m.d.sync += [cur_n.eq(acc_gt), nk.eq(acc_gt - cur_k), side.eq(0)]
+                m.d.sync += [cur_n.eq(acc_gt), nk.eq(~k_run), side.eq(0)]
                 goto("WAIT", "HOLD")
             with m.Elif(~nk_run[-1]):
                 goto("WAIT", "FINAL")
             with m.Else():
-                m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(acc_lt - nk), cur_km1.eq(acc_lt - nk - 1),
-                             side.eq(1)]
+                m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(-nk_run), cur_km1.eq(~nk_run), side.eq(1)]
                 goto("WAIT", "HOLD")
         with m.If(st["HOLD"]):
             # The decided side's rows are still being written; the sample
