@@ -112,8 +112,11 @@ class CreditFifo(wiring.Component):
         # cycle is decided in the cycle before (it is a flip-flop: the clock
         # enable of a slot's data), from registers, w_en and r_en.
         w, r = self.w_en, self.r_en
+        # The control reads its own copy of r_valid: the port's drives the
+        # consumer's logic, which would pull it away from the flags.
+        valid = Signal()
         pop = Signal()
-        m.d.comb += pop.eq(self.r_valid & r)
+        m.d.comb += pop.eq(valid & r)
         # The memory holds an entry in the next cycle (count + w - fill >= 1),
         # formed from registers and w_en only.
         has_next = Signal()
@@ -127,25 +130,41 @@ class CreditFifo(wiring.Component):
         m.d.comb += [room_next.eq(~busy | r), fill_next.eq(has_next & room_next)]
         fill_a_next, fill_b_next = Signal(), Signal()
         m.d.comb += [fill_a_next.eq(fill_next & ~tail_next), fill_b_next.eq(fill_next & tail_next)]
+        head_next = Signal()
+        valid_next = Signal()
+        m.d.comb += [
+            head_next.eq(head ^ pop),
+            # After a pop an entry is left if both slots were full.
+            valid_next.eq(fill | Mux(r, full_a & full_b, valid)),
+        ]
 
-        # Copies: [0] for the control logic, [1 + g] for group g's data.
-        fill_a = replicas(m, fill_a_next, n + 1, name="fill_a")
-        fill_b = replicas(m, fill_b_next, n + 1, name="fill_b")
+        # Copies, [0] for the control logic. The slots' enables and the
+        # multiplexers' selects need no reset: in the first cycle after a
+        # reset a stale copy only loads an empty slot or selects r_data while
+        # r_valid is low, and the next cycle's copies come from reset
+        # registers. Their next values then have no reset term (5 inputs,
+        # not 6). The pointers' enables (fills) keep their reset.
+        fill_a = replicas(m, fill_a_next, 1, name="fill_a")
+        fill_b = replicas(m, fill_b_next, 1, name="fill_b")
         fills = replicas(m, fill_next, n + 1, name="fill")
-        heads = replicas(m, head ^ pop, n + 1, name="head")
-        m.d.comb += [fill.eq(fills[0]), head.eq(heads[0])]
+        heads = replicas(m, head_next, 1, name="head")
+        for copies, value, name in [(fill_a, fill_a_next, "fill_a"), (fill_b, fill_b_next, "fill_b"),
+                                    (heads, head_next, "head")]:
+            unreset = Signal(name=f"{name}_next_nr", reset_less=True)
+            m.d.comb += unreset.eq(value)
+            copies += replicas(m, unreset, n, name=f"{name}_data")
+        valids = replicas(m, valid_next, 2, name="valid")
+        m.d.comb += [fill.eq(fills[0]), head.eq(heads[0]), valid.eq(valids[0]), self.r_valid.eq(valids[1])]
         m.d.sync += [
             tail_next.eq(tail_next ^ fill_next),
             # A pop empties the head slot (full, by the ring's invariant).
             full_a.eq(fill_a[0] | (full_a & (head | ~r))),
             full_b.eq(fill_b[0] | (full_b & (~head | ~r))),
-            # After a pop an entry is left if both slots were full.
-            self.r_valid.eq(fill | Mux(r, full_a & full_b, self.r_valid)),
             # Slots + fill reach 2 if a fill follows and they were 2 with a pop
             # (r_en, as busy implies r_valid) or 1 without a pop (r_en low, or
             # the 1 is the fill under way: nothing to pop), or if they were 2
             # without a pop (no fill then).
-            busy.eq(Mux(r, has_next & (busy | fill), busy | (has_next & (fill | self.r_valid)))),
+            busy.eq(Mux(r, has_next & (busy | fill), busy | (has_next & (fill | valid)))),
             # With a fill next cycle, one is left if count' >= 2.
             spare.eq(Mux(room_next, several_next, has_next)),
         ]
