@@ -90,8 +90,10 @@ def tool_versions():
 # puts the attribute on the wire: after ``proc`` the flip-flops driving kept
 # wires take the attribute too. (Vivado and Diamond honour ``keep`` on the
 # register itself.)
-KEEP_REGISTERS = ("proc; select -set kept_wires w:* a:keep %i; "
-                  "setattr -set keep 1 @kept_wires %ci1:+$dff[Q] c:* %i")
+# ``opt_dff`` runs first so that resets and enables are already folded into
+# the flip-flop cells (Yosys leaves a kept cell's logic alone afterwards).
+KEEP_REGISTERS = ("proc; opt_dff; select -set kept_wires w:* a:keep %i; "
+                  "setattr -set keep 1 @kept_wires %ci1:+$dff,$sdff,$dffe,$sdffe,$sdffce[Q] c:* %i")
 
 
 def _fpga_synth(kind, top, json_path=None):

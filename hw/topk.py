@@ -295,14 +295,12 @@ class TopKEngine(wiring.Component):
         run_issue = Signal()
         seeds = lfsr_seeds(self._lfsr_seed, S)
         m.d.sync += hs_d.eq(self.scores.valid & self.scores.ready & ~discard)
-        # The banks' read rows, one register per bank column j (shared by L
-        # and R), loaded a cycle ahead: the LFSR-chosen sample row before the
-        # sample read, row 0 before a round, the next row at each issue. (The
-        # issue row and the sample-read flag in front of every bank's address
-        # were the slowest path.)
-        # One register per bank: the L and R banks of a column sit apart.
+        # The banks' read rows, one register per bank (the L and R banks of a
+        # column sit apart), loaded a cycle ahead: the LFSR-chosen sample row
+        # before the sample read, row 0 before a round, the next row at each
+        # issue. (The issue row and the sample-read flag in front of every
+        # bank's address were the slowest path.)
         raddrs = {sd: [Signal(row_w, name=f"raddr{sd}{j}") for j in range(P)] for sd in "LR"}
-        raddr = raddrs["L"] + raddrs["R"]
 
         m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
         m.d.comb += [target.n.eq(cur_n), target.k.eq(cur_k)]
@@ -350,12 +348,11 @@ class TopKEngine(wiring.Component):
         # The LFSRs restart one cycle after the request is accepted (they
         # step only at a later round's sample read): a register, not the
         # handshake, drives their reset.
-        reload = Signal()
-        m.d.sync += reload.eq(self.request.valid & self.request.ready)
+        reload = replicas(m, self.request.valid & self.request.ready, S, name="reload")   # one per LFSR
         for j in range(S):
             lfsr = Lfsr(seed=seeds[j])
             m.submodules[f"lfsr{j}"] = lfsr
-            m.d.comb += [lfsr.reload.eq(reload), lfsr.step.eq(sample_read)]
+            m.d.comb += [lfsr.reload.eq(reload[j]), lfsr.step.eq(sample_read)]
             # The masked row goes straight into the bank's read-row register
             # in HOLD (the LFSR steps only at the sample read).
             samp_row.append(lfsr.value & next_mask)
@@ -399,8 +396,22 @@ class TopKEngine(wiring.Component):
                 *[c.eq(side) for c in s_side], iss_row.eq(iss_row + 1), rem.eq(rem - P),
                 rem_th.eq(Cat(*[rem > l + P for l in range(P)])), rem_last.eq(rem <= 2 * P),
             ]
-        with m.If(issue):
-            m.d.sync += [r.eq(r + 1) for r in raddr]
+        # The read rows move under their own copies of the state flags, one
+        # per COPY_LANES columns (the HOLD and GAP flags and the issue drove
+        # all 2 * P row registers): load the sample rows (HOLD), restart at
+        # row 0 (GAP), next row at each issue (RUN, or an input beat).
+        hold_c = kept_copies(1, G, name="hold")
+        gap_c = kept_copies(1, G, name="gap")
+        run_c = kept_copies(1, G, name="run")
+        for j in range(P):
+            g = j * G // P
+            for rs in raddrs.values():
+                with m.If(hold_c[g]):
+                    m.d.sync += rs[j].eq(samp_row[j] if j < S else 0)
+                with m.Elif(gap_c[g]):
+                    m.d.sync += rs[j].eq(0)
+                with m.Elif(in_hs_c[g] | run_c[g]):
+                    m.d.sync += rs[j].eq(rs[j] + 1)
         for side_name in "LR":
             for j, rd in enumerate(rds[side_name]):
                 m.d.comb += rd.addr.eq(raddrs[side_name][j])
@@ -707,7 +718,7 @@ class TopKEngine(wiring.Component):
         with m.If(st["IDLE"] & self.request.valid):
             m.d.sync += [kf.eq(Mux(req.k > req.n, req.n, req.k)), clamped.eq(req.k > req.n),
                          req_n.eq(req.n), cur_n.eq(req.n), req_th.eq(therm(req.n)), req_gtp.eq(req.n > P),
-                         iss_row.eq(0), *[r.eq(0) for r in raddr], rem.eq(req.n), rem_th.eq(therm(req.n)),
+                         iss_row.eq(0), rem.eq(req.n), rem_th.eq(therm(req.n)),
                          rem_last.eq(req.n <= P), disc.eq(nbeats), *[c.eq(1) for c in s_from_in],
                          in_row.eq(0), in_rem.eq(req.n), in_last.eq(req.n <= P),
                          in_th.eq(therm(req.n)[:S]), in_first.eq(1),
@@ -748,18 +759,18 @@ class TopKEngine(wiring.Component):
             # adder: with k_run = (k - 1) - n_greater and nk_run = (n - k) -
             # n_less, n_greater - k = ~k_run and n_less - (n - k) - 1 = ~nk_run.
             with m.If(go_left):
-                m.d.sync += [cur_n.eq(acc_gt), nk.eq(~k_run), side.eq(0)]
+                m.d.sync += [cur_n.eq(acc_gt), nk.eq(~k_run), side.eq(0), *[c.eq(1) for c in hold_c]]
                 goto("WAIT", "HOLD")
             with m.Elif(~nk_run[-1]):
                 goto("WAIT", "FINAL")
             with m.Else():
-                m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(-nk_run), cur_km1.eq(~nk_run), side.eq(1)]
+                m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(-nk_run), cur_km1.eq(~nk_run), side.eq(1),
+                             *[c.eq(1) for c in hold_c]]
                 goto("WAIT", "HOLD")
         with m.If(st["HOLD"]):
             # The decided side's rows are still being written; the sample
             # rows go into the banks' read-row registers.
-            m.d.sync += [sample_read.eq(1),
-                         *[rs[j].eq(samp_row[j] if j < S else 0) for rs in raddrs.values() for j in range(P)]]
+            m.d.sync += [sample_read.eq(1), *[c.eq(0) for c in hold_c], *[c.eq(1) for c in gap_c]]
             goto("HOLD", "GAP")
         with m.If(st["GAP"]):
             # The sample read (sample_read is set on entry); the decided
@@ -767,9 +778,11 @@ class TopKEngine(wiring.Component):
             # it through the bypass). The issue counters restart from
             # registers here rather than from the decision's multiplexers.
             m.d.sync += [*[c.eq(0) for c in s_from_in], rem.eq(cur_n), rem_th.eq(therm(cur_n)),
-                         rem_last.eq(cur_n <= P), iss_row.eq(0), *[r.eq(0) for r in raddr]]
+                         rem_last.eq(cur_n <= P), iss_row.eq(0),
+                         *[c.eq(0) for c in gap_c], *[c.eq(1) for c in run_c]]
             goto("GAP", "RUN")
         with m.If(st["RUN"] & rem_last):
+            m.d.sync += [c.eq(0) for c in run_c]
             goto("RUN", "WAIT")
         with m.If(st["FINAL"] & ofifo.r_valid & self.result.ready & r_beat.last):
             goto("FINAL", "IDLE")
