@@ -36,20 +36,29 @@ def test_credit_fifo_random(depth, p_write, p_read):
                 value = (value * 5 + 3) & 0xFFF
                 credits -= 1
             await ctx.tick()
-        ctx.set(dut.w_en, 0)
-        ctx.set(dut.r_en, 1)
-        for _ in range(depth + 4):
-            if ctx.get(dut.r_valid):
-                got.append(ctx.get(dut.r_data))
-            await ctx.tick()
-        assert not ctx.get(dut.r_valid)
+        await _drain(ctx, dut, depth, got)
 
+    _run(dut, bench)
+    assert len(sent) > 300
+    assert got == sent
+
+
+async def _drain(ctx, dut, depth, got):
+    """Stop writing, read until empty (at most depth + 4 cycles), and check it is empty."""
+    ctx.set(dut.w_en, 0)
+    ctx.set(dut.r_en, 1)
+    for _ in range(depth + 4):
+        if ctx.get(dut.r_valid):
+            got.append(ctx.get(dut.r_data))
+        await ctx.tick()
+    assert not ctx.get(dut.r_valid)
+
+
+def _run(dut, bench):
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert len(sent) > 300
-    assert got == sent
 
 
 def test_credit_fifo_latency_and_full():
@@ -78,10 +87,7 @@ def test_credit_fifo_latency_and_full():
             await ctx.tick()
         assert out == [7, *range(10, 10 + dut.depth)]
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    _run(dut, bench)
 
 
 @pytest.mark.parametrize("width, depth, credit_delay", [(12, 16, 0), (150, 4, 0), (150, 8, 1), (1, 2, 1)])
@@ -119,18 +125,9 @@ def test_credit_fifo_random_credits(width, depth, credit_delay):
             outstanding -= returning.pop(0)
             assert outstanding <= depth
             await ctx.tick()
-        ctx.set(dut.w_en, 0)
-        ctx.set(dut.r_en, 1)
-        for _ in range(depth + 4):
-            if ctx.get(dut.r_valid):
-                got.append(ctx.get(dut.r_data))
-            await ctx.tick()
-        assert not ctx.get(dut.r_valid)
+        await _drain(ctx, dut, depth, got)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    _run(dut, bench)
     assert len(sent) > 300
     assert got == sent
 
@@ -164,10 +161,7 @@ def test_credit_fifo_one_per_cycle(depth):
         # First write at cycle 0, first entry at the latency, then no gap.
         assert valid_cycles == list(range(dut.latency, dut.latency + n))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    _run(dut, bench)
 
 
 def test_credit_fifo_stall_then_drain():
@@ -192,10 +186,7 @@ def test_credit_fifo_stall_then_drain():
         assert not ctx.get(dut.r_valid)
         assert out == [v << 80 | v for v in range(16)]
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    _run(dut, bench)
 
 
 def test_credit_fifo_reset_mid_stream():
