@@ -310,7 +310,7 @@ class TopKEngine(wiring.Component):
         # element per bank from an LFSR-chosen row (position row * P + bank),
         # a sample spread over the whole candidate set, so that sorted inputs
         # do not always offer the extreme values of the first beat.
-        sample_read = Signal()       # the GAP cycle (a register: it selects every bank's address)
+        sample_read = Signal()       # the GAP cycle: the banks read the sample rows (a register)
         m.d.sync += sample_read.eq(0)
         rs_valid = Signal()
         # The sample source's selects, in one copy per SELECT_LANES lanes.
@@ -329,8 +329,7 @@ class TopKEngine(wiring.Component):
         for l, wr in enumerate(in_wrs):
             m.d.comb += [wr.addr.eq(in_row_c[l * G // P]), wr.data.eq(in_reg[l]), wr.en.eq(in_hs_c[l * G // P])]
         # Rows below the largest power of two <= the full rows of the next
-        # round (an AND mask, no modulo), registered in the decision cycle.
-        # Both sides' masks are formed in parallel with the decision.
+        # round (an AND mask, no modulo).
         go_left = Signal()
         m.d.comb += go_left.eq(k_run[-1])
 
