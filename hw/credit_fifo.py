@@ -6,7 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .params import check_int, check_pow2
-from .replicate import replicas
+from .replicate import kept_copies, replicas
 
 __all__ = ["CreditFifo"]
 
@@ -188,13 +188,14 @@ class CreditFifo(wiring.Component):
         # Data: one memory, pair of slots and copy of every enable and
         # address per group. The pointers count in every copy alike.
         r_data = []
+        produces = kept_copies(range(self._depth), len(groups), name="produce")
+        consumes = kept_copies(range(self._depth), len(groups), name="consume")
         for g, (lo, bits) in enumerate(groups):
             storage = Memory(shape=bits, depth=self._depth, init=[])
             m.submodules[f"storage{g}"] = storage
             w_port = storage.write_port()
             r_port = storage.read_port(domain="comb")
-            produce = Signal(range(self._depth), name=f"produce_r{g}", attrs={"keep": 1})
-            consume = Signal(range(self._depth), name=f"consume_r{g}", attrs={"keep": 1})
+            produce, consume = produces[g], consumes[g]
             # Data needs no reset (the flags say what is valid): the reset
             # net then does not reach hundreds of flip-flops.
             slot_a = Signal(bits, name=f"slot_a{g}", reset_less=True)

@@ -282,7 +282,7 @@ class TopKEngine(wiring.Component):
         rem_th, rem_last = Signal(P), Signal()
         disc = Signal(cb)            # beats still to discard
         # The threshold in one copy per lane group (kept apart: hw.replicate).
-        thresholds = [Signal(shape, name=f"threshold{g}", attrs={"keep": 1}) for g in range(G)]
+        thresholds = kept_copies(shape, G, name="threshold")
         room = Signal(signed(cb + 2))     # elements equal to the threshold still to keep
         room_mp = Signal(signed(cb + 2))  # room - P
 
@@ -604,7 +604,7 @@ class TopKEngine(wiring.Component):
         # accumulators: each beat subtracts its total from both (two carry
         # chains side by side), and the signs pick 0, P or the difference.
         # room_sat in one copy per lane group (kept apart: hw.replicate).
-        room_sats = [Signal(range(P + 1), name=f"room_sat{g}", attrs={"keep": 1}) for g in range(G)]
+        room_sats = kept_copies(range(P + 1), G, name="room_sat")
         keep = Cat(*[g_gt[l] | (g_eq[l] & (g_before[l] < room_sats[l * G // P])) for l in range(P)])
         rs_w = len(room_sats[0])
         with m.If(g_valid):
