@@ -2,6 +2,9 @@
 
 :func:`engine_cycles` is the exact model of ``hw/topk.py`` (same pivot rule,
 same pipeline): cycles per request with no bubbles and no backpressure.
+:func:`select_rounds` is the engine's quick-select: each round partitions its
+candidates three ways around two pivots taken from a ranked sample (a
+bracket around the estimated k-th value) and keeps the part holding rank k.
 :func:`release_cycles` is the SpAtten release's model: the sum over
 quick-select rounds of ``ceil(n_i / P) + 3`` with a uniformly random pivot.
 
@@ -12,11 +15,12 @@ k-th value known), i.e. ``t_event - t_first + 1``.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY", "ROUND_GAP",
-           "FINAL_LATENCY", "sample_size", "pivot_target",
+           "FINAL_LATENCY", "sample_size", "pivot_targets", "Round",
            "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
 
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
@@ -84,32 +88,68 @@ def sample_size(p):
     return min(_check_p(p), 16)
 
 
-def pivot_target(n, k, s):
-    """Descending sample rank of the pivot of a round with ``n`` candidates.
+def pivot_targets(n, k, s):
+    """Descending sample ranks ``(t_hi, t_lo)`` of a round's two pivots, ``n`` candidates.
 
-    With ``n <= s`` the whole round is sampled: rank ``k - 1`` is exact.
-    Otherwise ``t = min(s - 1, k * s // n)`` estimates the k-th value, and
-    the pivot is moved one sample rank (about ``n / s`` candidates, several
-    standard deviations of the estimate) towards the nearer end: above the
-    estimate when ``2k > n``, below it otherwise. The side that then holds
-    rank ``k`` is, with high probability, the small one (``n - k`` or ``k``
-    plus ``n / s``); an unbiased pivot lands on either side of the k-th value
-    and often leaves nearly all ``n`` candidates for the next round.
+    With ``n <= s`` the whole round is sampled: both are rank ``k - 1``, the
+    exact k-th value. Otherwise ``t = min(s - 1, k * s // n)`` estimates the
+    sample rank of the k-th value, and the pivots are the sample elements one
+    rank on either side, ``max(0, t - 1)`` and ``min(s - 1, t + 1)``: a
+    bracket that holds the k-th value with high probability, so that the
+    next round keeps only the candidates between the pivots (about
+    ``2n / (s + 1)``). A miss keeps the part above or below the bracket.
     """
     if n <= s:
-        return k - 1
+        return k - 1, k - 1
     t = min(s - 1, k * s // n)
-    return max(0, t - 1) if 2 * k > n else min(s - 1, t + 1)
+    return max(0, t - 1), min(s - 1, t + 1)
+
+
+class Round(NamedTuple):
+    """One quick-select round: ``n`` candidates, rank ``k`` wanted among them.
+
+    ``hi >= lo`` are the pivots, and the four counts are the candidates
+    ``> hi``, ``>= hi``, ``> lo`` and ``>= lo``. The parts are U (``> hi``),
+    M (``lo < x < hi``) and D (``< lo``).
+    """
+    n: int
+    k: int
+    hi: int
+    lo: int
+    n_gt_hi: int
+    n_ge_hi: int
+    n_gt_lo: int
+    n_ge_lo: int
+
+    @property
+    def outcome(self):
+        """``"U"``, ``"M"`` or ``"D"`` (the part the next round reads), or
+        ``"hi"`` / ``"lo"`` (that pivot is the k-th value: the selection ends)."""
+        if self.n_gt_hi >= self.k:
+            return "U"
+        if self.n_ge_hi >= self.k:
+            return "hi"
+        if self.n_gt_lo >= self.k:
+            return "M"
+        if self.n_ge_lo >= self.k:
+            return "lo"
+        return "D"
+
+    @property
+    def threshold(self):
+        """The k-th value, if this round ends the selection (else None)."""
+        return {"hi": self.hi, "lo": self.lo}.get(self.outcome)
 
 
 def select_rounds(scores, k, p, lfsr_seed=1):
-    """Quick-select as the engine runs it: list of ``(n, k, pivot, n_greater, n_equal)``.
+    """Quick-select as the engine runs it: a list of :class:`Round`.
 
     ``1 <= k <= len(scores)``. The candidates of a round keep input order (the
-    zero eliminators and the buffers preserve it). The pivot's sample: in
+    zero eliminators and the buffers preserve it). The pivots' sample: in
     round 1 the first ``min(n, S)`` scores (the first beat); in a later round
     candidate ``row_j * P + j`` of each bank ``j < min(n, S)``, rows from the
     per-bank LFSRs (reset to their seeds per request, one step per round).
+    The last round's :attr:`Round.threshold` is the k-th value.
     """
     cand, k, p = _check(scores, k, p)
     s = sample_size(p)
@@ -124,17 +164,21 @@ def select_rounds(scores, k, p, lfsr_seed=1):
         else:
             picked = cand[:min(n, s)]
         sample = np.sort(picked)[::-1]
-        pivot = sample[pivot_target(n, k, s)]
-        greater, less = cand[(cand > pivot).astype(bool)], cand[(cand < pivot).astype(bool)]
-        n_eq = n - greater.shape[0] - less.shape[0]
-        rounds.append((n, k, pivot, greater.shape[0], n_eq))
-        if greater.shape[0] >= k:
-            cand = greater
-        elif greater.shape[0] + n_eq >= k:
-            return rounds
+        t_hi, t_lo = pivot_targets(n, k, s)
+        hi, lo = sample[t_hi], sample[t_lo]
+        gt_hi, gt_lo = (cand > hi).astype(bool), (cand > lo).astype(bool)
+        ge_hi, ge_lo = (cand >= hi).astype(bool), (cand >= lo).astype(bool)
+        rnd = Round(n, k, hi, lo, int(gt_hi.sum()), int(ge_hi.sum()), int(gt_lo.sum()), int(ge_lo.sum()))
+        rounds.append(rnd)
+        outcome = rnd.outcome
+        if outcome == "U":
+            cand = cand[gt_hi]
+        elif outcome == "M":
+            cand, k = cand[gt_lo & ~ge_hi], k - rnd.n_ge_hi
+        elif outcome == "D":
+            cand, k = cand[~ge_lo], k - rnd.n_ge_lo
         else:
-            k -= greater.shape[0] + n_eq
-            cand = less
+            return rounds
 
 
 def engine_cycles(scores, k, *, n_max, parallelism, lfsr_seed=1):
@@ -162,7 +206,7 @@ def engine_cycles(scores, k, *, n_max, parallelism, lfsr_seed=1):
     for n_i, *_ in rounds[1:]:
         decision += ROUND_GAP + (-(-n_i // p)) - 1 + ROUND_LATENCY
     # The final pass keeps x > T and the earliest x == T: the last kept index.
-    threshold = rounds[-1][2]
+    threshold = rounds[-1].threshold
     greater = np.flatnonzero((scores > threshold).astype(bool))
     equal = np.flatnonzero((scores == threshold).astype(bool))[:k - greater.shape[0]]
     last_row = int(max(greater.max(initial=-1), equal.max(initial=-1))) // p

@@ -1,22 +1,23 @@
-"""Pick the sample element of a given rank: the pivot of a quick-select round."""
+"""Pick the sample elements of given ranks: the pivots of a quick-select round."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import check_pow2
+from .params import check_int, check_pow2
+from .replicate import kept_copies
 
 __all__ = ["RankSelect"]
 
 
 class RankSelect(wiring.Component):
-    """Return the sample element whose descending rank is ``target``.
+    """Return the sample elements whose descending ranks are ``target[0..ranks-1]``.
 
     Every pair of the ``sample`` lanes is compared (``sample * (sample - 1) / 2``
     comparators), each lane's rank is the count of lanes ranked above it
     (greater, or equal and in a lower lane: a total order, so the ranks are a
     permutation of ``0..sample-1``), and the lane whose rank equals ``target``
-    is selected with a one-hot OR.
+    is selected with a one-hot OR, for each target.
 
     The comparators work on keys ``Cat(value, valid)`` (sign bit flipped for
     signed shapes): a masked lane is below every valid lane, so the valid
@@ -29,35 +30,48 @@ class RankSelect(wiring.Component):
         Number of sample lanes (power of two in 2..16).
     shape : ShapeLike
         Element shape (signed or unsigned).
+    ranks : int
+        Number of targets (and selected elements), 1..4.
+    copies : int
+        Registers per selected element, 1..16: identical copies that
+        synthesis keeps apart (``hw.replicate``), so that a consumer can
+        spread a pivot's fanout (every comparator of a wide beat) over them.
 
     Members
     -------
     i_valid, i_data, i_mask : In
         Sample beat; ``i_mask`` marks the valid lanes.
-    target : In(range(sample))
-        Wanted rank, read :attr:`target_delay` = 2 cycles after ``i_valid``
-        (it may arrive late; its value at other cycles does not matter).
-    o_valid, o_value : Out
-        Selected element (``target`` must be ``< popcount(i_mask)``);
-        ``o_value`` holds until the next sample is selected.
+    target : In(ArrayLayout(range(sample), ranks))
+        Wanted ranks, read :attr:`target_delay` = 2 cycles after ``i_valid``
+        (they may arrive late; their values at other cycles do not matter).
+    o_valid : Out(1)
+    o_value : Out(ArrayLayout(ArrayLayout(shape, copies), ranks))
+        ``o_value[r][c]``: copy ``c`` of the element of rank ``target[r]``
+        (each target must be ``< popcount(i_mask)``); held until the next
+        sample is selected.
 
     Latency :attr:`latency` = 4 cycles (comparators; two half counts of each
     rank; rank == target as a one-hot hit vector; one-hot OR), throughput
     one sample per cycle.
     """
 
-    def __init__(self, *, sample, shape):
+    def __init__(self, *, sample, shape, ranks=1, copies=1):
         sample = check_pow2("sample", sample, 2, 16)
         self._sample = sample
         self._shape = shape
+        self._ranks = check_int("ranks", ranks, 1, 4)
+        self._copies = check_int("copies", copies, 1, 16)
         super().__init__({
             "i_valid": In(1),
             "i_data": In(data.ArrayLayout(shape, sample)),
             "i_mask": In(sample),
-            "target": In(range(sample)),
+            "target": In(data.ArrayLayout(range(sample), ranks)),
             "o_valid": Out(1),
-            "o_value": Out(shape),
+            "o_value": Out(data.ArrayLayout(data.ArrayLayout(shape, copies), ranks)),
         })
+
+    ranks = property(lambda self: self._ranks)
+    copies = property(lambda self: self._copies)
 
     @property
     def latency(self):
@@ -122,21 +136,27 @@ class RankSelect(wiring.Component):
                 m.d.sync += cnt.eq(_count(part))
                 store.append(cnt)
 
-        # Stage 3: the one-hot hit vector, rank == target (exactly one lane
-        # hits). The 4-bit add and compare fit here; a carry-free form of
-        # a + b == target was no faster after mapping.
-        hit = Signal(S, reset_less=True)
-        for i in range(S):
-            m.d.sync += hit[i].eq((half_a[i] + half_b[i])[:L] == self.target)
+        # Stage 3: a one-hot hit vector per target, rank == target (exactly
+        # one lane hits). The 4-bit add and compare fit here; a carry-free
+        # form of a + b == target was no faster after mapping.
+        hits = []
+        for r in range(self._ranks):
+            hit = Signal(S, name=f"hit{r}", reset_less=True)
+            for i in range(S):
+                m.d.sync += hit[i].eq((half_a[i] + half_b[i])[:L] == self.target[r])
+            hits.append(hit)
 
-        # Stage 4: one-hot AND-OR, a balanced tree.
-        terms = [Mux(hit[i], Value.cast(lanes[i]).as_unsigned(), 0) for i in range(S)]
-        while len(terms) > 1:
-            terms = [terms[t] | terms[t + 1] for t in range(0, len(terms), 2)]
-        # The value is held between samples: it is the pivot for a whole round.
+        # Stage 4: one-hot AND-OR per target, a balanced tree, into each copy.
+        # The values are held between samples: the pivots of a whole round.
         m.d.sync += self.o_valid.eq(valid)
-        with m.If(valid):
-            m.d.sync += self.o_value.eq(terms[0])
+        for r, hit in enumerate(hits):
+            terms = [Mux(hit[i], Value.cast(lanes[i]).as_unsigned(), 0) for i in range(S)]
+            while len(terms) > 1:
+                terms = [terms[t] | terms[t + 1] for t in range(0, len(terms), 2)]
+            copies = kept_copies(self._shape, self._copies, name=f"value{r}")
+            with m.If(valid):
+                m.d.sync += [c.eq(terms[0]) for c in copies]
+            m.d.comb += [self.o_value[r][c].eq(copy) for c, copy in enumerate(copies)]
         return m
 
 

@@ -1,4 +1,4 @@
-"""Sample rank that a quick-select round aims its pivot at."""
+"""Sample ranks that a quick-select round takes its two pivots from."""
 
 from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
@@ -10,17 +10,16 @@ __all__ = ["RankTarget"]
 
 
 class RankTarget(wiring.Component):
-    """Sample rank of a round's pivot (``golden.topk_cycles.pivot_target``).
+    """Sample ranks of a round's two pivots (``golden.topk_cycles.pivot_targets``).
 
-    ``target = k - 1`` if ``n <= sample`` (the whole round is sampled: exact,
+    Both are ``k - 1`` if ``n <= sample`` (the whole round is sampled: exact,
     the round ends the selection). Otherwise ``t = min(sample - 1, k * sample
-    // n)``, the sample rank that estimates the k-th largest candidate, moved
-    one rank towards the nearer end: ``max(0, t - 1)`` if ``2k > n``, else
-    ``min(sample - 1, t + 1)``, so that the side which holds rank ``k`` after
-    the round is the small one.
+    // n)`` is the sample rank that estimates the k-th largest candidate, and
+    the pivots bracket it: ``target_hi = max(0, t - 1)`` and ``target_lo =
+    min(sample - 1, t + 1)``.
 
     A free-running restoring divider, one quotient bit per stage; the last
-    stage registers the chosen target (``target`` is a flip-flop output).
+    stage registers the chosen targets (flip-flop outputs).
 
     Parameters
     ----------
@@ -33,7 +32,7 @@ class RankTarget(wiring.Component):
     -------
     n, k : In(count_bits)
         Held constant while the result is used; ``1 <= k <= n``.
-    target : Out(range(sample))
+    target_hi, target_lo : Out(range(sample))
         Valid :attr:`latency` cycles after ``n`` and ``k`` settle.
     """
 
@@ -44,7 +43,8 @@ class RankTarget(wiring.Component):
         super().__init__({
             "n": In(self._count_bits),
             "k": In(self._count_bits),
-            "target": Out(range(sample)),
+            "target_hi": Out(range(sample)),
+            "target_lo": Out(range(sample)),
         })
 
     @property
@@ -60,7 +60,6 @@ class RankTarget(wiring.Component):
         rem, den, quo = self.k << L, self.n, Const(0, L)
         sat = self.k >= self.n              # k * S // n >= S: t = S - 1
         small = self.n <= S
-        upper = (self.k << 1) > self.n      # 2k > n: move the pivot up a rank
         km1 = self.k - 1
         for stage, b in enumerate(range(L - 1, -1, -1)):
             # One subtraction per stage: its sign is the quotient bit and its
@@ -69,31 +68,31 @@ class RankTarget(wiring.Component):
             diff = rem - (den << b)
             take = ~diff[-1]
             if b == 0:
-                # The last stage registers the chosen target itself (no
-                # multiplexer between this register and the rank compare).
-                # t = quo | take; the moved rank for either value of the last
+                # The last stage registers the targets themselves (no
+                # multiplexer between these registers and the rank compare).
+                # t = quo | take; the bracket for either value of the last
                 # quotient bit is formed from registers beside its compare,
                 # which then only selects.
-                t_take = Mux(upper, quo, Mux(quo == S - 2, S - 1, quo + 2))      # t = quo + 1
-                t_keep = Mux(upper, Mux(quo == 0, 0, quo - 1), quo | 1)         # t = quo
+                hi_take, lo_take = quo, Mux(quo == S - 2, S - 1, quo + 2)      # t = quo + 1
+                hi_keep, lo_keep = Mux(quo == 0, 0, quo - 1), quo | 1           # t = quo
                 with m.If(small):
-                    m.d.sync += self.target.eq(km1)
+                    m.d.sync += [self.target_hi.eq(km1), self.target_lo.eq(km1)]
                 with m.Elif(sat):
-                    m.d.sync += self.target.eq(S - 2)                            # t = S - 1, 2k > n
+                    m.d.sync += [self.target_hi.eq(S - 2), self.target_lo.eq(S - 1)]     # t = S - 1
                 with m.Else():
-                    m.d.sync += self.target.eq(Mux(take, t_take, t_keep))
+                    m.d.sync += [self.target_hi.eq(Mux(take, hi_take, hi_keep)),
+                                 self.target_lo.eq(Mux(take, lo_take, lo_keep))]
                 break
             nrem = Signal(w, name=f"rem{stage}")
             nden = Signal(self._count_bits, name=f"den{stage}")
             nquo = Signal(L, name=f"quo{stage}")
             nsat = Signal(name=f"sat{stage}")
             nsmall = Signal(name=f"small{stage}")
-            nupper = Signal(name=f"upper{stage}")
             nkm1 = Signal(self._count_bits, name=f"km1_{stage}")
             m.d.sync += [
                 nrem.eq(Mux(take, diff[:w], rem)),
                 nden.eq(den), nquo.eq(quo | (take << b)), nsat.eq(sat),
-                nsmall.eq(small), nupper.eq(upper), nkm1.eq(km1),
+                nsmall.eq(small), nkm1.eq(km1),
             ]
-            rem, den, quo, sat, small, upper, km1 = nrem, nden, nquo, nsat, nsmall, nupper, nkm1
+            rem, den, quo, sat, small, km1 = nrem, nden, nquo, nsat, nsmall, nkm1
         return m

@@ -19,6 +19,11 @@ from .zero_eliminator import ZeroEliminator
 
 __all__ = ["TopKEngine", "topk_from_config"]
 
+# Bank sets of the three parts of a round: U (> hi), M (lo < x < hi), D (< lo).
+SIDES = "LMR"
+# The counted classes of a round, in the order of the decision's tests.
+CLASSES = ("gt_hi", "ge_hi", "gt_lo", "ge_lo")
+
 
 def _rotate(m, lanes, amounts, name):
     """Lane ``j`` of the result is ``lanes[(j - a) % P]``: 4:1 multiplexer layers.
@@ -49,6 +54,22 @@ def _rotate(m, lanes, amounts, name):
         lanes = nxt
         b += step
     return lanes
+
+
+def _early_count(m, bits, name):
+    """``popcount(bits)`` two cycles later, as a zero eliminator's early count.
+
+    A count per block of up to 8 lanes (two LUT levels) is registered, then
+    their sum: the same stages as ``ZeroEliminator.early_count``, so that
+    both arrive together.
+    """
+    P = len(bits)
+    block = min(P, 8)
+    blocks = [Signal(range(block + 1), name=f"{name}_b{b}") for b in range(P // block)]
+    total = Signal(range(P + 1), name=name)
+    m.d.sync += [blk.eq(popcount(bits[b * block:(b + 1) * block])) for b, blk in enumerate(blocks)]
+    m.d.sync += total.eq(popcount(blocks))
+    return total
 
 
 def _greater_less(m, lanes, refs, P, name):
@@ -252,8 +273,11 @@ class TopKEngine(wiring.Component):
             m.submodules[f"inbuf{l}"] = mem
             in_wrs.append(mem.write_port())
             in_rds.append(mem.read_port())
+        # The parts of a round: U (> hi) in L, M (between the pivots) in M,
+        # D (< lo) in R. A round reads one of them and rewrites it from row
+        # 0 with its own part of that class (writes never overtake reads).
         banks, wrs, rds = {}, {}, {}
-        for side in "LR":
+        for side in SIDES:
             banks[side] = [Memory(shape=shape, depth=NB, init=[]) for _ in range(P)]
             for j, mem in enumerate(banks[side]):
                 m.submodules[f"bank{side}{j}"] = mem
@@ -268,12 +292,17 @@ class TopKEngine(wiring.Component):
         empty_err = Signal()
         cur_n = Signal(cb)           # candidates of the current round
         cur_k = Signal(cb)           # rank wanted among them
-        nk = Signal(cb)              # cur_n - cur_k
-        acc_gt, acc_lt = Signal(cb), Signal(cb)    # this round's greater / less counts
         cur_km1 = Signal(cb)         # cur_k - 1
-        k_run, nk_run = Signal(signed(cb + 2)), Signal(signed(cb + 2))
-        decide = Signal()            # acc_gt / acc_lt are final: decide the next round
-        side = Signal()              # 0: round reads L, 1: reads R
+        # This round's part sizes (U, M, D), counted as the beats pass.
+        acc = {sd: Signal(cb, name=f"acc{sd}") for sd in SIDES}
+        # The decision's compares as running differences whose sign bits are
+        # registers: run[c] = (k - 1) - (candidates in class c so far), for
+        # the classes > hi, >= hi, > lo, >= lo; k - (>= hi) and k - (>= lo)
+        # also run, as the next round's k (no adder after the decision).
+        run = {c: Signal(signed(cb + 2), name=f"run_{c}") for c in CLASSES}
+        k_ge_hi, k_ge_lo = Signal(signed(cb + 2)), Signal(signed(cb + 2))
+        decide = Signal()            # the counts are final: decide the next round
+        side_m, side_r = Signal(), Signal()    # the round reads M / R (neither: L)
         iss_row = Signal(row_w)
         rem = Signal(cb)             # elements not yet issued in this round
         # Registered views of rem: therm(rem) (lanes of the next beat) and
@@ -300,7 +329,7 @@ class TopKEngine(wiring.Component):
         # before the sample read, row 0 before a round, the next row at each
         # issue. (The issue row and the sample-read flag in front of every
         # bank's address were the slowest path.)
-        raddrs = {sd: [Signal(row_w, name=f"raddr{sd}{j}") for j in range(P)] for sd in "LR"}
+        raddrs = {sd: [Signal(row_w, name=f"raddr{sd}{j}") for j in range(P)] for sd in SIDES}
 
         m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
         m.d.comb += [target.n.eq(cur_n), target.k.eq(cur_k)]
@@ -315,7 +344,8 @@ class TopKEngine(wiring.Component):
         rs_valid = Signal()
         # The sample source's selects, in one copy per SELECT_LANES lanes.
         rs_from_in = kept_copies(1, GS, name="rs_from_in")
-        rs_side = kept_copies(1, GS, name="rs_side")
+        rs_m = kept_copies(1, GS, name="rs_m")
+        rs_r = kept_copies(1, GS, name="rs_r")
         rs_mask = Signal(S)
         in_reg = Signal(data.ArrayLayout(shape, P))
         # The input beat and its row, registered every cycle (no enable); the
@@ -330,8 +360,10 @@ class TopKEngine(wiring.Component):
             m.d.comb += [wr.addr.eq(in_row_c[l * G // P]), wr.data.eq(in_reg[l]), wr.en.eq(in_hs_c[l * G // P])]
         # Rows below the largest power of two <= the full rows of the next
         # round (an AND mask, no modulo).
-        go_left = Signal()
-        m.d.comb += go_left.eq(k_run[-1])
+        # The part the next round reads (valid from the decision on):
+        # U if n(> hi) >= k, else M if n(> lo) >= k, else D.
+        go_u, go_m = Signal(), Signal()
+        m.d.comb += [go_u.eq(run["gt_hi"][-1]), go_m.eq(~run["gt_hi"][-1] & run["gt_lo"][-1])]
 
         def mask_of(count):
             full = count[lp:]
@@ -340,9 +372,9 @@ class TopKEngine(wiring.Component):
         # Both sides' masks registered every cycle: final the cycle after the
         # decision (HOLD), when the sample rows are loaded into the banks'
         # read-row registers.
-        mask_gt, mask_lt = Signal(row_w), Signal(row_w)
-        m.d.sync += [mask_gt.eq(mask_of(acc_gt)), mask_lt.eq(mask_of(acc_lt))]
-        next_mask = Mux(go_left, mask_gt, mask_lt)
+        masks = {sd: Signal(row_w, name=f"mask{sd}") for sd in SIDES}
+        m.d.sync += [masks[sd].eq(mask_of(acc[sd])) for sd in SIDES]
+        next_mask = Mux(go_u, masks["L"], Mux(go_m, masks["M"], masks["R"]))
         samp_row = []
         # The LFSRs restart one cycle after the request is accepted (they
         # step only at a later round's sample read): a register, not the
@@ -358,26 +390,28 @@ class TopKEngine(wiring.Component):
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
         # Loaded every cycle (no clock enable from the handshake: that was the
         # slowest path); the values matter only when rs_valid is set.
-        m.d.sync += [*[c.eq(~sample_read) for c in rs_from_in], *[c.eq(side) for c in rs_side]]
+        m.d.sync += [*[c.eq(~sample_read) for c in rs_from_in], *[c.eq(side_m) for c in rs_m],
+                     *[c.eq(side_r) for c in rs_r]]
         m.d.sync += [rs_valid.eq(sample_read | first_in),
                      rs_mask.eq(Mux(sample_read, therm(cur_n)[:S], in_th))]
         # RQ: the sample beat registered after the source mux, so that the
         # rank comparators start from registers.
         rq_valid, rq_mask = Signal(), Signal(S)
-        byp = {sd: [Signal(name=f"byp{sd}{j}") for j in range(S)] for sd in "LR"}
-        byp_data = {sd: [Signal(shape, name=f"byp_data{sd}{j}") for j in range(S)] for sd in "LR"}
+        byp = {sd: [Signal(name=f"byp{sd}{j}") for j in range(S)] for sd in SIDES}
+        byp_data = {sd: [Signal(shape, name=f"byp_data{sd}{j}") for j in range(S)] for sd in SIDES}
         rq_data = Signal(data.ArrayLayout(shape, S))
         m.d.sync += [rq_valid.eq(rs_valid), rq_mask.eq(rs_mask)]
         for l in range(S):
             sel = l * GS // P
+            read = {sd: Mux(byp[sd][l], byp_data[sd][l], rds[sd][l].data) for sd in SIDES}
             m.d.sync += rq_data[l].eq(Mux(rs_from_in[sel], in_reg[l],
-                                          Mux(rs_side[sel], Mux(byp["R"][l], byp_data["R"][l], rds["R"][l].data),
-                                              Mux(byp["L"][l], byp_data["L"][l], rds["L"][l].data))))
+                                          Mux(rs_r[sel], read["R"], Mux(rs_m[sel], read["M"], read["L"]))))
 
-        m.submodules.rank = rank = RankSelect(sample=S, shape=shape)
+        # The two pivots hi >= lo, each in one copy per lane group.
+        m.submodules.rank = rank = RankSelect(sample=S, shape=shape, ranks=2, copies=G)
         m.d.comb += [rank.i_valid.eq(rq_valid), rank.i_mask.eq(rq_mask), rank.i_data.eq(rq_data),
-                     rank.target.eq(target.target)]
-        pivot = rank.o_value
+                     rank.target[0].eq(target.target_hi), rank.target[1].eq(target.target_lo)]
+        pivot_hi, pivot_lo = rank.o_value[0], rank.o_value[1]
 
         # --- data stage S: beat from the input (one cycle later) or from L/R -----
         issue = Signal()
@@ -385,14 +419,16 @@ class TopKEngine(wiring.Component):
         s_valid, s_first, s_last = Signal(), Signal(), Signal()
         # The beat source's selects, in one copy per SELECT_LANES lanes.
         s_from_in = kept_copies(1, GS, name="s_from_in")
-        s_side = kept_copies(1, GS, name="s_side")
+        s_m = kept_copies(1, GS, name="s_m")
+        s_r = kept_copies(1, GS, name="s_r")
         s_mask = Signal(P)
         in_reg2 = Signal(data.ArrayLayout(shape, P))
         m.d.sync += [s_valid.eq(issue), in_reg2.eq(in_reg)]
         with m.If(issue):
             m.d.sync += [
                 s_first.eq(iss_row == 0), s_last.eq(rem_last), s_mask.eq(rem_th),
-                *[c.eq(side) for c in s_side], iss_row.eq(iss_row + 1), rem.eq(rem - P),
+                *[c.eq(side_m) for c in s_m], *[c.eq(side_r) for c in s_r],
+                iss_row.eq(iss_row + 1), rem.eq(rem - P),
                 rem_th.eq(Cat(*[rem > l + P for l in range(P)])), rem_last.eq(rem <= 2 * P),
             ]
         # The read rows move under their own copies of the state flags, one
@@ -411,14 +447,15 @@ class TopKEngine(wiring.Component):
                     m.d.sync += rs[j].eq(0)
                 with m.Elif(in_hs_c[g] | run_c[g]):
                     m.d.sync += rs[j].eq(rs[j] + 1)
-        for side_name in "LR":
+        for side_name in SIDES:
             for j, rd in enumerate(rds[side_name]):
                 m.d.comb += rd.addr.eq(raddrs[side_name][j])
         s_data = [Signal(shape, name=f"s_data{l}") for l in range(P)]
         for l in range(P):
             sel = l * GS // P
             m.d.comb += s_data[l].eq(Mux(s_from_in[sel], in_reg2[l],
-                                         Mux(s_side[sel], rds["R"][l].data, rds["L"][l].data)))
+                                         Mux(s_r[sel], rds["R"][l].data,
+                                             Mux(s_m[sel], rds["M"][l].data, rds["L"][l].data))))
 
         # The beats wait in a delay line until the pivot is ready (RQ + rank).
         prev = (s_valid, s_first, s_last, s_mask, s_data)
@@ -432,40 +469,49 @@ class TopKEngine(wiring.Component):
 
         # --- compare stage C ---------------------------------------------------
         c_valid, c_first, c_last = Signal(), Signal(), Signal()
-        c_gt, c_lt, c_eq = Signal(P), Signal(P), Signal(P)
         c_data = Signal(data.ArrayLayout(shape, P))
-        # Registered: a comparator (carry chain) and the first levels of the
-        # zero eliminators' prefix sums in one cycle were a slow path.
+        # Each lane against both pivots; the parts to keep (U, M, D) and the
+        # classes to count, registered: a comparator (carry chain) and the
+        # first levels of the zero eliminators' prefix sums in one cycle were
+        # a slow path.
+        c_keep = {sd: Signal(P, name=f"c_keep{sd}") for sd in SIDES}
+        c_cls = {c: Signal(P, name=f"c_{c}") for c in CLASSES[1:]}    # > hi is U itself
         m.d.sync += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last)]
         m.d.sync += [c_data[l].eq(d_data[l]) for l in range(P)]
-        gt, lt = _greater_less(m, d_data, [pivot], P, "c")
-        m.d.sync += [c_gt.eq(d_mask & gt), c_eq.eq(d_mask & ~gt & ~lt), c_lt.eq(d_mask & lt)]
+        gt_hi, lt_hi = _greater_less(m, d_data, [pivot_hi[c] for c in range(G)], P, "chi")
+        gt_lo, lt_lo = _greater_less(m, d_data, [pivot_lo[c] for c in range(G)], P, "clo")
+        m.d.sync += [c_keep["L"].eq(d_mask & gt_hi), c_keep["M"].eq(d_mask & gt_lo & lt_hi),
+                     c_keep["R"].eq(d_mask & lt_lo), c_cls["ge_hi"].eq(d_mask & ~lt_hi),
+                     c_cls["gt_lo"].eq(d_mask & gt_lo), c_cls["ge_lo"].eq(d_mask & ~lt_lo)]
 
         # --- Z1/Z2: zero eliminators; counts from their registered early counts
         # (a popcount and an accumulate in one cycle would be the slowest path).
         # first/last flags aligned with the zero eliminators' early counts.
-        zes = {side_name: ZeroEliminator(lanes=P, shape=shape, split=True) for side_name in "LR"}
+        zes = {side_name: ZeroEliminator(lanes=P, shape=shape, split=True) for side_name in SIDES}
         z1_first, z1_last = c_first, c_valid & c_last
         for i in range(zes["L"].early_latency):
             nf, nl = Signal(name=f"ze_first{i}"), Signal(name=f"ze_last{i}")
             m.d.sync += [nf.eq(z1_first), nl.eq(z1_last)]
             z1_first, z1_last = nf, nl
         m.d.sync += decide.eq(z1_last)
-        w2_hit, w2_wdata = {"L": [], "R": []}, {"L": [], "R": []}
-        for side_name, keep in (("L", c_gt), ("R", c_lt)):
+        # The classes' counts per beat, aligned with the zero eliminators'
+        # early counts (U's count is the count of > hi).
+        counts = {"gt_hi": zes["L"].early_count}
+        for c in CLASSES[1:]:
+            counts[c] = _early_count(m, c_cls[c], f"cnt_{c}")
+        early_valid = zes["L"].early_valid
+        with m.If(early_valid):
+            m.d.sync += [run[c].eq(Mux(z1_first, cur_km1, run[c]) - counts[c]) for c in CLASSES]
+            m.d.sync += [k_ge_hi.eq(Mux(z1_first, cur_k, k_ge_hi) - counts["ge_hi"]),
+                         k_ge_lo.eq(Mux(z1_first, cur_k, k_ge_lo) - counts["ge_lo"])]
+        w2_hit = {sd: [] for sd in SIDES}
+        w2_wdata = {sd: [] for sd in SIDES}
+        for side_name in SIDES:
             ze = zes[side_name]
             m.submodules[f"ze{side_name}"] = ze
-            m.d.comb += [ze.i_valid.eq(c_valid), ze.i_data.eq(c_data), ze.i_keep.eq(keep)]
-
-            acc = acc_gt if side_name == "L" else acc_lt
+            m.d.comb += [ze.i_valid.eq(c_valid), ze.i_data.eq(c_data), ze.i_keep.eq(c_keep[side_name])]
             with m.If(ze.early_valid):
-                m.d.sync += acc.eq(Mux(z1_first, 0, acc) + ze.early_count)
-            # The decision's two compares as running differences whose sign
-            # bits are registers: (k - 1) - n_greater < 0 <=> go left;
-            # (n - k) - n_less >= 0 <=> the pivot is the k-th value.
-            run, init = (k_run, cur_km1) if side_name == "L" else (nk_run, nk)
-            with m.If(ze.early_valid):
-                m.d.sync += run.eq(Mux(z1_first, init, run) - ze.early_count)
+                m.d.sync += acc[side_name].eq(Mux(z1_first, 0, acc[side_name]) + ze.early_count)
 
             # --- W: offset, rotate, write P banks --------------------------------
             # The fill offset of a beat is computed from the zero eliminator's
@@ -538,9 +584,9 @@ class TopKEngine(wiring.Component):
         # written value instead (registered beside the read data).
         # Each side's hits and written lanes are registered as they are (the
         # side is chosen after the register, in the RQ mux).
-        for j in range(S):
-            m.d.sync += [byp["L"][j].eq(w2_hit["L"][j]), byp["R"][j].eq(w2_hit["R"][j]),
-                         byp_data["L"][j].eq(w2_wdata["L"][j]), byp_data["R"][j].eq(w2_wdata["R"][j])]
+        for sd in SIDES:
+            m.d.sync += [byp[sd][j].eq(w2_hit[sd][j]) for j in range(S)]
+            m.d.sync += [byp_data[sd][j].eq(w2_wdata[sd][j]) for j in range(S)]
 
         # --- final pass: input buffer -> compare with T -> keep -> pack --------
         # The pass never stalls: an enable from result.ready would fan out to
@@ -732,7 +778,7 @@ class TopKEngine(wiring.Component):
             # Round 1's rank and its differences, from the registered
             # request; the rank target has settled when the first sample
             # reaches the rank select.
-            m.d.sync += [cur_k.eq(kf), cur_km1.eq(kf - 1), nk.eq(req_n - kf)]
+            m.d.sync += [cur_k.eq(kf), cur_km1.eq(kf - 1)]
             # The final pass's counters start from the request: loaded here,
             # under a state flag alone, not under the decision.
             m.d.sync += [fin_row.eq(0), *[r.eq(0) for r in fin_rows], fin_rem.eq(req_n),
@@ -745,26 +791,34 @@ class TopKEngine(wiring.Component):
             with m.If(in_last):
                 goto("IN", "WAIT")
         with m.If(st["WAIT"]):
-            # The threshold and the equal quota follow the round's pivot and
+            # The threshold and the equal quota follow the round's pivots and
             # counts in every WAIT cycle, so they hold the deciding cycle's
             # values when the pass starts (an enable from the decision itself
-            # fanned out to all of them).
-            # room = k - n_greater = k_run + 1.
-            m.d.sync += [*[t.eq(pivot) for t in thresholds],
-                         room.eq(k_run + 1), room_mp.eq(k_run - (P - 1))]
+            # fanned out to all of them). The k-th value is hi if n(>= hi) >=
+            # k, else lo (when the selection ends); room = k - n(> T).
+            t_hi = run["ge_hi"][-1]
+            above = Mux(t_hi, run["gt_hi"], run["gt_lo"])
+            m.d.sync += [*[t.eq(Mux(t_hi, pivot_hi[g], pivot_lo[g])) for g, t in enumerate(thresholds)],
+                         room.eq(above + 1), room_mp.eq(above - (P - 1))]
         with m.If(st["WAIT"] & decide):
-            # n_greater + n_equal >= k  <=>  n_less <= n - k. The next
-            # round's differences come from the running ones without an
-            # adder: with k_run = (k - 1) - n_greater and nk_run = (n - k) -
-            # n_less, n_greater - k = ~k_run and n_less - (n - k) - 1 = ~nk_run.
-            with m.If(go_left):
-                m.d.sync += [cur_n.eq(acc_gt), nk.eq(~k_run), side.eq(0), *[c.eq(1) for c in hold_c]]
+            # The first class with at least k candidates decides: > hi (read
+            # U), >= hi (hi is the k-th value), > lo (read M), >= lo (lo is
+            # the k-th value), else read D. The next round's k - 1 and k are
+            # running values too: (k - 1) - n(>= c) and k - n(>= c).
+            with m.If(go_u):
+                m.d.sync += [cur_n.eq(acc["L"]), side_m.eq(0), side_r.eq(0), *[c.eq(1) for c in hold_c]]
                 goto("WAIT", "HOLD")
-            with m.Elif(~nk_run[-1]):
+            with m.Elif(run["ge_hi"][-1]):
+                goto("WAIT", "FINAL")
+            with m.Elif(run["gt_lo"][-1]):
+                m.d.sync += [cur_n.eq(acc["M"]), cur_k.eq(k_ge_hi), cur_km1.eq(run["ge_hi"]),
+                             side_m.eq(1), side_r.eq(0), *[c.eq(1) for c in hold_c]]
+                goto("WAIT", "HOLD")
+            with m.Elif(run["ge_lo"][-1]):
                 goto("WAIT", "FINAL")
             with m.Else():
-                m.d.sync += [cur_n.eq(acc_lt), cur_k.eq(-nk_run), cur_km1.eq(~nk_run), side.eq(1),
-                             *[c.eq(1) for c in hold_c]]
+                m.d.sync += [cur_n.eq(acc["R"]), cur_k.eq(k_ge_lo), cur_km1.eq(run["ge_lo"]),
+                             side_m.eq(0), side_r.eq(1), *[c.eq(1) for c in hold_c]]
                 goto("WAIT", "HOLD")
         with m.If(st["HOLD"]):
             # The decided side's rows are still being written; the sample

@@ -72,10 +72,13 @@ def test_select_rounds_find_the_kth_value(request, p):
     if k == 0:
         return
     rounds = topk_cycles.select_rounds(values, k, p)
-    n, k_last, pivot, n_gt, n_eq = rounds[-1]
-    assert pivot == topk_threshold(values, k)[0]
-    assert n_gt < k_last <= n_gt + n_eq
+    last = rounds[-1]
+    assert last.threshold == topk_threshold(values, k)[0]
+    assert all(r.threshold is None for r in rounds[:-1])
     assert rounds[0][:2] == (len(values), k)
+    for r in rounds:
+        assert r.hi >= r.lo and r.n_gt_hi <= min(r.n_ge_hi, r.n_gt_lo) <= r.n_ge_lo <= r.n
+        assert r.n_ge_hi <= r.n_gt_lo or r.hi == r.lo
     # Each round strictly shrinks the candidates; a set within the sample ends it.
     assert all(b[0] < a[0] for a, b in zip(rounds, rounds[1:], strict=False))
     assert all(r[0] > topk_cycles.sample_size(p) for r in rounds[:-1])
@@ -102,7 +105,7 @@ def test_engine_cycles_formula():
 def test_engine_cycles_wide_scores():
     # 64-bit scores of both signs as Python ints: compared exactly, not as float64.
     big = [2**64 - 1, 2**64 - 2, 5, 2**63, -2**63]
-    assert topk_cycles.select_rounds(big, 2, 2)[-1][2] == 2**64 - 2
+    assert topk_cycles.select_rounds(big, 2, 2)[-1].threshold == 2**64 - 2
     assert topk_cycles.engine_cycles(big, 2, n_max=8, parallelism=2)["rounds"] >= 1
 
 
@@ -133,6 +136,20 @@ def test_engine_sorted_input_is_not_quadratic():
     for k in (128, 512, 1000):
         for scores in (x, x[::-1].copy()):
             assert topk_cycles.select_cycles(scores, k, n_max=1024, parallelism=16) < 2 * 260
+
+
+def test_round_outcomes():
+    # Pivots 7 >= 3 over [9, 7, 7, 5, 3, 1]: counts > 7, >= 7, > 3, >= 3.
+    r = topk_cycles.Round(6, 1, 7, 3, 1, 3, 4, 5)
+    assert [r._replace(k=k).outcome for k in range(1, 7)] == ["U", "hi", "hi", "M", "lo", "D"]
+    assert [r._replace(k=k).threshold for k in range(1, 7)] == [None, 7, 7, None, 3, None]
+
+
+def test_pivot_targets():
+    assert topk_cycles.pivot_targets(16, 5, 16) == (4, 4)         # the whole round is sampled
+    assert topk_cycles.pivot_targets(1024, 512, 16) == (7, 9)     # t = 8
+    assert topk_cycles.pivot_targets(1024, 1, 16) == (0, 1)       # t = 0
+    assert topk_cycles.pivot_targets(1024, 1024, 16) == (14, 15)  # t = S - 1
 
 
 def test_sample_rows():

@@ -7,19 +7,20 @@ import pytest
 from amaranth.hdl import Shape, signed
 from amaranth.sim import Simulator
 
-from golden.topk_cycles import pivot_target
+from golden.topk_cycles import pivot_targets
 from hw.rank_select import RankSelect
 from hw.rank_target import RankTarget
 
 SEED = 23
 
 
-@pytest.mark.parametrize("sample, shape", [(2, 2), (4, 3), (8, 4), (16, signed(6))])
-def test_rank_select(sample, shape):
+@pytest.mark.parametrize("sample, shape, ranks, copies",
+                         [(2, 2, 1, 1), (4, 3, 2, 1), (8, 4, 1, 3), (16, signed(6), 2, 4)])
+def test_rank_select(sample, shape, ranks, copies):
     """A stream of samples with random bubbles, back to back at times; each
-    sample's target is driven only at its ``target_delay`` cycle (random
-    elsewhere), and ``o_value`` must hold between selections."""
-    dut = RankSelect(sample=sample, shape=shape)
+    sample's targets are driven only at their ``target_delay`` cycle (random
+    elsewhere), and every copy of ``o_value`` must hold between selections."""
+    dut = RankSelect(sample=sample, shape=shape, ranks=ranks, copies=copies)
     rng = random.Random(SEED + sample)
     print(f"seed={SEED + sample}")
     w = Shape.cast(shape)
@@ -28,12 +29,13 @@ def test_rank_select(sample, shape):
 
     async def bench(ctx):
         targets, results = {}, {}     # cycle -> target to drive / result to see
-        issued, held = set(), 0
+        issued, held = set(), [0] * ranks
         for t in range(beats + dut.latency):
             if t in results:
                 held = results.pop(t)
             assert ctx.get(dut.o_valid) == (t - dut.latency in issued), t
-            assert ctx.get(dut.o_value) == held, (t, held)
+            for r in range(ranks):
+                assert [ctx.get(dut.o_value[r][c]) for c in range(copies)] == [held[r]] * copies, (t, held)
             values = [rng.randint(lo, hi) for _ in range(sample)]
             m = rng.randint(1, sample)
             valid = t < beats and rng.random() < 0.6
@@ -43,10 +45,11 @@ def test_rank_select(sample, shape):
                 ctx.set(dut.i_data[l], values[l])
             if valid:
                 issued.add(t)
-                rank = rng.randrange(m)
-                targets[t + dut.target_delay] = rank
-                results[t + dut.latency] = sorted(values[:m], reverse=True)[rank]
-            ctx.set(dut.target, targets.pop(t, rng.randrange(sample)))
+                want = [rng.randrange(m) for _ in range(ranks)]
+                targets[t + dut.target_delay] = want
+                results[t + dut.latency] = [sorted(values[:m], reverse=True)[rank] for rank in want]
+            for r, rank in enumerate(targets.pop(t, [rng.randrange(sample) for _ in range(ranks)])):
+                ctx.set(dut.target[r], rank)
             await ctx.tick()
         assert not results and len(issued) > beats // 3
 
@@ -71,7 +74,8 @@ def test_rank_target(sample):
             ctx.set(dut.n, n)
             ctx.set(dut.k, k)
             await ctx.tick().repeat(dut.latency)
-            assert ctx.get(dut.target) == pivot_target(n, k, sample), (n, k)
+            got = ctx.get(dut.target_hi), ctx.get(dut.target_lo)
+            assert got == pivot_targets(n, k, sample), (n, k)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -83,3 +87,10 @@ def test_rank_target(sample):
 def test_rank_wrong(cls, kwargs):
     with pytest.raises(ValueError, match=r"sample must be a power of two in 2\.\.16, not 32"):
         cls(sample=32, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"ranks": 5}, r"ranks must be .*1\.\.4.*5"),
+                                             ({"copies": 0}, r"copies must be .*1\.\.16.*0")])
+def test_rank_select_wrong(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RankSelect(sample=4, shape=4, **kwargs)
