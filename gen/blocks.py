@@ -14,10 +14,9 @@ def _topk(config):
 
 
 def _topk_rank(config):
-    from hw.rank_select import RankSelect
     from hw.topk import TopKEngine
 
-    return RankSelect(sample=TopKEngine.sample_of(config.topk_parallelism), shape=config.topk_score_bits)
+    return TopKEngine.rank_select_of(config.topk_parallelism, config.topk_score_bits)
 
 
 def _topk_packer(config):

@@ -19,14 +19,22 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY", "ROUND_GAP",
+__all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY", "round_gap",
            "FINAL_LATENCY", "sample_size", "pivot_targets", "Round",
            "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
 
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
-ROUND_LATENCY = 10
-ROUND_GAP = 2
+ROUND_LATENCY = 11
 FINAL_LATENCY = 11
+
+
+def round_gap(p):
+    """Cycles from a decision to the next round's sample read, ``P = p`` lanes.
+
+    Two, plus one per register between the layers of the rotation into the
+    banks (4:1 layers: ``ceil(log2(p) / 2)`` of them).
+    """
+    return 2 + _check_p(p).bit_length() // 2 - 1
 
 
 # x^16 + x^14 + x^13 + x^11 + 1: period 65535 (every nonzero state).
@@ -204,7 +212,7 @@ def engine_cycles(scores, k, *, n_max, parallelism, lfsr_seed=1):
     rounds = select_rounds(scores, k, p, lfsr_seed)
     decision = beats - 1 + ROUND_LATENCY
     for n_i, *_ in rounds[1:]:
-        decision += ROUND_GAP + (-(-n_i // p)) - 1 + ROUND_LATENCY
+        decision += round_gap(p) + (-(-n_i // p)) - 1 + ROUND_LATENCY
     # The final pass keeps x > T and the earliest x == T: the last kept index.
     threshold = rounds[-1].threshold
     greater = np.flatnonzero((scores > threshold).astype(bool))

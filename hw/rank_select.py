@@ -50,9 +50,9 @@ class RankSelect(wiring.Component):
         (each target must be ``< popcount(i_mask)``); held until the next
         sample is selected.
 
-    Latency :attr:`latency` = 4 cycles (comparators; two half counts of each
-    rank; rank == target as a one-hot hit vector; one-hot OR), throughput
-    one sample per cycle.
+    Latency :attr:`latency` = 5 cycles (comparators; two half counts of each
+    rank; rank == target as a one-hot hit vector; the one-hot OR in two
+    stages), throughput one sample per cycle.
     """
 
     def __init__(self, *, sample, shape, ranks=1, copies=1):
@@ -83,7 +83,7 @@ class RankSelect(wiring.Component):
 
     # Also as class-level values, so that a parent can state its own latency
     # without building (and never elaborating) an instance.
-    LATENCY = 4
+    LATENCY = 5
     TARGET_DELAY = 2
 
     def elaborate(self, platform):
@@ -105,9 +105,12 @@ class RankSelect(wiring.Component):
         valid, lanes = self.i_valid, self.i_data
         for stage in range(self.latency - 1):
             nvalid = Signal(name=f"r{stage + 1}_valid")
+            m.d.sync += nvalid.eq(valid)
+            valid = nvalid
+        for stage in range(3):          # to the hit vectors' stage
             nlanes = Signal(data.ArrayLayout(self._shape, S), name=f"r{stage + 1}_data", reset_less=True)
-            m.d.sync += [nvalid.eq(valid), nlanes.eq(lanes)]
-            valid, lanes = nvalid, nlanes
+            m.d.sync += nlanes.eq(lanes)
+            lanes = nlanes
 
         # Stage 1: one registered comparator per pair (a 17-bit carry chain
         # fed by high-fanout keys leaves no time for logic after it).
@@ -146,16 +149,30 @@ class RankSelect(wiring.Component):
                 m.d.sync += hit[i].eq((half_a[i] + half_b[i])[:L] == self.target[r])
             hits.append(hit)
 
-        # Stage 4: one-hot AND-OR per target, a balanced tree, into each copy.
+        # Stages 4 and 5: one-hot AND-OR per target. Stage 4 ORs groups of
+        # four lanes (two LUT levels) into registers; stage 5 ORs the groups
+        # (one LUT) into each copy, so that the copies can sit by their
+        # loads (the whole tree in one stage, with the copies' long routes
+        # after it, was the slowest path of the top-k engine).
         # The values are held between samples: the pivots of a whole round.
         m.d.sync += self.o_valid.eq(valid)
         for r, hit in enumerate(hits):
-            terms = [Mux(hit[i], Value.cast(lanes[i]).as_unsigned(), 0) for i in range(S)]
-            while len(terms) > 1:
-                terms = [terms[t] | terms[t + 1] for t in range(0, len(terms), 2)]
+            w = Shape.cast(self._shape).width
+            groups = []
+            for g in range(0, S, 4):
+                terms = [Mux(hit[i], Value.cast(lanes[i]).as_unsigned(), 0) for i in range(g, min(S, g + 4))]
+                while len(terms) > 1:
+                    terms = [terms[t] | terms[t + 1] if t + 1 < len(terms) else terms[t]
+                             for t in range(0, len(terms), 2)]
+                part = Signal(w, name=f"part{r}_{g // 4}", reset_less=True)
+                m.d.sync += part.eq(terms[0])
+                groups.append(part)
+            total = groups[0]
+            for part in groups[1:]:
+                total = total | part
             copies = kept_copies(self._shape, self._copies, name=f"value{r}")
             with m.If(valid):
-                m.d.sync += [c.eq(terms[0]) for c in copies]
+                m.d.sync += [c.eq(total) for c in copies]
             m.d.comb += [self.o_value[r][c].eq(copy) for c, copy in enumerate(copies)]
         return m
 

@@ -25,8 +25,17 @@ SIDES = "LMR"
 CLASSES = ("gt_hi", "ge_hi", "gt_lo", "ge_lo")
 
 
+def _rotate_layers(P):
+    """Multiplexer layers of :func:`_rotate` over ``P`` lanes (registers between them)."""
+    return -(-(P.bit_length() - 1) // 2)
+
+
 def _rotate(m, lanes, amounts, name):
     """Lane ``j`` of the result is ``lanes[(j - a) % P]``: 4:1 multiplexer layers.
+
+    Registered between layers: the result is ``_rotate_layers(P) - 1`` cycles
+    after ``lanes`` and ``amounts`` (the amounts of later layers are delayed
+    beside the data).
 
     ``amounts[j]`` is a copy of the rotation amount ``a`` that drives the
     multiplexers of output column ``j`` only (one select net per column
@@ -35,13 +44,15 @@ def _rotate(m, lanes, amounts, name):
     ECP5; a last single bit takes a 2:1 layer), and its outputs are kept
     wires: without them the LUT mapper, seeing a distinct select per column,
     flattens every output into its own 16:1 multiplexer (twice the LUTs and
-    far more routing) instead of sharing the layers.
+    far more routing) instead of sharing the layers. Both layers of P = 16
+    in one cycle were a slow path of the top-k engine.
     """
     P = len(lanes)
     bits = P.bit_length() - 1
     b = 0
     while b < bits:
         step = min(2, bits - b)
+        last = b + step >= bits
         nxt = []
         for j in range(P):
             sig = Signal.like(lanes[j], name=f"{name}{b}_{j}", attrs={"keep": 1})
@@ -50,7 +61,20 @@ def _rotate(m, lanes, amounts, name):
                 for v in range(1 << step):
                     with m.Case(v):
                         m.d.comb += sig.eq(lanes[(j - (v << b)) % P])
+            if not last:
+                reg = Signal.like(lanes[j], name=f"{name}{b}_{j}_q")
+                m.d.sync += reg.eq(sig)
+                sig = reg
             nxt.append(sig)
+        if not last:
+            # The later layers' amounts, one cycle later (one register per
+            # distinct copy, so the copies' fanout stays as it was).
+            delayed = {}
+            for a in amounts:
+                if id(a) not in delayed:
+                    delayed[id(a)] = Signal.like(a, name=f"{name}{b}_amt{len(delayed)}")
+                    m.d.sync += delayed[id(a)].eq(a)
+            amounts = [delayed[id(a)] for a in amounts]
         lanes = nxt
         b += step
     return lanes
@@ -89,23 +113,29 @@ def _greater_less(m, lanes, refs, P, name):
 class TopKEngine(wiring.Component):
     """Top-k of ``n`` scores with the SpAtten tie rule (``golden.topk``).
 
-    Quick-select rounds run over ``P`` scores per cycle: ``P`` comparators per
-    side against the pivot, equal elements counted, two zero eliminators pack
-    the greater and the less elements into the banked buffers L and R
+    Quick-select rounds run over ``P`` scores per cycle. The paper's round
+    compares every candidate with one pivot and keeps the side holding rank
+    ``k``; here each round compares with two pivots ``hi >= lo`` (``2P``
+    comparators per pivot: greater and less) that bracket an estimate of the
+    k-th value, counts the candidates ``> hi``, ``>= hi``, ``> lo`` and ``>=
+    lo``, and three zero eliminators pack the three parts, U (``> hi``), M
+    (``lo < x < hi``) and D (``< lo``), into the banked buffers L, M and R
     (``P`` one-element-wide memories each, written at a rotating fill offset).
-    The next round reads the side that holds rank ``k``; it rewrites its own
-    buffer from row 0, never overtaking its reads. The first round is fused
+    The next round reads the part that holds rank ``k``, usually M (about
+    ``2 n_i / (S + 1)`` candidates); it rewrites its own buffer from row 0,
+    never overtaking its reads. If ``hi`` or ``lo`` is the k-th value the
+    selection ends. Against one pivot this cuts the rounds at P = 16, n = 1024
+    from about 5.3 to 3.9 (``golden.topk_cycles``). The first round is fused
     with the input, which is also kept in an input buffer in input order. A
     final pass reads the input buffer, keeps ``x > T`` and the earliest
     ``x == T`` (``T`` the k-th value), packs and emits them with their indices.
 
     Pivot rule: a sample of ``m = min(n_i, S)`` candidates (``S = min(P,
-    16)``) is ranked against itself and the element of descending rank
-    ``k_i - 1`` (if ``n_i <= S``: exact, the round ends the selection) or
-    ``t = min(S - 1, k_i * S // n_i)`` moved one rank towards the nearer end
-    (``t - 1`` if ``2 k_i > n_i``, else ``t + 1``, clamped) is the pivot: an
-    estimate of the k-th value with a margin, so the side holding rank
-    ``k_i`` is the small one. Round 1 samples the first input
+    16)``) is ranked against itself, and the pivots are the elements of
+    descending ranks ``k_i - 1`` (both, if ``n_i <= S``: exact, the round
+    ends the selection) or ``max(0, t - 1)`` and ``min(S - 1, t + 1)`` with
+    ``t = min(S - 1, k_i * S // n_i)``, the sample rank that estimates the
+    k-th value. Round 1 samples the first input
     beat; a later round first reads one candidate per bank ``j < m`` from a
     row chosen by bank ``j``'s LFSR (a spread sample: sorted inputs stay near
     the random-input cost). The LFSRs restart from seeds derived from
@@ -191,7 +221,7 @@ class TopKEngine(wiring.Component):
 
     @property
     def sample(self):
-        """``S``: candidates ranked to choose a pivot."""
+        """``S``: candidates ranked to choose the pivots."""
         return self.sample_of(self._P)
 
     @staticmethod
@@ -199,16 +229,25 @@ class TopKEngine(wiring.Component):
         """``S = min(P, 16)`` of an engine with ``parallelism`` lanes."""
         return min(parallelism, 16)
 
+    @classmethod
+    def rank_select_of(cls, parallelism, shape):
+        """The pivot picker of an engine with ``parallelism`` lanes and scores of ``shape``.
+
+        Two ranks (the pivots), each in one copy per :attr:`COPY_LANES` lanes.
+        """
+        return RankSelect(sample=cls.sample_of(parallelism), shape=shape, ranks=2,
+                          copies=max(1, parallelism // cls.COPY_LANES))
+
     @property
     def rows(self):
-        """Depth of the input buffer and of each bank of L and R."""
+        """Depth of the input buffer and of each bank of L, M and R."""
         return -(-self._n_max // self._P)
 
     @property
     def round_latency(self):
         """Cycles from issuing a round's last beat to its decision.
 
-        The beat's issue and read (2), the pivot's wait (:attr:`RankSelect.latency
+        The beat's issue and read (2), the pivots' wait (:attr:`RankSelect.latency
         <hw.rank_select.RankSelect.latency>`), the compare (1), the zero
         eliminator up to its early count, and the decision register (1).
         """
@@ -220,13 +259,19 @@ class TopKEngine(wiring.Component):
 
         The sample read waits for the decided side's last row to be written
         (it takes that row through a bypass): the write lands two cycles
-        after the decision (the shifter's last stage, the registered rotation).
+        after the decision (the shifter's last stage, the registered rotation),
+        plus one per register between the rotation's layers.
         """
-        return 2
+        return 2 + self.drain_cycles
+
+    @property
+    def drain_cycles(self):
+        """Cycles the FSM waits between HOLD and GAP: the rotation's inner registers."""
+        return _rotate_layers(self._P) - 1
 
     # Columns whose rotation multiplexers share one copy of the fill offset.
     ROTATE_GROUP = 4
-    # Lanes served by one copy of a broadcast register (the pivot, the
+    # Lanes served by one copy of a broadcast register (the pivots, the
     # threshold, the input buffer's write row): one copy per group keeps
     # each net short (hw.replicate).
     COPY_LANES = 4
@@ -334,7 +379,7 @@ class TopKEngine(wiring.Component):
         m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
         m.d.comb += [target.n.eq(cur_n), target.k.eq(cur_k)]
 
-        # --- sample stage: the pivot's sample (RS, RQ, then the rank's 3 cycles) ---
+        # --- sample stage: the pivots' sample (RS, RQ, then the rank select) ---
         # Round 1 ranks the first input beat; a later round first reads one
         # element per bank from an LFSR-chosen row (position row * P + bank),
         # a sample spread over the whole candidate set, so that sorted inputs
@@ -362,19 +407,20 @@ class TopKEngine(wiring.Component):
         # round (an AND mask, no modulo).
         # The part the next round reads (valid from the decision on):
         # U if n(> hi) >= k, else M if n(> lo) >= k, else D.
-        go_u, go_m = Signal(), Signal()
-        m.d.comb += [go_u.eq(run["gt_hi"][-1]), go_m.eq(~run["gt_hi"][-1] & run["gt_lo"][-1])]
+        go_u = run["gt_hi"][-1]
 
         def mask_of(count):
             full = count[lp:]
             return Cat(*[full[b + 1:].any() for b in range(len(full))])
 
-        # Both sides' masks registered every cycle: final the cycle after the
-        # decision (HOLD), when the sample rows are loaded into the banks'
-        # read-row registers.
-        masks = {sd: Signal(row_w, name=f"mask{sd}") for sd in SIDES}
-        m.d.sync += [masks[sd].eq(mask_of(acc[sd])) for sd in SIDES]
-        next_mask = Mux(go_u, masks["L"], Mux(go_m, masks["M"], masks["R"]))
+        # The next round's mask, registered every cycle in one copy per
+        # group of banks: final the cycle after the decision (HOLD), when the
+        # sample rows are loaded into the banks' read-row registers. (One
+        # mask for all banks, selected by the decision's sign bits there,
+        # was a slow path.)
+        next_masks = replicas(m, Mux(go_u, mask_of(acc["L"]),
+                                     Mux(run["gt_lo"][-1], mask_of(acc["M"]), mask_of(acc["R"]))),
+                              G, name="next_mask")
         samp_row = []
         # The LFSRs restart one cycle after the request is accepted (they
         # step only at a later round's sample read): a register, not the
@@ -386,7 +432,7 @@ class TopKEngine(wiring.Component):
             m.d.comb += [lfsr.reload.eq(reload[j]), lfsr.step.eq(sample_read)]
             # The masked row goes straight into the bank's read-row register
             # in HOLD (the LFSR steps only at the sample read).
-            samp_row.append(lfsr.value & next_mask)
+            samp_row.append(lfsr.value & next_masks[j * G // P])
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
         # Loaded every cycle (no clock enable from the handshake: that was the
         # slowest path); the values matter only when rs_valid is set.
@@ -408,7 +454,7 @@ class TopKEngine(wiring.Component):
                                           Mux(rs_r[sel], read["R"], Mux(rs_m[sel], read["M"], read["L"]))))
 
         # The two pivots hi >= lo, each in one copy per lane group.
-        m.submodules.rank = rank = RankSelect(sample=S, shape=shape, ranks=2, copies=G)
+        m.submodules.rank = rank = self.rank_select_of(P, shape)
         m.d.comb += [rank.i_valid.eq(rq_valid), rank.i_mask.eq(rq_mask), rank.i_data.eq(rq_data),
                      rank.target[0].eq(target.target_hi), rank.target[1].eq(target.target_lo)]
         pivot_hi, pivot_lo = rank.o_value[0], rank.o_value[1]
@@ -457,7 +503,7 @@ class TopKEngine(wiring.Component):
                                          Mux(s_r[sel], rds["R"][l].data,
                                              Mux(s_m[sel], rds["M"][l].data, rds["L"][l].data))))
 
-        # The beats wait in a delay line until the pivot is ready (RQ + rank).
+        # The beats wait in a delay line until the pivots are ready (RQ + rank).
         prev = (s_valid, s_first, s_last, s_mask, s_data)
         for i in range(rank.latency):
             cur = (Signal(name=f"d{i}_valid"), Signal(name=f"d{i}_first"), Signal(name=f"d{i}_last"),
@@ -570,6 +616,12 @@ class TopKEngine(wiring.Component):
                 # The rotated lane is registered before the LUT RAM (with
                 # its enable and row): the write lands a cycle after the
                 # shifter, and the round gap waits for it.
+                for i in range(_rotate_layers(P) - 1):
+                    # Beside the rotation's registers.
+                    en_d = Signal(name=f"w2_en{side_name}{j}_{i}")
+                    addr_d = Signal(row_w, name=f"w2_addr{side_name}{j}_{i}")
+                    m.d.sync += [en_d.eq(w2_en), addr_d.eq(w2_addr)]
+                    w2_en, w2_addr = en_d, addr_d
                 w3_en = Signal(name=f"w3_en{side_name}{j}")
                 w3_addr = Signal(row_w, name=f"w3_addr{side_name}{j}")
                 m.d.sync += [w2_data.eq(lanes[j]), w3_en.eq(w2_en), w3_addr.eq(w2_addr)]
@@ -593,11 +645,19 @@ class TopKEngine(wiring.Component):
         # every register of it. Instead its beats go into an output FIFO, and
         # a row is read only while the FIFO has a credit for it (credits come
         # back when a beat leaves the FIFO or is dropped for being empty).
-        fin_issue = Signal()
         fin_row = Signal(row_w)
         fin_rows = [Signal(row_w, name=f"fin_row{l}") for l in range(P)]   # the buffer's read rows
         fin_rem = Signal(cb)
-        fin_more = Signal()          # a row is left to read (a register)
+        # A row is issued in FINAL while one is left to read and the result
+        # FIFO has a credit: three registers, each in one copy per lane group
+        # (for that group's read rows) and one for the rest of the pass (a
+        # single issue signal drove every read row and counter).
+        final_c = kept_copies(1, G + 1, name="st_final")
+        prep_c = kept_copies(1, G + 1, name="st_prep")
+        fin_more_c = kept_copies(1, G + 1, name="fin_more")     # a row is left to read
+        credit_ok_c = kept_copies(1, G + 1, name="credit_ok", init=1)
+        fin_issue_c = [final_c[g] & fin_more_c[g] & credit_ok_c[g] for g in range(G + 1)]
+        fin_issue = fin_issue_c[G]
         # Registered views of fin_rem, loaded beside it (as rem_th/rem_last):
         # the lanes of the next row and "a row follows the next one".
         fin_th, fin_gtp = Signal(P), Signal()
@@ -610,10 +670,14 @@ class TopKEngine(wiring.Component):
         with m.If(fin_issue):
             # fin_rem wraps below zero after the last row: fin_more is then
             # clear and nothing reads the other values.
-            m.d.sync += [f0_mask.eq(fin_th), f0_row.eq(fin_row),
-                         fin_row.eq(fin_row + 1), *[r.eq(r + 1) for r in fin_rows],
+            m.d.sync += [f0_mask.eq(fin_th), f0_row.eq(fin_row), fin_row.eq(fin_row + 1),
                          fin_rem.eq(fin_rem - P), fin_th.eq(Cat(*[fin_rem > l + P for l in range(P)])),
-                         fin_more.eq(fin_gtp), fin_gtp.eq(fin_rem > 2 * P)]
+                         *[c.eq(fin_gtp) for c in fin_more_c], fin_gtp.eq(fin_rem > 2 * P)]
+        for l, r in enumerate(fin_rows):
+            with m.If(prep_c[l * G // P]):
+                m.d.sync += r.eq(0)
+            with m.Elif(fin_issue_c[l * G // P]):
+                m.d.sync += r.eq(r + 1)
         f1_valid, f1_gt, f1_eq, f1_row = Signal(), Signal(P), Signal(P), Signal(row_w)
         f1_data = Signal(data.ArrayLayout(shape, P))
         fin_gt, fin_lt = _greater_less(m, in_rd_data, thresholds, P, "f")
@@ -703,7 +767,7 @@ class TopKEngine(wiring.Component):
         stop_pass = Signal()
         m.d.sync += stop_pass.eq(e_push & e_last)
         with m.If(stop_pass):
-            m.d.sync += fin_more.eq(0)
+            m.d.sync += [c.eq(0) for c in fin_more_c]
         push, drop, last = e_push, zeF.early_valid & ~e_push, e_last
         for i in range(zeF.latency - zeF.early_latency):
             n_push, n_drop, n_last = Signal(name=f"push{i}"), Signal(name=f"drop{i}"), Signal(name=f"last{i}")
@@ -728,12 +792,13 @@ class TopKEngine(wiring.Component):
         # (registered: credits >= 2 now implies credits >= 1 next cycle, and
         # without backpressure credits never fall below 2, so the pass runs
         # at full rate).
-        credit_ok = Signal(init=1)
-        m.d.sync += credit_ok.eq(credits >= 2)
+        m.d.sync += [c.eq(credits >= 2) for c in credit_ok_c]
 
         fin_out = Signal()
+        drains = [f"DRAIN{i}" for i in range(self.drain_cycles)]
         st = {name: Signal(name=f"st_{name.lower()}", init=name == "IDLE")
-              for name in ("IDLE", "PREP", "IN", "WAIT", "HOLD", "GAP", "RUN", "FINAL", "DISCARD", "EMPTY")}
+              for name in ("IDLE", "PREP", "IN", "WAIT", "HOLD", *drains, "GAP", "RUN", "FINAL", "DISCARD",
+                           "EMPTY")}
         payload = self.result.payload
         # Lanes are don't-care beyond count: they come straight from the FIFO
         # (no gate on ~400 output bits); only the small fields are muxed.
@@ -752,13 +817,17 @@ class TopKEngine(wiring.Component):
         req = self.request.payload
         nbeats = (req.n + (P - 1)) >> lp
 
+        # Copies of a state flag that drives wide loads, moved with it.
+        st_copies = {"PREP": prep_c, "FINAL": final_c}
+
         def goto(frm, to):
             m.d.sync += [st[frm].eq(0), st[to].eq(1)]
+            m.d.sync += [c.eq(0) for c in st_copies.get(frm, [])]
+            m.d.sync += [c.eq(1) for c in st_copies.get(to, [])]
 
         m.d.comb += [self.request.ready.eq(st["IDLE"]),
                      self.scores.ready.eq(st["IN"] | st["DISCARD"]), discard.eq(st["DISCARD"]),
                      run_issue.eq(st["RUN"]), fin_out.eq(st["FINAL"]),
-                     fin_issue.eq(st["FINAL"] & fin_more & credit_ok),
                      self.result.valid.eq(Mux(st["FINAL"], ofifo.r_valid, st["EMPTY"]))]
         with m.If(st["IDLE"] & self.request.valid):
             m.d.sync += [kf.eq(Mux(req.k > req.n, req.n, req.k)), clamped.eq(req.k > req.n),
@@ -781,9 +850,8 @@ class TopKEngine(wiring.Component):
             m.d.sync += [cur_k.eq(kf), cur_km1.eq(kf - 1)]
             # The final pass's counters start from the request: loaded here,
             # under a state flag alone, not under the decision.
-            m.d.sync += [fin_row.eq(0), *[r.eq(0) for r in fin_rows], fin_rem.eq(req_n),
-                         fin_th.eq(req_th), fin_gtp.eq(req_gtp), fin_more.eq(1),
-                         to_push_m1.eq(kf - 1), pushed_last.eq(0)]
+            m.d.sync += [fin_row.eq(0), fin_rem.eq(req_n), fin_th.eq(req_th), fin_gtp.eq(req_gtp),
+                         *[c.eq(1) for c in fin_more_c], to_push_m1.eq(kf - 1), pushed_last.eq(0)]
             goto("PREP", "IN")
         with m.If(st["IN"] & self.scores.valid):
             m.d.sync += [in_row.eq(in_row + 1), in_rem.eq(in_rem - P), in_first.eq(0),
@@ -823,8 +891,17 @@ class TopKEngine(wiring.Component):
         with m.If(st["HOLD"]):
             # The decided side's rows are still being written; the sample
             # rows go into the banks' read-row registers.
-            m.d.sync += [sample_read.eq(1), *[c.eq(0) for c in hold_c], *[c.eq(1) for c in gap_c]]
-            goto("HOLD", "GAP")
+            m.d.sync += [c.eq(0) for c in hold_c]
+        before_gap = ["HOLD", *drains]
+        for i, name in enumerate(before_gap):
+            # The DRAIN cycles wait for the rotation's inner registers.
+            if i + 1 < len(before_gap):
+                with m.If(st[name]):
+                    goto(name, before_gap[i + 1])
+            else:
+                with m.If(st[name]):
+                    m.d.sync += [sample_read.eq(1), *[c.eq(1) for c in gap_c]]
+                    goto(name, "GAP")
         with m.If(st["GAP"]):
             # The sample read (sample_read is set on entry); the decided
             # side's last row is written in this cycle (the sample takes

@@ -200,7 +200,9 @@ def test_topk_properties():
     dut = TopKEngine(n_max=1024, parallelism=16, score_bits=16)
     assert (dut.count_bits, dut.index_bits, dut.lanes, dut.sample, dut.rows) == (11, 10, 16, 16, 64)
     assert (dut.round_latency, dut.round_gap, dut.final_latency) == \
-        (topk_cycles.ROUND_LATENCY, topk_cycles.ROUND_GAP, topk_cycles.FINAL_LATENCY)
+        (topk_cycles.ROUND_LATENCY, topk_cycles.round_gap(16), topk_cycles.FINAL_LATENCY)
+    for p in (2, 4, 8, 32, 64):
+        assert TopKEngine(n_max=64, parallelism=p, score_bits=8).round_gap == topk_cycles.round_gap(p), p
     assert TopKEngine(n_max=1, parallelism=2, score_bits=2).index_bits == 1
     assert TopKEngine(n_max=65536, parallelism=64, score_bits=64).count_bits == 17
     assert dut.request.payload.shape().size == 22
