@@ -280,12 +280,13 @@ class TopKEngine(wiring.Component):
 
     @property
     def final_latency(self):
-        """Cycles from reading an input-buffer row to its result beat.
+        """Cycles from the last decision's next cycle plus the row index to that row's result beat.
 
-        Read (1), compare (1), two prefix-count stages of the equal elements
-        (2), keep (1), the packing zero eliminator, and the result FIFO.
+        HOLD (1), read (1), compare (1), two prefix-count stages of the
+        equal elements (2), keep (1), the packing zero eliminator, and the
+        result FIFO.
         """
-        return 5 + ZeroEliminator.latency_of(split=True) + CreditFifo.LATENCY
+        return 6 + ZeroEliminator.latency_of(split=True) + CreditFifo.LATENCY
 
     @property
     def out_fifo_depth(self):
@@ -496,16 +497,29 @@ class TopKEngine(wiring.Component):
         for side_name in SIDES:
             for j, rd in enumerate(rds[side_name]):
                 m.d.comb += rd.addr.eq(raddrs[side_name][j])
-        s_data = [Signal(shape, name=f"s_data{l}") for l in range(P)]
+        # Stage Q: the banks' read data registered as read, beside the
+        # source selects; the source multiplexer follows the register (the
+        # read row, the LUT RAM, the multiplexer and the routes between them
+        # in one cycle were a slow path). Q is the first stage of the delay
+        # line below.
+        q_valid, q_first, q_last, q_mask = Signal(), Signal(), Signal(), Signal(P)
+        q_in = Signal(data.ArrayLayout(shape, P))
+        q_rd = {sd: [Signal(shape, name=f"q_rd{sd}{l}") for l in range(P)] for sd in SIDES}
+        q_from_in = [replicas(m, c, 1, name=f"q_from_in{i}")[0] for i, c in enumerate(s_from_in)]
+        q_m = [replicas(m, c, 1, name=f"q_m{i}")[0] for i, c in enumerate(s_m)]
+        q_r = [replicas(m, c, 1, name=f"q_r{i}")[0] for i, c in enumerate(s_r)]
+        m.d.sync += [q_valid.eq(s_valid), q_first.eq(s_first), q_last.eq(s_last), q_mask.eq(s_mask),
+                     q_in.eq(in_reg2)]
+        m.d.sync += [q_rd[sd][l].eq(rds[sd][l].data) for sd in SIDES for l in range(P)]
+        q_data = [Signal(shape, name=f"q_data{l}") for l in range(P)]
         for l in range(P):
             sel = l * GS // P
-            m.d.comb += s_data[l].eq(Mux(s_from_in[sel], in_reg2[l],
-                                         Mux(s_r[sel], rds["R"][l].data,
-                                             Mux(s_m[sel], rds["M"][l].data, rds["L"][l].data))))
+            m.d.comb += q_data[l].eq(Mux(q_from_in[sel], q_in[l],
+                                         Mux(q_r[sel], q_rd["R"][l], Mux(q_m[sel], q_rd["M"][l], q_rd["L"][l]))))
 
         # The beats wait in a delay line until the pivots are ready (RQ + rank).
-        prev = (s_valid, s_first, s_last, s_mask, s_data)
-        for i in range(rank.latency):
+        prev = (q_valid, q_first, q_last, q_mask, q_data)
+        for i in range(rank.latency - 1):
             cur = (Signal(name=f"d{i}_valid"), Signal(name=f"d{i}_first"), Signal(name=f"d{i}_last"),
                    Signal(P, name=f"d{i}_mask"), [Signal(shape, name=f"d{i}_data{l}") for l in range(P)])
             m.d.sync += [cur[0].eq(prev[0]), cur[1].eq(prev[1]), cur[2].eq(prev[2]), cur[3].eq(prev[3])]
@@ -535,10 +549,16 @@ class TopKEngine(wiring.Component):
         # first/last flags aligned with the zero eliminators' early counts.
         zes = {side_name: ZeroEliminator(lanes=P, shape=shape, split=True) for side_name in SIDES}
         z1_first, z1_last = c_first, c_valid & c_last
-        for i in range(zes["L"].early_latency):
+        for i in range(zes["L"].early_latency - 1):
             nf, nl = Signal(name=f"ze_first{i}"), Signal(name=f"ze_last{i}")
             m.d.sync += [nf.eq(z1_first), nl.eq(z1_last)]
             z1_first, z1_last = nf, nl
+        # "First beat of the round" restarts every accumulator below: one
+        # copy for the running differences, one per side and column group.
+        first_c = replicas(m, z1_first, 1 + len(SIDES) * G, name="ze_first")
+        nl = Signal(name="ze_last")
+        m.d.sync += nl.eq(z1_last)
+        z1_first, z1_last = first_c[0], nl
         m.d.sync += decide.eq(z1_last)
         # The classes' counts per beat, aligned with the zero eliminators'
         # early counts (U's count is the count of > hi).
@@ -552,10 +572,12 @@ class TopKEngine(wiring.Component):
                          k_ge_lo.eq(Mux(z1_first, cur_k, k_ge_lo) - counts["ge_lo"])]
         w2_hit = {sd: [] for sd in SIDES}
         w2_wdata = {sd: [] for sd in SIDES}
-        for side_name in SIDES:
+        for si, side_name in enumerate(SIDES):
             ze = zes[side_name]
             m.submodules[f"ze{side_name}"] = ze
             m.d.comb += [ze.i_valid.eq(c_valid), ze.i_data.eq(c_data), ze.i_keep.eq(c_keep[side_name])]
+            side_first = first_c[1 + si * G: 1 + (si + 1) * G]
+            z1_first = side_first[0]
             with m.If(ze.early_valid):
                 m.d.sync += acc[side_name].eq(Mux(z1_first, 0, acc[side_name]) + ze.early_count)
 
@@ -583,10 +605,11 @@ class TopKEngine(wiring.Component):
             offs, bases_lo = [], []
             for j in range(P):
                 acc_lo = Signal(lp, name=f"fill_lo{side_name}{j}")
-                base_lo = Mux(z1_first, 0, acc_lo)
+                first = side_first[j * G // P]
+                base_lo = Mux(first, 0, acc_lo)
                 with m.If(ze.early_valid):
                     # The first-beat select after the adder, not before it.
-                    m.d.sync += acc_lo.eq(Mux(z1_first, ze.early_count, acc_lo + ze.early_count))
+                    m.d.sync += acc_lo.eq(Mux(first, ze.early_count, acc_lo + ze.early_count))
                 bases_lo.append(base_lo)
                 if j % self.ROTATE_GROUP == 0:
                     # Delayed to the rotation stage, for this column's group.
@@ -843,63 +866,70 @@ class TopKEngine(wiring.Component):
                 goto("IDLE", "DISCARD")
             with m.Else():
                 goto("IDLE", "PREP")
-        with m.If(st["PREP"]):
+        with m.If(prep_c[G]):
             # Round 1's rank and its differences, from the registered
             # request; the rank target has settled when the first sample
             # reaches the rank select.
             m.d.sync += [cur_k.eq(kf), cur_km1.eq(kf - 1)]
             # The final pass's counters start from the request: loaded here,
-            # under a state flag alone, not under the decision.
+            # under a copy of the state flag alone, not under the decision.
             m.d.sync += [fin_row.eq(0), fin_rem.eq(req_n), fin_th.eq(req_th), fin_gtp.eq(req_gtp),
                          *[c.eq(1) for c in fin_more_c], to_push_m1.eq(kf - 1), pushed_last.eq(0)]
+        with m.If(st["PREP"]):
             goto("PREP", "IN")
         with m.If(st["IN"] & self.scores.valid):
             m.d.sync += [in_row.eq(in_row + 1), in_rem.eq(in_rem - P), in_first.eq(0),
                          in_last.eq(in_rem <= 2 * P)]
             with m.If(in_last):
                 goto("IN", "WAIT")
-        with m.If(st["WAIT"]):
+        # The outcome, registered every cycle from the running differences
+        # (final in the decision's cycle, so these are in HOLD): the first
+        # class with at least k candidates decides: > hi (read U), >= hi (hi
+        # is the k-th value), > lo (read M), >= lo (lo is the k-th value),
+        # else read D. HOLD then loads the next round's state from them (the
+        # sign bits fanned out to every such register and to the state flags).
+        neg = {c: run[c][-1] for c in CLASSES}
+        out_u, out_m, out_d, out_end = Signal(), Signal(), Signal(), Signal()
+        out_t_hi = Signal()          # the k-th value is hi (if the selection ends)
+        m.d.sync += [out_u.eq(neg["gt_hi"]), out_t_hi.eq(neg["ge_hi"]),
+                     out_m.eq(~neg["gt_hi"] & ~neg["ge_hi"] & neg["gt_lo"]),
+                     out_d.eq(~neg["gt_hi"] & ~neg["ge_hi"] & ~neg["gt_lo"] & ~neg["ge_lo"]),
+                     out_end.eq(~neg["gt_hi"] & (neg["ge_hi"] | ~neg["gt_lo"] & neg["ge_lo"]))]
+        with m.If(st["HOLD"]):
             # The threshold and the equal quota follow the round's pivots and
-            # counts in every WAIT cycle, so they hold the deciding cycle's
-            # values when the pass starts (an enable from the decision itself
-            # fanned out to all of them). The k-th value is hi if n(>= hi) >=
-            # k, else lo (when the selection ends); room = k - n(> T).
-            t_hi = run["ge_hi"][-1]
-            above = Mux(t_hi, run["gt_hi"], run["gt_lo"])
-            m.d.sync += [*[t.eq(Mux(t_hi, pivot_hi[g], pivot_lo[g])) for g, t in enumerate(thresholds)],
+            # counts in HOLD (loaded whatever the outcome: an enable from the
+            # outcome would fan out to all of them). The k-th value is hi if
+            # n(>= hi) >= k, else lo (when the selection ends); room = k -
+            # n(> T).
+            above = Mux(out_t_hi, run["gt_hi"], run["gt_lo"])
+            m.d.sync += [*[t.eq(Mux(out_t_hi, pivot_hi[g], pivot_lo[g])) for g, t in enumerate(thresholds)],
                          room.eq(above + 1), room_mp.eq(above - (P - 1))]
         with m.If(st["WAIT"] & decide):
-            # The first class with at least k candidates decides: > hi (read
-            # U), >= hi (hi is the k-th value), > lo (read M), >= lo (lo is
-            # the k-th value), else read D. The next round's k - 1 and k are
-            # running values too: (k - 1) - n(>= c) and k - n(>= c).
-            with m.If(go_u):
-                m.d.sync += [cur_n.eq(acc["L"]), side_m.eq(0), side_r.eq(0), *[c.eq(1) for c in hold_c]]
-                goto("WAIT", "HOLD")
-            with m.Elif(run["ge_hi"][-1]):
-                goto("WAIT", "FINAL")
-            with m.Elif(run["gt_lo"][-1]):
-                m.d.sync += [cur_n.eq(acc["M"]), cur_k.eq(k_ge_hi), cur_km1.eq(run["ge_hi"]),
-                             side_m.eq(1), side_r.eq(0), *[c.eq(1) for c in hold_c]]
-                goto("WAIT", "HOLD")
-            with m.Elif(run["ge_lo"][-1]):
-                goto("WAIT", "FINAL")
-            with m.Else():
-                m.d.sync += [cur_n.eq(acc["R"]), cur_k.eq(k_ge_lo), cur_km1.eq(run["ge_lo"]),
-                             side_m.eq(0), side_r.eq(1), *[c.eq(1) for c in hold_c]]
-                goto("WAIT", "HOLD")
+            # The sample rows are loaded in HOLD whatever the outcome (harmless
+            # before the final pass, which reads the input buffer).
+            m.d.sync += [c.eq(1) for c in hold_c]
+            goto("WAIT", "HOLD")
         with m.If(st["HOLD"]):
             # The decided side's rows are still being written; the sample
-            # rows go into the banks' read-row registers.
+            # rows go into the banks' read-row registers. The next round's
+            # k - 1 and k are running values too: (k - 1) - n(>= c) and
+            # k - n(>= c).
             m.d.sync += [c.eq(0) for c in hold_c]
+            m.d.sync += [cur_n.eq(Mux(out_u, acc["L"], Mux(out_m, acc["M"], acc["R"]))),
+                         side_m.eq(out_m), side_r.eq(out_d)]
+            with m.If(out_m):
+                m.d.sync += [cur_k.eq(k_ge_hi), cur_km1.eq(run["ge_hi"])]
+            with m.Elif(out_d):
+                m.d.sync += [cur_k.eq(k_ge_lo), cur_km1.eq(run["ge_lo"])]
         before_gap = ["HOLD", *drains]
+        with m.If(st["HOLD"] & out_end):
+            goto("HOLD", "FINAL")
         for i, name in enumerate(before_gap):
             # The DRAIN cycles wait for the rotation's inner registers.
-            if i + 1 < len(before_gap):
-                with m.If(st[name]):
+            with m.If(st[name] & (~out_end if name == "HOLD" else 1)):
+                if i + 1 < len(before_gap):
                     goto(name, before_gap[i + 1])
-            else:
-                with m.If(st[name]):
+                else:
                     m.d.sync += [sample_read.eq(1), *[c.eq(1) for c in gap_c]]
                     goto(name, "GAP")
         with m.If(st["GAP"]):
