@@ -176,7 +176,10 @@ class TopKEngine(wiring.Component):
     round and in the final pass. See
     ``golden/topk_cycles.py`` for the exact model. Requests are accepted only
     when idle; scores are taken from the second cycle after the request.
-    Bad requests are handled as in ``notes/TOPK_INTERFACE.md``.
+    Bad requests never hang: ``k > n`` keeps all ``n`` and sets ``error`` on
+    the last beat; ``n == 0`` or ``n > n_max`` consumes the ``ceil(n / P)``
+    beats and answers one empty beat with ``error``; ``k == 0`` answers one
+    empty beat.
     """
 
     def __init__(self, *, n_max, parallelism, score_bits, signed=False, lfsr_seed=1):
