@@ -86,7 +86,7 @@ class CreditFifo(wiring.Component):
         """(low bit, bits) of each group, as even as possible, at most GROUP_BITS each."""
         n = -(-self._width // self.GROUP_BITS)
         bounds = [self._width * i // n for i in range(n + 1)]
-        return [(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:])]
+        return [(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:], strict=False)]
 
     def elaborate(self, platform):
         m = Module()

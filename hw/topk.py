@@ -236,10 +236,10 @@ class TopKEngine(wiring.Component):
     def rank_select_of(cls, parallelism, shape):
         """The pivot picker of an engine with ``parallelism`` lanes and scores of ``shape``.
 
-        Two ranks (the pivots), each in one copy per :attr:`COPY_LANES` lanes.
+        Two ranks (the pivots), each in one copy per :attr:`PIVOT_LANES` lanes.
         """
         return RankSelect(sample=cls.sample_of(parallelism), shape=shape, ranks=2,
-                          copies=max(1, parallelism // cls.COPY_LANES))
+                          copies=max(1, parallelism // cls.PIVOT_LANES))
 
     @property
     def rows(self):
@@ -280,6 +280,8 @@ class TopKEngine(wiring.Component):
     COPY_LANES = 4
     # Lanes whose data multiplexers share one copy of their select.
     SELECT_LANES = 2
+    # Lanes compared with one copy of each pivot (four carry chains per lane).
+    PIVOT_LANES = 2
 
     @property
     def final_latency(self):
@@ -406,25 +408,28 @@ class TopKEngine(wiring.Component):
         in_row_c = replicas(m, in_row, G, name="in_row_d")
         in_hs_c = replicas(m, in_hs, G, name="in_hs_d")
         for l, wr in enumerate(in_wrs):
-            m.d.comb += [wr.addr.eq(in_row_c[l * G // P]), wr.data.eq(in_reg[l]), wr.en.eq(in_hs_c[l * G // P])]
+            g = l * G // P
+            m.d.comb += [wr.addr.eq(in_row_c[g]), wr.data.eq(in_reg[l]), wr.en.eq(in_hs_c[g])]
         # Rows below the largest power of two <= the full rows of the next
         # round (an AND mask, no modulo).
-        # The part the next round reads (valid from the decision on):
-        # U if n(> hi) >= k, else M if n(> lo) >= k, else D.
-        go_u = run["gt_hi"][-1]
 
         def mask_of(count):
             full = count[lp:]
             return Cat(*[full[b + 1:].any() for b in range(len(full))])
 
-        # The next round's mask, registered every cycle in one copy per
-        # group of banks: final the cycle after the decision (HOLD), when the
-        # sample rows are loaded into the banks' read-row registers. (One
-        # mask for all banks, selected by the decision's sign bits there,
-        # was a slow path.)
-        next_masks = replicas(m, Mux(go_u, mask_of(acc["L"]),
-                                     Mux(run["gt_lo"][-1], mask_of(acc["M"]), mask_of(acc["R"]))),
-                              G, name="next_mask")
+        # The next round's mask: each part's mask and the part the next
+        # round reads (U if n(> hi) >= k, else M if n(> lo) >= k, else D),
+        # registered every cycle in one copy per group of banks, so final
+        # the cycle after the decision (HOLD), when the sample rows are
+        # loaded into the banks' read-row registers; the part is selected
+        # after the registers. (The decision's sign bits in front of one
+        # mask register per group were a slow path.)
+        next_masks = []
+        for g in range(G):
+            part_masks = {sd: replicas(m, mask_of(acc[sd]), 1, name=f"mask{sd}{g}")[0] for sd in SIDES}
+            sel_u = replicas(m, run["gt_hi"][-1], 1, name=f"mask_u{g}")[0]
+            sel_m = replicas(m, run["gt_lo"][-1], 1, name=f"mask_m{g}")[0]
+            next_masks.append(Mux(sel_u, part_masks["L"], Mux(sel_m, part_masks["M"], part_masks["R"])))
         samp_row = []
         # The LFSRs restart one cycle after the request is accepted (they
         # step only at a later round's sample read): a register, not the
@@ -518,7 +523,8 @@ class TopKEngine(wiring.Component):
         for l in range(P):
             sel = l * GS // P
             m.d.comb += q_data[l].eq(Mux(q_from_in[sel], q_in[l],
-                                         Mux(q_r[sel], q_rd["R"][l], Mux(q_m[sel], q_rd["M"][l], q_rd["L"][l]))))
+                                         Mux(q_r[sel], q_rd["R"][l],
+                                             Mux(q_m[sel], q_rd["M"][l], q_rd["L"][l]))))
 
         # The beats wait in a delay line until the pivots are ready (RQ + rank).
         prev = (q_valid, q_first, q_last, q_mask, q_data)
@@ -541,8 +547,9 @@ class TopKEngine(wiring.Component):
         c_cls = {c: Signal(P, name=f"c_{c}") for c in CLASSES[1:]}    # > hi is U itself
         m.d.sync += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last)]
         m.d.sync += [c_data[l].eq(d_data[l]) for l in range(P)]
-        gt_hi, lt_hi = _greater_less(m, d_data, [pivot_hi[c] for c in range(G)], P, "chi")
-        gt_lo, lt_lo = _greater_less(m, d_data, [pivot_lo[c] for c in range(G)], P, "clo")
+        copies = rank.copies
+        gt_hi, lt_hi = _greater_less(m, d_data, [pivot_hi[c] for c in range(copies)], P, "chi")
+        gt_lo, lt_lo = _greater_less(m, d_data, [pivot_lo[c] for c in range(copies)], P, "clo")
         m.d.sync += [c_keep["L"].eq(d_mask & gt_hi), c_keep["M"].eq(d_mask & gt_lo & lt_hi),
                      c_keep["R"].eq(d_mask & lt_lo), c_cls["ge_hi"].eq(d_mask & ~lt_hi),
                      c_cls["gt_lo"].eq(d_mask & gt_lo), c_cls["ge_lo"].eq(d_mask & ~lt_lo)]
@@ -905,7 +912,8 @@ class TopKEngine(wiring.Component):
             # n(>= hi) >= k, else lo (when the selection ends); room = k -
             # n(> T).
             above = Mux(out_t_hi, run["gt_hi"], run["gt_lo"])
-            m.d.sync += [*[t.eq(Mux(out_t_hi, pivot_hi[g], pivot_lo[g])) for g, t in enumerate(thresholds)],
+            m.d.sync += [*[t.eq(Mux(out_t_hi, pivot_hi[g * rank.copies // G], pivot_lo[g * rank.copies // G]))
+                           for g, t in enumerate(thresholds)],
                          room.eq(above + 1), room_mp.eq(above - (P - 1))]
         with m.If(st["WAIT"] & decide):
             # The sample rows are loaded in HOLD whatever the outcome (harmless

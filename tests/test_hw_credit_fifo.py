@@ -206,7 +206,7 @@ def test_credit_fifo_reset_mid_stream():
 
     async def bench(ctx):
         sent, got, outstanding = [], [], 0
-        for cycle in range(1500):
+        for _ in range(1500):
             if rng.random() < 0.02:
                 # Whatever the writer and reader do in the reset cycle is discarded.
                 ctx.set(cd.rst, 1)
