@@ -375,7 +375,7 @@ class TopKEngine(wiring.Component):
         run_issue = Signal()
         seeds = lfsr_seeds(self._lfsr_seed, S)
         m.d.sync += hs_d.eq(self.scores.valid & self.scores.ready & ~discard)
-        # The banks' read rows, one register per bank (the L and R banks of a
+        # The banks' read rows, one register per bank (the L, M and R banks of a
         # column sit apart), loaded a cycle ahead: the LFSR-chosen sample row
         # before the sample read, row 0 before a round, the next row at each
         # issue. (The issue row and the sample-read flag in front of every
@@ -468,7 +468,7 @@ class TopKEngine(wiring.Component):
                      rank.target[0].eq(target.target_hi), rank.target[1].eq(target.target_lo)]
         pivot_hi, pivot_lo = rank.o_value[0], rank.o_value[1]
 
-        # --- data stage S: beat from the input (one cycle later) or from L/R -----
+        # --- data stage S: beat from the input (one cycle later) or from L, M or R
         issue = Signal()
         m.d.comb += issue.eq(hs_d | run_issue)
         s_valid, s_first, s_last = Signal(), Signal(), Signal()
