@@ -193,6 +193,11 @@ def test_topk_cycles_exact(P, n_max):
     cases = _edge_cases(n_max, 0, 255, P) + _cases(rng, n_max, 0, 255, 14)
     # k > n (clamped) and k == 0; n and k must fit count_bits.
     cases += [(n_max, 0, [1] * n_max), (n_max - 1, n_max, list(range(n_max - 1)))]
+    # Every outcome of a round (read U, M or D next; hi or lo is the k-th
+    # value) is among the timed requests.
+    outcomes = {r.outcome for n, k, values in cases if 1 <= k <= n
+                for r in topk_cycles.select_rounds(values, k, P)}
+    assert outcomes == {"U", "M", "D", "hi", "lo"}, outcomes
     _timed(dut, cases, f"P={P}")
 
 
