@@ -274,8 +274,8 @@ class TopKEngine(wiring.Component):
 
     # Columns whose rotation multiplexers share one copy of the fill offset.
     ROTATE_GROUP = 4
-    # Lanes served by one copy of a broadcast register (the pivots, the
-    # threshold, the input buffer's write row): one copy per group keeps
+    # Lanes served by one copy of a broadcast register (the threshold, the
+    # input buffer's write row, the read rows' state flags): one copy per group keeps
     # each net short (hw.replicate).
     COPY_LANES = 4
     # Lanes whose data multiplexers share one copy of their select.
