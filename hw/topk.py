@@ -587,9 +587,8 @@ class TopKEngine(wiring.Component):
             m.submodules[f"ze{side_name}"] = ze
             m.d.comb += [ze.i_valid.eq(c_valid), ze.i_data.eq(c_data), ze.i_keep.eq(c_keep[side_name])]
             side_first = first_c[1 + si * G: 1 + (si + 1) * G]
-            z1_first = side_first[0]
             with m.If(ze.early_valid):
-                m.d.sync += acc[side_name].eq(Mux(z1_first, 0, acc[side_name]) + ze.early_count)
+                m.d.sync += acc[side_name].eq(Mux(side_first[0], 0, acc[side_name]) + ze.early_count)
 
             # --- W: offset, rotate, write P banks --------------------------------
             # The fill offset of a beat is computed from the zero eliminator's
@@ -603,7 +602,7 @@ class TopKEngine(wiring.Component):
             m1_base = Signal(cb + 1, name=f"m1_base{side_name}")
             m1_cnt = Signal(range(P + 1), name=f"m1_cnt{side_name}")
             m1_valid = Signal(name=f"m1_valid{side_name}")
-            m.d.comb += base.eq(Mux(z1_first, 0, fill))
+            m.d.comb += base.eq(Mux(side_first[0], 0, fill))
             with m.If(ze.early_valid):
                 m.d.sync += fill.eq(base + ze.early_count)
             m.d.sync += [m1_base.eq(base), m1_cnt.eq(ze.early_count), m1_valid.eq(ze.early_valid)]
