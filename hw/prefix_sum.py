@@ -1,12 +1,12 @@
 """Parallel prefix count of a bit vector (Sklansky adder tree)."""
 
-from amaranth.hdl import Module, unsigned
+from amaranth.hdl import Cat, Const, Module, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import check_int
 
-__all__ = ["PrefixSum", "popcount", "prefix_counts", "prefix_levels"]
+__all__ = ["PrefixSum", "block_prefix_counts", "lut_count", "popcount", "prefix_counts", "prefix_levels"]
 
 
 def prefix_levels(width):
@@ -45,6 +45,46 @@ def popcount(values):
         values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
                   for i in range(0, len(values), 2)]
     return values[0]
+
+
+def lut_count(bits):
+    """Popcount of up to 8 bits in two LUT levels, without a carry chain.
+
+    A count per group of 4 bits (each output bit one LUT4), then each bit of
+    the sum of the two counts (0..4 each) as a function of at most 6 bits.
+    Yosys maps every ``+`` to a carry chain on ECP5, even a 1-bit add: a
+    3-level adder tree over 8 bits is three chains in series, each with a
+    route into and out of it.
+    """
+    bits = list(bits)
+    if not 1 <= len(bits) <= 8:
+        raise ValueError(f"lut_count takes 1..8 bits, not {len(bits)}")
+    groups = []
+    for g in range(0, len(bits), 4):
+        a, b, c, d = (bits[g:g + 4] + [Const(0, 1)] * 4)[:4]
+        x, y, p, r = a ^ b, c ^ d, a & b, c & d
+        groups.append(Cat(x ^ y, p ^ r ^ (x & y), p & r))
+    if len(groups) == 1:
+        return groups[0]
+    x, y = groups
+    c1 = x[0] & y[0]
+    c2 = (x[1] & y[1]) | (c1 & (x[1] ^ y[1]))
+    # A count of 4 has its low bits clear, so bit 2 never carries.
+    return Cat(x[0] ^ y[0], x[1] ^ y[1] ^ c1, x[2] ^ y[2] ^ c2, x[2] & y[2])
+
+
+def block_prefix_counts(bits, width, block):
+    """Inclusive prefix counts of ``bits[0..width-1]`` within blocks of ``block`` lanes.
+
+    Lane ``l`` counts the set bits from the start of its block up to ``l``,
+    each with :func:`lut_count` (``block`` at most 8): the values of levels
+    ``0..log2(block)-1`` of :func:`prefix_counts`, two LUT levels deep, so
+    that a caller can register them and add the block offsets with
+    ``prefix_counts(..., start=log2(block))``.
+    """
+    if not (1 <= block <= 8 and block & (block - 1) == 0 and width % block == 0):
+        raise ValueError(f"block must be a power of two in 1..8 dividing width {width}, not {block}")
+    return [lut_count([bits[i] for i in range(l - l % block, l + 1)]) for l in range(width)]
 
 
 class PrefixSum(wiring.Component):

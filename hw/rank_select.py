@@ -5,7 +5,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import check_int, check_pow2
-from .replicate import kept_copies
+from .prefix_sum import lut_count
+from .replicate import kept_copies, replicas
 
 __all__ = ["RankSelect"]
 
@@ -42,7 +43,7 @@ class RankSelect(wiring.Component):
     i_valid, i_data, i_mask : In
         Sample beat; ``i_mask`` marks the valid lanes.
     target : In(ArrayLayout(range(sample), ranks))
-        Wanted ranks, read :attr:`target_delay` = 2 cycles after ``i_valid``
+        Wanted ranks, read :attr:`target_delay` = 3 cycles after ``i_valid``
         (they may arrive late; their values at other cycles do not matter).
     o_valid : Out(1)
     o_value : Out(ArrayLayout(ArrayLayout(shape, copies), ranks))
@@ -50,9 +51,9 @@ class RankSelect(wiring.Component):
         (each target must be ``< popcount(i_mask)``); held until the next
         sample is selected.
 
-    Latency :attr:`latency` = 5 cycles (comparators; two half counts of each
-    rank; rank == target as a one-hot hit vector; the one-hot OR in two
-    stages), throughput one sample per cycle.
+    Latency :attr:`latency` = 6 cycles (the keys in copies; comparators; two
+    half counts of each rank; rank == target as a one-hot hit vector; the
+    one-hot OR in two stages), throughput one sample per cycle.
     """
 
     def __init__(self, *, sample, shape, ranks=1, copies=1):
@@ -83,8 +84,12 @@ class RankSelect(wiring.Component):
 
     # Also as class-level values, so that a parent can state its own latency
     # without building (and never elaborating) an instance.
-    LATENCY = 5
-    TARGET_DELAY = 2
+    LATENCY = 6
+    TARGET_DELAY = 3
+    # Copies of each key: copy c feeds the comparators against the lanes of
+    # the c-th quarter (each key bit drove all S - 1 of its comparators: the
+    # slowest path of the rank select inside the top-k engine).
+    KEY_COPIES = 4
 
     def elaborate(self, platform):
         m = Module()
@@ -92,12 +97,14 @@ class RankSelect(wiring.Component):
         shape = Shape.cast(self._shape)
         w = shape.width
         L = S.bit_length() - 1
+        C = min(S, self.KEY_COPIES)
+        # Stage 0: each lane's key, Cat(value, valid), in C copies.
         keys = []
         for i in range(S):
             u = Value.cast(self.i_data[i]).as_unsigned()
             if shape.signed:
                 u = Cat(u[:w - 1], ~u[w - 1])
-            keys.append(Cat(u, self.i_mask[i]))
+            keys.append(replicas(m, Cat(u, self.i_mask[i]), C, name=f"key{i}"))
 
         # The data and valid travel along the pipeline to the select stage.
         # Only the valid bits are reset: every other register here is
@@ -107,7 +114,7 @@ class RankSelect(wiring.Component):
             nvalid = Signal(name=f"r{stage + 1}_valid")
             m.d.sync += nvalid.eq(valid)
             valid = nvalid
-        for stage in range(3):          # to the hit vectors' stage
+        for stage in range(4):          # to the hit vectors' stage
             nlanes = Signal(data.ArrayLayout(self._shape, S), name=f"r{stage + 1}_data", reset_less=True)
             m.d.sync += nlanes.eq(lanes)
             lanes = nlanes
@@ -122,7 +129,7 @@ class RankSelect(wiring.Component):
                 lt[j, i] = Signal(name=f"lt{j}_{i}", reset_less=True)
                 # The borrow of a one-bit-wider subtraction: the sum output
                 # of the chain's last cell (a `<` puts a LUT after the chain).
-                m.d.sync += lt[j, i].eq((keys[j] - keys[i])[-1])
+                m.d.sync += lt[j, i].eq((keys[j][i * C // S] - keys[i][j * C // S])[-1])
 
         def above(j, i):
             return ~lt[j, i] if j < i else lt[i, j]
@@ -136,7 +143,7 @@ class RankSelect(wiring.Component):
             na = (len(bits) + 1) // 2
             for store, part, name in ((half_a, bits[:na], "a"), (half_b, bits[na:], "b")):
                 cnt = Signal(L, name=f"rank{i}_{name}", reset_less=True)
-                m.d.sync += cnt.eq(_count(part))
+                m.d.sync += cnt.eq(lut_count(part) if part else 0)
                 store.append(cnt)
 
         # Stage 3: a one-hot hit vector per target, rank == target (exactly
@@ -176,22 +183,3 @@ class RankSelect(wiring.Component):
             m.d.comb += [self.o_value[r][c].eq(copy) for c, copy in enumerate(copies)]
         return m
 
-
-def _count(bits):
-    """Popcount of up to 8 bits in two LUT levels: a count per 4-bit group
-    (one LUT4 per output bit), then each bit of the sum of two counts
-    (0..4 each) as a function of at most 6 bits (no carry chain)."""
-    if not bits:
-        return Const(0, 1)
-    groups = []
-    for g in range(0, len(bits), 4):
-        a, b, c, d = (list(bits[g:g + 4]) + [Const(0, 1)] * 4)[:4]
-        x, y, p, r = a ^ b, c ^ d, a & b, c & d
-        groups.append(Cat(x ^ y, p ^ r ^ (x & y), p & r))
-    if len(groups) == 1:
-        return groups[0]
-    x, y = groups
-    c1 = x[0] & y[0]
-    c2 = (x[1] & y[1]) | (c1 & (x[1] ^ y[1]))
-    # A count of 4 has its low bits clear, so bit 2 never carries.
-    return Cat(x[0] ^ y[0], x[1] ^ y[1] ^ c1, x[2] ^ y[2] ^ c2, x[2] & y[2])

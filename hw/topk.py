@@ -11,7 +11,7 @@ from golden.topk_cycles import lfsr_seeds
 from .credit_fifo import CreditFifo
 from .lfsr import Lfsr
 from .params import check_bool, check_int, check_pow2
-from .prefix_sum import popcount, prefix_counts, prefix_levels
+from .prefix_sum import block_prefix_counts, lut_count, popcount, prefix_counts, prefix_levels
 from .rank_select import RankSelect
 from .rank_target import RankTarget
 from .replicate import kept_copies, replicas
@@ -91,7 +91,7 @@ def _early_count(m, bits, name):
     block = min(P, 8)
     blocks = [Signal(range(block + 1), name=f"{name}_b{b}") for b in range(P // block)]
     total = Signal(range(P + 1), name=name)
-    m.d.sync += [blk.eq(popcount(bits[b * block:(b + 1) * block])) for b, blk in enumerate(blocks)]
+    m.d.sync += [blk.eq(lut_count(bits[b * block:(b + 1) * block])) for b, blk in enumerate(blocks)]
     m.d.sync += total.eq(popcount(blocks))
     return total
 
@@ -263,14 +263,18 @@ class TopKEngine(wiring.Component):
         The sample read waits for the decided side's last row to be written
         (it takes that row through a bypass): the write lands two cycles
         after the decision (the shifter's last stage, the registered rotation),
-        plus one per register between the rotation's layers.
+        plus :attr:`drain_cycles`.
         """
         return 2 + self.drain_cycles
 
     @property
     def drain_cycles(self):
-        """Cycles the FSM waits between HOLD and GAP: the rotation's inner registers."""
-        return _rotate_layers(self._P) - 1
+        """Cycles the FSM waits between HOLD and GAP.
+
+        The rotation's inner registers, and at least one: the sample rows
+        are registered in HOLD and loaded into the read rows in the last.
+        """
+        return max(1, _rotate_layers(self._P) - 1)
 
     # Columns whose rotation multiplexers share one copy of the fill offset.
     ROTATE_GROUP = 4
@@ -439,9 +443,14 @@ class TopKEngine(wiring.Component):
             lfsr = Lfsr(seed=seeds[j])
             m.submodules[f"lfsr{j}"] = lfsr
             m.d.comb += [lfsr.reload.eq(reload[j]), lfsr.step.eq(sample_read)]
-            # The masked row goes straight into the bank's read-row register
-            # in HOLD (the LFSR steps only at the sample read).
-            samp_row.append(lfsr.value & next_masks[j * G // P])
+            # The masked row, registered every cycle (final in the first
+            # DRAIN cycle: the LFSR steps only at the sample read), goes into
+            # the bank's read-row registers in the last DRAIN cycle. (The
+            # masks' select and AND in front of the read rows, which sit by
+            # their banks, was the slowest path: a long route after logic.)
+            row = Signal(row_w, name=f"samp_row{j}")
+            m.d.sync += row.eq(lfsr.value & next_masks[j * G // P])
+            samp_row.append(row)
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
         # Loaded every cycle (no clock enable from the handshake: that was the
         # slowest path); the values matter only when rs_valid is set.
@@ -452,15 +461,16 @@ class TopKEngine(wiring.Component):
         # RQ: the sample beat registered after the source mux, so that the
         # rank comparators start from registers.
         rq_valid, rq_mask = Signal(), Signal(S)
-        byp = {sd: [Signal(name=f"byp{sd}{j}") for j in range(S)] for sd in SIDES}
-        byp_data = {sd: [Signal(shape, name=f"byp_data{sd}{j}") for j in range(S)] for sd in SIDES}
+        byp = [Signal(name=f"byp{j}") for j in range(S)]
+        byp_data = [Signal(shape, name=f"byp_data{j}") for j in range(S)]
         rq_data = Signal(data.ArrayLayout(shape, S))
         m.d.sync += [rq_valid.eq(rs_valid), rq_mask.eq(rs_mask)]
         for l in range(S):
             sel = l * GS // P
-            read = {sd: Mux(byp[sd][l], byp_data[sd][l], rds[sd][l].data) for sd in SIDES}
             m.d.sync += rq_data[l].eq(Mux(rs_from_in[sel], in_reg[l],
-                                          Mux(rs_r[sel], read["R"], Mux(rs_m[sel], read["M"], read["L"]))))
+                                          Mux(byp[l], byp_data[l],
+                                              Mux(rs_r[sel], rds["R"][l].data,
+                                                  Mux(rs_m[sel], rds["M"][l].data, rds["L"][l].data)))))
 
         # The two pivots hi >= lo, each in one copy per lane group.
         m.submodules.rank = rank = self.rank_select_of(P, shape)
@@ -487,16 +497,16 @@ class TopKEngine(wiring.Component):
                 rem_th.eq(Cat(*[rem > l + P for l in range(P)])), rem_last.eq(rem <= 2 * P),
             ]
         # The read rows move under their own copies of the state flags, one
-        # per COPY_LANES columns (the HOLD and GAP flags and the issue drove
-        # all 2 * P row registers): load the sample rows (HOLD), restart at
-        # row 0 (GAP), next row at each issue (RUN, or an input beat).
-        hold_c = kept_copies(1, G, name="hold")
+        # per COPY_LANES columns (the state flags and the issue drove all the
+        # row registers): load the sample rows (the last DRAIN cycle), restart
+        # at row 0 (GAP), next row at each issue (RUN, or an input beat).
+        samp_ld_c = kept_copies(1, G, name="samp_ld")
         gap_c = kept_copies(1, G, name="gap")
         run_c = kept_copies(1, G, name="run")
         for j in range(P):
             g = j * G // P
             for rs in raddrs.values():
-                with m.If(hold_c[g]):
+                with m.If(samp_ld_c[g]):
                     m.d.sync += rs[j].eq(samp_row[j] if j < S else 0)
                 with m.Elif(gap_c[g]):
                     m.d.sync += rs[j].eq(0)
@@ -665,12 +675,20 @@ class TopKEngine(wiring.Component):
 
         # The sample read happens in the cycle that writes the decided side's
         # last row: a sampled bank whose row is being written takes the
-        # written value instead (registered beside the read data).
-        # Each side's hits and written lanes are registered as they are (the
-        # side is chosen after the register, in the RQ mux).
-        for sd in SIDES:
-            m.d.sync += [byp[sd][j].eq(w2_hit[sd][j]) for j in range(S)]
-            m.d.sync += [byp_data[sd][j].eq(w2_wdata[sd][j]) for j in range(S)]
+        # written value instead (registered beside the read data). The side
+        # is chosen before the register (it is known since HOLD), under its
+        # own copies of the side flags, so that the RQ multiplexer has one
+        # bypass input instead of three.
+        byp_m = kept_copies(1, GS, name="byp_m")
+        byp_r = kept_copies(1, GS, name="byp_r")
+        m.d.sync += [*[c.eq(side_m) for c in byp_m], *[c.eq(side_r) for c in byp_r]]
+        for j in range(S):
+            sel = j * GS // P
+            m.d.sync += [
+                byp[j].eq(Mux(byp_r[sel], w2_hit["R"][j], Mux(byp_m[sel], w2_hit["M"][j], w2_hit["L"][j]))),
+                byp_data[j].eq(Mux(byp_r[sel], w2_wdata["R"][j],
+                                   Mux(byp_m[sel], w2_wdata["M"][j], w2_wdata["L"][j]))),
+            ]
 
         # --- final pass: input buffer -> compare with T -> keep -> pack --------
         # The pass never stalls: an enable from result.ready would fan out to
@@ -729,11 +747,11 @@ class TopKEngine(wiring.Component):
         h_data = Signal(data.ArrayLayout(shape, P))
         h_part = [Signal(range(block + 1), name=f"h_part{l}") for l in range(P)]
         h_blk = [Signal(range(block + 1), name=f"h_blk{b}") for b in range(P // block)]
-        part = prefix_counts([f1_eq[l] for l in range(P)], P, 0, half)
+        part = block_prefix_counts(f1_eq, P, block)
         m.d.sync += [h_valid.eq(f1_valid), h_gt.eq(f1_gt), h_eq.eq(f1_eq), h_row.eq(f1_row),
                      h_data.eq(f1_data)]
         m.d.sync += [h_part[l].eq(part[l]) for l in range(P)]
-        m.d.sync += [h_blk[b].eq(popcount(f1_eq[b * block:(b + 1) * block])) for b in range(P // block)]
+        m.d.sync += [h_blk[b].eq(lut_count(f1_eq[b * block:(b + 1) * block])) for b in range(P // block)]
         eq_incl = prefix_counts(h_part, P, half)
         g_valid, g_gt, g_eq, g_row = Signal(), Signal(P), Signal(P), Signal(row_w)
         g_data = Signal(data.ArrayLayout(shape, P))
@@ -850,7 +868,7 @@ class TopKEngine(wiring.Component):
         nbeats = (req.n + (P - 1)) >> lp
 
         # Copies of a state flag that drives wide loads, moved with it.
-        st_copies = {"PREP": prep_c, "FINAL": final_c}
+        st_copies = {"PREP": prep_c, "FINAL": final_c, drains[-1]: samp_ld_c}
 
         def goto(frm, to):
             m.d.sync += [st[frm].eq(0), st[to].eq(1)]
@@ -915,16 +933,11 @@ class TopKEngine(wiring.Component):
                            for g, t in enumerate(thresholds)],
                          room.eq(above + 1), room_mp.eq(above - (P - 1))]
         with m.If(st["WAIT"] & decide):
-            # The sample rows are loaded in HOLD whatever the outcome (harmless
-            # before the final pass, which reads the input buffer).
-            m.d.sync += [c.eq(1) for c in hold_c]
             goto("WAIT", "HOLD")
         with m.If(st["HOLD"]):
-            # The decided side's rows are still being written; the sample
-            # rows go into the banks' read-row registers. The next round's
-            # k - 1 and k are running values too: (k - 1) - n(>= c) and
-            # k - n(>= c).
-            m.d.sync += [c.eq(0) for c in hold_c]
+            # The decided side's rows are still being written. The next
+            # round's k - 1 and k are running values too: (k - 1) - n(>= c)
+            # and k - n(>= c).
             m.d.sync += [cur_n.eq(Mux(out_u, acc["L"], Mux(out_m, acc["M"], acc["R"]))),
                          side_m.eq(out_m), side_r.eq(out_d)]
             with m.If(out_m):

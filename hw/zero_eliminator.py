@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import check_bool, check_pow2
-from .prefix_sum import popcount, prefix_counts, prefix_levels
+from .prefix_sum import block_prefix_counts, lut_count, popcount, prefix_counts, prefix_levels
 
 __all__ = ["ZeroEliminator"]
 
@@ -109,14 +109,14 @@ class ZeroEliminator(wiring.Component):
 
         # Stages 1a, 1b: exclusive prefix count of the empty slots = distance to
         # move, as a Sklansky adder tree split by a register after its third
-        # level: stage 1a counts within blocks of 8 lanes (popcounts of up to
-        # 8 bits, two LUT levels), stage 1b adds the block offsets. The count
+        # level: stage 1a counts within blocks of 8 lanes (lut_count: two LUT
+        # levels, no carry chain), stage 1b adds the block offsets. The count
         # of kept lanes is a separate popcount, per block in 1a and summed in
         # 1b (``P - prefix[-1]`` would chain the subtraction after the tree).
         half = min(A_LEVELS, prefix_levels(P))
         block = 1 << half
         empty = ~self.i_keep
-        part = prefix_counts([empty[l] for l in range(P)], P, 0, half)
+        part = block_prefix_counts(empty, P, block)
         a_valid = Signal()
         a_data = Signal(data.ArrayLayout(self._shape, P))
         a_keep = Signal(P)
@@ -125,7 +125,7 @@ class ZeroEliminator(wiring.Component):
         with m.If(self.en):
             m.d.sync += [a_valid.eq(self.i_valid), a_data.eq(self.i_data), a_keep.eq(self.i_keep)]
             m.d.sync += [a_part[l].eq(part[l]) for l in range(P)]
-            m.d.sync += [a_kept[b].eq(popcount(self.i_keep[b * block:(b + 1) * block]))
+            m.d.sync += [a_kept[b].eq(lut_count(self.i_keep[b * block:(b + 1) * block]))
                          for b in range(P // block)]
         incl = prefix_counts(a_part, P, half)
         # The distance is registered as move bits: bit b of lane l's distance
