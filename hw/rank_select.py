@@ -4,6 +4,7 @@ from amaranth.hdl import Cat, Module, Mux, Shape, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .compare import greater_than
 from .params import check_int, check_pow2
 from .prefix_sum import lut_count
 from .replicate import kept_copies, replicas
@@ -127,9 +128,8 @@ class RankSelect(wiring.Component):
         for i in range(S):
             for j in range(i):
                 lt[j, i] = Signal(name=f"lt{j}_{i}", reset_less=True)
-                # The borrow of a one-bit-wider subtraction: the sum output
-                # of the chain's last cell (a `<` puts a LUT after the chain).
-                m.d.sync += lt[j, i].eq((keys[j][i * C // S] - keys[i][j * C // S])[-1])
+                # key[j] < key[i] as a borrow (hw.compare: no LUT after the chain).
+                m.d.sync += lt[j, i].eq(greater_than(keys[i][j * C // S], keys[j][i * C // S]))
 
         def above(j, i):
             return ~lt[j, i] if j < i else lt[i, j]

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.topk_cycles import lfsr_seeds
 
+from .compare import greater_than, greater_than_const, thermometer
 from .credit_fifo import CreditFifo
 from .lfsr import Lfsr
 from .params import check_bool, check_int, check_pow2
@@ -105,8 +106,8 @@ def _greater_less(m, lanes, refs, P, name):
     """
     per = P // len(refs)
     gt, lt = Signal(P, name=f"{name}_gt"), Signal(P, name=f"{name}_lt")
-    m.d.comb += [gt.eq(Cat(*[lanes[l] > refs[l // per] for l in range(P)])),
-                 lt.eq(Cat(*[lanes[l] < refs[l // per] for l in range(P)]))]
+    m.d.comb += [gt.eq(Cat(*[greater_than(lanes[l], refs[l // per]) for l in range(P)])),
+                 lt.eq(Cat(*[greater_than(refs[l // per], lanes[l]) for l in range(P)]))]
     return gt, lt
 
 
@@ -316,9 +317,6 @@ class TopKEngine(wiring.Component):
         G = max(1, P // self.COPY_LANES)     # copies of a broadcast register
         GS = max(1, P // self.SELECT_LANES)  # copies of a data multiplexer's select
 
-        def therm(rem):
-            return Cat(*[rem > l for l in range(P)])
-
         # --- storage ------------------------------------------------------------
         # The input buffer as one memory per lane, each with its own read
         # row (one shared row register drove every LUT RAM of the buffer).
@@ -360,10 +358,10 @@ class TopKEngine(wiring.Component):
         side_m, side_r = Signal(), Signal()    # the round reads M / R (neither: L)
         iss_row = Signal(row_w)
         rem = Signal(cb)             # elements not yet issued in this round
-        # Registered views of rem: therm(rem) (lanes of the next beat) and
+        # Registered views of rem: thermometer(rem) (lanes of the next beat) and
         # rem <= P (the next beat is the last), loaded beside rem, so that no
         # compare sits between rem and the registers and FSM that use them.
-        rem_th, rem_last = Signal(P), Signal()
+        rem_th, rem_last = Signal(P, name="rem_th"), Signal()
         disc = Signal(cb)            # beats still to discard
         # The threshold in one copy per lane group (kept apart: hw.replicate).
         thresholds = kept_copies(shape, G, name="threshold")
@@ -374,7 +372,7 @@ class TopKEngine(wiring.Component):
         in_row = Signal(row_w)       # input beats accepted
         in_rem = Signal(cb)          # input elements not yet accepted
         in_last = Signal()           # in_rem <= P (a register)
-        in_th = Signal(S)            # therm(n)[:S]: the sample lanes of the first beat
+        in_th = Signal(S)            # thermometer(n, S): the sample lanes of the first beat
         hs_d = Signal()              # an input beat was accepted in the previous cycle
         run_issue = Signal()
         seeds = lfsr_seeds(self._lfsr_seed, S)
@@ -457,7 +455,7 @@ class TopKEngine(wiring.Component):
         m.d.sync += [*[c.eq(~sample_read) for c in rs_from_in], *[c.eq(side_m) for c in rs_m],
                      *[c.eq(side_r) for c in rs_r]]
         m.d.sync += [rs_valid.eq(sample_read | first_in),
-                     rs_mask.eq(Mux(sample_read, therm(cur_n)[:S], in_th))]
+                     rs_mask.eq(Mux(sample_read, thermometer(cur_n, S), in_th))]
         # RQ: the sample beat registered after the source mux, so that the
         # rank comparators start from registers.
         rq_valid, rq_mask = Signal(), Signal(S)
@@ -494,23 +492,24 @@ class TopKEngine(wiring.Component):
                 s_first.eq(iss_row == 0), s_last.eq(rem_last), s_mask.eq(rem_th),
                 *[c.eq(side_m) for c in s_m], *[c.eq(side_r) for c in s_r],
                 iss_row.eq(iss_row + 1), rem.eq(rem - P),
-                rem_th.eq(Cat(*[rem > l + P for l in range(P)])), rem_last.eq(rem <= 2 * P),
+                rem_th.eq(thermometer(rem, P, P)), rem_last.eq(~greater_than_const(rem, 2 * P)),
             ]
         # The read rows move under their own copies of the state flags, one
-        # per COPY_LANES columns (the state flags and the issue drove all the
-        # row registers): load the sample rows (the last DRAIN cycle), restart
-        # at row 0 (GAP), next row at each issue (RUN, or an input beat).
-        samp_ld_c = kept_copies(1, G, name="samp_ld")
-        gap_c = kept_copies(1, G, name="gap")
-        run_c = kept_copies(1, G, name="run")
+        # per side and COPY_LANES columns (the state flags and the issue drove
+        # all the row registers): load the sample rows (the last DRAIN cycle),
+        # restart at row 0 (GAP), next row in each RUN cycle. (Round 1 reads
+        # no bank: the rows need not follow the input beats.)
+        samp_ld_c = kept_copies(1, len(SIDES) * G, name="samp_ld")
+        gap_c = kept_copies(1, len(SIDES) * G, name="gap")
+        run_c = kept_copies(1, len(SIDES) * G, name="run")
         for j in range(P):
-            g = j * G // P
-            for rs in raddrs.values():
-                with m.If(samp_ld_c[g]):
+            for si, rs in enumerate(raddrs.values()):
+                c = si * G + j * G // P
+                with m.If(samp_ld_c[c]):
                     m.d.sync += rs[j].eq(samp_row[j] if j < S else 0)
-                with m.Elif(gap_c[g]):
+                with m.Elif(gap_c[c]):
                     m.d.sync += rs[j].eq(0)
-                with m.Elif(in_hs_c[g] | run_c[g]):
+                with m.Elif(run_c[c]):
                     m.d.sync += rs[j].eq(rs[j] + 1)
         for side_name in SIDES:
             for j, rd in enumerate(rds[side_name]):
@@ -710,8 +709,8 @@ class TopKEngine(wiring.Component):
         fin_issue = fin_issue_c[G]
         # Registered views of fin_rem, loaded beside it (as rem_th/rem_last):
         # the lanes of the next row and "a row follows the next one".
-        fin_th, fin_gtp = Signal(P), Signal()
-        req_th, req_gtp = Signal(P), Signal()     # therm(n), n > P: the pass's first values
+        fin_th, fin_gtp = Signal(P, name="fin_th"), Signal()
+        req_th, req_gtp = Signal(P, name="req_th"), Signal()   # thermometer(n), n > P: the first values
         f0_valid, f0_mask, f0_row = Signal(), Signal(P), Signal(row_w)
         m.d.comb += [rd.addr.eq(fin_rows[l]) for l, rd in enumerate(in_rds)]
         in_rd_data = Signal(data.ArrayLayout(shape, P))
@@ -721,8 +720,8 @@ class TopKEngine(wiring.Component):
             # fin_rem wraps below zero after the last row: fin_more is then
             # clear and nothing reads the other values.
             m.d.sync += [f0_mask.eq(fin_th), f0_row.eq(fin_row), fin_row.eq(fin_row + 1),
-                         fin_rem.eq(fin_rem - P), fin_th.eq(Cat(*[fin_rem > l + P for l in range(P)])),
-                         *[c.eq(fin_gtp) for c in fin_more_c], fin_gtp.eq(fin_rem > 2 * P)]
+                         fin_rem.eq(fin_rem - P), fin_th.eq(thermometer(fin_rem, P, P)),
+                         *[c.eq(fin_gtp) for c in fin_more_c], fin_gtp.eq(greater_than_const(fin_rem, 2 * P))]
         for l, r in enumerate(fin_rows):
             with m.If(prep_c[l * G // P]):
                 m.d.sync += r.eq(0)
@@ -881,11 +880,11 @@ class TopKEngine(wiring.Component):
                      self.result.valid.eq(Mux(st["FINAL"], ofifo.r_valid, st["EMPTY"]))]
         with m.If(st["IDLE"] & self.request.valid):
             m.d.sync += [kf.eq(Mux(req.k > req.n, req.n, req.k)), clamped.eq(req.k > req.n),
-                         req_n.eq(req.n), cur_n.eq(req.n), req_th.eq(therm(req.n)), req_gtp.eq(req.n > P),
-                         iss_row.eq(0), rem.eq(req.n), rem_th.eq(therm(req.n)),
+                         req_n.eq(req.n), cur_n.eq(req.n), req_th.eq(thermometer(req.n, P)), req_gtp.eq(req.n > P),
+                         iss_row.eq(0), rem.eq(req.n), rem_th.eq(thermometer(req.n, P)),
                          rem_last.eq(req.n <= P), disc.eq(nbeats), *[c.eq(1) for c in s_from_in],
                          in_row.eq(0), in_rem.eq(req.n), in_last.eq(req.n <= P),
-                         in_th.eq(therm(req.n)[:S]), in_first.eq(1),
+                         in_th.eq(thermometer(req.n, S)), in_first.eq(1),
                          empty_err.eq((req.n == 0) | (req.n > self._n_max))]
             with m.If(req.n == 0):
                 goto("IDLE", "EMPTY")
@@ -906,7 +905,7 @@ class TopKEngine(wiring.Component):
             goto("PREP", "IN")
         with m.If(st["IN"] & self.scores.valid):
             m.d.sync += [in_row.eq(in_row + 1), in_rem.eq(in_rem - P), in_first.eq(0),
-                         in_last.eq(in_rem <= 2 * P)]
+                         in_last.eq(~greater_than_const(in_rem, 2 * P))]
             with m.If(in_last):
                 goto("IN", "WAIT")
         # The outcome, registered every cycle from the running differences
@@ -960,8 +959,8 @@ class TopKEngine(wiring.Component):
             # side's last row is written in this cycle (the sample takes
             # it through the bypass). The issue counters restart from
             # registers here rather than from the decision's multiplexers.
-            m.d.sync += [*[c.eq(0) for c in s_from_in], rem.eq(cur_n), rem_th.eq(therm(cur_n)),
-                         rem_last.eq(cur_n <= P), iss_row.eq(0),
+            m.d.sync += [*[c.eq(0) for c in s_from_in], rem.eq(cur_n), rem_th.eq(thermometer(cur_n, P)),
+                         rem_last.eq(~greater_than_const(cur_n, P)), iss_row.eq(0),
                          *[c.eq(0) for c in gap_c], *[c.eq(1) for c in run_c]]
             goto("GAP", "RUN")
         with m.If(st["RUN"] & rem_last):
