@@ -4,9 +4,10 @@
 import random
 
 import pytest
+from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from hw.prefix_sum import PrefixSum
+from hw.prefix_sum import PrefixSum, block_prefix_counts, lut_count
 from hw.zero_eliminator import ZeroEliminator
 
 SEED = 11
@@ -30,6 +31,36 @@ def test_prefix_sum(width):
     sim = Simulator(dut)
     sim.add_testbench(bench)
     sim.run()
+
+
+@pytest.mark.parametrize("block", [1, 2, 4, 8])
+def test_lut_counts(block):
+    # Every 8-bit vector: lut_count of each prefix length, and the counts
+    # within blocks (exhaustive, so every carry of the two-group sum is hit).
+    m = Module()
+    bits = Signal(8)
+    counts = [Signal(4, name=f"count{n}") for n in range(1, 9)]
+    blocks = [Signal(4, name=f"block{l}") for l in range(8)]
+    m.d.comb += [c.eq(lut_count([bits[i] for i in range(n)])) for n, c in enumerate(counts, 1)]
+    m.d.comb += [b.eq(v) for b, v in zip(blocks, block_prefix_counts(bits, 8, block), strict=True)]
+
+    async def bench(ctx):
+        for value in range(256):
+            ctx.set(bits, value)
+            assert [ctx.get(c) for c in counts] == [bin(value & ((1 << n) - 1)).count("1") for n in range(1, 9)]
+            want = [bin(value >> (l - l % block) & ((2 << (l % block)) - 1)).count("1") for l in range(8)]
+            assert [ctx.get(b) for b in blocks] == want, value
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_lut_count_arguments():
+    with pytest.raises(ValueError, match="1..8 bits"):
+        lut_count([Signal() for _ in range(9)])
+    with pytest.raises(ValueError, match="block must be"):
+        block_prefix_counts(Signal(12), 12, 8)
 
 
 def _run_ze(lanes, masks, rng, stall, split=False):
