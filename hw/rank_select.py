@@ -124,15 +124,18 @@ class RankSelect(wiring.Component):
         # fed by high-fanout keys leaves no time for logic after it).
         # above(j, i): lane j is ranked above lane i (for j < i: key[j] >=
         # key[i]; for j > i: key[j] > key[i]).
+        # Each comparator's register in two copies, one by each of the two
+        # lanes' counts (a single register between them was a long route).
         lt = {}
         for i in range(S):
             for j in range(i):
-                lt[j, i] = Signal(name=f"lt{j}_{i}", reset_less=True)
                 # key[j] < key[i] as a borrow (hw.compare: no LUT after the chain).
-                m.d.sync += lt[j, i].eq(greater_than(keys[i][j * C // S], keys[j][i * C // S]))
+                lt[j, i] = replicas(m, greater_than(keys[i][j * C // S], keys[j][i * C // S]), 2,
+                                    name=f"lt{j}_{i}")
 
         def above(j, i):
-            return ~lt[j, i] if j < i else lt[i, j]
+            """Lane j ranks above lane i, from the copy by lane i's count."""
+            return ~lt[j, i][1] if j < i else lt[i, j][0]
 
         # Stage 2: each rank in two halves, a = popcount of the first half
         # of the S - 1 comparisons and b of the rest (a whole 15-bit popcount

@@ -278,7 +278,7 @@ class TopKEngine(wiring.Component):
         return max(1, _rotate_layers(self._P) - 1)
 
     # Columns whose rotation multiplexers share one copy of the fill offset.
-    ROTATE_GROUP = 4
+    ROTATE_GROUP = 1
     # Lanes served by one copy of a broadcast register (the threshold, the
     # input buffer's write row, the read rows' state flags): one copy per group keeps
     # each net short (hw.replicate).
@@ -382,7 +382,9 @@ class TopKEngine(wiring.Component):
         # before the sample read, row 0 before a round, the next row at each
         # issue. (The issue row and the sample-read flag in front of every
         # bank's address were the slowest path.)
-        raddrs = {sd: [Signal(row_w, name=f"raddr{sd}{j}") for j in range(P)] for sd in SIDES}
+        # Each in two copies: one by the bank's memory, one for the bypass
+        # compare below (one register between them was a long route).
+        raddrs = {sd: [kept_copies(row_w, 2, name=f"raddr{sd}{j}") for j in range(P)] for sd in SIDES}
 
         m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
         m.d.comb += [target.n.eq(cur_n), target.k.eq(cur_k)]
@@ -506,14 +508,14 @@ class TopKEngine(wiring.Component):
             for si, rs in enumerate(raddrs.values()):
                 c = si * G + j * G // P
                 with m.If(samp_ld_c[c]):
-                    m.d.sync += rs[j].eq(samp_row[j] if j < S else 0)
+                    m.d.sync += [r.eq(samp_row[j] if j < S else 0) for r in rs[j]]
                 with m.Elif(gap_c[c]):
-                    m.d.sync += rs[j].eq(0)
+                    m.d.sync += [r.eq(0) for r in rs[j]]
                 with m.Elif(run_c[c]):
-                    m.d.sync += rs[j].eq(rs[j] + 1)
+                    m.d.sync += [r.eq(r + 1) for r in rs[j]]
         for side_name in SIDES:
             for j, rd in enumerate(rds[side_name]):
-                m.d.comb += rd.addr.eq(raddrs[side_name][j])
+                m.d.comb += rd.addr.eq(raddrs[side_name][j][0])
         # Stage Q: the banks' read data registered as read, beside the
         # source selects; the source multiplexer follows the register (the
         # read row, the LUT RAM, the multiplexer and the routes between them
@@ -638,8 +640,10 @@ class TopKEngine(wiring.Component):
                         off = off_d
                     offs.append(off)
             # One copy of the offset per group of ROTATE_GROUP columns drives
-            # their multiplexers (fanout 4 * 16 * width / P instead of every
-            # lane; one copy per column made the mapper flatten the layers).
+            # their multiplexers (fanout 2 * width per column instead of every
+            # lane; the layers' kept outputs stop the mapper from flattening
+            # them into a 16:1 multiplexer per column, as a copy per column
+            # once did; four columns per copy left a long route into them).
             lanes = _rotate(m, [ze.o_data[l] for l in range(P)],
                             [offs[j // self.ROTATE_GROUP] for j in range(P)], f"rot{side_name}")
             for j, wr in enumerate(wrs[side_name]):
@@ -669,7 +673,7 @@ class TopKEngine(wiring.Component):
                 m.d.comb += [wr.data.eq(w2_data), wr.en.eq(w3_en), wr.addr.eq(w3_addr)]
                 if j < S:
                     # The bank's read row holds the sample row in the sample-read cycle.
-                    w2_hit[side_name].append(w3_en & (w3_addr == raddrs[side_name][j]))
+                    w2_hit[side_name].append(w3_en & (w3_addr == raddrs[side_name][j][1]))
                     w2_wdata[side_name].append(w2_data)
 
         # The sample read happens in the cycle that writes the decided side's
