@@ -2,18 +2,46 @@
 
 from amaranth.hdl import Cat, Const, Value
 
-__all__ = ["greater_than", "greater_than_const", "thermometer"]
+__all__ = ["greater_equal", "greater_than", "greater_than_const", "thermometer"]
 
 
-def greater_than(a, b):
-    """``a > b`` as the borrow of ``b - a`` one bit wider (both of one shape).
+def _keys(a, b):
+    """``a`` and ``b`` as unsigned values of the same order (sign bit flipped if signed)."""
+    a, b = Value.cast(a), Value.cast(b)
+    if a.shape() != b.shape():
+        raise TypeError(f"compared values must have one shape, not {a.shape()} and {b.shape()}")
+    w = len(a)
+    if a.shape().signed:
+        return Cat(a[:w - 1], ~a[w - 1]), Cat(b[:w - 1], ~b[w - 1])
+    return a, b
 
-    The borrow is the sum output of the carry chain's last cell. A plain
-    ``a > b`` puts a LUT after the chain (Yosys maps the compare to a
-    subtraction whose flags are then combined), one more level and one more
-    route on paths that have neither to spare.
+
+def greater_than(a, b, *, mask=None):
+    """``a > b`` (and ``mask``, if given) as the borrow of one carry chain.
+
+    The borrow of ``b - a``, one bit wider, is the sum output of the chain's
+    last cell. A plain ``a > b`` puts a LUT after the chain (Yosys combines
+    the subtraction's flags), and ``mask & (a > b)`` another one: each is a
+    level and a route on paths that have neither to spare. The mask rides in
+    the chain as a top bit: ``Cat(a, 0) > Cat(b, ~mask)``.
     """
-    return (b - a)[-1]
+    ka, kb = _keys(a, b)
+    if mask is not None:
+        ka, kb = Cat(ka, Const(0, 1)), Cat(kb, ~Value.cast(mask))
+    return (kb - ka)[-1]
+
+
+def greater_equal(a, b, *, mask=None):
+    """``a >= b`` (and ``mask``) as one carry chain: the sign of ``b - a - 1``.
+
+    ``b + ~a`` in two's complement, two bits wider than the keys: the
+    inversion goes into the chain's LUTs, and no LUT follows the chain.
+    """
+    ka, kb = _keys(a, b)
+    if mask is not None:
+        ka, kb = Cat(ka, Const(0, 1)), Cat(kb, ~Value.cast(mask))
+    w = len(ka)
+    return (Cat(kb, Const(0, 1)) + ~Cat(ka, Const(0, 1)))[w]
 
 
 def greater_than_const(x, c):

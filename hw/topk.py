@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.topk_cycles import lfsr_seeds
 
-from .compare import greater_than, greater_than_const, thermometer
+from .compare import greater_equal, greater_than, greater_than_const, thermometer
 from .credit_fifo import CreditFifo
 from .lfsr import Lfsr
 from .params import check_bool, check_int, check_pow2
@@ -97,18 +97,19 @@ def _early_count(m, bits, name):
     return total
 
 
-def _greater_less(m, lanes, refs, P, name):
-    """Per lane ``lanes[l] > ref`` and ``lanes[l] < ref`` as two carry-chain compares.
+def _greater_at_least(m, lanes, refs, mask, P, name):
+    """Per lane ``mask & (lanes[l] > ref)`` and ``mask & (lanes[l] >= ref)``: two carry chains.
 
     ``refs`` are copies of the reference, one per group of ``P // len(refs)``
-    lanes. Equality is then ``~gt & ~lt``, one gate beside the register,
-    instead of an XOR/AND tree three LUT levels deep.
+    lanes. The mask rides in the chains (``hw.compare``), so each result
+    leaves its chain with no LUT after it; equality is then ``ge & ~gt``, one
+    gate beside the register, instead of an XOR/AND tree three LUT levels deep.
     """
     per = P // len(refs)
-    gt, lt = Signal(P, name=f"{name}_gt"), Signal(P, name=f"{name}_lt")
-    m.d.comb += [gt.eq(Cat(*[greater_than(lanes[l], refs[l // per]) for l in range(P)])),
-                 lt.eq(Cat(*[greater_than(refs[l // per], lanes[l]) for l in range(P)]))]
-    return gt, lt
+    gt, ge = Signal(P, name=f"{name}_gt"), Signal(P, name=f"{name}_ge")
+    m.d.comb += [gt.eq(Cat(*[greater_than(lanes[l], refs[l // per], mask=mask[l]) for l in range(P)])),
+                 ge.eq(Cat(*[greater_equal(lanes[l], refs[l // per], mask=mask[l]) for l in range(P)]))]
+    return gt, ge
 
 
 class TopKEngine(wiring.Component):
@@ -346,6 +347,11 @@ class TopKEngine(wiring.Component):
         cur_n = Signal(cb)           # candidates of the current round
         cur_k = Signal(cb)           # rank wanted among them
         cur_km1 = Signal(cb)         # cur_k - 1
+        # thermometer(cur_n) and cur_n <= P, registered every cycle: final in
+        # GAP (cur_n is loaded in HOLD, DRAIN follows), where the sample read
+        # and the issue counters take them (compares in front of them were
+        # a slow path).
+        cur_th, cur_last = Signal(P, name="cur_th"), Signal()
         # This round's part sizes (U, M, D), counted as the beats pass.
         acc = {sd: Signal(cb, name=f"acc{sd}") for sd in SIDES}
         # The decision's compares as running differences whose sign bits are
@@ -388,6 +394,7 @@ class TopKEngine(wiring.Component):
 
         m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
         m.d.comb += [target.n.eq(cur_n), target.k.eq(cur_k)]
+        m.d.sync += [cur_th.eq(thermometer(cur_n, P)), cur_last.eq(~greater_than_const(cur_n, P))]
 
         # --- sample stage: the pivots' sample (RS, RQ, then the rank select) ---
         # Round 1 ranks the first input beat; a later round first reads one
@@ -457,7 +464,7 @@ class TopKEngine(wiring.Component):
         m.d.sync += [*[c.eq(~sample_read) for c in rs_from_in], *[c.eq(side_m) for c in rs_m],
                      *[c.eq(side_r) for c in rs_r]]
         m.d.sync += [rs_valid.eq(sample_read | first_in),
-                     rs_mask.eq(Mux(sample_read, thermometer(cur_n, S), in_th))]
+                     rs_mask.eq(Mux(sample_read, cur_th[:S], in_th))]
         # RQ: the sample beat registered after the source mux, so that the
         # rank comparators start from registers.
         rq_valid, rq_mask = Signal(), Signal(S)
@@ -559,11 +566,12 @@ class TopKEngine(wiring.Component):
         m.d.sync += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last)]
         m.d.sync += [c_data[l].eq(d_data[l]) for l in range(P)]
         copies = rank.copies
-        gt_hi, lt_hi = _greater_less(m, d_data, [pivot_hi[c] for c in range(copies)], P, "chi")
-        gt_lo, lt_lo = _greater_less(m, d_data, [pivot_lo[c] for c in range(copies)], P, "clo")
-        m.d.sync += [c_keep["L"].eq(d_mask & gt_hi), c_keep["M"].eq(d_mask & gt_lo & lt_hi),
-                     c_keep["R"].eq(d_mask & lt_lo), c_cls["ge_hi"].eq(d_mask & ~lt_hi),
-                     c_cls["gt_lo"].eq(d_mask & gt_lo), c_cls["ge_lo"].eq(d_mask & ~lt_lo)]
+        # All four results masked in their chains: U and the three classes
+        # go straight into their registers, M and D through one gate each.
+        gt_hi, ge_hi = _greater_at_least(m, d_data, [pivot_hi[c] for c in range(copies)], d_mask, P, "chi")
+        gt_lo, ge_lo = _greater_at_least(m, d_data, [pivot_lo[c] for c in range(copies)], d_mask, P, "clo")
+        m.d.sync += [c_keep["L"].eq(gt_hi), c_keep["M"].eq(gt_lo & ~ge_hi), c_keep["R"].eq(d_mask & ~ge_lo),
+                     c_cls["ge_hi"].eq(ge_hi), c_cls["gt_lo"].eq(gt_lo), c_cls["ge_lo"].eq(ge_lo)]
 
         # --- Z1/Z2: zero eliminators; counts from their registered early counts
         # (a popcount and an accumulate in one cycle would be the slowest path).
@@ -733,9 +741,9 @@ class TopKEngine(wiring.Component):
                 m.d.sync += r.eq(r + 1)
         f1_valid, f1_gt, f1_eq, f1_row = Signal(), Signal(P), Signal(P), Signal(row_w)
         f1_data = Signal(data.ArrayLayout(shape, P))
-        fin_gt, fin_lt = _greater_less(m, in_rd_data, thresholds, P, "f")
+        fin_gt, fin_ge = _greater_at_least(m, in_rd_data, thresholds, f0_mask, P, "f")
         m.d.sync += [f1_valid.eq(f0_valid), f1_row.eq(f0_row), f1_data.eq(in_rd_data),
-                     f1_gt.eq(f0_mask & fin_gt), f1_eq.eq(f0_mask & ~fin_gt & ~fin_lt)]
+                     f1_gt.eq(fin_gt), f1_eq.eq(fin_ge & ~fin_gt)]
         # Equal elements are kept while the running count is below the quota:
         # G registers each lane's count of equals before it (prefix sum) and
         # the beat's total; then lane l is kept if that count < min(room, P),
@@ -963,8 +971,8 @@ class TopKEngine(wiring.Component):
             # side's last row is written in this cycle (the sample takes
             # it through the bypass). The issue counters restart from
             # registers here rather than from the decision's multiplexers.
-            m.d.sync += [*[c.eq(0) for c in s_from_in], rem.eq(cur_n), rem_th.eq(thermometer(cur_n, P)),
-                         rem_last.eq(~greater_than_const(cur_n, P)), iss_row.eq(0),
+            m.d.sync += [*[c.eq(0) for c in s_from_in], rem.eq(cur_n), rem_th.eq(cur_th),
+                         rem_last.eq(cur_last), iss_row.eq(0),
                          *[c.eq(0) for c in gap_c], *[c.eq(1) for c in run_c]]
             goto("GAP", "RUN")
         with m.If(st["RUN"] & rem_last):

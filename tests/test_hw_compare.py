@@ -4,7 +4,7 @@ import pytest
 from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
-from hw.compare import greater_than, greater_than_const, thermometer
+from hw.compare import greater_equal, greater_than, greater_than_const, thermometer
 
 
 def _simulate(width, build, check):
@@ -26,20 +26,28 @@ def _simulate(width, build, check):
 
 
 @pytest.mark.parametrize("shape", [4, signed(4)], ids=["unsigned", "signed"])
-def test_greater_than(shape):
-    checked = []
+def test_greater_than_and_equal(shape):
+    counted = []
 
     def build(m, a, b):
-        out = Signal()
-        m.d.comb += out.eq(greater_than(a, b))
-        return [out]
+        outs = [Signal(name=f"o{i}") for i in range(6)]
+        m.d.comb += [outs[0].eq(greater_than(a, b)), outs[1].eq(greater_equal(a, b)),
+                     outs[2].eq(greater_than(a, b, mask=1)), outs[3].eq(greater_equal(a, b, mask=1)),
+                     outs[4].eq(greater_than(a, b, mask=0)), outs[5].eq(greater_equal(a, b, mask=0))]
+        return outs
 
     def check(_, x, y, outs):
-        assert outs[0] == (x > y), (x, y)
-        checked.append(outs[0])
+        assert outs == [x > y, x >= y, x > y, x >= y, 0, 0], (x, y, outs)
+        counted.append(outs[0] + outs[1])
 
     _simulate((shape, shape), build, check)
-    assert sum(checked) == sum(1 for x in range(16) for y in range(16) if x > y)
+    # Every pair was checked, and both compares fired where they should.
+    assert sum(counted) == sum((x > y) + (x >= y) for x in range(16) for y in range(16))
+
+
+def test_compare_shapes_must_match():
+    with pytest.raises(TypeError, match="one shape"):
+        greater_than(Signal(4), Signal(5))
 
 
 def test_greater_than_const_and_thermometer():
