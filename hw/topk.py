@@ -361,6 +361,11 @@ class TopKEngine(wiring.Component):
         run = {c: Signal(signed(cb + 2), name=f"run_{c}") for c in CLASSES}
         k_ge_hi, k_ge_lo = Signal(signed(cb + 2)), Signal(signed(cb + 2))
         decide = Signal()            # the counts are final: decide the next round
+        # The registered outcome of the decision (see the control section).
+        out_u, out_m, out_d, out_end = Signal(), Signal(), Signal(), Signal()
+        # The k-th value is hi (if the selection ends): one copy per threshold
+        # copy and one for the quota.
+        out_t_hi = kept_copies(1, G + 1, name="out_t_hi")
         side_m, side_r = Signal(), Signal()    # the round reads M / R (neither: L)
         iss_row = Signal(row_w)
         rem = Signal(cb)             # elements not yet issued in this round
@@ -388,9 +393,7 @@ class TopKEngine(wiring.Component):
         # before the sample read, row 0 before a round, the next row at each
         # issue. (The issue row and the sample-read flag in front of every
         # bank's address were the slowest path.)
-        # Each in two copies: one by the bank's memory, one for the bypass
-        # compare below (one register between them was a long route).
-        raddrs = {sd: [kept_copies(row_w, 2, name=f"raddr{sd}{j}") for j in range(P)] for sd in SIDES}
+        raddrs = {sd: [Signal(row_w, name=f"raddr{sd}{j}") for j in range(P)] for sd in SIDES}
 
         m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
         m.d.comb += [target.n.eq(cur_n), target.k.eq(cur_k)]
@@ -515,14 +518,14 @@ class TopKEngine(wiring.Component):
             for si, rs in enumerate(raddrs.values()):
                 c = si * G + j * G // P
                 with m.If(samp_ld_c[c]):
-                    m.d.sync += [r.eq(samp_row[j] if j < S else 0) for r in rs[j]]
+                    m.d.sync += rs[j].eq(samp_row[j] if j < S else 0)
                 with m.Elif(gap_c[c]):
-                    m.d.sync += [r.eq(0) for r in rs[j]]
+                    m.d.sync += rs[j].eq(0)
                 with m.Elif(run_c[c]):
-                    m.d.sync += [r.eq(r + 1) for r in rs[j]]
+                    m.d.sync += rs[j].eq(rs[j] + 1)
         for side_name in SIDES:
             for j, rd in enumerate(rds[side_name]):
-                m.d.comb += rd.addr.eq(raddrs[side_name][j][0])
+                m.d.comb += rd.addr.eq(raddrs[side_name][j])
         # Stage Q: the banks' read data registered as read, beside the
         # source selects; the source multiplexer follows the register (the
         # read row, the LUT RAM, the multiplexer and the routes between them
@@ -599,8 +602,7 @@ class TopKEngine(wiring.Component):
             m.d.sync += [run[c].eq(Mux(z1_first, cur_km1, run[c]) - counts[c]) for c in CLASSES]
             m.d.sync += [k_ge_hi.eq(Mux(z1_first, cur_k, k_ge_hi) - counts["ge_hi"]),
                          k_ge_lo.eq(Mux(z1_first, cur_k, k_ge_lo) - counts["ge_lo"])]
-        w2_hit = {sd: [] for sd in SIDES}
-        w2_wdata = {sd: [] for sd in SIDES}
+        w2_write = {sd: [] for sd in SIDES}     # (enable, row, data) of the sampled banks' writes
         for si, side_name in enumerate(SIDES):
             ze = zes[side_name]
             m.submodules[f"ze{side_name}"] = ze
@@ -680,26 +682,31 @@ class TopKEngine(wiring.Component):
                 m.d.sync += [w2_data.eq(lanes[j]), w3_en.eq(w2_en), w3_addr.eq(w2_addr)]
                 m.d.comb += [wr.data.eq(w2_data), wr.en.eq(w3_en), wr.addr.eq(w3_addr)]
                 if j < S:
-                    # The bank's read row holds the sample row in the sample-read cycle.
-                    w2_hit[side_name].append(w3_en & (w3_addr == raddrs[side_name][j][1]))
-                    w2_wdata[side_name].append(w2_data)
+                    w2_write[side_name].append((w2_en, w2_addr, w2_data))
 
         # The sample read happens in the cycle that writes the decided side's
         # last row: a sampled bank whose row is being written takes the
         # written value instead (registered beside the read data). The side
-        # is chosen before the register (it is known since HOLD), under its
-        # own copies of the side flags, so that the RQ multiplexer has one
-        # bypass input instead of three.
+        # is known since HOLD: its write enable and row are selected into
+        # registers beside the banks' own (w3), and compared with the sample
+        # row (the bank's read row then) in the next cycle, so that the RQ
+        # multiplexer has one bypass input instead of three.
+        # The side flags' copies come from the outcome (final in HOLD), not
+        # from side_m/side_r (loaded in HOLD): the side selects the writes of
+        # the cycle before the sample read.
         byp_m = kept_copies(1, GS, name="byp_m")
         byp_r = kept_copies(1, GS, name="byp_r")
-        m.d.sync += [*[c.eq(side_m) for c in byp_m], *[c.eq(side_r) for c in byp_r]]
+        m.d.sync += [*[c.eq(out_m) for c in byp_m], *[c.eq(out_d) for c in byp_r]]
         for j in range(S):
             sel = j * GS // P
-            m.d.sync += [
-                byp[j].eq(Mux(byp_r[sel], w2_hit["R"][j], Mux(byp_m[sel], w2_hit["M"][j], w2_hit["L"][j]))),
-                byp_data[j].eq(Mux(byp_r[sel], w2_wdata["R"][j],
-                                   Mux(byp_m[sel], w2_wdata["M"][j], w2_wdata["L"][j]))),
-            ]
+
+            def of_side(i, j=j, sel=sel):
+                return Mux(byp_r[sel], w2_write["R"][j][i],
+                           Mux(byp_m[sel], w2_write["M"][j][i], w2_write["L"][j][i]))
+            w3s_en = Signal(name=f"w3s_en{j}")
+            w3s_addr = Signal(row_w, name=f"w3s_addr{j}")
+            m.d.sync += [w3s_en.eq(of_side(0)), w3s_addr.eq(of_side(1)),
+                         byp[j].eq(w3s_en & (w3s_addr == samp_row[j])), byp_data[j].eq(of_side(2))]
 
         # --- final pass: input buffer -> compare with T -> keep -> pack --------
         # The pass never stalls: an enable from result.ready would fan out to
@@ -927,9 +934,12 @@ class TopKEngine(wiring.Component):
         # else read D. HOLD then loads the next round's state from them (the
         # sign bits fanned out to every such register and to the state flags).
         neg = {c: run[c][-1] for c in CLASSES}
-        out_u, out_m, out_d, out_end = Signal(), Signal(), Signal(), Signal()
-        out_t_hi = Signal()          # the k-th value is hi (if the selection ends)
-        m.d.sync += [out_u.eq(neg["gt_hi"]), out_t_hi.eq(neg["ge_hi"]),
+        # The quota's candidates, room and room - P, for T = hi and T = lo
+        # (an adder after the outcome's select was a slow path into HOLD).
+        room_of = {c: (Signal.like(room, name=f"room_{c}"), Signal.like(room, name=f"room_mp_{c}"))
+                   for c in ("gt_hi", "gt_lo")}
+        m.d.sync += [r.eq(run[c] + d) for c, pair in room_of.items() for r, d in zip(pair, (1, -(P - 1)), strict=True)]
+        m.d.sync += [out_u.eq(neg["gt_hi"]), *[c.eq(neg["ge_hi"]) for c in out_t_hi],
                      out_m.eq(~neg["gt_hi"] & ~neg["ge_hi"] & neg["gt_lo"]),
                      out_d.eq(~neg["gt_hi"] & ~neg["ge_hi"] & ~neg["gt_lo"] & ~neg["ge_lo"]),
                      out_end.eq(~neg["gt_hi"] & (neg["ge_hi"] | ~neg["gt_lo"] & neg["ge_lo"]))]
@@ -938,11 +948,11 @@ class TopKEngine(wiring.Component):
             # counts in HOLD (loaded whatever the outcome: an enable from the
             # outcome would fan out to all of them). The k-th value is hi if
             # n(>= hi) >= k, else lo (when the selection ends); room = k -
-            # n(> T).
-            above = Mux(out_t_hi, run["gt_hi"], run["gt_lo"])
-            m.d.sync += [*[t.eq(Mux(out_t_hi, pivot_hi[g * rank.copies // G], pivot_lo[g * rank.copies // G]))
+            # n(> T), from both candidates registered beside the outcome.
+            m.d.sync += [*[t.eq(Mux(out_t_hi[g], pivot_hi[g * rank.copies // G], pivot_lo[g * rank.copies // G]))
                            for g, t in enumerate(thresholds)],
-                         room.eq(above + 1), room_mp.eq(above - (P - 1))]
+                         room.eq(Mux(out_t_hi[G], room_of["gt_hi"][0], room_of["gt_lo"][0])),
+                         room_mp.eq(Mux(out_t_hi[G], room_of["gt_hi"][1], room_of["gt_lo"][1]))]
         with m.If(st["WAIT"] & decide):
             goto("WAIT", "HOLD")
         with m.If(st["HOLD"]):
