@@ -899,7 +899,8 @@ class TopKEngine(wiring.Component):
                      self.result.valid.eq(Mux(st["FINAL"], ofifo.r_valid, st["EMPTY"]))]
         with m.If(st["IDLE"] & self.request.valid):
             m.d.sync += [kf.eq(Mux(req.k > req.n, req.n, req.k)), clamped.eq(req.k > req.n),
-                         req_n.eq(req.n), cur_n.eq(req.n), req_th.eq(thermometer(req.n, P)), req_gtp.eq(req.n > P),
+                         req_n.eq(req.n), cur_n.eq(req.n), req_th.eq(thermometer(req.n, P)),
+                         req_gtp.eq(req.n > P),
                          iss_row.eq(0), rem.eq(req.n), rem_th.eq(thermometer(req.n, P)),
                          rem_last.eq(req.n <= P), disc.eq(nbeats), *[c.eq(1) for c in s_from_in],
                          in_row.eq(0), in_rem.eq(req.n), in_last.eq(req.n <= P),
@@ -938,7 +939,8 @@ class TopKEngine(wiring.Component):
         # (an adder after the outcome's select was a slow path into HOLD).
         room_of = {c: (Signal.like(room, name=f"room_{c}"), Signal.like(room, name=f"room_mp_{c}"))
                    for c in ("gt_hi", "gt_lo")}
-        m.d.sync += [r.eq(run[c] + d) for c, pair in room_of.items() for r, d in zip(pair, (1, -(P - 1)), strict=True)]
+        m.d.sync += [r.eq(run[c] + d) for c, pair in room_of.items()
+                     for r, d in zip(pair, (1, -(P - 1)), strict=True)]
         m.d.sync += [out_u.eq(neg["gt_hi"]), *[c.eq(neg["ge_hi"]) for c in out_t_hi],
                      out_m.eq(~neg["gt_hi"] & ~neg["ge_hi"] & neg["gt_lo"]),
                      out_d.eq(~neg["gt_hi"] & ~neg["ge_hi"] & ~neg["gt_lo"] & ~neg["ge_lo"]),
@@ -949,7 +951,8 @@ class TopKEngine(wiring.Component):
             # outcome would fan out to all of them). The k-th value is hi if
             # n(>= hi) >= k, else lo (when the selection ends); room = k -
             # n(> T), from both candidates registered beside the outcome.
-            m.d.sync += [*[t.eq(Mux(out_t_hi[g], pivot_hi[g * rank.copies // G], pivot_lo[g * rank.copies // G]))
+            pivot_of = [g * rank.copies // G for g in range(G)]
+            m.d.sync += [*[t.eq(Mux(out_t_hi[g], pivot_hi[pivot_of[g]], pivot_lo[pivot_of[g]]))
                            for g, t in enumerate(thresholds)],
                          room.eq(Mux(out_t_hi[G], room_of["gt_hi"][0], room_of["gt_lo"][0])),
                          room_mp.eq(Mux(out_t_hi[G], room_of["gt_hi"][1], room_of["gt_lo"][1]))]

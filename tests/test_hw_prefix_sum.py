@@ -47,7 +47,8 @@ def test_lut_counts(block):
     async def bench(ctx):
         for value in range(256):
             ctx.set(bits, value)
-            assert [ctx.get(c) for c in counts] == [bin(value & ((1 << n) - 1)).count("1") for n in range(1, 9)]
+            prefixes = [bin(value & ((1 << n) - 1)).count("1") for n in range(1, 9)]
+            assert [ctx.get(c) for c in counts] == prefixes, value
             want = [bin(value >> (l - l % block) & ((2 << (l % block)) - 1)).count("1") for l in range(8)]
             assert [ctx.get(b) for b in blocks] == want, value
 
