@@ -734,11 +734,14 @@ class TopKEngine(wiring.Component):
         m.d.comb += [rd.addr.eq(fin_rows[l]) for l, rd in enumerate(in_rds)]
         in_rd_data = Signal(data.ArrayLayout(shape, P))
         m.d.comb += [in_rd_data[l].eq(rd.data) for l, rd in enumerate(in_rds)]
-        m.d.sync += f0_valid.eq(fin_issue)
+        # The lanes of the row read, or none: a cycle without a read
+        # compares nothing, so that its equal count is 0 and the quota below
+        # needs no valid gate.
+        m.d.sync += [f0_valid.eq(fin_issue), f0_mask.eq(Mux(fin_issue, fin_th, 0))]
         with m.If(fin_issue):
             # fin_rem wraps below zero after the last row: fin_more is then
             # clear and nothing reads the other values.
-            m.d.sync += [f0_mask.eq(fin_th), f0_row.eq(fin_row), fin_row.eq(fin_row + 1),
+            m.d.sync += [f0_row.eq(fin_row), fin_row.eq(fin_row + 1),
                          fin_rem.eq(fin_rem - P), fin_th.eq(thermometer(fin_rem, P, P)),
                          *[c.eq(fin_gtp) for c in fin_more_c], fin_gtp.eq(greater_than_const(fin_rem, 2 * P))]
         for l, r in enumerate(fin_rows):
@@ -782,15 +785,15 @@ class TopKEngine(wiring.Component):
         # accumulators: each beat subtracts its total from both (two carry
         # chains side by side), and the signs pick 0, P or the difference.
         # room_sat in one copy per lane group (kept apart: hw.replicate).
+        # Every cycle, with no valid gate: a cycle without a beat has a total
+        # of 0 (its mask is clear), and HOLD's load of room reaches room_sat
+        # a cycle later, long before the pass's first beat.
         room_sats = kept_copies(range(P + 1), G, name="room_sat")
         keep = Cat(*[g_gt[l] | (g_eq[l] & (g_before[l] < room_sats[l * G // P])) for l in range(P)])
         rs_w = len(room_sats[0])
-        with m.If(g_valid):
-            left, left_p = room - g_total, room_mp - g_total
-            m.d.sync += [room.eq(left), room_mp.eq(left_p),
-                         *[r.eq(Mux(left[-1], 0, Mux(~left_p[-1], P, left[:rs_w]))) for r in room_sats]]
-        with m.Else():
-            m.d.sync += [r.eq(Mux(room[-1], 0, Mux(~room_mp[-1], P, room[:rs_w]))) for r in room_sats]
+        left, left_p = room - g_total, room_mp - g_total
+        m.d.sync += [room.eq(left), room_mp.eq(left_p),
+                     *[r.eq(Mux(left[-1], 0, Mux(~left_p[-1], P, left[:rs_w]))) for r in room_sats]]
         fin_layout = data.StructLayout({"score": shape, "index": self.index_bits})
         f2_valid, f2_keep = Signal(), Signal(P)
         f2_data = Signal(data.ArrayLayout(fin_layout, P))
