@@ -24,8 +24,8 @@ __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY
            "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
 
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
-ROUND_LATENCY = 12
-FINAL_LATENCY = 12
+ROUND_LATENCY = 13
+FINAL_LATENCY = 14
 
 
 def round_gap(p):

@@ -1,12 +1,13 @@
 """Parallel prefix count of a bit vector (Sklansky adder tree)."""
 
-from amaranth.hdl import Cat, Const, Module, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import check_int
 
-__all__ = ["PrefixSum", "block_prefix_counts", "lut_count", "popcount", "prefix_counts", "prefix_levels"]
+__all__ = ["PrefixSum", "block_prefix_counts", "lut_count", "popcount", "prefix_counts", "prefix_levels",
+           "staged_block_counts"]
 
 
 def prefix_levels(width):
@@ -85,6 +86,35 @@ def block_prefix_counts(bits, width, block):
     if not (1 <= block <= 8 and block & (block - 1) == 0 and width % block == 0):
         raise ValueError(f"block must be a power of two in 1..8 dividing width {width}, not {block}")
     return [lut_count([bits[i] for i in range(l - l % block, l + 1)]) for l in range(width)]
+
+
+def staged_block_counts(m, part_bits, total_bits, width, block, *, name, en=1):
+    """Prefix counts within blocks of ``block`` lanes and block totals, registered in two stages.
+
+    Stage 1 counts within blocks of 4 lanes (:func:`block_prefix_counts`:
+    each output bit one LUT4 of the lane bits), stage 2 within blocks of
+    ``block`` (up to 8: one add of two 3-bit counts per lane). Returns
+    ``(parts, totals)``: ``parts[l]`` counts ``part_bits`` from the start of
+    lane ``l``'s block up to ``l``, ``totals[b]`` the ``total_bits`` of block
+    ``b``, both two cycles after the bits (registers advance when ``en``).
+    Counting 8 lanes in one stage put three LUT levels after the long route
+    that brings the bits (a compare), the slowest path of the top-k engine.
+    """
+    quad = min(4, block)
+    per = block // quad
+    q_part = [Signal(range(quad + 1), name=f"{name}_qpart{l}") for l in range(width)]
+    q_total = [Signal(range(quad + 1), name=f"{name}_qtotal{b}") for b in range(width // quad)]
+    parts = [Signal(range(block + 1), name=f"{name}_part{l}") for l in range(width)]
+    totals = [Signal(range(block + 1), name=f"{name}_total{b}") for b in range(width // block)]
+    with m.If(en):
+        quads = block_prefix_counts(part_bits, width, quad)
+        m.d.sync += [r.eq(v) for r, v in zip(q_part, quads, strict=True)]
+        m.d.sync += [t.eq(lut_count([total_bits[i] for i in range(b * quad, (b + 1) * quad)]))
+                     for b, t in enumerate(q_total)]
+        levels = prefix_counts(q_part, width, quad.bit_length() - 1, block.bit_length() - 1)
+        m.d.sync += [r.eq(v) for r, v in zip(parts, levels, strict=True)]
+        m.d.sync += [t.eq(popcount(q_total[b * per:(b + 1) * per])) for b, t in enumerate(totals)]
+    return parts, totals
 
 
 class PrefixSum(wiring.Component):

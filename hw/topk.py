@@ -12,7 +12,7 @@ from .compare import greater_equal, greater_than, greater_than_const, thermomete
 from .credit_fifo import CreditFifo
 from .lfsr import Lfsr
 from .params import check_bool, check_int, check_pow2
-from .prefix_sum import block_prefix_counts, lut_count, popcount, prefix_counts, prefix_levels
+from .prefix_sum import popcount, prefix_counts, prefix_levels, staged_block_counts
 from .rank_select import RankSelect
 from .rank_target import RankTarget
 from .replicate import kept_copies, replicas
@@ -82,17 +82,16 @@ def _rotate(m, lanes, amounts, name):
 
 
 def _early_count(m, bits, name):
-    """``popcount(bits)`` two cycles later, as a zero eliminator's early count.
+    """``popcount(bits)`` three cycles later, as a zero eliminator's early count.
 
-    A count per block of up to 8 lanes (two LUT levels) is registered, then
-    their sum: the same stages as ``ZeroEliminator.early_count``, so that
-    both arrive together.
+    The block totals of ``staged_block_counts`` (two stages; its unused
+    prefix counts are removed by synthesis), then their sum: the stages of
+    ``ZeroEliminator.early_count``, so that both arrive together.
     """
+    assert ZeroEliminator.EARLY_LATENCY == 3
     P = len(bits)
-    block = min(P, 8)
-    blocks = [Signal(range(block + 1), name=f"{name}_b{b}") for b in range(P // block)]
+    _, blocks = staged_block_counts(m, bits, bits, P, min(P, 8), name=name)
     total = Signal(range(P + 1), name=name)
-    m.d.sync += [blk.eq(lut_count(bits[b * block:(b + 1) * block])) for b, blk in enumerate(blocks)]
     m.d.sync += total.eq(popcount(blocks))
     return total
 
@@ -293,11 +292,11 @@ class TopKEngine(wiring.Component):
     def final_latency(self):
         """Cycles from the last decision's next cycle plus the row index to that row's result beat.
 
-        HOLD (1), read (1), compare (1), two prefix-count stages of the
-        equal elements (2), keep (1), the packing zero eliminator, and the
+        HOLD (1), read (1), compare (1), three prefix-count stages of the
+        equal elements (3), keep (1), the packing zero eliminator, and the
         result FIFO.
         """
-        return 6 + ZeroEliminator.latency_of(split=True) + CreditFifo.LATENCY
+        return 7 + ZeroEliminator.latency_of(split=True) + CreditFifo.LATENCY
 
     @property
     def out_fifo_depth(self):
@@ -759,20 +758,21 @@ class TopKEngine(wiring.Component):
         # the beat's total; then lane l is kept if that count < min(room, P),
         # and room (equals still to keep) drops by the total: a subtraction
         # and a compare in parallel, from registers.
-        # As in the zero eliminator: the register sits after the counts
-        # within blocks of 8 lanes, and the beat's total is its own popcount
-        # of the block counts (not the last prefix, which chains after the tree).
+        # As in the zero eliminator: registers after the counts within blocks
+        # of 4, then 8 lanes, and the beat's total is its own popcount of the
+        # block counts (not the last prefix, which chains after the tree).
         half = min(3, prefix_levels(P))
         block = 1 << half
-        h_valid, h_gt, h_eq, h_row = Signal(), Signal(P), Signal(P), Signal(row_w)
-        h_data = Signal(data.ArrayLayout(shape, P))
-        h_part = [Signal(range(block + 1), name=f"h_part{l}") for l in range(P)]
-        h_blk = [Signal(range(block + 1), name=f"h_blk{b}") for b in range(P // block)]
-        part = block_prefix_counts(f1_eq, P, block)
-        m.d.sync += [h_valid.eq(f1_valid), h_gt.eq(f1_gt), h_eq.eq(f1_eq), h_row.eq(f1_row),
-                     h_data.eq(f1_data)]
-        m.d.sync += [h_part[l].eq(part[l]) for l in range(P)]
-        m.d.sync += [h_blk[b].eq(lut_count(f1_eq[b * block:(b + 1) * block])) for b in range(P // block)]
+        h_part, h_blk = staged_block_counts(m, f1_eq, f1_eq, P, block, name="h")
+        # The beat beside the two stages of counts.
+        beat = (f1_valid, f1_gt, f1_eq, f1_row, f1_data)
+        for stage in ("e", "h"):
+            nbeat = (Signal(name=f"{stage}_valid"), Signal(P, name=f"{stage}_gt"),
+                     Signal(P, name=f"{stage}_eq"), Signal(row_w, name=f"{stage}_row"),
+                     Signal(data.ArrayLayout(shape, P), name=f"{stage}_data"))
+            m.d.sync += [r.eq(v) for r, v in zip(nbeat, beat, strict=True)]
+            beat = nbeat
+        h_valid, h_gt, h_eq, h_row, h_data = beat
         eq_incl = prefix_counts(h_part, P, half)
         g_valid, g_gt, g_eq, g_row = Signal(), Signal(P), Signal(P), Signal(row_w)
         g_data = Signal(data.ArrayLayout(shape, P))

@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import check_bool, check_pow2
-from .prefix_sum import block_prefix_counts, lut_count, popcount, prefix_counts, prefix_levels
+from .prefix_sum import popcount, prefix_counts, prefix_levels, staged_block_counts
 
 __all__ = ["ZeroEliminator"]
 
@@ -47,9 +47,9 @@ class ZeroEliminator(wiring.Component):
         before ``o_*`` (after the prefix count), so that a consumer can
         compute a write offset in parallel with the shifter.
 
-    Latency (advancing cycles): :attr:`early_latency` = 2 to ``early_*``
-    (a register in the middle of the prefix count and one after it),
-    :attr:`latency` = 3 to ``o_*``, 4 with ``split`` (a register after the
+    Latency (advancing cycles): :attr:`early_latency` = 3 to ``early_*``
+    (two registers inside the prefix count and one after it),
+    :attr:`latency` = 4 to ``o_*``, 5 with ``split`` (a register after the
     shifter, and one between its halves); throughput one beat per cycle.
     """
 
@@ -85,7 +85,7 @@ class ZeroEliminator(wiring.Component):
 
     @property
     def early_latency(self):
-        """Cycles from ``i_*`` to ``early_*``: the two halves of the prefix count."""
+        """Cycles from ``i_*`` to ``early_*``: the three stages of the prefix count."""
         return self.EARLY_LATENCY
 
     @property
@@ -95,7 +95,7 @@ class ZeroEliminator(wiring.Component):
 
     # Also as class-level values, so that a parent can state its own latency
     # without building (and never elaborating) an instance.
-    EARLY_LATENCY = 2
+    EARLY_LATENCY = 3
 
     @classmethod
     def latency_of(cls, *, split):
@@ -107,26 +107,29 @@ class ZeroEliminator(wiring.Component):
         P = self._lanes
         layers = P.bit_length() - 1
 
-        # Stages 1a, 1b: exclusive prefix count of the empty slots = distance to
-        # move, as a Sklansky adder tree split by a register after its third
-        # level: stage 1a counts within blocks of 8 lanes (lut_count: two LUT
-        # levels, no carry chain), stage 1b adds the block offsets. The count
-        # of kept lanes is a separate popcount, per block in 1a and summed in
-        # 1b (``P - prefix[-1]`` would chain the subtraction after the tree).
+        # Stages 1a, 1b, 1c: exclusive prefix count of the empty slots =
+        # distance to move, as a Sklansky adder tree with registers after its
+        # second and third levels: stages 1a and 1b count within blocks of 4,
+        # then 8 lanes (staged_block_counts), stage 1c adds the block offsets.
+        # The count of kept lanes is a separate popcount, per block in 1a and
+        # 1b and summed in 1c (``P - prefix[-1]`` would chain the subtraction
+        # after the tree). Counting 8 lanes in one stage, three LUT levels
+        # after the long route from the compare, was the slowest path of the
+        # top-k engine.
         half = min(A_LEVELS, prefix_levels(P))
         block = 1 << half
         empty = ~self.i_keep
-        part = block_prefix_counts(empty, P, block)
-        a_valid = Signal()
-        a_data = Signal(data.ArrayLayout(self._shape, P))
-        a_keep = Signal(P)
-        a_part = [Signal(range(block + 1), name=f"ze_part{l}") for l in range(P)]
-        a_kept = [Signal(range(block + 1), name=f"ze_kept{b}") for b in range(P // block)]
-        with m.If(self.en):
-            m.d.sync += [a_valid.eq(self.i_valid), a_data.eq(self.i_data), a_keep.eq(self.i_keep)]
-            m.d.sync += [a_part[l].eq(part[l]) for l in range(P)]
-            m.d.sync += [a_kept[b].eq(lut_count(self.i_keep[b * block:(b + 1) * block]))
-                         for b in range(P // block)]
+        a_part, a_kept = staged_block_counts(m, empty, self.i_keep, P, block, name="ze", en=self.en)
+        # The beat beside the counts.
+        valid, beat, keep = self.i_valid, self.i_data, self.i_keep
+        for stage in ("q", "a"):
+            nvalid = Signal(name=f"ze_{stage}_valid")
+            nbeat = Signal(data.ArrayLayout(self._shape, P), name=f"ze_{stage}_data")
+            nkeep = Signal(P, name=f"ze_{stage}_keep")
+            with m.If(self.en):
+                m.d.sync += [nvalid.eq(valid), nbeat.eq(beat), nkeep.eq(keep)]
+            valid, beat, keep = nvalid, nbeat, nkeep
+        a_valid, a_data, a_keep = valid, beat, keep
         incl = prefix_counts(a_part, P, half)
         # The distance is registered as move bits: bit b of lane l's distance
         # if the lane is kept, else 0, so that a shifter layer's select is one
