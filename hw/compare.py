@@ -32,16 +32,17 @@ def greater_than(a, b, *, mask=None):
 
 
 def greater_equal(a, b, *, mask=None):
-    """``a >= b`` (and ``mask``) as one carry chain: the sign of ``b - a - 1``.
+    """``a >= b`` (and ``mask``) as one carry chain: ``2a + 1 > 2b``.
 
-    ``b + ~a`` in two's complement, two bits wider than the keys: the
-    inversion goes into the chain's LUTs, and no LUT follows the chain.
+    The constant low bits enter the chain as one more cell; ``~a`` in the
+    chain (``b + ~a``) was mapped to a LUT in front of it, one more level and
+    route.
     """
     ka, kb = _keys(a, b)
+    ka, kb = Cat(Const(1, 1), ka), Cat(Const(0, 1), kb)
     if mask is not None:
         ka, kb = Cat(ka, Const(0, 1)), Cat(kb, ~Value.cast(mask))
-    w = len(ka)
-    return (Cat(kb, Const(0, 1)) + ~Cat(ka, Const(0, 1)))[w]
+    return (kb - ka)[-1]
 
 
 def greater_than_const(x, c):
