@@ -578,7 +578,11 @@ class TopKEngine(wiring.Component):
         # --- Z1/Z2: zero eliminators; counts from their registered early counts
         # (a popcount and an accumulate in one cycle would be the slowest path).
         # first/last flags aligned with the zero eliminators' early counts.
-        zes = {side_name: ZeroEliminator(lanes=P, shape=shape, split=True) for side_name in SIDES}
+        # Each early count in 1 + G copies: one for the part's size and fill,
+        # one per COPY_LANES columns' fill offsets (one register drove all
+        # of them, a long route into every column's accumulator).
+        zes = {side_name: ZeroEliminator(lanes=P, shape=shape, split=True, early_copies=1 + G)
+               for side_name in SIDES}
         z1_first, z1_last = c_first, c_valid & c_last
         for i in range(zes["L"].early_latency - 1):
             nf, nl = Signal(name=f"ze_first{i}"), Signal(name=f"ze_last{i}")
@@ -638,7 +642,8 @@ class TopKEngine(wiring.Component):
                 base_lo = Mux(first, 0, acc_lo)
                 with m.If(ze.early_valid):
                     # The first-beat select after the adder, not before it.
-                    m.d.sync += acc_lo.eq(Mux(first, ze.early_count, acc_lo + ze.early_count))
+                    count = ze.early_counts[1 + j * G // P]
+                    m.d.sync += acc_lo.eq(Mux(first, count, acc_lo + count))
                 bases_lo.append(base_lo)
                 if j % self.ROTATE_GROUP == 0:
                     # Delayed to the rotation stage, for this column's group.

@@ -4,8 +4,9 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import check_bool, check_pow2
+from .params import check_bool, check_int, check_pow2
 from .prefix_sum import popcount, prefix_counts, prefix_levels, staged_block_counts
+from .replicate import replicas
 
 __all__ = ["ZeroEliminator"]
 
@@ -32,6 +33,10 @@ class ZeroEliminator(wiring.Component):
     split : bool
         Register the shifter between its lower and upper half of layers
         (one more cycle of latency, half the logic depth).
+    early_copies : int
+        Registers holding ``early_count`` (1..64): identical copies that
+        synthesis keeps apart (``hw.replicate``), for a consumer that spreads
+        the count's fanout (an accumulator per memory bank) over them.
 
     Members
     -------
@@ -46,6 +51,9 @@ class ZeroEliminator(wiring.Component):
         The same beat's valid and count ``latency - early_latency`` cycles
         before ``o_*`` (after the prefix count), so that a consumer can
         compute a write offset in parallel with the shifter.
+    early_counts : Out(ArrayLayout(range(lanes + 1), early_copies))
+        ``early_count`` in ``early_copies`` kept copies (copy 0 is
+        ``early_count`` itself).
 
     Latency (advancing cycles): :attr:`early_latency` = 3 to ``early_*``
     (two registers inside the prefix count and one after it),
@@ -53,12 +61,13 @@ class ZeroEliminator(wiring.Component):
     shifter, and one between its halves); throughput one beat per cycle.
     """
 
-    def __init__(self, *, lanes, shape, split=False):
+    def __init__(self, *, lanes, shape, split=False, early_copies=1):
         lanes = check_pow2("lanes", lanes, 2, 64)
         check_bool("split", split)
         self._lanes = lanes
         self._shape = shape
         self._split = split
+        self._early_copies = check_int("early_copies", early_copies, 1, 64)
         super().__init__({
             "en": In(1, init=1),
             "i_valid": In(1),
@@ -69,6 +78,7 @@ class ZeroEliminator(wiring.Component):
             "o_count": Out(range(lanes + 1)),
             "early_valid": Out(1),
             "early_count": Out(range(lanes + 1)),
+            "early_counts": Out(data.ArrayLayout(range(lanes + 1), early_copies)),
         })
 
     @property
@@ -169,7 +179,11 @@ class ZeroEliminator(wiring.Component):
                 with m.If(self.en):
                     m.d.sync += [pre[l].eq(after[l][stage[1]]) for l in range(P)]
             if k == 0:
-                m.d.comb += [self.early_valid.eq(r_valid), self.early_count.eq(r_count)]
+                m.d.comb += [self.early_valid.eq(r_valid), self.early_count.eq(r_count),
+                             self.early_counts[0].eq(r_count)]
+                copies = replicas(m, s_count, self._early_copies - 1, name="ze_count_copy",
+                                  enable=self.en) if self._early_copies > 1 else []
+                m.d.comb += [self.early_counts[c + 1].eq(copy) for c, copy in enumerate(copies)]
             vals, moves, s_valid, s_count = r_vals, r_moves, r_valid, r_count
             for j, b in enumerate(stage):
                 sel = pre if j == 1 and pre else [mv[b] for mv in moves]

@@ -70,7 +70,8 @@ def _run_ze(lanes, masks, rng, stall, split=False):
     Each beat's early_* and o_* must appear exactly early_latency and latency
     advancing cycles after it was taken, with its count and packed lanes.
     """
-    dut = ZeroEliminator(lanes=lanes, shape=8, split=split)
+    # Three copies of the early count: every copy must carry the count.
+    dut = ZeroEliminator(lanes=lanes, shape=8, split=split, early_copies=3)
     sent, got, early = [], [], []
 
     async def bench(ctx):
@@ -84,6 +85,8 @@ def _run_ze(lanes, masks, rng, stall, split=False):
                     count = ctx.get(dut.o_count)
                     got.append((step, [ctx.get(dut.o_data[l]) for l in range(count)]))
                 if ctx.get(dut.early_valid):
+                    counts = {ctx.get(dut.early_counts[c]) for c in range(3)} | {ctx.get(dut.early_count)}
+                    assert len(counts) == 1, f"early count copies differ: {counts}"
                     early.append((step, ctx.get(dut.early_count)))
                 # A new input is taken on every advancing cycle.
                 valid = bool(pending)
@@ -112,6 +115,11 @@ def test_zero_eliminator_latency(lanes, split, early_latency, latency):
     # The engine's cycle model counts on these; a change must be deliberate.
     dut = ZeroEliminator(lanes=lanes, shape=25, split=split)
     assert (dut.early_latency, dut.latency) == (early_latency, latency)
+
+
+def test_zero_eliminator_bad_early_copies():
+    with pytest.raises(ValueError, match="early_copies"):
+        ZeroEliminator(lanes=4, shape=8, early_copies=0)
 
 
 def test_zero_eliminator_every_mask():
