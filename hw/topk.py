@@ -498,10 +498,12 @@ class TopKEngine(wiring.Component):
         s_mask = Signal(P)
         in_reg2 = Signal(data.ArrayLayout(shape, P))
         m.d.sync += [s_valid.eq(issue), in_reg2.eq(in_reg)]
+        # The side flags' copies load every cycle, with no issue enable: the
+        # side is constant from HOLD until the round's last issue.
+        m.d.sync += [*[c.eq(side_m) for c in s_m], *[c.eq(side_r) for c in s_r]]
         with m.If(issue):
             m.d.sync += [
                 s_first.eq(iss_row == 0), s_last.eq(rem_last), s_mask.eq(rem_th),
-                *[c.eq(side_m) for c in s_m], *[c.eq(side_r) for c in s_r],
                 iss_row.eq(iss_row + 1), rem.eq(rem - P),
                 rem_th.eq(thermometer(rem, P, P)), rem_last.eq(~greater_than_const(rem, 2 * P)),
             ]
