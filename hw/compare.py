@@ -16,6 +16,13 @@ def _keys(a, b):
     return a, b
 
 
+def _borrow(ka, kb, mask):
+    """``ka > kb`` (unsigned keys), and ``mask`` as a top bit: ``Cat(ka, 0) > Cat(kb, ~mask)``."""
+    if mask is not None:
+        ka, kb = Cat(ka, Const(0, 1)), Cat(kb, ~Value.cast(mask))
+    return (kb - ka)[-1]
+
+
 def greater_than(a, b, *, mask=None):
     """``a > b`` (and ``mask``, if given) as the borrow of one carry chain.
 
@@ -25,10 +32,7 @@ def greater_than(a, b, *, mask=None):
     level and a route on paths that have neither to spare. The mask rides in
     the chain as a top bit: ``Cat(a, 0) > Cat(b, ~mask)``.
     """
-    ka, kb = _keys(a, b)
-    if mask is not None:
-        ka, kb = Cat(ka, Const(0, 1)), Cat(kb, ~Value.cast(mask))
-    return (kb - ka)[-1]
+    return _borrow(*_keys(a, b), mask)
 
 
 def greater_equal(a, b, *, mask=None):
@@ -39,10 +43,7 @@ def greater_equal(a, b, *, mask=None):
     route.
     """
     ka, kb = _keys(a, b)
-    ka, kb = Cat(Const(1, 1), ka), Cat(Const(0, 1), kb)
-    if mask is not None:
-        ka, kb = Cat(ka, Const(0, 1)), Cat(kb, ~Value.cast(mask))
-    return (kb - ka)[-1]
+    return _borrow(Cat(Const(1, 1), ka), Cat(Const(0, 1), kb), mask)
 
 
 def greater_than_const(x, c):
