@@ -18,8 +18,9 @@ class RankTarget(wiring.Component):
     the pivots bracket it: ``target_hi = max(0, t - 1)`` and ``target_lo =
     min(sample - 1, t + 1)``.
 
-    A free-running restoring divider, one quotient bit per stage; the last
-    stage registers the chosen targets (flip-flop outputs).
+    A free-running restoring divider: ``n`` and ``k`` registered as they
+    enter, one quotient bit per stage, and the last stage registers the
+    chosen targets (flip-flop outputs).
 
     Parameters
     ----------
@@ -49,18 +50,24 @@ class RankTarget(wiring.Component):
 
     @property
     def latency(self):
-        return self._sample.bit_length() - 1
+        """The input registers, then one stage per quotient bit."""
+        return self._sample.bit_length()
 
     def elaborate(self, platform):
         m = Module()
         S = self._sample
         L = S.bit_length() - 1
         w = self._count_bits + L
+        # n and k registered as they enter: the first stage's subtraction
+        # from the parent's registers (k and n fan out to other logic there)
+        # was a slow path.
+        n, k = Signal.like(self.n, name="n_in"), Signal.like(self.k, name="k_in")
+        m.d.sync += [n.eq(self.n), k.eq(self.k)]
         # Stage b (b = L-1 .. 0) decides quotient bit b of (k << L) // n.
-        rem, den, quo = self.k << L, self.n, Const(0, L)
-        sat = self.k >= self.n              # k * S // n >= S: t = S - 1
-        small = self.n <= S
-        km1 = self.k - 1
+        rem, den, quo = k << L, n, Const(0, L)
+        sat = k >= n                        # k * S // n >= S: t = S - 1
+        small = n <= S
+        km1 = k - 1
         for stage, b in enumerate(range(L - 1, -1, -1)):
             # One subtraction per stage: its sign is the quotient bit and its
             # difference the next remainder (a compare beside a subtraction

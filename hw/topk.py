@@ -176,7 +176,7 @@ class TopKEngine(wiring.Component):
     (total cycles: that plus one). Throughput: ``P`` scores per cycle in every
     round and in the final pass. See
     ``golden/topk_cycles.py`` for the exact model. Requests are accepted only
-    when idle; scores are taken from the second cycle after the request.
+    when idle; scores are taken from the third cycle after the request.
     Bad requests never hang: ``k > n`` keeps all ``n`` and sets ``error`` on
     the last beat; ``n == 0`` or ``n > n_max`` consumes the ``ceil(n / P)``
     beats and answers one empty beat with ``error``; ``k == 0`` answers one
@@ -305,8 +305,8 @@ class TopKEngine(wiring.Component):
 
     @property
     def start_delay(self):
-        """Cycles from accepting a request to the first cycle scores are taken."""
-        return 2
+        """Cycles from accepting a request to the first cycle scores are taken (ACCEPT, PREP)."""
+        return 3
 
     def elaborate(self, platform):
         m = Module()
@@ -338,9 +338,10 @@ class TopKEngine(wiring.Component):
             rds[side] = [mem.read_port() for mem in banks[side]]
 
         # --- request state ------------------------------------------------------
-        req_n = Signal(cb)
+        req_n, req_k = Signal(cb), Signal(cb)   # the request, registered as accepted
         discard = Signal()           # scores are being consumed and dropped
         kf = Signal(cb)              # k clamped to n
+        kf_m1 = Signal(cb)           # kf - 1
         clamped = Signal()
         empty_err = Signal()
         cur_n = Signal(cb)           # candidates of the current round
@@ -396,6 +397,13 @@ class TopKEngine(wiring.Component):
 
         m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
         m.d.comb += [target.n.eq(cur_n), target.k.eq(cur_k)]
+        # The targets must have settled when the rank select reads them,
+        # TARGET_DELAY cycles after the sample enters it. The sample enters
+        # two cycles (RS, RQ) after the first input beat, which comes at the
+        # earliest in the cycle after PREP loads cur_k: at most 2 +
+        # TARGET_DELAY cycles for the target. (Later rounds load cur_n and
+        # cur_k in HOLD, drain_cycles + 1 earlier than their sample read.)
+        assert target.latency <= 2 + RankSelect.TARGET_DELAY, "the rank target settles too late"
         m.d.sync += [cur_th.eq(thermometer(cur_n, P)), cur_last.eq(~greater_than_const(cur_n, P))]
 
         # --- sample stage: the pivots' sample (RS, RQ, then the rank select) ---
@@ -875,8 +883,8 @@ class TopKEngine(wiring.Component):
         fin_out = Signal()
         drains = [f"DRAIN{i}" for i in range(self.drain_cycles)]
         st = {name: Signal(name=f"st_{name.lower()}", init=name == "IDLE")
-              for name in ("IDLE", "PREP", "IN", "WAIT", "HOLD", *drains, "GAP", "RUN", "FINAL", "DISCARD",
-                           "EMPTY")}
+              for name in ("IDLE", "ACCEPT", "PREP", "IN", "WAIT", "HOLD", *drains, "GAP", "RUN", "FINAL",
+                           "DISCARD", "EMPTY")}
         payload = self.result.payload
         # Lanes are don't-care beyond count: they come straight from the FIFO
         # (no gate on ~400 output bits); only the small fields are muxed.
@@ -893,7 +901,7 @@ class TopKEngine(wiring.Component):
         # depends on the state starts at a register, with no state decoder in
         # front of its fanout. Exactly one flag is set; goto() moves it.
         req = self.request.payload
-        nbeats = (req.n + (P - 1)) >> lp
+        nbeats = (req_n + (P - 1)) >> lp
 
         # Copies of a state flag that drives wide loads, moved with it.
         st_copies = {"PREP": prep_c, "FINAL": final_c, drains[-1]: samp_ld_c}
@@ -907,30 +915,39 @@ class TopKEngine(wiring.Component):
                      self.scores.ready.eq(st["IN"] | st["DISCARD"]), discard.eq(st["DISCARD"]),
                      run_issue.eq(st["RUN"]), fin_out.eq(st["FINAL"]),
                      self.result.valid.eq(Mux(st["FINAL"], ofifo.r_valid, st["EMPTY"]))]
+        # The request is registered as it is accepted (IDLE), and everything
+        # it sets up is loaded from those registers in ACCEPT (compares and
+        # thermometers of the request's payload in front of their registers
+        # were a slow path).
         with m.If(st["IDLE"] & self.request.valid):
-            m.d.sync += [kf.eq(Mux(req.k > req.n, req.n, req.k)), clamped.eq(req.k > req.n),
-                         req_n.eq(req.n), cur_n.eq(req.n), req_th.eq(thermometer(req.n, P)),
-                         req_gtp.eq(req.n > P),
-                         iss_row.eq(0), rem.eq(req.n), rem_th.eq(thermometer(req.n, P)),
-                         rem_last.eq(req.n <= P), disc.eq(nbeats), *[c.eq(1) for c in s_from_in],
-                         in_row.eq(0), in_rem.eq(req.n), in_last.eq(req.n <= P),
-                         in_th.eq(thermometer(req.n, S)), in_first.eq(1),
-                         empty_err.eq((req.n == 0) | (req.n > self._n_max))]
-            with m.If(req.n == 0):
-                goto("IDLE", "EMPTY")
-            with m.Elif((req.n > self._n_max) | (req.k == 0)):
-                goto("IDLE", "DISCARD")
+            m.d.sync += [req_n.eq(req.n), req_k.eq(req.k)]
+            goto("IDLE", "ACCEPT")
+        with m.If(st["ACCEPT"]):
+            m.d.sync += [kf.eq(Mux(req_k > req_n, req_n, req_k)), clamped.eq(req_k > req_n),
+                         kf_m1.eq(Mux(req_k > req_n, req_n, req_k) - 1),
+                         cur_n.eq(req_n), req_th.eq(thermometer(req_n, P)),
+                         req_gtp.eq(greater_than_const(req_n, P)),
+                         iss_row.eq(0), rem.eq(req_n), rem_th.eq(thermometer(req_n, P)),
+                         rem_last.eq(~greater_than_const(req_n, P)), disc.eq(nbeats),
+                         *[c.eq(1) for c in s_from_in],
+                         in_row.eq(0), in_rem.eq(req_n), in_last.eq(~greater_than_const(req_n, P)),
+                         in_th.eq(thermometer(req_n, S)), in_first.eq(1),
+                         empty_err.eq((req_n == 0) | greater_than_const(req_n, self._n_max))]
+            with m.If(req_n == 0):
+                goto("ACCEPT", "EMPTY")
+            with m.Elif(greater_than_const(req_n, self._n_max) | (req_k == 0)):
+                goto("ACCEPT", "DISCARD")
             with m.Else():
-                goto("IDLE", "PREP")
+                goto("ACCEPT", "PREP")
         with m.If(prep_c[G]):
             # Round 1's rank and its differences, from the registered
             # request; the rank target has settled when the first sample
             # reaches the rank select.
-            m.d.sync += [cur_k.eq(kf), cur_km1.eq(kf - 1)]
+            m.d.sync += [cur_k.eq(kf), cur_km1.eq(kf_m1)]
             # The final pass's counters start from the request: loaded here,
             # under a copy of the state flag alone, not under the decision.
             m.d.sync += [fin_row.eq(0), fin_rem.eq(req_n), fin_th.eq(req_th), fin_gtp.eq(req_gtp),
-                         *[c.eq(1) for c in fin_more_c], to_push_m1.eq(kf - 1), pushed_last.eq(0)]
+                         *[c.eq(1) for c in fin_more_c], to_push_m1.eq(kf_m1), pushed_last.eq(0)]
         with m.If(st["PREP"]):
             goto("PREP", "IN")
         with m.If(st["IN"] & self.scores.valid):
