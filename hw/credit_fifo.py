@@ -1,6 +1,6 @@
 """FIFO for a writer that holds credits, with a read handshake that drives few flip-flops."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -24,9 +24,11 @@ class CreditFifo(wiring.Component):
     memory. ``r_data`` is the head slot, chosen by a two-way multiplexer;
     ``r_valid`` is a flip-flop. The consumer's ``r_en`` (a late signal in a
     big design) only selects the next value of a few one-bit flags (slot
-    flags, head, fill enables, ``r_valid``): the slots' clock enables and
-    the memory's read address start at flip-flops decided a cycle ahead, so
-    the hundreds of data flip-flops never wait for ``r_en``. Every wide
+    flags, head, fill enables, ``r_valid``), each of them chosen by
+    ``r_en`` between two values formed without it (``r_en`` is one LUT
+    from every flag): the slots' clock enables and the memory's read
+    address start at flip-flops decided a cycle ahead, so the hundreds of
+    data flip-flops never wait for ``r_en``. Every wide
     signal (fill enables, head, read and write addresses) comes in one copy
     per group of at most 64 bits, so no net drives hundreds of loads.
 
@@ -115,28 +117,37 @@ class CreditFifo(wiring.Component):
         # The control reads its own copy of r_valid: the port's drives the
         # consumer's logic, which would pull it away from the flags.
         valid = Signal()
-        pop = Signal()
-        m.d.comb += pop.eq(valid & r)
         # The memory holds an entry in the next cycle (count + w - fill >= 1),
         # formed from registers and w_en only.
         has_next = Signal()
         m.d.comb += has_next.eq(w | spare)
+
+        def late_r(name, build):
+            """``build(r_en)``, with ``r_en`` (the late input) in the last LUT only.
+
+            Both cofactors, ``build(0)`` and ``build(1)``, are kept wires,
+            and ``r_en`` selects between them: a Shannon expansion. Left to
+            itself, the mapper put ``r_en`` at the start of three LUT levels.
+            """
+            cases = []
+            for v in (0, 1):
+                case = Signal(name=f"{name}_if_r{v}", attrs={"keep": 1})
+                m.d.comb += case.eq(build(Const(v, 1)))
+                cases.append(case)
+            value = Signal(name=name)
+            m.d.comb += value.eq(Mux(r, cases[1], cases[0]))
+            return value
+
         # Fill in the next cycle: there is room unless both slots are taken
-        # (with the fill under way) and no entry is popped. Every fill flag is
-        # a function of five signals (w_en, r_en and three registers, with the
-        # tail): one LUT5 (a slice) on ECP5.
-        room_next = Signal()
-        fill_next = Signal()
-        m.d.comb += [room_next.eq(~busy | r), fill_next.eq(has_next & room_next)]
-        fill_a_next, fill_b_next = Signal(), Signal()
-        m.d.comb += [fill_a_next.eq(fill_next & ~tail_next), fill_b_next.eq(fill_next & tail_next)]
-        head_next = Signal()
-        valid_next = Signal()
-        m.d.comb += [
-            head_next.eq(head ^ pop),
-            # After a pop an entry is left if both slots were full.
-            valid_next.eq(fill | Mux(r, full_a & full_b, valid)),
-        ]
+        # (with the fill under way) and no entry is popped.
+        def fill_if(r):
+            return has_next & (~busy | r)
+        fill_next = late_r("fill_next", fill_if)
+        fill_a_next = late_r("fill_a_next", lambda r: fill_if(r) & ~tail_next)
+        fill_b_next = late_r("fill_b_next", lambda r: fill_if(r) & tail_next)
+        head_next = late_r("head_next", lambda r: head ^ (valid & r))
+        # After a pop an entry is left if both slots were full.
+        valid_next = late_r("valid_next", lambda r: fill | Mux(r, full_a & full_b, valid))
 
         # Copies, [0] for the control logic. The slots' enables and the
         # multiplexers' selects need no reset: in the first cycle after a
@@ -156,17 +167,18 @@ class CreditFifo(wiring.Component):
         valids = replicas(m, valid_next, 2, name="valid")
         m.d.comb += [fill.eq(fills[0]), head.eq(heads[0]), valid.eq(valids[0]), self.r_valid.eq(valids[1])]
         m.d.sync += [
-            tail_next.eq(tail_next ^ fill_next),
+            tail_next.eq(late_r("tail_step", lambda r: tail_next ^ fill_if(r))),
             # A pop empties the head slot (full, by the ring's invariant).
-            full_a.eq(fill_a[0] | (full_a & (head | ~r))),
-            full_b.eq(fill_b[0] | (full_b & (~head | ~r))),
+            full_a.eq(late_r("full_a_next", lambda r: fill_a[0] | (full_a & (head | ~r)))),
+            full_b.eq(late_r("full_b_next", lambda r: fill_b[0] | (full_b & (~head | ~r)))),
             # Slots + fill reach 2 if a fill follows and they were 2 with a pop
             # (r_en, as busy implies r_valid) or 1 without a pop (r_en low, or
             # the 1 is the fill under way: nothing to pop), or if they were 2
             # without a pop (no fill then).
-            busy.eq(Mux(r, has_next & (busy | fill), busy | (has_next & (fill | valid)))),
-            # With a fill next cycle, one is left if count' >= 2.
-            spare.eq(Mux(room_next, several_next, has_next)),
+            busy.eq(late_r("busy_next", lambda r: Mux(r, has_next & (busy | fill),
+                                                       busy | (has_next & (fill | valid))))),
+            # With a fill next cycle (room), one is left if count' >= 2.
+            spare.eq(late_r("spare_next", lambda r: Mux(~busy | r, several_next, has_next))),
         ]
 
         # count' = count + w_en - fill, from registers and w_en (fill is a

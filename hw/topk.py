@@ -316,6 +316,7 @@ class TopKEngine(wiring.Component):
         row_w = max(1, (NB - 1).bit_length())
         G = max(1, P // self.COPY_LANES)     # copies of a broadcast register
         GS = max(1, P // self.SELECT_LANES)  # copies of a data multiplexer's select
+        GT = max(1, P // self.PIVOT_LANES)   # copies of the final pass's threshold
 
         # --- storage ------------------------------------------------------------
         # The input buffer as one memory per lane, each with its own read
@@ -365,7 +366,7 @@ class TopKEngine(wiring.Component):
         out_u, out_m, out_d, out_end = Signal(), Signal(), Signal(), Signal()
         # The k-th value is hi (if the selection ends): one copy per threshold
         # copy and one for the quota.
-        out_t_hi = kept_copies(1, G + 1, name="out_t_hi")
+        out_t_hi = kept_copies(1, GT + 1, name="out_t_hi")
         side_m, side_r = Signal(), Signal()    # the round reads M / R (neither: L)
         iss_row = Signal(row_w)
         rem = Signal(cb)             # elements not yet issued in this round
@@ -375,7 +376,7 @@ class TopKEngine(wiring.Component):
         rem_th, rem_last = Signal(P, name="rem_th"), Signal()
         disc = Signal(cb)            # beats still to discard
         # The threshold in one copy per lane group (kept apart: hw.replicate).
-        thresholds = kept_copies(shape, G, name="threshold")
+        thresholds = kept_copies(shape, GT, name="threshold")
         room = Signal(signed(cb + 2))     # elements equal to the threshold still to keep
         room_mp = Signal(signed(cb + 2))  # room - P
 
@@ -414,10 +415,11 @@ class TopKEngine(wiring.Component):
         sample_read = Signal()       # the GAP cycle: the banks read the sample rows (a register)
         m.d.sync += sample_read.eq(0)
         rs_valid = Signal()
-        # The sample source's selects, in one copy per SELECT_LANES lanes.
-        rs_from_in = kept_copies(1, GS, name="rs_from_in")
-        rs_m = kept_copies(1, GS, name="rs_m")
-        rs_r = kept_copies(1, GS, name="rs_r")
+        # The sample source's selects, in one copy per sample lane (a copy
+        # per two lanes, 32 multiplexer bits, was a slow path).
+        rs_from_in = kept_copies(1, S, name="rs_from_in")
+        rs_m = kept_copies(1, S, name="rs_m")
+        rs_r = kept_copies(1, S, name="rs_r")
         rs_mask = Signal(S)
         in_reg = Signal(data.ArrayLayout(shape, P))
         # The input beat and its row, registered every cycle (no enable); the
@@ -434,9 +436,21 @@ class TopKEngine(wiring.Component):
         # Rows below the largest power of two <= the full rows of the next
         # round (an AND mask, no modulo).
 
-        def mask_of(count):
+        def mask_of(count, name):
+            # Bit b: any of full[b + 1:]. The ORs of aligned groups of four
+            # bits are kept wires, so each mask bit is at most two LUTs deep
+            # (ABC shared the suffix ORs into a chain, one LUT per bit).
             full = count[lp:]
-            return Cat(*[full[b + 1:].any() for b in range(len(full))])
+            groups = []
+            for i in range(0, len(full), 4):
+                g = Signal(name=f"{name}_any{i // 4}", attrs={"keep": 1})
+                m.d.comb += g.eq(full[i:i + 4].any())
+                groups.append(g)
+            bits = []
+            for b in range(len(full)):
+                top = -(-(b + 1) // 4)           # the first whole group above bit b
+                bits.append(Cat(full[b + 1:4 * top], *groups[top:]).any())
+            return Cat(*bits)
 
         # The next round's mask: each part's mask and the part the next
         # round reads (U if n(> hi) >= k, else M if n(> lo) >= k, else D),
@@ -446,8 +460,9 @@ class TopKEngine(wiring.Component):
         # after the registers. (The decision's sign bits in front of one
         # mask register per group were a slow path.)
         next_masks = []
+        part_rows = {sd: mask_of(acc[sd], f"rows{sd}") for sd in SIDES}
         for g in range(G):
-            part_masks = {sd: replicas(m, mask_of(acc[sd]), 1, name=f"mask{sd}{g}")[0] for sd in SIDES}
+            part_masks = {sd: replicas(m, part_rows[sd], 1, name=f"mask{sd}{g}")[0] for sd in SIDES}
             sel_u = replicas(m, run["gt_hi"][-1], 1, name=f"mask_u{g}")[0]
             sel_m = replicas(m, run["gt_lo"][-1], 1, name=f"mask_m{g}")[0]
             next_masks.append(Mux(sel_u, part_masks["L"], Mux(sel_m, part_masks["M"], part_masks["R"])))
@@ -483,11 +498,10 @@ class TopKEngine(wiring.Component):
         rq_data = Signal(data.ArrayLayout(shape, S))
         m.d.sync += [rq_valid.eq(rs_valid), rq_mask.eq(rs_mask)]
         for l in range(S):
-            sel = l * GS // P
-            m.d.sync += rq_data[l].eq(Mux(rs_from_in[sel], in_reg[l],
+            m.d.sync += rq_data[l].eq(Mux(rs_from_in[l], in_reg[l],
                                           Mux(byp[l], byp_data[l],
-                                              Mux(rs_r[sel], rds["R"][l].data,
-                                                  Mux(rs_m[sel], rds["M"][l].data, rds["L"][l].data)))))
+                                              Mux(rs_r[l], rds["R"][l].data,
+                                                  Mux(rs_m[l], rds["M"][l].data, rds["L"][l].data)))))
 
         # The two pivots hi >= lo, each in one copy per lane group.
         m.submodules.rank = rank = self.rank_select_of(P, shape)
@@ -496,8 +510,14 @@ class TopKEngine(wiring.Component):
         pivot_hi, pivot_lo = rank.o_value[0], rank.o_value[1]
 
         # --- data stage S: beat from the input (one cycle later) or from L, M or R
-        issue = Signal()
-        m.d.comb += issue.eq(hs_d | run_issue)
+        # The state flags GAP and RUN in copies: one per side and COPY_LANES
+        # banks (their read rows, below), and the last for the issue
+        # counters (the flags drove all of these).
+        samp_ld_c = kept_copies(1, len(SIDES) * G, name="samp_ld")
+        gap_c = kept_copies(1, len(SIDES) * G + 1, name="gap")
+        run_c = kept_copies(1, len(SIDES) * G + 1, name="run")
+        issue, issue_cnt = Signal(), Signal()
+        m.d.comb += [issue.eq(hs_d | run_issue), issue_cnt.eq(hs_d | run_c[-1])]
         s_valid, s_first, s_last = Signal(), Signal(), Signal()
         # The beat source's selects, in one copy per SELECT_LANES lanes.
         s_from_in = kept_copies(1, GS, name="s_from_in")
@@ -509,7 +529,7 @@ class TopKEngine(wiring.Component):
         # The side flags' copies load every cycle, with no issue enable: the
         # side is constant from HOLD until the round's last issue.
         m.d.sync += [*[c.eq(side_m) for c in s_m], *[c.eq(side_r) for c in s_r]]
-        with m.If(issue):
+        with m.If(issue_cnt):
             m.d.sync += [
                 s_first.eq(iss_row == 0), s_last.eq(rem_last), s_mask.eq(rem_th),
                 iss_row.eq(iss_row + 1), rem.eq(rem - P),
@@ -520,9 +540,6 @@ class TopKEngine(wiring.Component):
         # all the row registers): load the sample rows (the last DRAIN cycle),
         # restart at row 0 (GAP), next row in each RUN cycle. (Round 1 reads
         # no bank: the rows need not follow the input beats.)
-        samp_ld_c = kept_copies(1, len(SIDES) * G, name="samp_ld")
-        gap_c = kept_copies(1, len(SIDES) * G, name="gap")
-        run_c = kept_copies(1, len(SIDES) * G, name="run")
         for j in range(P):
             for si, rs in enumerate(raddrs.values()):
                 c = si * G + j * G // P
@@ -763,11 +780,16 @@ class TopKEngine(wiring.Component):
                 m.d.sync += r.eq(0)
             with m.Elif(fin_issue_c[l * G // P]):
                 m.d.sync += r.eq(r + 1)
-        f1_valid, f1_gt, f1_eq, f1_row = Signal(), Signal(P), Signal(P), Signal(row_w)
+        f1_valid, f1_gt, f1_ge, f1_row = Signal(), Signal(P), Signal(P), Signal(row_w)
         f1_data = Signal(data.ArrayLayout(shape, P))
         fin_gt, fin_ge = _greater_at_least(m, in_rd_data, thresholds, f0_mask, P, "f")
         m.d.sync += [f1_valid.eq(f0_valid), f1_row.eq(f0_row), f1_data.eq(in_rd_data),
-                     f1_gt.eq(fin_gt), f1_eq.eq(fin_ge & ~fin_gt)]
+                     f1_gt.eq(fin_gt), f1_ge.eq(fin_ge)]
+        # Equality after the registers: the two chains' outputs into one
+        # gate before them was a long route on a slow path; the gate joins
+        # the first level of the counts below.
+        f1_eq = Signal(P)
+        m.d.comb += f1_eq.eq(f1_ge & ~f1_gt)
         # Equal elements are kept while the running count is below the quota:
         # G registers each lane's count of equals before it (prefix sum) and
         # the beat's total; then lane l is kept if that count < min(room, P),
@@ -978,11 +1000,11 @@ class TopKEngine(wiring.Component):
             # outcome would fan out to all of them). The k-th value is hi if
             # n(>= hi) >= k, else lo (when the selection ends); room = k -
             # n(> T), from both candidates registered beside the outcome.
-            pivot_of = [g * rank.copies // G for g in range(G)]
+            pivot_of = [g * rank.copies // GT for g in range(GT)]
             m.d.sync += [*[t.eq(Mux(out_t_hi[g], pivot_hi[pivot_of[g]], pivot_lo[pivot_of[g]]))
                            for g, t in enumerate(thresholds)],
-                         room.eq(Mux(out_t_hi[G], room_of["gt_hi"][0], room_of["gt_lo"][0])),
-                         room_mp.eq(Mux(out_t_hi[G], room_of["gt_hi"][1], room_of["gt_lo"][1]))]
+                         room.eq(Mux(out_t_hi[GT], room_of["gt_hi"][0], room_of["gt_lo"][0])),
+                         room_mp.eq(Mux(out_t_hi[GT], room_of["gt_hi"][1], room_of["gt_lo"][1]))]
         with m.If(st["WAIT"] & decide):
             goto("WAIT", "HOLD")
         with m.If(st["HOLD"]):
@@ -1011,10 +1033,11 @@ class TopKEngine(wiring.Component):
             # side's last row is written in this cycle (the sample takes
             # it through the bypass). The issue counters restart from
             # registers here rather than from the decision's multiplexers.
-            m.d.sync += [*[c.eq(0) for c in s_from_in], rem.eq(cur_n), rem_th.eq(cur_th),
-                         rem_last.eq(cur_last), iss_row.eq(0),
-                         *[c.eq(0) for c in gap_c], *[c.eq(1) for c in run_c]]
+            m.d.sync += [*[c.eq(0) for c in gap_c], *[c.eq(1) for c in run_c]]
             goto("GAP", "RUN")
+        with m.If(gap_c[-1]):
+            m.d.sync += [*[c.eq(0) for c in s_from_in], rem.eq(cur_n), rem_th.eq(cur_th),
+                         rem_last.eq(cur_last), iss_row.eq(0)]
         with m.If(st["RUN"] & rem_last):
             m.d.sync += [c.eq(0) for c in run_c]
             goto("RUN", "WAIT")
