@@ -574,33 +574,43 @@ class TopKEngine(wiring.Component):
                                              Mux(q_m[sel], q_rd["M"][l], q_rd["L"][l]))))
 
         # The beats wait in a delay line until the pivots are ready (RQ + rank).
+        # Its last stage holds the data twice: one copy for the compares
+        # with hi, one for those with lo (one register drove four carry
+        # chains through a long route).
         prev = (q_valid, q_first, q_last, q_mask, q_data)
         for i in range(rank.latency - 1):
             cur = (Signal(name=f"d{i}_valid"), Signal(name=f"d{i}_first"), Signal(name=f"d{i}_last"),
                    Signal(P, name=f"d{i}_mask"), [Signal(shape, name=f"d{i}_data{l}") for l in range(P)])
             m.d.sync += [cur[0].eq(prev[0]), cur[1].eq(prev[1]), cur[2].eq(prev[2]), cur[3].eq(prev[3])]
             m.d.sync += [cur[4][l].eq(prev[4][l]) for l in range(P)]
+            if i == rank.latency - 2:
+                d_data_lo = [replicas(m, prev[4][l], 1, name=f"d{i}_lo{l}")[0] for l in range(P)]
             prev = cur
         d_valid, d_first, d_last, d_mask, d_data = prev
 
         # --- compare stage C ---------------------------------------------------
         c_valid, c_first, c_last = Signal(), Signal(), Signal()
         c_data = Signal(data.ArrayLayout(shape, P))
-        # Each lane against both pivots; the parts to keep (U, M, D) and the
-        # classes to count, registered: a comparator (carry chain) and the
-        # first levels of the zero eliminators' prefix sums in one cycle were
-        # a slow path.
-        c_keep = {sd: Signal(P, name=f"c_keep{sd}") for sd in SIDES}
-        c_cls = {c: Signal(P, name=f"c_{c}") for c in CLASSES[1:]}    # > hi is U itself
-        m.d.sync += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last)]
+        # Each lane against both pivots; the classes to count, registered
+        # straight from the carry chains (a comparator and the first levels
+        # of the zero eliminators' prefix sums in one cycle were a slow
+        # path). The parts to keep follow the registers: U (> hi) is a
+        # class, M and D one gate each (from the chains, that gate was a
+        # long route on a slow path; after the registers it joins the zero
+        # eliminators' first count level).
+        c_cls = {c: Signal(P, name=f"c_{c}") for c in CLASSES}
+        c_mask = Signal(P)
+        m.d.sync += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last), c_mask.eq(d_mask)]
         m.d.sync += [c_data[l].eq(d_data[l]) for l in range(P)]
         copies = rank.copies
-        # All four results masked in their chains: U and the three classes
-        # go straight into their registers, M and D through one gate each.
+        # All four results masked in their chains.
         gt_hi, ge_hi = _greater_at_least(m, d_data, [pivot_hi[c] for c in range(copies)], d_mask, P, "chi")
-        gt_lo, ge_lo = _greater_at_least(m, d_data, [pivot_lo[c] for c in range(copies)], d_mask, P, "clo")
-        m.d.sync += [c_keep["L"].eq(gt_hi), c_keep["M"].eq(gt_lo & ~ge_hi), c_keep["R"].eq(d_mask & ~ge_lo),
-                     c_cls["ge_hi"].eq(ge_hi), c_cls["gt_lo"].eq(gt_lo), c_cls["ge_lo"].eq(ge_lo)]
+        gt_lo, ge_lo = _greater_at_least(m, d_data_lo, [pivot_lo[c] for c in range(copies)], d_mask, P, "clo")
+        m.d.sync += [c_cls["gt_hi"].eq(gt_hi), c_cls["ge_hi"].eq(ge_hi),
+                     c_cls["gt_lo"].eq(gt_lo), c_cls["ge_lo"].eq(ge_lo)]
+        c_keep = {sd: Signal(P, name=f"c_keep{sd}") for sd in SIDES}
+        m.d.comb += [c_keep["L"].eq(c_cls["gt_hi"]), c_keep["M"].eq(c_cls["gt_lo"] & ~c_cls["ge_hi"]),
+                     c_keep["R"].eq(c_mask & ~c_cls["ge_lo"])]
 
         # --- Z1/Z2: zero eliminators; counts from their registered early counts
         # (a popcount and an accumulate in one cycle would be the slowest path).
