@@ -947,30 +947,35 @@ class TopKEngine(wiring.Component):
                      self.scores.ready.eq(st["IN"] | st["DISCARD"]), discard.eq(st["DISCARD"]),
                      run_issue.eq(st["RUN"]), fin_out.eq(st["FINAL"]),
                      self.result.valid.eq(Mux(st["FINAL"], ofifo.r_valid, st["EMPTY"]))]
-        # The request is registered as it is accepted (IDLE), and everything
-        # it sets up is loaded from those registers in ACCEPT (compares and
-        # thermometers of the request's payload in front of their registers
-        # were a slow path).
+        # The request is set up in three steps, each from the registers of
+        # the one before (compares, thermometers and the branch on the
+        # request's payload were slow paths): IDLE registers the request,
+        # its flags and n - 1, k - 1 as it is accepted; ACCEPT branches and
+        # registers what they give (k clamped to n, the thermometer of n);
+        # PREP loads the round's counters from those.
+        req_n_m1, req_k_m1 = Signal(cb), Signal(cb)
+        n_zero, n_over, k_zero, k_over = Signal(), Signal(), Signal(), Signal()
         with m.If(st["IDLE"] & self.request.valid):
-            m.d.sync += [req_n.eq(req.n), req_k.eq(req.k)]
+            m.d.sync += [req_n.eq(req.n), req_k.eq(req.k), req_n_m1.eq(req.n - 1), req_k_m1.eq(req.k - 1),
+                         n_zero.eq(req.n == 0), n_over.eq(greater_than_const(req.n, self._n_max)),
+                         k_zero.eq(req.k == 0), k_over.eq(greater_than(req.k, req.n))]
             goto("IDLE", "ACCEPT")
         with m.If(st["ACCEPT"]):
-            m.d.sync += [kf.eq(Mux(req_k > req_n, req_n, req_k)), clamped.eq(req_k > req_n),
-                         kf_m1.eq(Mux(req_k > req_n, req_n, req_k) - 1),
-                         cur_n.eq(req_n), req_th.eq(thermometer(req_n, P)),
-                         req_gtp.eq(greater_than_const(req_n, P)),
-                         iss_row.eq(0), rem.eq(req_n), rem_th.eq(thermometer(req_n, P)),
-                         rem_last.eq(~greater_than_const(req_n, P)), disc.eq(nbeats),
-                         *[c.eq(1) for c in s_from_in],
-                         in_row.eq(0), in_rem.eq(req_n), in_last.eq(~greater_than_const(req_n, P)),
-                         in_th.eq(thermometer(req_n, S)), in_first.eq(1),
-                         empty_err.eq((req_n == 0) | greater_than_const(req_n, self._n_max))]
-            with m.If(req_n == 0):
+            m.d.sync += [kf.eq(Mux(k_over, req_n, req_k)), kf_m1.eq(Mux(k_over, req_n_m1, req_k_m1)),
+                         clamped.eq(k_over), cur_n.eq(req_n), req_th.eq(thermometer(req_n, P)),
+                         req_gtp.eq(greater_than_const(req_n, P)), disc.eq(nbeats),
+                         empty_err.eq(n_zero | n_over)]
+            with m.If(n_zero):
                 goto("ACCEPT", "EMPTY")
-            with m.Elif(greater_than_const(req_n, self._n_max) | (req_k == 0)):
+            with m.Elif(n_over | k_zero):
                 goto("ACCEPT", "DISCARD")
             with m.Else():
                 goto("ACCEPT", "PREP")
+        with m.If(st["PREP"]):
+            m.d.sync += [iss_row.eq(0), rem.eq(req_n), rem_th.eq(req_th), rem_last.eq(~req_gtp),
+                         *[c.eq(1) for c in s_from_in],
+                         in_row.eq(0), in_rem.eq(req_n), in_last.eq(~req_gtp),
+                         in_th.eq(req_th[:S]), in_first.eq(1)]
         with m.If(prep_c[G]):
             # Round 1's rank and its differences, from the registered
             # request; the rank target has settled when the first sample
