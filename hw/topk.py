@@ -373,7 +373,11 @@ class TopKEngine(wiring.Component):
         # Registered views of rem: thermometer(rem) (lanes of the next beat) and
         # rem <= P (the next beat is the last), loaded beside rem, so that no
         # compare sits between rem and the registers and FSM that use them.
-        rem_th, rem_last = Signal(P, name="rem_th"), Signal()
+        rem_th = Signal(P, name="rem_th")
+        # rem_last in copies: [0] for the beat and the FSM, the others each
+        # end RUN in a group of the read rows' copies of the flag.
+        rem_last_c = kept_copies(1, 1 + -(-len(SIDES) * P // 8), name="rem_last")
+        rem_last = rem_last_c[0]
         disc = Signal(cb)            # beats still to discard
         # The threshold in one copy per lane group (kept apart: hw.replicate).
         thresholds = kept_copies(shape, GT, name="threshold")
@@ -510,12 +514,13 @@ class TopKEngine(wiring.Component):
         pivot_hi, pivot_lo = rank.o_value[0], rank.o_value[1]
 
         # --- data stage S: beat from the input (one cycle later) or from L, M or R
-        # The state flags GAP and RUN in copies: one per side and COPY_LANES
-        # banks (their read rows, below), and the last for the issue
-        # counters (the flags drove all of these).
-        samp_ld_c = kept_copies(1, len(SIDES) * G, name="samp_ld")
-        gap_c = kept_copies(1, len(SIDES) * G + 1, name="gap")
-        run_c = kept_copies(1, len(SIDES) * G + 1, name="run")
+        # The state flags GAP and RUN (and the last DRAIN cycle) in copies:
+        # one per bank (its read row, below), and the last for the issue
+        # counters (the flags drove all of these; a copy per four banks
+        # left a long route from its enable gate to banks placed apart).
+        samp_ld_c = kept_copies(1, len(SIDES) * P, name="samp_ld")
+        gap_c = kept_copies(1, len(SIDES) * P + 1, name="gap")
+        run_c = kept_copies(1, len(SIDES) * P + 1, name="run")
         issue, issue_cnt = Signal(), Signal()
         m.d.comb += [issue.eq(hs_d | run_issue), issue_cnt.eq(hs_d | run_c[-1])]
         s_valid, s_first, s_last = Signal(), Signal(), Signal()
@@ -533,16 +538,16 @@ class TopKEngine(wiring.Component):
             m.d.sync += [
                 s_first.eq(iss_row == 0), s_last.eq(rem_last), s_mask.eq(rem_th),
                 iss_row.eq(iss_row + 1), rem.eq(rem - P),
-                rem_th.eq(thermometer(rem, P, P)), rem_last.eq(~greater_than_const(rem, 2 * P)),
+                rem_th.eq(thermometer(rem, P, P)),
+                *[c.eq(~greater_than_const(rem, 2 * P)) for c in rem_last_c],
             ]
         # The read rows move under their own copies of the state flags, one
-        # per side and COPY_LANES columns (the state flags and the issue drove
-        # all the row registers): load the sample rows (the last DRAIN cycle),
+        # per bank: load the sample rows (the last DRAIN cycle),
         # restart at row 0 (GAP), next row in each RUN cycle. (Round 1 reads
         # no bank: the rows need not follow the input beats.)
         for j in range(P):
             for si, rs in enumerate(raddrs.values()):
-                c = si * G + j * G // P
+                c = si * P + j
                 with m.If(samp_ld_c[c]):
                     m.d.sync += rs[j].eq(samp_row[j] if j < S else 0)
                 with m.Elif(gap_c[c]):
@@ -972,8 +977,8 @@ class TopKEngine(wiring.Component):
             with m.Else():
                 goto("ACCEPT", "PREP")
         with m.If(st["PREP"]):
-            m.d.sync += [iss_row.eq(0), rem.eq(req_n), rem_th.eq(req_th), rem_last.eq(~req_gtp),
-                         *[c.eq(1) for c in s_from_in],
+            m.d.sync += [iss_row.eq(0), rem.eq(req_n), rem_th.eq(req_th),
+                         *[c.eq(~req_gtp) for c in rem_last_c], *[c.eq(1) for c in s_from_in],
                          in_row.eq(0), in_rem.eq(req_n), in_last.eq(~req_gtp),
                          in_th.eq(req_th[:S]), in_first.eq(1)]
         with m.If(prep_c[G]):
@@ -1052,10 +1057,13 @@ class TopKEngine(wiring.Component):
             goto("GAP", "RUN")
         with m.If(gap_c[-1]):
             m.d.sync += [*[c.eq(0) for c in s_from_in], rem.eq(cur_n), rem_th.eq(cur_th),
-                         rem_last.eq(cur_last), iss_row.eq(0)]
+                         *[c.eq(cur_last) for c in rem_last_c], iss_row.eq(0)]
         with m.If(st["RUN"] & rem_last):
-            m.d.sync += [c.eq(0) for c in run_c]
             goto("RUN", "WAIT")
+        # Each copy of RUN ends under its own state and copy of rem_last.
+        for i, c in enumerate(run_c):
+            with m.If(c & rem_last_c[1 + i // 8 if i < len(run_c) - 1 else 0]):
+                m.d.sync += c.eq(0)
         with m.If(st["FINAL"] & ofifo.r_valid & self.result.ready & r_beat.last):
             goto("FINAL", "IDLE")
         with m.If(st["DISCARD"] & self.scores.valid):
