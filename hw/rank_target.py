@@ -19,8 +19,8 @@ class RankTarget(wiring.Component):
     min(sample - 1, t + 1)``.
 
     A free-running restoring divider: ``n`` and ``k`` registered as they
-    enter, one quotient bit per stage, and the last stage registers the
-    chosen targets (flip-flop outputs).
+    enter, one quotient bit per stage, and an output stage that registers
+    the chosen targets (flip-flop outputs).
 
     Parameters
     ----------
@@ -50,8 +50,8 @@ class RankTarget(wiring.Component):
 
     @property
     def latency(self):
-        """The input registers, then one stage per quotient bit."""
-        return self._sample.bit_length()
+        """The input registers, one stage per quotient bit, the output stage."""
+        return self._sample.bit_length() + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -75,20 +75,28 @@ class RankTarget(wiring.Component):
             diff = rem - (den << b)
             take = ~diff[-1]
             if b == 0:
-                # The last stage registers the targets themselves (no
-                # multiplexer between these registers and the rank compare).
-                # t = quo | take; the bracket for either value of the last
-                # quotient bit is formed from registers beside its compare,
-                # which then only selects.
-                hi_take, lo_take = quo, Mux(quo == S - 2, S - 1, quo + 2)      # t = quo + 1
-                hi_keep, lo_keep = Mux(quo == 0, 0, quo - 1), quo | 1           # t = quo
-                with m.If(small):
-                    m.d.sync += [self.target_hi.eq(km1), self.target_lo.eq(km1)]
-                with m.Elif(sat):
+                # The last quotient bit and the bracket for either of its
+                # values (t = quo | take) are registered; the output stage
+                # only selects, into the targets' registers (the compare and
+                # the selects in one stage were a slow path).
+                sel = {name: Signal(range(S), name=f"{name}_c") for name in ("hi_take", "lo_take",
+                                                                             "hi_keep", "lo_keep")}
+                r_take, r_small, r_sat = Signal(name="take_c"), Signal(name="small_c"), Signal(name="sat_c")
+                r_km1 = Signal(range(S), name="km1_c")
+                m.d.sync += [
+                    # t = quo + 1
+                    sel["hi_take"].eq(quo), sel["lo_take"].eq(Mux(quo == S - 2, S - 1, quo + 2)),
+                    # t = quo
+                    sel["hi_keep"].eq(Mux(quo == 0, 0, quo - 1)), sel["lo_keep"].eq(quo | 1),
+                    r_take.eq(take), r_small.eq(small), r_sat.eq(sat), r_km1.eq(km1),
+                ]
+                with m.If(r_small):
+                    m.d.sync += [self.target_hi.eq(r_km1), self.target_lo.eq(r_km1)]
+                with m.Elif(r_sat):
                     m.d.sync += [self.target_hi.eq(S - 2), self.target_lo.eq(S - 1)]     # t = S - 1
                 with m.Else():
-                    m.d.sync += [self.target_hi.eq(Mux(take, hi_take, hi_keep)),
-                                 self.target_lo.eq(Mux(take, lo_take, lo_keep))]
+                    m.d.sync += [self.target_hi.eq(Mux(r_take, sel["hi_take"], sel["hi_keep"])),
+                                 self.target_lo.eq(Mux(r_take, sel["lo_take"], sel["lo_keep"]))]
                 break
             nrem = Signal(w, name=f"rem{stage}")
             nden = Signal(self._count_bits, name=f"den{stage}")

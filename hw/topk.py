@@ -405,10 +405,10 @@ class TopKEngine(wiring.Component):
         # The targets must have settled when the rank select reads them,
         # TARGET_DELAY cycles after the sample enters it. The sample enters
         # two cycles (RS, RQ) after the first input beat, which comes at the
-        # earliest in the cycle after PREP loads cur_k: at most 2 +
-        # TARGET_DELAY cycles for the target. (Later rounds load cur_n and
-        # cur_k in HOLD, drain_cycles + 1 earlier than their sample read.)
-        assert target.latency <= 2 + RankSelect.TARGET_DELAY, "the rank target settles too late"
+        # earliest two cycles after ACCEPT loads cur_n and cur_k (PREP
+        # between): at most 3 + TARGET_DELAY cycles for the target. (Later
+        # rounds load them in HOLD, drain_cycles + 1 before the sample read.)
+        assert target.latency <= 3 + RankSelect.TARGET_DELAY, "the rank target settles too late"
         m.d.sync += [cur_th.eq(thermometer(cur_n, P)), cur_last.eq(~greater_than_const(cur_n, P))]
 
         # --- sample stage: the pivots' sample (RS, RQ, then the rank select) ---
@@ -438,35 +438,33 @@ class TopKEngine(wiring.Component):
             g = l * G // P
             m.d.comb += [wr.addr.eq(in_row_c[g]), wr.data.eq(in_reg[l]), wr.en.eq(in_hs_c[g])]
         # Rows below the largest power of two <= the full rows of the next
-        # round (an AND mask, no modulo).
+        # round (an AND mask, no modulo): bit b is set if the part has at
+        # least 2 ** (b + 1) full rows, any(full[b + 1:]) of its size's row
+        # count full = acc >> log2(P). A beat adds at most P elements, so
+        # full grows by at most one per cycle from 0 at the round's first
+        # beat: it reaches 2 ** (b + 1) with bit b + 1 set. The mask bit is
+        # therefore a sticky copy of that bit, one cycle behind acc, cleared
+        # in the cycle after acc restarts (acc_restart). (As an OR of the
+        # bits above, ABC shared the ORs into a chain of LUTs, one per bit:
+        # a slow path.)
+        acc_restart = {sd: Signal(name=f"acc_restart{sd}") for sd in SIDES}
 
-        def mask_of(count, name):
-            # Bit b: any of full[b + 1:]. The ORs of aligned groups of four
-            # bits are kept wires, so each mask bit is at most two LUTs deep
-            # (ABC shared the suffix ORs into a chain, one LUT per bit).
-            full = count[lp:]
-            groups = []
-            for i in range(0, len(full), 4):
-                g = Signal(name=f"{name}_any{i // 4}", attrs={"keep": 1})
-                m.d.comb += g.eq(full[i:i + 4].any())
-                groups.append(g)
-            bits = []
-            for b in range(len(full)):
-                top = -(-(b + 1) // 4)           # the first whole group above bit b
-                bits.append(Cat(full[b + 1:4 * top], *groups[top:]).any())
-            return Cat(*bits)
+        def rows_mask(sd, name):
+            full = acc[sd][lp:]
+            mask = Signal(len(full), name=name, attrs={"keep": 1})
+            m.d.sync += mask.eq(Mux(acc_restart[sd], 0, mask) | full[1:])
+            return mask
 
         # The next round's mask: each part's mask and the part the next
         # round reads (U if n(> hi) >= k, else M if n(> lo) >= k, else D),
-        # registered every cycle in one copy per group of banks, so final
-        # the cycle after the decision (HOLD), when the sample rows are
-        # loaded into the banks' read-row registers; the part is selected
-        # after the registers. (The decision's sign bits in front of one
-        # mask register per group were a slow path.)
+        # each in one copy per group of banks, final the cycle after the
+        # decision (HOLD), when the sample rows are loaded into the banks'
+        # read-row registers; the part is selected after the registers.
+        # (The decision's sign bits in front of one mask register per group
+        # were a slow path.)
         next_masks = []
-        part_rows = {sd: mask_of(acc[sd], f"rows{sd}") for sd in SIDES}
         for g in range(G):
-            part_masks = {sd: replicas(m, part_rows[sd], 1, name=f"mask{sd}{g}")[0] for sd in SIDES}
+            part_masks = {sd: rows_mask(sd, f"mask{sd}{g}") for sd in SIDES}
             sel_u = replicas(m, run["gt_hi"][-1], 1, name=f"mask_u{g}")[0]
             sel_m = replicas(m, run["gt_lo"][-1], 1, name=f"mask_m{g}")[0]
             next_masks.append(Mux(sel_u, part_masks["L"], Mux(sel_m, part_masks["M"], part_masks["R"])))
@@ -653,6 +651,7 @@ class TopKEngine(wiring.Component):
             m.submodules[f"ze{side_name}"] = ze
             m.d.comb += [ze.i_valid.eq(c_valid), ze.i_data.eq(c_data), ze.i_keep.eq(c_keep[side_name])]
             side_first = first_c[1 + si * G: 1 + (si + 1) * G]
+            m.d.sync += acc_restart[side_name].eq(ze.early_valid & side_first[0])
             with m.If(ze.early_valid):
                 m.d.sync += acc[side_name].eq(Mux(side_first[0], 0, acc[side_name]) + ze.early_count)
 
@@ -966,7 +965,10 @@ class TopKEngine(wiring.Component):
                          k_zero.eq(req.k == 0), k_over.eq(greater_than(req.k, req.n))]
             goto("IDLE", "ACCEPT")
         with m.If(st["ACCEPT"]):
+            # Round 1's n, k and k - 1 too: the rank target starts from them
+            # a cycle before the first input beat can be taken.
             m.d.sync += [kf.eq(Mux(k_over, req_n, req_k)), kf_m1.eq(Mux(k_over, req_n_m1, req_k_m1)),
+                         cur_k.eq(Mux(k_over, req_n, req_k)), cur_km1.eq(Mux(k_over, req_n_m1, req_k_m1)),
                          clamped.eq(k_over), cur_n.eq(req_n), req_th.eq(thermometer(req_n, P)),
                          req_gtp.eq(greater_than_const(req_n, P)), disc.eq(nbeats),
                          empty_err.eq(n_zero | n_over)]
@@ -982,10 +984,6 @@ class TopKEngine(wiring.Component):
                          in_row.eq(0), in_rem.eq(req_n), in_last.eq(~req_gtp),
                          in_th.eq(req_th[:S]), in_first.eq(1)]
         with m.If(prep_c[G]):
-            # Round 1's rank and its differences, from the registered
-            # request; the rank target has settled when the first sample
-            # reaches the rank select.
-            m.d.sync += [cur_k.eq(kf), cur_km1.eq(kf_m1)]
             # The final pass's counters start from the request: loaded here,
             # under a copy of the state flag alone, not under the decision.
             m.d.sync += [fin_row.eq(0), fin_rem.eq(req_n), fin_th.eq(req_th), fin_gtp.eq(req_gtp),
