@@ -24,7 +24,7 @@ __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY
            "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
 
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
-ROUND_LATENCY = 13
+ROUND_LATENCY = 14
 FINAL_LATENCY = 14
 
 

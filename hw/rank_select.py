@@ -52,9 +52,10 @@ class RankSelect(wiring.Component):
         (each target must be ``< popcount(i_mask)``); held until the next
         sample is selected.
 
-    Latency :attr:`latency` = 6 cycles (the keys in copies; comparators; two
-    half counts of each rank; rank == target as a one-hot hit vector; the
-    one-hot OR in two stages), throughput one sample per cycle.
+    Latency :attr:`latency` = 7 cycles (the keys in copies; comparators; two
+    half counts of each rank; target minus the second half; the first half
+    equal to that, as a one-hot hit vector; the one-hot OR in two stages),
+    throughput one sample per cycle.
     """
 
     def __init__(self, *, sample, shape, ranks=1, copies=1):
@@ -85,7 +86,7 @@ class RankSelect(wiring.Component):
 
     # Also as class-level values, so that a parent can state its own latency
     # without building (and never elaborating) an instance.
-    LATENCY = 6
+    LATENCY = 7
     TARGET_DELAY = 3
     # Copies of each key: copy c feeds the comparators against the lanes of
     # the c-th quarter (each key bit drove all S - 1 of its comparators: the
@@ -115,7 +116,7 @@ class RankSelect(wiring.Component):
             nvalid = Signal(name=f"r{stage + 1}_valid")
             m.d.sync += nvalid.eq(valid)
             valid = nvalid
-        for stage in range(4):          # to the hit vectors' stage
+        for stage in range(5):          # to the hit vectors' stage
             nlanes = Signal(data.ArrayLayout(self._shape, S), name=f"r{stage + 1}_data", reset_less=True)
             m.d.sync += nlanes.eq(lanes)
             lanes = nlanes
@@ -149,18 +150,23 @@ class RankSelect(wiring.Component):
                 m.d.sync += cnt.eq(lut_count(part) if part else 0)
                 store.append(cnt)
 
-        # Stage 3: a one-hot hit vector per target, rank == target (exactly
-        # one lane hits). The 4-bit add and compare fit here; a carry-free
-        # form of a + b == target was no faster after mapping.
+        # Stages 3 and 4: a one-hot hit vector per target, rank == target
+        # (exactly one lane hits), as a == target - b: stage 3 registers
+        # target - b (L + 1 bits: a negative difference wraps above every
+        # a) beside a, stage 4 compares. (The add and compare in one stage
+        # were a slow path.)
+        a_d = [Signal(L, name=f"rank{i}_a_d", reset_less=True) for i in range(S)]
+        m.d.sync += [a_d[i].eq(half_a[i]) for i in range(S)]
         hits = []
         for r in range(self._ranks):
             hit = Signal(S, name=f"hit{r}", reset_less=True)
             for i in range(S):
-                m.d.sync += hit[i].eq((half_a[i] + half_b[i])[:L] == self.target[r])
+                t_minus_b = Signal(L + 1, name=f"t{r}_minus_b{i}", reset_less=True)
+                m.d.sync += [t_minus_b.eq(self.target[r] - half_b[i]), hit[i].eq(a_d[i] == t_minus_b)]
             hits.append(hit)
 
-        # Stages 4 and 5: one-hot AND-OR per target. Stage 4 ORs groups of
-        # four lanes (two LUT levels) into registers; stage 5 ORs the groups
+        # Stages 5 and 6: one-hot AND-OR per target. Stage 5 ORs groups of
+        # four lanes (two LUT levels) into registers; stage 6 ORs the groups
         # (one LUT) into each copy, so that the copies can sit by their
         # loads (the whole tree in one stage, with the copies' long routes
         # after it, was the slowest path of the top-k engine).
