@@ -421,7 +421,6 @@ class TopKEngine(wiring.Component):
         rs_valid = Signal()
         # The sample source's selects, in one copy per sample lane (a copy
         # per two lanes, 32 multiplexer bits, was a slow path).
-        rs_from_in = kept_copies(1, S, name="rs_from_in")
         rs_m = kept_copies(1, S, name="rs_m")
         rs_r = kept_copies(1, S, name="rs_r")
         rs_mask = Signal(S)
@@ -488,22 +487,23 @@ class TopKEngine(wiring.Component):
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
         # Loaded every cycle (no clock enable from the handshake: that was the
         # slowest path); the values matter only when rs_valid is set.
-        m.d.sync += [*[c.eq(~sample_read) for c in rs_from_in], *[c.eq(side_m) for c in rs_m],
-                     *[c.eq(side_r) for c in rs_r]]
+        m.d.sync += [*[c.eq(side_m) for c in rs_m], *[c.eq(side_r) for c in rs_r]]
         m.d.sync += [rs_valid.eq(sample_read | first_in),
                      rs_mask.eq(Mux(sample_read, cur_th[:S], in_th))]
         # RQ: the sample beat registered after the source mux, so that the
-        # rank comparators start from registers.
+        # rank comparators start from registers. The two sources that are
+        # not a bank read, the input beat and the bypass below, are merged
+        # into one register (alt) a cycle ahead, with its select (use_alt):
+        # a four-input multiplexer, two LUT levels (five inputs took three).
         rq_valid, rq_mask = Signal(), Signal(S)
-        byp = [Signal(name=f"byp{j}") for j in range(S)]
-        byp_data = [Signal(shape, name=f"byp_data{j}") for j in range(S)]
+        use_alt = [Signal(name=f"use_alt{j}") for j in range(S)]
+        alt = [Signal(shape, name=f"alt{j}") for j in range(S)]
         rq_data = Signal(data.ArrayLayout(shape, S))
         m.d.sync += [rq_valid.eq(rs_valid), rq_mask.eq(rs_mask)]
         for l in range(S):
-            m.d.sync += rq_data[l].eq(Mux(rs_from_in[l], in_reg[l],
-                                          Mux(byp[l], byp_data[l],
-                                              Mux(rs_r[l], rds["R"][l].data,
-                                                  Mux(rs_m[l], rds["M"][l].data, rds["L"][l].data)))))
+            m.d.sync += rq_data[l].eq(Mux(use_alt[l], alt[l],
+                                          Mux(rs_r[l], rds["R"][l].data,
+                                              Mux(rs_m[l], rds["M"][l].data, rds["L"][l].data))))
 
         # The two pivots hi >= lo, each in one copy per lane group.
         m.submodules.rank = rank = self.rank_select_of(P, shape)
@@ -731,7 +731,7 @@ class TopKEngine(wiring.Component):
 
         # The sample read happens in the cycle that writes the decided side's
         # last row: a sampled bank whose row is being written takes the
-        # written value instead (registered beside the read data). The side
+        # written value instead (alt, registered beside the read data). The side
         # is known since HOLD: its write enable and row are selected into
         # registers beside the banks' own (w3), and compared with the sample
         # row (the bank's read row then) in the next cycle, so that the RQ
@@ -750,8 +750,10 @@ class TopKEngine(wiring.Component):
                            Mux(byp_m[sel], w2_write["M"][j][i], w2_write["L"][j][i]))
             w3s_en = Signal(name=f"w3s_en{j}")
             w3s_addr = Signal(row_w, name=f"w3s_addr{j}")
+            # Round 1 samples the input beat (every cycle but the sample read).
             m.d.sync += [w3s_en.eq(of_side(0)), w3s_addr.eq(of_side(1)),
-                         byp[j].eq(w3s_en & (w3s_addr == samp_row[j])), byp_data[j].eq(of_side(2))]
+                         use_alt[j].eq(~sample_read | (w3s_en & (w3s_addr == samp_row[j]))),
+                         alt[j].eq(Mux(sample_read, of_side(2), self.scores.payload[j]))]
 
         # --- final pass: input buffer -> compare with T -> keep -> pack --------
         # The pass never stalls: an enable from result.ready would fan out to
