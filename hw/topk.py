@@ -768,7 +768,8 @@ class TopKEngine(wiring.Component):
         # (for that group's read rows) and one for the rest of the pass (a
         # single issue signal drove every read row and counter).
         final_c = kept_copies(1, G + 1, name="st_final")
-        prep_c = kept_copies(1, G + 1, name="st_prep")
+        # PREP has one more copy, [G + 1], for the first round's issue counters.
+        prep_c = kept_copies(1, G + 2, name="st_prep")
         fin_more_c = kept_copies(1, G + 1, name="fin_more")     # a row is left to read
         credit_ok_c = kept_copies(1, G + 1, name="credit_ok", init=1)
         fin_issue_c = [final_c[g] & fin_more_c[g] & credit_ok_c[g] for g in range(G + 1)]
@@ -980,7 +981,7 @@ class TopKEngine(wiring.Component):
                 goto("ACCEPT", "DISCARD")
             with m.Else():
                 goto("ACCEPT", "PREP")
-        with m.If(st["PREP"]):
+        with m.If(prep_c[G + 1]):
             m.d.sync += [iss_row.eq(0), rem.eq(req_n), rem_th.eq(req_th),
                          *[c.eq(~req_gtp) for c in rem_last_c], *[c.eq(1) for c in s_from_in],
                          in_row.eq(0), in_rem.eq(req_n), in_last.eq(~req_gtp),
