@@ -279,13 +279,14 @@ class TopKEngine(wiring.Component):
 
     # Columns whose rotation multiplexers share one copy of the fill offset.
     ROTATE_GROUP = 1
-    # Lanes served by one copy of a broadcast register (the threshold, the
-    # input buffer's write row, the read rows' state flags): one copy per group keeps
-    # each net short (hw.replicate).
+    # Lanes served by one copy of a broadcast register (the input buffer's
+    # write row, the final pass's read rows, the rows masks): one copy per
+    # group keeps each net short (hw.replicate).
     COPY_LANES = 4
     # Lanes whose data multiplexers share one copy of their select.
     SELECT_LANES = 2
-    # Lanes compared with one copy of each pivot (four carry chains per lane).
+    # Lanes compared with one copy of each pivot (four carry chains per
+    # lane), and with one copy of the final pass's threshold.
     PIVOT_LANES = 2
 
     @property
