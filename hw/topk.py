@@ -342,8 +342,7 @@ class TopKEngine(wiring.Component):
         # --- request state ------------------------------------------------------
         req_n, req_k = Signal(cb), Signal(cb)   # the request, registered as accepted
         discard = Signal()           # scores are being consumed and dropped
-        kf = Signal(cb)              # k clamped to n
-        kf_m1 = Signal(cb)           # kf - 1
+        kf_m1 = Signal(cb)           # k clamped to n, minus 1
         clamped = Signal()
         empty_err = Signal()
         cur_n = Signal(cb)           # candidates of the current round
@@ -971,7 +970,7 @@ class TopKEngine(wiring.Component):
         with m.If(st["ACCEPT"]):
             # Round 1's n, k and k - 1 too: the rank target starts from them
             # a cycle before the first input beat can be taken.
-            m.d.sync += [kf.eq(Mux(k_over, req_n, req_k)), kf_m1.eq(Mux(k_over, req_n_m1, req_k_m1)),
+            m.d.sync += [kf_m1.eq(Mux(k_over, req_n_m1, req_k_m1)),
                          cur_k.eq(Mux(k_over, req_n, req_k)), cur_km1.eq(Mux(k_over, req_n_m1, req_k_m1)),
                          clamped.eq(k_over), cur_n.eq(req_n), req_th.eq(thermometer(req_n, P)),
                          req_gtp.eq(greater_than_const(req_n, P)), disc.eq(nbeats),
