@@ -342,7 +342,6 @@ class TopKEngine(wiring.Component):
         # --- request state ------------------------------------------------------
         req_n, req_k = Signal(cb), Signal(cb)   # the request, registered as accepted
         discard = Signal()           # scores are being consumed and dropped
-        kf_m1 = Signal(cb)           # k clamped to n, minus 1
         clamped = Signal()
         empty_err = Signal()
         cur_n = Signal(cb)           # candidates of the current round
@@ -970,8 +969,7 @@ class TopKEngine(wiring.Component):
         with m.If(st["ACCEPT"]):
             # Round 1's n, k and k - 1 too: the rank target starts from them
             # a cycle before the first input beat can be taken.
-            m.d.sync += [kf_m1.eq(Mux(k_over, req_n_m1, req_k_m1)),
-                         cur_k.eq(Mux(k_over, req_n, req_k)), cur_km1.eq(Mux(k_over, req_n_m1, req_k_m1)),
+            m.d.sync += [cur_k.eq(Mux(k_over, req_n, req_k)), cur_km1.eq(Mux(k_over, req_n_m1, req_k_m1)),
                          clamped.eq(k_over), cur_n.eq(req_n), req_th.eq(thermometer(req_n, P)),
                          req_gtp.eq(greater_than_const(req_n, P)), disc.eq(nbeats),
                          empty_err.eq(n_zero | n_over)]
@@ -988,9 +986,11 @@ class TopKEngine(wiring.Component):
                          in_th.eq(req_th[:S]), in_first.eq(1)]
         with m.If(prep_c[G]):
             # The final pass's counters start from the request: loaded here,
-            # under a copy of the state flag alone, not under the decision.
+            # under a copy of the state flag alone, not under the decision
+            # (cur_km1 still holds round 1's k - 1, k clamped to n: it
+            # changes first in HOLD).
             m.d.sync += [fin_row.eq(0), fin_rem.eq(req_n), fin_th.eq(req_th), fin_gtp.eq(req_gtp),
-                         *[c.eq(1) for c in fin_more_c], to_push_m1.eq(kf_m1), pushed_last.eq(0)]
+                         *[c.eq(1) for c in fin_more_c], to_push_m1.eq(cur_km1), pushed_last.eq(0)]
         with m.If(st["PREP"]):
             goto("PREP", "IN")
         with m.If(st["IN"] & self.scores.valid):
