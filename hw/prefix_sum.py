@@ -48,7 +48,7 @@ def popcount(values):
     return values[0]
 
 
-def lut_count(bits):
+def lut_count(bits, *, m=None, name="pair"):
     """Popcount of up to 8 bits as plain logic, without adders.
 
     A count per group of 4 bits (each output bit one LUT4 of the group),
@@ -57,6 +57,12 @@ def lut_count(bits):
     ECP5 (as mapped in the top-k engine). The structure is fixed here rather
     than left to Yosys's arithmetic passes; a 16-lane zero eliminator alone
     measured about the same Fmax either way (232 vs 228 MHz).
+
+    With a module ``m``, the pair terms (XOR and AND of two bits) are kept
+    wires driven in ``m``: when each bit is itself a gate of two registers
+    (a compare's classes), the LUT mapper otherwise folds those gates into a
+    ripple three or four LUTs deep; kept, a count of 4 such bits is two LUT
+    levels.
     """
     bits = list(bits)
     if not 1 <= len(bits) <= 8:
@@ -65,6 +71,13 @@ def lut_count(bits):
     for g in range(0, len(bits), 4):
         a, b, c, d = (bits[g:g + 4] + [Const(0, 1)] * 4)[:4]
         x, y, p, r = a ^ b, c ^ d, a & b, c & d
+        if m is not None:
+            terms = []
+            for t, v in zip("xypr", (x, y, p, r)):
+                w = Signal(name=f"{name}_{t}{g // 4}", attrs={"keep": 1})
+                m.d.comb += w.eq(v)
+                terms.append(w)
+            x, y, p, r = terms
         groups.append(Cat(x ^ y, p ^ r ^ (x & y), p & r))
     if len(groups) == 1:
         return groups[0]
@@ -75,21 +88,22 @@ def lut_count(bits):
     return Cat(x[0] ^ y[0], x[1] ^ y[1] ^ c1, x[2] ^ y[2] ^ c2, x[2] & y[2])
 
 
-def block_prefix_counts(bits, width, block):
+def block_prefix_counts(bits, width, block, *, m=None, name="bpc"):
     """Inclusive prefix counts of ``bits[0..width-1]`` within blocks of ``block`` lanes.
 
     Lane ``l`` counts the set bits from the start of its block up to ``l``,
     each with :func:`lut_count` (``block`` at most 8): the values of levels
     ``0..log2(block)-1`` of :func:`prefix_counts`, so that a caller can
     register them and add the block offsets with ``prefix_counts(...,
-    start=log2(block))``.
+    start=log2(block))``. ``m`` keeps the pair terms (:func:`lut_count`).
     """
     if not (1 <= block <= 8 and block & (block - 1) == 0 and width % block == 0):
         raise ValueError(f"block must be a power of two in 1..8 dividing width {width}, not {block}")
-    return [lut_count([bits[i] for i in range(l - l % block, l + 1)]) for l in range(width)]
+    return [lut_count([bits[i] for i in range(l - l % block, l + 1)], m=m, name=f"{name}{l}")
+            for l in range(width)]
 
 
-def staged_block_counts(m, part_bits, total_bits, width, block, *, name, en=1):
+def staged_block_counts(m, part_bits, total_bits, width, block, *, name, en=1, kept_pairs=False):
     """Prefix counts within blocks of ``block`` lanes and block totals, registered in two stages.
 
     Stage 1 counts within blocks of 4 lanes (:func:`block_prefix_counts`:
@@ -100,6 +114,8 @@ def staged_block_counts(m, part_bits, total_bits, width, block, *, name, en=1):
     ``b``, both two cycles after the bits (registers advance when ``en``).
     Counting 8 lanes in one stage put three LUT levels after the long route
     that brings the bits (a compare), the slowest path of the top-k engine.
+    ``kept_pairs`` keeps stage 1's pair terms (:func:`lut_count`), for bits
+    that are gates rather than registers.
     """
     quad = min(4, block)
     per = block // quad
@@ -108,9 +124,11 @@ def staged_block_counts(m, part_bits, total_bits, width, block, *, name, en=1):
     parts = [Signal(range(block + 1), name=f"{name}_part{l}") for l in range(width)]
     totals = [Signal(range(block + 1), name=f"{name}_total{b}") for b in range(width // block)]
     with m.If(en):
-        quads = block_prefix_counts(part_bits, width, quad)
+        km = m if kept_pairs else None
+        quads = block_prefix_counts(part_bits, width, quad, m=km, name=f"{name}_pp")
         m.d.sync += [r.eq(v) for r, v in zip(q_part, quads, strict=True)]
-        m.d.sync += [t.eq(lut_count([total_bits[i] for i in range(b * quad, (b + 1) * quad)]))
+        m.d.sync += [t.eq(lut_count([total_bits[i] for i in range(b * quad, (b + 1) * quad)],
+                                    m=km, name=f"{name}_tp{b}"))
                      for b, t in enumerate(q_total)]
         levels = prefix_counts(q_part, width, quad.bit_length() - 1, block.bit_length() - 1)
         m.d.sync += [r.eq(v) for r, v in zip(parts, levels, strict=True)]

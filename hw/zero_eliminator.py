@@ -129,7 +129,8 @@ class ZeroEliminator(wiring.Component):
         half = min(A_LEVELS, prefix_levels(P))
         block = 1 << half
         empty = ~self.i_keep
-        a_part, a_kept = staged_block_counts(m, empty, self.i_keep, P, block, name="ze", en=self.en)
+        a_part, a_kept = staged_block_counts(m, empty, self.i_keep, P, block, name="ze", en=self.en,
+                                             kept_pairs=True)
         # The beat beside the counts.
         valid, beat, keep = self.i_valid, self.i_data, self.i_keep
         for stage in ("q", "a"):

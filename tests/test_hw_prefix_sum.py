@@ -33,16 +33,20 @@ def test_prefix_sum(width):
     sim.run()
 
 
+@pytest.mark.parametrize("kept_pairs", [False, True])
 @pytest.mark.parametrize("block", [1, 2, 4, 8])
-def test_lut_counts(block):
+def test_lut_counts(block, kept_pairs):
     # Every 8-bit vector: lut_count of each prefix length, and the counts
-    # within blocks (exhaustive, so every carry of the two-group sum is hit).
+    # within blocks (exhaustive, so every carry of the two-group sum is hit),
+    # with the pair terms as plain logic or as kept wires driven in m.
     m = Module()
+    km = m if kept_pairs else None
     bits = Signal(8)
     counts = [Signal(4, name=f"count{n}") for n in range(1, 9)]
     blocks = [Signal(4, name=f"block{l}") for l in range(8)]
-    m.d.comb += [c.eq(lut_count([bits[i] for i in range(n)])) for n, c in enumerate(counts, 1)]
-    m.d.comb += [b.eq(v) for b, v in zip(blocks, block_prefix_counts(bits, 8, block), strict=True)]
+    m.d.comb += [c.eq(lut_count([bits[i] for i in range(n)], m=km, name=f"c{n}"))
+                 for n, c in enumerate(counts, 1)]
+    m.d.comb += [b.eq(v) for b, v in zip(blocks, block_prefix_counts(bits, 8, block, m=km), strict=True)]
 
     async def bench(ctx):
         for value in range(256):
