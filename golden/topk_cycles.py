@@ -24,18 +24,19 @@ __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY
            "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
 
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
-ROUND_LATENCY = 14
+ROUND_LATENCY = 16
 FINAL_LATENCY = 14
 
 
 def round_gap(p):
     """Cycles from a decision to the next round's sample read, ``P = p`` lanes.
 
-    Two, plus one per register between the layers of the rotation into the
-    banks (4:1 layers: ``ceil(log2(p) / 2)`` of them), and at least one: the
-    sample rows are registered a cycle before they are loaded.
+    Two, plus one per layer of the rotation into the banks (4:1 layers:
+    ``ceil(log2(p) / 2)`` of them; the last row is then written before the
+    sample read), and at least one: the sample rows are registered a cycle
+    before they are loaded.
     """
-    return 2 + max(1, _check_p(p).bit_length() // 2 - 1)
+    return 2 + max(1, _check_p(p).bit_length() // 2)
 
 
 # x^16 + x^14 + x^13 + x^11 + 1: period 65535 (every nonzero state).

@@ -52,9 +52,10 @@ class RankSelect(wiring.Component):
         (each target must be ``< popcount(i_mask)``); held until the next
         sample is selected.
 
-    Latency :attr:`latency` = 7 cycles (the keys in copies; comparators; two
+    Latency :attr:`latency` = 8 cycles (the keys in copies; comparators; two
     half counts of each rank; target minus the second half; the first half
-    equal to that, as a one-hot hit vector; the one-hot OR in two stages),
+    equal to that, as a one-hot hit vector; the one-hot OR in two stages;
+    the copies registered again),
     throughput one sample per cycle.
     """
 
@@ -86,7 +87,7 @@ class RankSelect(wiring.Component):
 
     # Also as class-level values, so that a parent can state its own latency
     # without building (and never elaborating) an instance.
-    LATENCY = 7
+    LATENCY = 8
     TARGET_DELAY = 3
     # Copies of each key: copy c feeds the comparators against the lanes of
     # the c-th quarter (each key bit drove all S - 1 of its comparators: the
@@ -112,10 +113,12 @@ class RankSelect(wiring.Component):
         # Only the valid bits are reset: every other register here is
         # reloaded each cycle and used only under its valid bit.
         valid, lanes = self.i_valid, self.i_data
+        valids = [valid]                # valids[i]: the sample is in stage i
         for stage in range(self.latency - 1):
             nvalid = Signal(name=f"r{stage + 1}_valid")
             m.d.sync += nvalid.eq(valid)
             valid = nvalid
+            valids.append(valid)
         for stage in range(5):          # to the hit vectors' stage
             nlanes = Signal(data.ArrayLayout(self._shape, S), name=f"r{stage + 1}_data", reset_less=True)
             m.d.sync += nlanes.eq(lanes)
@@ -165,30 +168,36 @@ class RankSelect(wiring.Component):
                 m.d.sync += [t_minus_b.eq(self.target[r] - half_b[i]), hit[i].eq(a_d[i] == t_minus_b)]
             hits.append(hit)
 
-        # Stages 5 and 6: one-hot AND-OR per target. Stage 5 ORs groups of
-        # four lanes (two LUT levels) into registers; stage 6 ORs the groups
-        # (one LUT) into each copy, so that the copies can sit by their
-        # loads (the whole tree in one stage, with the copies' long routes
-        # after it, was the slowest path of the top-k engine).
+        # Stages 5 to 7: one-hot AND-OR per target. Stage 5 ORs pairs of
+        # lanes (one LUT) into registers; stage 6 ORs the pairs (two LUT
+        # levels for S = 16) into one register; stage 7 loads the copies
+        # from it, with nothing between them, so that each copy can sit by
+        # its loads, far from the tree. (The whole tree in one stage, the
+        # tree and the copies' long routes in one, and groups of four lanes,
+        # two LUTs after the hit vector's wide fanout, were each the slowest
+        # path of the top-k engine in turn.)
         # The values are held between samples: the pivots of a whole round.
         m.d.sync += self.o_valid.eq(valid)
         for r, hit in enumerate(hits):
             w = Shape.cast(self._shape).width
             groups = []
-            for g in range(0, S, 4):
-                terms = [Mux(hit[i], Value.cast(lanes[i]).as_unsigned(), 0) for i in range(g, min(S, g + 4))]
+            for g in range(0, S, 2):
+                terms = [Mux(hit[i], Value.cast(lanes[i]).as_unsigned(), 0) for i in range(g, min(S, g + 2))]
                 while len(terms) > 1:
                     terms = [terms[t] | terms[t + 1] if t + 1 < len(terms) else terms[t]
                              for t in range(0, len(terms), 2)]
-                part = Signal(w, name=f"part{r}_{g // 4}", reset_less=True)
+                part = Signal(w, name=f"part{r}_{g // 2}", reset_less=True)
                 m.d.sync += part.eq(terms[0])
                 groups.append(part)
             total = groups[0]
             for part in groups[1:]:
                 total = total | part
+            tree = Signal(self._shape, name=f"value{r}_tree")
             copies = kept_copies(self._shape, self._copies, name=f"value{r}")
-            with m.If(valid):
-                m.d.sync += [c.eq(total) for c in copies]
+            with m.If(valids[6]):
+                m.d.sync += tree.eq(total)
+            with m.If(valids[7]):
+                m.d.sync += [c.eq(tree) for c in copies]
             m.d.comb += [self.o_value[r][c].eq(copy) for c, copy in enumerate(copies)]
         return m
 

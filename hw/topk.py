@@ -3,13 +3,13 @@ pass over the input that keeps the top k in input order."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.topk_cycles import lfsr_seeds
 
 from .compare import greater_equal, greater_than, greater_than_const, thermometer
 from .credit_fifo import CreditFifo
+from .lane_ram import LaneRam
 from .lfsr import Lfsr
 from .params import check_bool, check_int, check_pow2
 from .prefix_sum import popcount, prefix_counts, prefix_levels, staged_block_counts
@@ -79,6 +79,15 @@ def _rotate(m, lanes, amounts, name):
         lanes = nxt
         b += step
     return lanes
+
+
+def _last_mask(n, P):
+    """Lanes of the last beat of ``n >= 1`` elements, ``P`` per beat: lane ``l`` if ``l <= (n - 1) mod P``.
+
+    A function of the low ``log2(P)`` bits of ``n`` only (one LUT per lane).
+    """
+    low = n[:P.bit_length() - 1]
+    return Cat(*[(low == 0) | greater_than_const(low, l) for l in range(P)])
 
 
 def _early_count(m, bits, name):
@@ -252,19 +261,19 @@ class TopKEngine(wiring.Component):
         """Cycles from issuing a round's last beat to its decision.
 
         The beat's issue and read (2), the pivots' wait (:attr:`RankSelect.latency
-        <hw.rank_select.RankSelect.latency>`), the compare (1), the zero
-        eliminator up to its early count, and the decision register (1).
+        <hw.rank_select.RankSelect.latency>`), the compare (1), the parts'
+        register (1), the zero eliminator up to its early count, and the
+        decision register (1).
         """
-        return 4 + RankSelect.LATENCY + ZeroEliminator.EARLY_LATENCY
+        return 5 + RankSelect.LATENCY + ZeroEliminator.EARLY_LATENCY
 
     @property
     def round_gap(self):
         """Cycles from a decision to the next round's sample read (its rows follow).
 
-        The sample read waits for the decided side's last row to be written
-        (it takes that row through a bypass): the write lands two cycles
-        after the decision (the shifter's last stage, the registered rotation),
-        plus :attr:`drain_cycles`.
+        The sample read follows the write of the decided side's last row,
+        which lands two cycles after the decision (the shifter's last stage,
+        the registered rotation) plus the rotation's inner registers.
         """
         return 2 + self.drain_cycles
 
@@ -272,11 +281,22 @@ class TopKEngine(wiring.Component):
     def drain_cycles(self):
         """Cycles the FSM waits between HOLD and GAP.
 
-        The rotation's inner registers, and at least one: the sample rows
-        are registered in HOLD and loaded into the read rows in the last.
+        The rotation's inner registers and one more, so that the decided
+        side's last row is written before the sample read (reading it in
+        the cycle of its write needed a bypass from the three sides' write
+        registers into the sample: long routes, a slow path); at least one:
+        the sample rows are registered in HOLD and loaded into the read rows
+        in the last.
         """
-        return max(1, _rotate_layers(self._P) - 1)
+        return max(1, _rotate_layers(self._P))
 
+    # Buffers of at most this many rows are LUT RAM: Yosys would put deeper
+    # ones (128 rows and up) in block RAM, whose unregistered read (about
+    # 5.8 ns clock to output on ECP5 speed 6) leaves no time for the compare
+    # after it. Deeper buffers are left to the tools.
+    LUTRAM_ROWS = 256
+    # Bits of a memory slice with its own read row (hw.lane_ram).
+    RAM_SLICE_BITS = 8
     # Columns whose rotation multiplexers share one copy of the fill offset.
     ROTATE_GROUP = 1
     # Lanes served by one copy of a broadcast register (the input buffer's
@@ -322,22 +342,20 @@ class TopKEngine(wiring.Component):
         # --- storage ------------------------------------------------------------
         # The input buffer as one memory per lane, each with its own read
         # row (one shared row register drove every LUT RAM of the buffer).
-        in_wrs, in_rds = [], []
-        for l in range(P):
-            mem = Memory(shape=shape, depth=NB, init=[])
-            m.submodules[f"inbuf{l}"] = mem
-            in_wrs.append(mem.write_port())
-            in_rds.append(mem.read_port())
+        # Each memory in slices of RAM_SLICE_BITS, each with its own copy of
+        # the read row (hw.lane_ram).
+        lutram = NB <= self.LUTRAM_ROWS
+
+        def lane_ram(name):
+            ram = LaneRam(shape=shape, depth=NB, slice_bits=self.RAM_SLICE_BITS, lutram=lutram)
+            m.submodules[name] = ram
+            return ram
+
+        in_rams = [lane_ram(f"inbuf{l}") for l in range(P)]
         # The parts of a round: U (> hi) in L, M (between the pivots) in M,
         # D (< lo) in R. A round reads one of them and rewrites it from row
         # 0 with its own part of that class (writes never overtake reads).
-        banks, wrs, rds = {}, {}, {}
-        for side in SIDES:
-            banks[side] = [Memory(shape=shape, depth=NB, init=[]) for _ in range(P)]
-            for j, mem in enumerate(banks[side]):
-                m.submodules[f"bank{side}{j}"] = mem
-            wrs[side] = [mem.write_port() for mem in banks[side]]
-            rds[side] = [mem.read_port() for mem in banks[side]]
+        banks = {side: [lane_ram(f"bank{side}{j}") for j in range(P)] for side in SIDES}
 
         # --- request state ------------------------------------------------------
         req_n, req_k = Signal(cb), Signal(cb)   # the request, registered as accepted
@@ -351,7 +369,7 @@ class TopKEngine(wiring.Component):
         # GAP (cur_n is loaded in HOLD, DRAIN follows), where the sample read
         # and the issue counters take them (compares in front of them were
         # a slow path).
-        cur_th, cur_last = Signal(P, name="cur_th"), Signal()
+        cur_th, cur_last, cur_last2 = Signal(P, name="cur_th"), Signal(), Signal()
         # This round's part sizes (U, M, D), counted as the beats pass.
         acc = {sd: Signal(cb, name=f"acc{sd}") for sd in SIDES}
         # The decision's compares as running differences whose sign bits are
@@ -369,19 +387,28 @@ class TopKEngine(wiring.Component):
         side_m, side_r = Signal(), Signal()    # the round reads M / R (neither: L)
         iss_row = Signal(row_w)
         rem = Signal(cb)             # elements not yet issued in this round
-        # Registered views of rem: thermometer(rem) (lanes of the next beat) and
-        # rem <= P (the next beat is the last), loaded beside rem, so that no
-        # compare sits between rem and the registers and FSM that use them.
-        rem_th = Signal(P, name="rem_th")
+        # The lanes of the round's last beat, lane l if l <= (n - 1) mod P
+        # (a function of the low bits of n): a beat's mask is that if it is
+        # the last, else every lane (a thermometer of rem, updated as rem
+        # counts down, was a slow path).
+        rem_lmask = Signal(P, name="rem_lmask")
+        # rem <= P (the next beat is the last), a registered view loaded
+        # beside rem, so that no compare sits between rem and its users.
         # rem_last in copies: [0] for the beat and the FSM, the others each
         # end RUN in a group of the read rows' copies of the flag.
         rem_last_c = kept_copies(1, 1 + -(-len(SIDES) * P // 8), name="rem_last")
         rem_last = rem_last_c[0]
+        # rem <= 2P (the beat after the next is the last): each issue moves it
+        # into rem_last, so that the copies load a register, not a compare
+        # of rem (with the loads' multiplexer after it, a slow path).
+        rem_last2 = Signal()
         disc = Signal(cb)            # beats still to discard
         # The threshold in one copy per lane group (kept apart: hw.replicate).
         thresholds = kept_copies(shape, GT, name="threshold")
-        room = Signal(signed(cb + 2))     # elements equal to the threshold still to keep
-        room_mp = Signal(signed(cb + 2))  # room - P
+        # Elements equal to the threshold still to keep, and that minus P,
+        # one copy per lane group (each group's quota from its own adders).
+        rooms = kept_copies(signed(cb + 2), G, name="room")
+        rooms_mp = kept_copies(signed(cb + 2), G, name="room_mp")
 
         in_first = Signal()          # the next input beat is the request's first (a register)
         in_row = Signal(row_w)       # input beats accepted
@@ -397,7 +424,8 @@ class TopKEngine(wiring.Component):
         # before the sample read, row 0 before a round, the next row at each
         # issue. (The issue row and the sample-read flag in front of every
         # bank's address were the slowest path.)
-        raddrs = {sd: [Signal(row_w, name=f"raddr{sd}{j}") for j in range(P)] for sd in SIDES}
+        raddrs = {sd: [kept_copies(row_w, banks[sd][j].slices, name=f"raddr{sd}{j}") for j in range(P)]
+                  for sd in SIDES}
 
         m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
         m.d.comb += [target.n.eq(cur_n), target.k.eq(cur_k)]
@@ -408,7 +436,10 @@ class TopKEngine(wiring.Component):
         # between): at most 3 + TARGET_DELAY cycles for the target. (Later
         # rounds load them in HOLD, drain_cycles + 1 before the sample read.)
         assert target.latency <= 3 + RankSelect.TARGET_DELAY, "the rank target settles too late"
-        m.d.sync += [cur_th.eq(thermometer(cur_n, P)), cur_last.eq(~greater_than_const(cur_n, P))]
+        cur_lmask = Signal(P, name="cur_lmask")
+        m.d.sync += [cur_th.eq(thermometer(cur_n, P)), cur_last.eq(~greater_than_const(cur_n, P)),
+                     cur_last2.eq(~greater_than_const(cur_n, 2 * P)),
+                     cur_lmask.eq(_last_mask(cur_n, P))]
 
         # --- sample stage: the pivots' sample (RS, RQ, then the rank select) ---
         # Round 1 ranks the first input beat; a later round first reads one
@@ -432,9 +463,9 @@ class TopKEngine(wiring.Component):
         in_hs = self.scores.valid & self.scores.ready & ~discard
         in_row_c = replicas(m, in_row, G, name="in_row_d")
         in_hs_c = replicas(m, in_hs, G, name="in_hs_d")
-        for l, wr in enumerate(in_wrs):
+        for l, ram in enumerate(in_rams):
             g = l * G // P
-            m.d.comb += [wr.addr.eq(in_row_c[g]), wr.data.eq(in_reg[l]), wr.en.eq(in_hs_c[g])]
+            m.d.comb += [ram.w_addr.eq(in_row_c[g]), ram.w_data.eq(in_reg[l]), ram.w_en.eq(in_hs_c[g])]
         # Rows below the largest power of two <= the full rows of the next
         # round (an AND mask, no modulo): bit b is set if the part has at
         # least 2 ** (b + 1) full rows, any(full[b + 1:]) of its size's row
@@ -490,9 +521,8 @@ class TopKEngine(wiring.Component):
         m.d.sync += [rs_valid.eq(sample_read | first_in),
                      rs_mask.eq(Mux(sample_read, cur_th[:S], in_th))]
         # RQ: the sample beat registered after the source mux, so that the
-        # rank comparators start from registers. The two sources that are
-        # not a bank read, the input beat and the bypass below, are merged
-        # into one register (alt) a cycle ahead, with its select (use_alt):
+        # rank comparators start from registers. The input beat comes from
+        # a register (alt) loaded a cycle ahead, with its select (use_alt):
         # a four-input multiplexer, two LUT levels (five inputs took three).
         rq_valid, rq_mask = Signal(), Signal(S)
         use_alt = [Signal(name=f"use_alt{j}") for j in range(S)]
@@ -501,8 +531,8 @@ class TopKEngine(wiring.Component):
         m.d.sync += [rq_valid.eq(rs_valid), rq_mask.eq(rs_mask)]
         for l in range(S):
             m.d.sync += rq_data[l].eq(Mux(use_alt[l], alt[l],
-                                          Mux(rs_r[l], rds["R"][l].data,
-                                              Mux(rs_m[l], rds["M"][l].data, rds["L"][l].data))))
+                                          Mux(rs_r[l], banks["R"][l].r_data,
+                                              Mux(rs_m[l], banks["M"][l].r_data, banks["L"][l].r_data))))
 
         # The two pivots hi >= lo, each in one copy per lane group.
         m.submodules.rank = rank = self.rank_select_of(P, shape)
@@ -533,10 +563,9 @@ class TopKEngine(wiring.Component):
         m.d.sync += [*[c.eq(side_m) for c in s_m], *[c.eq(side_r) for c in s_r]]
         with m.If(issue_cnt):
             m.d.sync += [
-                s_first.eq(iss_row == 0), s_last.eq(rem_last), s_mask.eq(rem_th),
+                s_first.eq(iss_row == 0), s_last.eq(rem_last), s_mask.eq(~rem_last.replicate(P) | rem_lmask),
                 iss_row.eq(iss_row + 1), rem.eq(rem - P),
-                rem_th.eq(thermometer(rem, P, P)),
-                *[c.eq(~greater_than_const(rem, 2 * P)) for c in rem_last_c],
+                *[c.eq(rem_last2) for c in rem_last_c], rem_last2.eq(~greater_than_const(rem, 3 * P)),
             ]
         # The read rows move under their own copies of the state flags, one
         # per bank: load the sample rows (the last DRAIN cycle),
@@ -546,14 +575,14 @@ class TopKEngine(wiring.Component):
             for si, rs in enumerate(raddrs.values()):
                 c = si * P + j
                 with m.If(samp_ld_c[c]):
-                    m.d.sync += rs[j].eq(samp_row[j] if j < S else 0)
+                    m.d.sync += [r.eq(samp_row[j] if j < S else 0) for r in rs[j]]
                 with m.Elif(gap_c[c]):
-                    m.d.sync += rs[j].eq(0)
+                    m.d.sync += [r.eq(0) for r in rs[j]]
                 with m.Elif(run_c[c]):
-                    m.d.sync += rs[j].eq(rs[j] + 1)
+                    m.d.sync += [r.eq(r + 1) for r in rs[j]]
         for side_name in SIDES:
-            for j, rd in enumerate(rds[side_name]):
-                m.d.comb += rd.addr.eq(raddrs[side_name][j])
+            for j, ram in enumerate(banks[side_name]):
+                m.d.comb += [ram.r_addr[i].eq(r) for i, r in enumerate(raddrs[side_name][j])]
         # Stage Q: the banks' read data registered as read, beside the
         # source selects; the source multiplexer follows the register (the
         # read row, the LUT RAM, the multiplexer and the routes between them
@@ -567,7 +596,7 @@ class TopKEngine(wiring.Component):
         q_r = [replicas(m, c, 1, name=f"q_r{i}")[0] for i, c in enumerate(s_r)]
         m.d.sync += [q_valid.eq(s_valid), q_first.eq(s_first), q_last.eq(s_last), q_mask.eq(s_mask),
                      q_in.eq(in_reg2)]
-        m.d.sync += [q_rd[sd][l].eq(rds[sd][l].data) for sd in SIDES for l in range(P)]
+        m.d.sync += [q_rd[sd][l].eq(banks[sd][l].r_data) for sd in SIDES for l in range(P)]
         q_data = [Signal(shape, name=f"q_data{l}") for l in range(P)]
         for l in range(P):
             sel = l * GS // P
@@ -596,10 +625,7 @@ class TopKEngine(wiring.Component):
         # Each lane against both pivots; the classes to count, registered
         # straight from the carry chains (a comparator and the first levels
         # of the zero eliminators' prefix sums in one cycle were a slow
-        # path). The parts to keep follow the registers: U (> hi) is a
-        # class, M and D one gate each (from the chains, that gate was a
-        # long route on a slow path; after the registers it joins the zero
-        # eliminators' first count level).
+        # path).
         c_cls = {c: Signal(P, name=f"c_{c}") for c in CLASSES}
         c_mask = Signal(P)
         m.d.sync += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last), c_mask.eq(d_mask)]
@@ -610,9 +636,20 @@ class TopKEngine(wiring.Component):
         gt_lo, ge_lo = _greater_at_least(m, d_data_lo, [pivot_lo[c] for c in range(copies)], d_mask, P, "clo")
         m.d.sync += [c_cls["gt_hi"].eq(gt_hi), c_cls["ge_hi"].eq(ge_hi),
                      c_cls["gt_lo"].eq(gt_lo), c_cls["ge_lo"].eq(ge_lo)]
-        c_keep = {sd: Signal(P, name=f"c_keep{sd}") for sd in SIDES}
-        m.d.comb += [c_keep["L"].eq(c_cls["gt_hi"]), c_keep["M"].eq(c_cls["gt_lo"] & ~c_cls["ge_hi"]),
-                     c_keep["R"].eq(c_mask & ~c_cls["ge_lo"])]
+
+        # --- stage K: the parts to keep, registered beside the beat and the
+        # classes: U (> hi) is a class, M and D one gate each. (From the
+        # chains, that gate was a long route on a slow path; after the class
+        # registers, it and the route from them went in front of the zero
+        # eliminators' first count level, three LUTs deep.)
+        k_valid, k_first, k_last = Signal(name="k_valid"), Signal(name="k_first"), Signal(name="k_last")
+        k_data = Signal(data.ArrayLayout(shape, P), name="k_data")
+        k_cls = {c: Signal(P, name=f"k_{c}") for c in CLASSES}
+        k_keep = {sd: Signal(P, name=f"k_keep{sd}") for sd in SIDES}
+        m.d.sync += [k_valid.eq(c_valid), k_first.eq(c_first), k_last.eq(c_last), k_data.eq(c_data),
+                     *[k_cls[c].eq(c_cls[c]) for c in CLASSES],
+                     k_keep["L"].eq(c_cls["gt_hi"]), k_keep["M"].eq(c_cls["gt_lo"] & ~c_cls["ge_hi"]),
+                     k_keep["R"].eq(c_mask & ~c_cls["ge_lo"])]
 
         # --- Z1/Z2: zero eliminators; counts from their registered early counts
         # (a popcount and an accumulate in one cycle would be the slowest path).
@@ -622,7 +659,7 @@ class TopKEngine(wiring.Component):
         # of them, a long route into every column's accumulator).
         zes = {side_name: ZeroEliminator(lanes=P, shape=shape, split=True, early_copies=1 + G)
                for side_name in SIDES}
-        z1_first, z1_last = c_first, c_valid & c_last
+        z1_first, z1_last = k_first, k_valid & k_last
         for i in range(zes["L"].early_latency - 1):
             nf, nl = Signal(name=f"ze_first{i}"), Signal(name=f"ze_last{i}")
             m.d.sync += [nf.eq(z1_first), nl.eq(z1_last)]
@@ -638,17 +675,16 @@ class TopKEngine(wiring.Component):
         # early counts (U's count is the count of > hi).
         counts = {"gt_hi": zes["L"].early_count}
         for c in CLASSES[1:]:
-            counts[c] = _early_count(m, c_cls[c], f"cnt_{c}")
+            counts[c] = _early_count(m, k_cls[c], f"cnt_{c}")
         early_valid = zes["L"].early_valid
         with m.If(early_valid):
             m.d.sync += [run[c].eq(Mux(z1_first, cur_km1, run[c]) - counts[c]) for c in CLASSES]
             m.d.sync += [k_ge_hi.eq(Mux(z1_first, cur_k, k_ge_hi) - counts["ge_hi"]),
                          k_ge_lo.eq(Mux(z1_first, cur_k, k_ge_lo) - counts["ge_lo"])]
-        w2_write = {sd: [] for sd in SIDES}     # (enable, row, data) of the sampled banks' writes
         for si, side_name in enumerate(SIDES):
             ze = zes[side_name]
             m.submodules[f"ze{side_name}"] = ze
-            m.d.comb += [ze.i_valid.eq(c_valid), ze.i_data.eq(c_data), ze.i_keep.eq(c_keep[side_name])]
+            m.d.comb += [ze.i_valid.eq(k_valid), ze.i_data.eq(k_data), ze.i_keep.eq(k_keep[side_name])]
             side_first = first_c[1 + si * G: 1 + (si + 1) * G]
             m.d.sync += acc_restart[side_name].eq(ze.early_valid & side_first[0])
             with m.If(ze.early_valid):
@@ -700,7 +736,7 @@ class TopKEngine(wiring.Component):
             # once did; four columns per copy left a long route into them).
             lanes = _rotate(m, [ze.o_data[l] for l in range(P)],
                             [offs[j // self.ROTATE_GROUP] for j in range(P)], f"rot{side_name}")
-            for j, wr in enumerate(wrs[side_name]):
+            for j, ram in enumerate(banks[side_name]):
                 w2_data = Signal(shape, name=f"w2_data{side_name}{j}")
                 w2_en = Signal(name=f"w2_en{side_name}{j}")
                 w2_addr = Signal(row_w, name=f"w2_addr{side_name}{j}")
@@ -724,35 +760,11 @@ class TopKEngine(wiring.Component):
                 w3_en = Signal(name=f"w3_en{side_name}{j}")
                 w3_addr = Signal(row_w, name=f"w3_addr{side_name}{j}")
                 m.d.sync += [w2_data.eq(lanes[j]), w3_en.eq(w2_en), w3_addr.eq(w2_addr)]
-                m.d.comb += [wr.data.eq(w2_data), wr.en.eq(w3_en), wr.addr.eq(w3_addr)]
-                if j < S:
-                    w2_write[side_name].append((w2_en, w2_addr, w2_data))
+                m.d.comb += [ram.w_data.eq(w2_data), ram.w_en.eq(w3_en), ram.w_addr.eq(w3_addr)]
 
-        # The sample read happens in the cycle that writes the decided side's
-        # last row: a sampled bank whose row is being written takes the
-        # written value instead (alt, registered beside the read data). The side
-        # is known since HOLD: its write enable and row are selected into
-        # registers beside the banks' own (w3), and compared with the sample
-        # row (the bank's read row then) in the next cycle, so that the RQ
-        # multiplexer has one bypass input instead of three.
-        # The side flags' copies come from the outcome (final in HOLD), not
-        # from side_m/side_r (loaded in HOLD): the side selects the writes of
-        # the cycle before the sample read.
-        byp_m = kept_copies(1, GS, name="byp_m")
-        byp_r = kept_copies(1, GS, name="byp_r")
-        m.d.sync += [*[c.eq(out_m) for c in byp_m], *[c.eq(out_d) for c in byp_r]]
-        for j in range(S):
-            sel = j * GS // P
-
-            def of_side(i, j=j, sel=sel):
-                return Mux(byp_r[sel], w2_write["R"][j][i],
-                           Mux(byp_m[sel], w2_write["M"][j][i], w2_write["L"][j][i]))
-            w3s_en = Signal(name=f"w3s_en{j}")
-            w3s_addr = Signal(row_w, name=f"w3s_addr{j}")
-            # Round 1 samples the input beat (every cycle but the sample read).
-            m.d.sync += [w3s_en.eq(of_side(0)), w3s_addr.eq(of_side(1)),
-                         use_alt[j].eq(~sample_read | (w3s_en & (w3s_addr == samp_row[j]))),
-                         alt[j].eq(Mux(sample_read, of_side(2), self.scores.payload[j]))]
+        # Round 1 samples the input beat (alt), every cycle but a sample read.
+        m.d.sync += [*[u.eq(~sample_read) for u in use_alt],
+                     *[a.eq(self.scores.payload[j]) for j, a in enumerate(alt)]]
 
         # --- final pass: input buffer -> compare with T -> keep -> pack --------
         # The pass never stalls: an enable from result.ready would fan out to
@@ -760,27 +772,31 @@ class TopKEngine(wiring.Component):
         # a row is read only while the FIFO has a credit for it (credits come
         # back when a beat leaves the FIFO or is dropped for being empty).
         fin_row = Signal(row_w)
-        fin_rows = [Signal(row_w, name=f"fin_row{l}") for l in range(P)]   # the buffer's read rows
+        # The buffer's read rows, a copy per lane and slice.
+        fin_rows = [kept_copies(row_w, ram.slices, name=f"fin_row{l}") for l, ram in enumerate(in_rams)]
         fin_rem = Signal(cb)
-        # A row is issued in FINAL while one is left to read and the result
-        # FIFO has a credit: three registers, each in one copy per lane group
-        # (for that group's read rows) and one for the rest of the pass (a
-        # single issue signal drove every read row and counter).
-        final_c = kept_copies(1, G + 1, name="st_final")
+        # A row is issued while one is left to read in FINAL (fin_more, set
+        # on entering FINAL) and the result FIFO has a credit: two registers,
+        # each in one copy per lane group (for that group's read rows) and
+        # one for the rest of the pass (a single issue signal drove every
+        # read row and counter; a third register, the state, put one more
+        # LUT in front of the credit count's adder).
         # PREP has one more copy, [G + 1], for the first round's issue counters.
         prep_c = kept_copies(1, G + 2, name="st_prep")
-        fin_more_c = kept_copies(1, G + 1, name="fin_more")     # a row is left to read
+        fin_more_c = kept_copies(1, G + 1, name="fin_more")
         credit_ok_c = kept_copies(1, G + 1, name="credit_ok", init=1)
-        fin_issue_c = [final_c[g] & fin_more_c[g] & credit_ok_c[g] for g in range(G + 1)]
+        fin_issue_c = [fin_more_c[g] & credit_ok_c[g] for g in range(G + 1)]
         fin_issue = fin_issue_c[G]
-        # Registered views of fin_rem, loaded beside it (as rem_th/rem_last):
+        # Registered views of fin_rem, loaded beside it (as rem_last):
         # the lanes of the next row and "a row follows the next one".
         fin_th, fin_gtp = Signal(P, name="fin_th"), Signal()
         req_th, req_gtp = Signal(P, name="req_th"), Signal()   # thermometer(n), n > P: the first values
+        req_gt2p = Signal()                                     # n > 2P
+        req_lmask = Signal(P, name="req_lmask")                 # the lanes of the request's last beat
         f0_valid, f0_mask, f0_row = Signal(), Signal(P), Signal(row_w)
-        m.d.comb += [rd.addr.eq(fin_rows[l]) for l, rd in enumerate(in_rds)]
+        m.d.comb += [ram.r_addr[i].eq(r) for l, ram in enumerate(in_rams) for i, r in enumerate(fin_rows[l])]
         in_rd_data = Signal(data.ArrayLayout(shape, P))
-        m.d.comb += [in_rd_data[l].eq(rd.data) for l, rd in enumerate(in_rds)]
+        m.d.comb += [in_rd_data[l].eq(ram.r_data) for l, ram in enumerate(in_rams)]
         # The lanes of the row read, or none: a cycle without a read
         # compares nothing, so that its equal count is 0 and the quota below
         # needs no valid gate.
@@ -791,11 +807,11 @@ class TopKEngine(wiring.Component):
             m.d.sync += [f0_row.eq(fin_row), fin_row.eq(fin_row + 1),
                          fin_rem.eq(fin_rem - P), fin_th.eq(thermometer(fin_rem, P, P)),
                          *[c.eq(fin_gtp) for c in fin_more_c], fin_gtp.eq(greater_than_const(fin_rem, 2 * P))]
-        for l, r in enumerate(fin_rows):
+        for l, rows in enumerate(fin_rows):
             with m.If(prep_c[l * G // P]):
-                m.d.sync += r.eq(0)
+                m.d.sync += [r.eq(0) for r in rows]
             with m.Elif(fin_issue_c[l * G // P]):
-                m.d.sync += r.eq(r + 1)
+                m.d.sync += [r.eq(r + 1) for r in rows]
         f1_valid, f1_gt, f1_ge, f1_row = Signal(), Signal(P), Signal(P), Signal(row_w)
         f1_data = Signal(data.ArrayLayout(shape, P))
         fin_gt, fin_ge = _greater_at_least(m, in_rd_data, thresholds, f0_mask, P, "f")
@@ -816,7 +832,7 @@ class TopKEngine(wiring.Component):
         # block counts (not the last prefix, which chains after the tree).
         half = min(3, prefix_levels(P))
         block = 1 << half
-        h_part, h_blk = staged_block_counts(m, f1_eq, f1_eq, P, block, name="h")
+        h_part, h_blk = staged_block_counts(m, f1_eq, f1_eq, P, block, name="h", kept_pairs=True)
         # The beat beside the two stages of counts.
         beat = (f1_valid, f1_gt, f1_eq, f1_row, f1_data)
         for stage in ("e", "h"):
@@ -830,23 +846,26 @@ class TopKEngine(wiring.Component):
         g_valid, g_gt, g_eq, g_row = Signal(), Signal(P), Signal(P), Signal(row_w)
         g_data = Signal(data.ArrayLayout(shape, P))
         g_before = [Signal(range(P), name=f"g_before{l}") for l in range(P)]
-        g_total = Signal(range(P + 1))
+        g_totals = kept_copies(range(P + 1), G, name="g_total")
         m.d.sync += [g_valid.eq(h_valid), g_gt.eq(h_gt), g_eq.eq(h_eq), g_row.eq(h_row),
-                     g_data.eq(h_data), g_total.eq(popcount(h_blk))]
+                     g_data.eq(h_data), *[t.eq(popcount(h_blk)) for t in g_totals]]
         m.d.sync += [g_before[l].eq(eq_incl[l - 1] if l else 0) for l in range(P)]
         # room_sat = min(max(room, 0), P), with room and room - P kept as two
         # accumulators: each beat subtracts its total from both (two carry
         # chains side by side), and the signs pick 0, P or the difference.
-        # room_sat in one copy per lane group (kept apart: hw.replicate).
+        # room_sat in one copy per lane group, each from its own copies of
+        # room, room - P and the total (one pair of adders drove every copy
+        # through a long route after the sign bits' multiplexer).
         # Every cycle, with no valid gate: a cycle without a beat has a total
         # of 0 (its mask is clear), and HOLD's load of room reaches room_sat
         # a cycle later, long before the pass's first beat.
         room_sats = kept_copies(range(P + 1), G, name="room_sat")
         keep = Cat(*[g_gt[l] | (g_eq[l] & (g_before[l] < room_sats[l * G // P])) for l in range(P)])
         rs_w = len(room_sats[0])
-        left, left_p = room - g_total, room_mp - g_total
-        m.d.sync += [room.eq(left), room_mp.eq(left_p),
-                     *[r.eq(Mux(left[-1], 0, Mux(~left_p[-1], P, left[:rs_w]))) for r in room_sats]]
+        for room, room_mp, total, sat in zip(rooms, rooms_mp, g_totals, room_sats, strict=True):
+            left, left_p = room - total, room_mp - total
+            m.d.sync += [room.eq(left), room_mp.eq(left_p),
+                         sat.eq(Mux(left[-1], 0, Mux(~left_p[-1], P, left[:rs_w])))]
         fin_layout = data.StructLayout({"score": shape, "index": self.index_bits})
         f2_valid, f2_keep = Signal(), Signal(P)
         f2_data = Signal(data.ArrayLayout(fin_layout, P))
@@ -942,7 +961,7 @@ class TopKEngine(wiring.Component):
         nbeats = (req_n + (P - 1)) >> lp
 
         # Copies of a state flag that drives wide loads, moved with it.
-        st_copies = {"PREP": prep_c, "FINAL": final_c, drains[-1]: samp_ld_c}
+        st_copies = {"PREP": prep_c}
 
         def goto(frm, to):
             m.d.sync += [st[frm].eq(0), st[to].eq(1)]
@@ -970,8 +989,9 @@ class TopKEngine(wiring.Component):
             # Round 1's n, k and k - 1 too: the rank target starts from them
             # a cycle before the first input beat can be taken.
             m.d.sync += [cur_k.eq(Mux(k_over, req_n, req_k)), cur_km1.eq(Mux(k_over, req_n_m1, req_k_m1)),
-                         clamped.eq(k_over), cur_n.eq(req_n), req_th.eq(thermometer(req_n, P)),
+                         clamped.eq(k_over), cur_n.eq(req_n), req_th.eq(thermometer(req_n, P)), req_lmask.eq(_last_mask(req_n, P)),
                          req_gtp.eq(greater_than_const(req_n, P)), disc.eq(nbeats),
+                         req_gt2p.eq(greater_than_const(req_n, 2 * P)),
                          empty_err.eq(n_zero | n_over)]
             with m.If(n_zero):
                 goto("ACCEPT", "EMPTY")
@@ -980,8 +1000,9 @@ class TopKEngine(wiring.Component):
             with m.Else():
                 goto("ACCEPT", "PREP")
         with m.If(prep_c[G + 1]):
-            m.d.sync += [iss_row.eq(0), rem.eq(req_n), rem_th.eq(req_th),
-                         *[c.eq(~req_gtp) for c in rem_last_c], *[c.eq(1) for c in s_from_in],
+            m.d.sync += [iss_row.eq(0), rem.eq(req_n), rem_lmask.eq(req_lmask),
+                         *[c.eq(~req_gtp) for c in rem_last_c], rem_last2.eq(~req_gt2p),
+                         *[c.eq(1) for c in s_from_in],
                          in_row.eq(0), in_rem.eq(req_n), in_last.eq(~req_gtp),
                          in_th.eq(req_th[:S]), in_first.eq(1)]
         with m.If(prep_c[G]):
@@ -990,7 +1011,7 @@ class TopKEngine(wiring.Component):
             # (cur_km1 still holds round 1's k - 1, k clamped to n: it
             # changes first in HOLD).
             m.d.sync += [fin_row.eq(0), fin_rem.eq(req_n), fin_th.eq(req_th), fin_gtp.eq(req_gtp),
-                         *[c.eq(1) for c in fin_more_c], to_push_m1.eq(cur_km1), pushed_last.eq(0)]
+                         to_push_m1.eq(cur_km1), pushed_last.eq(0)]
         with m.If(st["PREP"]):
             goto("PREP", "IN")
         with m.If(st["IN"] & self.scores.valid):
@@ -1005,16 +1026,28 @@ class TopKEngine(wiring.Component):
         # else read D. HOLD then loads the next round's state from them (the
         # sign bits fanned out to every such register and to the state flags).
         neg = {c: run[c][-1] for c in CLASSES}
+        ends = ~neg["gt_hi"] & (neg["ge_hi"] | ~neg["gt_lo"] & neg["ge_lo"])     # out_end's next value
         # The quota's candidates, room and room - P, for T = hi and T = lo
         # (an adder after the outcome's select was a slow path into HOLD).
-        room_of = {c: (Signal.like(room, name=f"room_{c}"), Signal.like(room, name=f"room_mp_{c}"))
+        room_of = {c: (Signal(signed(cb + 2), name=f"room_{c}"), Signal(signed(cb + 2), name=f"room_mp_{c}"))
                    for c in ("gt_hi", "gt_lo")}
         m.d.sync += [r.eq(run[c] + d) for c, pair in room_of.items()
                      for r, d in zip(pair, (1, -(P - 1)), strict=True)]
         m.d.sync += [out_u.eq(neg["gt_hi"]), *[c.eq(neg["ge_hi"]) for c in out_t_hi],
                      out_m.eq(~neg["gt_hi"] & ~neg["ge_hi"] & neg["gt_lo"]),
                      out_d.eq(~neg["gt_hi"] & ~neg["ge_hi"] & ~neg["gt_lo"] & ~neg["ge_lo"]),
-                     out_end.eq(~neg["gt_hi"] & (neg["ge_hi"] | ~neg["gt_lo"] & neg["ge_lo"]))]
+                     out_end.eq(ends)]
+        # HOLD, going on to another round: a register computed beside the
+        # outcome. The per-bank copies of the states after HOLD (the last
+        # DRAIN cycle, GAP, RUN) load from it and then from each other,
+        # register to register, each beside its bank (HOLD's flag and the
+        # outcome in front of every copy's enable, and GAP's flag in front of
+        # every RUN copy, were slow paths).
+        hold_go = Signal()
+        m.d.sync += hold_go.eq(st["WAIT"] & decide & ~ends)
+        before_samp = hold_go if len(drains) == 1 else st[drains[-2]]
+        m.d.sync += [*[c.eq(before_samp) for c in samp_ld_c],
+                     *[c.eq(s) for c, s in zip(gap_c, [*samp_ld_c, st[drains[-1]]], strict=True)]]
         with m.If(st["HOLD"]):
             # The threshold and the equal quota follow the round's pivots and
             # counts in HOLD (loaded whatever the outcome: an enable from the
@@ -1024,8 +1057,9 @@ class TopKEngine(wiring.Component):
             pivot_of = [g * rank.copies // GT for g in range(GT)]
             m.d.sync += [*[t.eq(Mux(out_t_hi[g], pivot_hi[pivot_of[g]], pivot_lo[pivot_of[g]]))
                            for g, t in enumerate(thresholds)],
-                         room.eq(Mux(out_t_hi[GT], room_of["gt_hi"][0], room_of["gt_lo"][0])),
-                         room_mp.eq(Mux(out_t_hi[GT], room_of["gt_hi"][1], room_of["gt_lo"][1]))]
+                         *[r.eq(Mux(out_t_hi[GT], room_of["gt_hi"][0], room_of["gt_lo"][0])) for r in rooms],
+                         *[r.eq(Mux(out_t_hi[GT], room_of["gt_hi"][1], room_of["gt_lo"][1]))
+                           for r in rooms_mp]]
         with m.If(st["WAIT"] & decide):
             goto("WAIT", "HOLD")
         with m.If(st["HOLD"]):
@@ -1041,31 +1075,38 @@ class TopKEngine(wiring.Component):
         before_gap = ["HOLD", *drains]
         with m.If(st["HOLD"] & out_end):
             goto("HOLD", "FINAL")
+            m.d.sync += [c.eq(1) for c in fin_more_c]
         for i, name in enumerate(before_gap):
             # The DRAIN cycles wait for the rotation's inner registers.
             with m.If(st[name] & (~out_end if name == "HOLD" else 1)):
                 if i + 1 < len(before_gap):
                     goto(name, before_gap[i + 1])
                 else:
-                    m.d.sync += [sample_read.eq(1), *[c.eq(1) for c in gap_c]]
+                    m.d.sync += sample_read.eq(1)
                     goto(name, "GAP")
         with m.If(st["GAP"]):
-            # The sample read (sample_read is set on entry); the decided
-            # side's last row is written in this cycle (the sample takes
-            # it through the bypass). The issue counters restart from
-            # registers here rather than from the decision's multiplexers.
-            m.d.sync += [*[c.eq(0) for c in gap_c], *[c.eq(1) for c in run_c]]
+            # The sample read (sample_read is set on entry), a cycle after
+            # the decided side's last row was written. The issue counters
+            # restart from registers here rather than from the decision's
+            # multiplexers.
             goto("GAP", "RUN")
         with m.If(gap_c[-1]):
-            m.d.sync += [*[c.eq(0) for c in s_from_in], rem.eq(cur_n), rem_th.eq(cur_th),
-                         *[c.eq(cur_last) for c in rem_last_c], iss_row.eq(0)]
+            m.d.sync += [*[c.eq(0) for c in s_from_in], rem.eq(cur_n), rem_lmask.eq(cur_lmask),
+                         *[c.eq(cur_last) for c in rem_last_c], rem_last2.eq(cur_last2), iss_row.eq(0)]
         with m.If(st["RUN"] & rem_last):
             goto("RUN", "WAIT")
         # Each copy of RUN ends under its own state and copy of rem_last.
         for i, c in enumerate(run_c):
             with m.If(c & rem_last_c[1 + i // 8 if i < len(run_c) - 1 else 0]):
                 m.d.sync += c.eq(0)
-        with m.If(st["FINAL"] & ofifo.r_valid & self.result.ready & r_beat.last):
+            with m.If(gap_c[i]):
+                m.d.sync += c.eq(1)
+        # The pass ends a cycle after its last beat leaves, from a register
+        # (the consumer's ready through the FIFO's head into the state flags
+        # was a slow path); the FIFO is empty in that cycle.
+        fin_done = Signal()
+        m.d.sync += fin_done.eq(st["FINAL"] & ofifo.r_valid & self.result.ready & r_beat.last)
+        with m.If(fin_done):
             goto("FINAL", "IDLE")
         with m.If(st["DISCARD"] & self.scores.valid):
             m.d.sync += disc.eq(disc - 1)

@@ -85,11 +85,11 @@ def test_select_rounds_find_the_kth_value(request, p):
 
 
 def test_engine_cycles_formula():
-    # n <= S: one round; decision at beats - 1 + ROUND_LATENCY (cycle 14 today), result row 0
+    # n <= S: one round; decision at beats - 1 + ROUND_LATENCY (cycle 16 today), result row 0
     # FINAL_LATENCY cycles after the next.
     select = 1 - 1 + topk_cycles.ROUND_LATENCY + 1
     total = select + topk_cycles.FINAL_LATENCY + 1
-    assert (select, total) == (15, 30)
+    assert (select, total) == (17, 32)
     c = topk_cycles.engine_cycles([3, 1, 2], 2, n_max=8, parallelism=4)
     assert c == {"select": select, "total": total, "rounds": 1}
     assert topk_cycles.request_cycles([3, 1, 2], 2, n_max=8, parallelism=4) == total
