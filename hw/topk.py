@@ -699,13 +699,18 @@ class TopKEngine(wiring.Component):
             # stage, registered before the LUT RAM (round_gap waits for it).
             fill = Signal(cb + 1, name=f"fill{side_name}")
             base = Signal(cb + 1, name=f"base{side_name}")
-            m1_base = Signal(cb + 1, name=f"m1_base{side_name}")
-            m1_cnt = Signal(range(P + 1), name=f"m1_cnt{side_name}")
-            m1_valid = Signal(name=f"m1_valid{side_name}")
+            # The beat's base, count and valid in one copy per group of
+            # columns (one register drove the row adders and enables of
+            # every column).
+            m1_bases = kept_copies(cb + 1, G, name=f"m1_base{side_name}")
+            m1_cnts = kept_copies(range(P + 1), G, name=f"m1_cnt{side_name}")
+            m1_valids = kept_copies(1, G, name=f"m1_valid{side_name}")
             m.d.comb += base.eq(Mux(side_first[0], 0, fill))
             with m.If(ze.early_valid):
                 m.d.sync += fill.eq(base + ze.early_count)
-            m.d.sync += [m1_base.eq(base), m1_cnt.eq(ze.early_count), m1_valid.eq(ze.early_valid)]
+            for g in range(G):
+                m.d.sync += [m1_bases[g].eq(base), m1_cnts[g].eq(ze.early_counts[1 + g]),
+                             m1_valids[g].eq(ze.early_valids[1 + g])]
             # The fill offset mod P in one copy per column: each copy is its
             # own accumulator, so Yosys cannot merge the copies into one
             # register whose fanout (every rotate multiplexer of a layer) was
@@ -716,7 +721,10 @@ class TopKEngine(wiring.Component):
                 acc_lo = Signal(lp, name=f"fill_lo{side_name}{j}")
                 first = side_first[j * G // P]
                 base_lo = Mux(first, 0, acc_lo)
-                with m.If(ze.early_valid):
+                # The group's own copies of the count and its valid (one
+                # valid register, shared by the three sides' eliminators,
+                # drove every column's enables).
+                with m.If(ze.early_valids[1 + j * G // P]):
                     # The first-beat select after the adder, not before it.
                     count = ze.early_counts[1 + j * G // P]
                     m.d.sync += acc_lo.eq(Mux(first, count, acc_lo + count))
@@ -746,8 +754,8 @@ class TopKEngine(wiring.Component):
                 m1_rel = Signal(lp, name=f"m1_rel{side_name}{j}")
                 m1_wrap = Signal(name=f"m1_wrap{side_name}{j}")
                 m.d.sync += [m1_rel.eq(Const(j, lp) - bases_lo[j]), m1_wrap.eq(j < bases_lo[j])]
-                m.d.sync += [w2_en.eq(m1_valid & (m1_rel < m1_cnt)),
-                             w2_addr.eq(m1_base[lp:] + m1_wrap)]
+                m.d.sync += [w2_en.eq(m1_valids[j * G // P] & (m1_rel < m1_cnts[j * G // P])),
+                             w2_addr.eq(m1_bases[j * G // P][lp:] + m1_wrap)]
                 # The rotated lane is registered before the LUT RAM (with
                 # its enable and row): the write lands a cycle after the
                 # shifter, and the round gap waits for it.

@@ -34,9 +34,10 @@ class ZeroEliminator(wiring.Component):
         Register the shifter between its lower and upper half of layers
         (one more cycle of latency, half the logic depth).
     early_copies : int
-        Registers holding ``early_count`` (1..64): identical copies that
-        synthesis keeps apart (``hw.replicate``), for a consumer that spreads
-        the count's fanout (an accumulator per memory bank) over them.
+        Registers holding ``early_count`` and ``early_valid`` (1..64):
+        identical copies that synthesis keeps apart (``hw.replicate``), for
+        a consumer that spreads their fanout (an accumulator per memory
+        bank) over them.
 
     Members
     -------
@@ -52,8 +53,9 @@ class ZeroEliminator(wiring.Component):
         before ``o_*`` (after the prefix count), so that a consumer can
         compute a write offset in parallel with the shifter.
     early_counts : Out(ArrayLayout(range(lanes + 1), early_copies))
-        ``early_count`` in ``early_copies`` kept copies (copy 0 is
-        ``early_count`` itself).
+    early_valids : Out(early_copies)
+        ``early_count`` and ``early_valid`` in ``early_copies`` kept copies
+        (copy 0 is ``early_count`` or ``early_valid`` itself).
 
     Latency (advancing cycles): :attr:`early_latency` = 3 to ``early_*``
     (two registers inside the prefix count and one after it),
@@ -79,6 +81,7 @@ class ZeroEliminator(wiring.Component):
             "early_valid": Out(1),
             "early_count": Out(range(lanes + 1)),
             "early_counts": Out(data.ArrayLayout(range(lanes + 1), early_copies)),
+            "early_valids": Out(early_copies),
         })
 
     @property
@@ -181,10 +184,12 @@ class ZeroEliminator(wiring.Component):
                     m.d.sync += [pre[l].eq(after[l][stage[1]]) for l in range(P)]
             if k == 0:
                 m.d.comb += [self.early_valid.eq(r_valid), self.early_count.eq(r_count),
-                             self.early_counts[0].eq(r_count)]
-                copies = replicas(m, s_count, self._early_copies - 1, name="ze_count_copy",
-                                  enable=self.en) if self._early_copies > 1 else []
+                             self.early_counts[0].eq(r_count), self.early_valids[0].eq(r_valid)]
+                more = self._early_copies - 1
+                copies = replicas(m, s_count, more, name="ze_count_copy", enable=self.en) if more else []
                 m.d.comb += [self.early_counts[c + 1].eq(copy) for c, copy in enumerate(copies)]
+                copies = replicas(m, s_valid, more, name="ze_valid_copy", enable=self.en) if more else []
+                m.d.comb += [self.early_valids[c + 1].eq(copy) for c, copy in enumerate(copies)]
             vals, moves, s_valid, s_count = r_vals, r_moves, r_valid, r_count
             for j, b in enumerate(stage):
                 sel = pre if j == 1 and pre else [mv[b] for mv in moves]
