@@ -28,9 +28,11 @@ class LaneRam(wiring.Component):
         Rows (1..65536).
     slice_bits : int
         Largest width of one slice.
-    lutram : bool
-        Ask for LUT RAM (``ram_style = "distributed"``); otherwise the tools
-        choose (block RAM for deep buffers).
+
+    The tools choose the memory: on ECP5, Yosys makes up to 64 rows LUT
+    RAM and deeper slices block RAM, whose unregistered read (about 5.8 ns
+    from the clock on speed 6) then limits the parent's Fmax. (Forcing LUT
+    RAM with ``ram_style`` breaks the iCE40 flow, which has none.)
 
     Members
     -------
@@ -44,11 +46,10 @@ class LaneRam(wiring.Component):
         the old value).
     """
 
-    def __init__(self, *, shape, depth, slice_bits, lutram):
+    def __init__(self, *, shape, depth, slice_bits):
         self._shape = Shape.cast(shape)
         self._depth = check_int("depth", depth, 1, 65536)
         self._slice_bits = check_int("slice_bits", slice_bits, 1, 64)
-        self._lutram = bool(lutram)
         super().__init__({
             "w_addr": In(range(self._depth)),
             "w_data": In(shape),
@@ -67,12 +68,11 @@ class LaneRam(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        attrs = {"ram_style": "distributed"} if self._lutram else {}
         width, step = self._shape.width, self._slice_bits
         w_bits, r_bits = Value.cast(self.w_data), []
         for s in range(self.slices):
             lo, hi = s * step, min(width, (s + 1) * step)
-            mem = Memory(shape=hi - lo, depth=self._depth, init=[], attrs=attrs)
+            mem = Memory(shape=hi - lo, depth=self._depth, init=[])
             m.submodules[f"slice{s}"] = mem
             wr, rd = mem.write_port(), mem.read_port(transparent_for=())
             m.d.comb += [wr.addr.eq(self.w_addr), wr.data.eq(w_bits[lo:hi]), wr.en.eq(self.w_en),

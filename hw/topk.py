@@ -290,11 +290,6 @@ class TopKEngine(wiring.Component):
         """
         return max(1, _rotate_layers(self._P))
 
-    # Buffers of at most this many rows are LUT RAM: Yosys would put deeper
-    # ones (128 rows and up) in block RAM, whose unregistered read (about
-    # 5.8 ns clock to output on ECP5 speed 6) leaves no time for the compare
-    # after it. Deeper buffers are left to the tools.
-    LUTRAM_ROWS = 256
     # Bits of a memory slice with its own read row (hw.lane_ram).
     RAM_SLICE_BITS = 8
     # Columns whose rotation multiplexers share one copy of the fill offset.
@@ -344,10 +339,8 @@ class TopKEngine(wiring.Component):
         # row (one shared row register drove every LUT RAM of the buffer).
         # Each memory in slices of RAM_SLICE_BITS, each with its own copy of
         # the read row (hw.lane_ram).
-        lutram = NB <= self.LUTRAM_ROWS
-
         def lane_ram(name):
-            ram = LaneRam(shape=shape, depth=NB, slice_bits=self.RAM_SLICE_BITS, lutram=lutram)
+            ram = LaneRam(shape=shape, depth=NB, slice_bits=self.RAM_SLICE_BITS)
             m.submodules[name] = ram
             return ram
 

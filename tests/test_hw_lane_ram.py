@@ -15,7 +15,7 @@ SEED = 77
 @pytest.mark.parametrize("shape, depth, slice_bits, slices",
                          [(16, 32, 8, 2), (signed(12), 20, 5, 3), (7, 4, 16, 1)])
 def test_lane_ram_random(shape, depth, slice_bits, slices):
-    dut = LaneRam(shape=shape, depth=depth, slice_bits=slice_bits, lutram=True)
+    dut = LaneRam(shape=shape, depth=depth, slice_bits=slice_bits)
     assert (dut.slices, dut.latency) == (slices, 1)
     rng = random.Random(SEED + depth)
     print(f"seed={SEED + depth}")
@@ -53,6 +53,6 @@ def test_lane_ram_random(shape, depth, slice_bits, slices):
 
 def test_lane_ram_arguments():
     with pytest.raises(ValueError, match="depth"):
-        LaneRam(shape=8, depth=0, slice_bits=4, lutram=True)
+        LaneRam(shape=8, depth=0, slice_bits=4)
     with pytest.raises(ValueError, match="slice_bits"):
-        LaneRam(shape=8, depth=8, slice_bits=0, lutram=True)
+        LaneRam(shape=8, depth=8, slice_bits=0)
