@@ -73,7 +73,7 @@ def lut_count(bits, *, m=None, name="pair"):
         x, y, p, r = a ^ b, c ^ d, a & b, c & d
         if m is not None:
             terms = []
-            for t, v in zip("xypr", (x, y, p, r)):
+            for t, v in zip("xypr", (x, y, p, r), strict=True):
                 w = Signal(name=f"{name}_{t}{g // 4}", attrs={"keep": 1})
                 m.d.comb += w.eq(v)
                 terms.append(w)

@@ -990,7 +990,8 @@ class TopKEngine(wiring.Component):
             # Round 1's n, k and k - 1 too: the rank target starts from them
             # a cycle before the first input beat can be taken.
             m.d.sync += [cur_k.eq(Mux(k_over, req_n, req_k)), cur_km1.eq(Mux(k_over, req_n_m1, req_k_m1)),
-                         clamped.eq(k_over), cur_n.eq(req_n), req_th.eq(thermometer(req_n, P)), req_lmask.eq(_last_mask(req_n, P)),
+                         clamped.eq(k_over), cur_n.eq(req_n), req_th.eq(thermometer(req_n, P)),
+                         req_lmask.eq(_last_mask(req_n, P)),
                          req_gtp.eq(greater_than_const(req_n, P)), disc.eq(nbeats),
                          req_gt2p.eq(greater_than_const(req_n, 2 * P)),
                          empty_err.eq(n_zero | n_over)]
