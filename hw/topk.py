@@ -185,7 +185,8 @@ class TopKEngine(wiring.Component):
     (total cycles: that plus one). Throughput: ``P`` scores per cycle in every
     round and in the final pass. See
     ``golden/topk_cycles.py`` for the exact model. Requests are accepted only
-    when idle; scores are taken from the third cycle after the request.
+    when idle (at the latest two cycles after the last result beat); scores are
+    taken from the third cycle after the request.
     Bad requests never hang: ``k > n`` keeps all ``n`` and sets ``error`` on
     the last beat; ``n == 0`` or ``n > n_max`` consumes the ``ceil(n / P)``
     beats and answers one empty beat with ``error``; ``k == 0`` answers one
