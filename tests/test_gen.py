@@ -186,6 +186,21 @@ def test_yosys_counts_and_harness_keeps_everything(standin, tmp_path):
     assert harness_cells["MULT18X18D"] == 1
 
 
+def test_pnr_time_limit(standin, tmp_path, monkeypatch):
+    """A nextpnr run past its time limit is stopped; the report keeps the area and says why."""
+    monkeypatch.setenv("SPATTEN_PNR_TIME_LIMIT", "0.001")
+    path = synth.synth_block("standin", PRESETS["tiny"], tmp_path)
+    result = json.loads(path.read_text())
+    assert result["fmax_mhz"] is None and result["ff"] == 37
+    assert "stopped after 0.001 s" in result["pnr_ecp5_unfinished"]
+    for bad in ("0", "-5", "soon"):
+        monkeypatch.setenv("SPATTEN_PNR_TIME_LIMIT", bad)
+        with pytest.raises(ValueError, match="SPATTEN_PNR_TIME_LIMIT must be a number of seconds > 0"):
+            synth.pnr_time_limit()
+    monkeypatch.delenv("SPATTEN_PNR_TIME_LIMIT")
+    assert synth.pnr_time_limit() == synth.PNR_TIME_LIMIT_S
+
+
 def test_yosys_keeps_registers_on_keep_wires(tmp_path):
     """Copies of a register (hw.replicate) stay apart through every flow; plain duplicates merge."""
     from amaranth.back import verilog as amaranth_verilog
