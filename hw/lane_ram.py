@@ -20,6 +20,11 @@ class LaneRam(wiring.Component):
     which the parent drives from its own copy of the row register, so that
     every row net stays inside a few slices.
 
+    The tools choose the memory: on ECP5, Yosys makes up to 64 rows LUT
+    RAM and deeper slices block RAM, whose unregistered read (about 5.8 ns
+    from the clock on speed 6) then limits the parent's Fmax. (Forcing LUT
+    RAM with ``ram_style`` breaks the iCE40 flow, which has none.)
+
     Parameters
     ----------
     shape : ShapeLike
@@ -28,11 +33,6 @@ class LaneRam(wiring.Component):
         Rows (1..65536).
     slice_bits : int
         Largest width of one slice.
-
-    The tools choose the memory: on ECP5, Yosys makes up to 64 rows LUT
-    RAM and deeper slices block RAM, whose unregistered read (about 5.8 ns
-    from the clock on speed 6) then limits the parent's Fmax. (Forcing LUT
-    RAM with ``ram_style`` breaks the iCE40 flow, which has none.)
 
     Members
     -------

@@ -4,7 +4,7 @@
 import random
 
 import pytest
-from amaranth.hdl import signed
+from amaranth.hdl import Shape, signed
 from amaranth.sim import Simulator
 
 from hw.lane_ram import LaneRam
@@ -19,8 +19,8 @@ def test_lane_ram_random(shape, depth, slice_bits, slices):
     assert (dut.slices, dut.latency) == (slices, 1)
     rng = random.Random(SEED + depth)
     print(f"seed={SEED + depth}")
-    width = 16 if shape == 16 else (12 if shape == signed(12) else 7)
-    lo, hi = (-(1 << 11), (1 << 11) - 1) if shape == signed(12) else (0, (1 << width) - 1)
+    width, sign = Shape.cast(shape).width, Shape.cast(shape).signed
+    lo, hi = -(sign << (width - 1)), (1 << (width - sign)) - 1
     model = [None] * depth
     checked = 0
 
