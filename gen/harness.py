@@ -15,7 +15,8 @@ with the pins ``clk``, ``rst``, ``si`` and ``so``:
   stays observable (nothing is optimised away) and the tree adds one LUT per
   register-to-register path, far faster than the block's own paths.
 
-The harness's own paths are therefore single flip-flop to flip-flop hops or one
+The harness's flip-flops have no reset, so that the reset net reaches the
+block's flip-flops only. The harness's own paths are therefore single flip-flop to flip-flop hops or one
 LUT deep; the critical path is the block's (from its inputs' registers to its
 outputs' registers, or inside it). The block's cell counts are taken from the
 block alone; the harness's flip-flops and LUTs are reported separately.
@@ -81,18 +82,18 @@ class Harness(Elaboratable):
             (inputs if member.flow == In else outputs).append(Value.cast(value))
 
         if inputs:
-            chain = Signal(self.in_bits)
+            chain = Signal(self.in_bits, reset_less=True)
             m.d.sync += chain.eq(Cat(self.si, chain[:-1]))
             offset = 0
             for value in inputs:
                 m.d.comb += value.eq(chain[offset:offset + len(value)])
                 offset += len(value)
 
-        level = Signal(max(1, self.out_bits))
+        level = Signal(max(1, self.out_bits), reset_less=True)
         m.d.sync += level.eq(Cat(*outputs) if outputs else self.si)
         while len(level) > 1:
             parts = [level[i:i + _TREE_ARITY] for i in range(0, len(level), _TREE_ARITY)]
-            reduced = Signal(len(parts))
+            reduced = Signal(len(parts), reset_less=True)
             m.d.sync += reduced.eq(Cat(part.xor() for part in parts))
             level = reduced
         m.d.comb += self.so.eq(level)

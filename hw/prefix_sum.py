@@ -115,14 +115,16 @@ def staged_block_counts(m, part_bits, total_bits, width, block, *, name, en=1, k
     Counting 8 lanes in one stage put three LUT levels after the long route
     that brings the bits (a compare), the slowest path of the top-k engine.
     ``kept_pairs`` keeps stage 1's pair terms (:func:`lut_count`), for bits
-    that are gates rather than registers.
+    that are gates rather than registers. The registers have no reset: the
+    caller's valid qualifies them.
     """
     quad = min(4, block)
     per = block // quad
-    q_part = [Signal(range(quad + 1), name=f"{name}_qpart{l}") for l in range(width)]
-    q_total = [Signal(range(quad + 1), name=f"{name}_qtotal{b}") for b in range(width // quad)]
-    parts = [Signal(range(block + 1), name=f"{name}_part{l}") for l in range(width)]
-    totals = [Signal(range(block + 1), name=f"{name}_total{b}") for b in range(width // block)]
+    # Counts of bits whose beat carries its own valid: no reset.
+    def counts(limit, number, suffix):
+        return [Signal(range(limit + 1), name=f"{name}_{suffix}{i}", reset_less=True) for i in range(number)]
+    q_part, q_total = counts(quad, width, "qpart"), counts(quad, width // quad, "qtotal")
+    parts, totals = counts(block, width, "part"), counts(block, width // block, "total")
     with m.If(en):
         km = m if kept_pairs else None
         quads = block_prefix_counts(part_bits, width, quad, m=km, name=f"{name}_pp")

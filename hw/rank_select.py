@@ -107,11 +107,12 @@ class RankSelect(wiring.Component):
             u = Value.cast(self.i_data[i]).as_unsigned()
             if shape.signed:
                 u = Cat(u[:w - 1], ~u[w - 1])
-            keys.append(replicas(m, Cat(u, self.i_mask[i]), C, name=f"key{i}"))
+            keys.append(replicas(m, Cat(u, self.i_mask[i]), C, name=f"key{i}", reset_less=True))
 
         # The data and valid travel along the pipeline to the select stage.
         # Only the valid bits are reset: every other register here is
-        # reloaded each cycle and used only under its valid bit.
+        # reloaded each cycle and used only under its valid bit (the output
+        # values are read only after a sample's valid has loaded them).
         valid, lanes = self.i_valid, self.i_data
         valids = [valid]                # valids[i]: the sample is in stage i
         for stage in range(self.latency - 1):
@@ -135,7 +136,7 @@ class RankSelect(wiring.Component):
             for j in range(i):
                 # key[j] < key[i] as a borrow (hw.compare: no LUT after the chain).
                 lt[j, i] = replicas(m, greater_than(keys[i][j * C // S], keys[j][i * C // S]), 2,
-                                    name=f"lt{j}_{i}")
+                                    name=f"lt{j}_{i}", reset_less=True)
 
         def above(j, i):
             """Lane j ranks above lane i, from the copy by lane i's count."""
@@ -192,8 +193,8 @@ class RankSelect(wiring.Component):
             total = groups[0]
             for part in groups[1:]:
                 total = total | part
-            tree = Signal(self._shape, name=f"value{r}_tree")
-            copies = kept_copies(self._shape, self._copies, name=f"value{r}")
+            tree = Signal(self._shape, name=f"value{r}_tree", reset_less=True)
+            copies = kept_copies(self._shape, self._copies, name=f"value{r}", reset_less=True)
             with m.If(valids[6]):
                 m.d.sync += tree.eq(total)
             with m.If(valids[7]):

@@ -63,7 +63,7 @@ def _rotate(m, lanes, amounts, name):
                     with m.Case(v):
                         m.d.comb += sig.eq(lanes[(j - (v << b)) % P])
             if not last:
-                reg = Signal.like(lanes[j], name=f"{name}{b}_{j}_q")
+                reg = Signal.like(lanes[j], name=f"{name}{b}_{j}_q", reset_less=True)
                 m.d.sync += reg.eq(sig)
                 sig = reg
             nxt.append(sig)
@@ -73,7 +73,7 @@ def _rotate(m, lanes, amounts, name):
             delayed = {}
             for a in amounts:
                 if id(a) not in delayed:
-                    delayed[id(a)] = Signal.like(a, name=f"{name}{b}_amt{len(delayed)}")
+                    delayed[id(a)] = Signal.like(a, name=f"{name}{b}_amt{len(delayed)}", reset_less=True)
                     m.d.sync += delayed[id(a)].eq(a)
             amounts = [delayed[id(a)] for a in amounts]
         lanes = nxt
@@ -191,6 +191,13 @@ class TopKEngine(wiring.Component):
     the last beat; ``n == 0`` or ``n > n_max`` consumes the ``ceil(n / P)``
     beats and answers one empty beat with ``error``; ``k == 0`` answers one
     empty beat.
+
+    Reset: ``rst`` (synchronous, one cycle is enough) drops the request under
+    way, whatever its phase, and returns to idle. Only the control registers
+    (state, valids, counters, credits, enables) are reset; the data
+    registers (scores, classes, masks, counts, rows, copies) are not: they
+    are read only under a valid, and a reset net to every one of them (about
+    17,000 flip-flops at P = 16) is routing the place and route must find.
     """
 
     def __init__(self, *, n_max, parallelism, score_bits, signed=False, lfsr_seed=1):
@@ -398,7 +405,7 @@ class TopKEngine(wiring.Component):
         rem_last2 = Signal()
         disc = Signal(cb)            # beats still to discard
         # The threshold in one copy per lane group (kept apart: hw.replicate).
-        thresholds = kept_copies(shape, GT, name="threshold")
+        thresholds = kept_copies(shape, GT, name="threshold", reset_less=True)
         # Elements equal to the threshold still to keep, and that minus P,
         # one copy per lane group (each group's quota from its own adders).
         rooms = kept_copies(signed(cb + 2), G, name="room")
@@ -418,7 +425,8 @@ class TopKEngine(wiring.Component):
         # before the sample read, row 0 before a round, the next row at each
         # issue. (The issue row and the sample-read flag in front of every
         # bank's address were the slowest path.)
-        raddrs = {sd: [kept_copies(row_w, banks[sd][j].slices, name=f"raddr{sd}{j}") for j in range(P)]
+        raddrs = {sd: [kept_copies(row_w, banks[sd][j].slices, name=f"raddr{sd}{j}", reset_less=True)
+                       for j in range(P)]
                   for sd in SIDES}
 
         m.submodules.target = target = RankTarget(sample=S, count_bits=cb)
@@ -447,15 +455,15 @@ class TopKEngine(wiring.Component):
         # per two lanes, 32 multiplexer bits, was a slow path).
         rs_m = kept_copies(1, S, name="rs_m")
         rs_r = kept_copies(1, S, name="rs_r")
-        rs_mask = Signal(S)
-        in_reg = Signal(data.ArrayLayout(shape, P))
+        rs_mask = Signal(S, reset_less=True)
+        in_reg = Signal(data.ArrayLayout(shape, P), reset_less=True)
         # The input beat and its row, registered every cycle (no enable); the
         # input buffer is written from these registers a cycle after the
         # handshake (a write enable decoded from the handshake would fan out
         # to every LUT RAM of the buffer).
         m.d.sync += in_reg.eq(self.scores.payload)
         in_hs = self.scores.valid & self.scores.ready & ~discard
-        in_row_c = replicas(m, in_row, G, name="in_row_d")
+        in_row_c = replicas(m, in_row, G, name="in_row_d", reset_less=True)
         in_hs_c = replicas(m, in_hs, G, name="in_hs_d")
         for l, ram in enumerate(in_rams):
             g = l * G // P
@@ -505,7 +513,7 @@ class TopKEngine(wiring.Component):
             # the bank's read-row registers in the last DRAIN cycle. (The
             # masks' select and AND in front of the read rows, which sit by
             # their banks, was the slowest path: a long route after logic.)
-            row = Signal(row_w, name=f"samp_row{j}")
+            row = Signal(row_w, name=f"samp_row{j}", reset_less=True)
             m.d.sync += row.eq(lfsr.value & next_masks[j * G // P])
             samp_row.append(row)
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
@@ -518,10 +526,10 @@ class TopKEngine(wiring.Component):
         # rank comparators start from registers. The input beat comes from
         # a register (alt) loaded a cycle ahead, with its select (use_alt):
         # a four-input multiplexer, two LUT levels (five inputs took three).
-        rq_valid, rq_mask = Signal(), Signal(S)
-        use_alt = [Signal(name=f"use_alt{j}") for j in range(S)]
-        alt = [Signal(shape, name=f"alt{j}") for j in range(S)]
-        rq_data = Signal(data.ArrayLayout(shape, S))
+        rq_valid, rq_mask = Signal(), Signal(S, reset_less=True)
+        use_alt = [Signal(name=f"use_alt{j}", reset_less=True) for j in range(S)]
+        alt = [Signal(shape, name=f"alt{j}", reset_less=True) for j in range(S)]
+        rq_data = Signal(data.ArrayLayout(shape, S), reset_less=True)
         m.d.sync += [rq_valid.eq(rs_valid), rq_mask.eq(rs_mask)]
         for l in range(S):
             m.d.sync += rq_data[l].eq(Mux(use_alt[l], alt[l],
@@ -549,8 +557,8 @@ class TopKEngine(wiring.Component):
         s_from_in = kept_copies(1, GS, name="s_from_in")
         s_m = kept_copies(1, GS, name="s_m")
         s_r = kept_copies(1, GS, name="s_r")
-        s_mask = Signal(P)
-        in_reg2 = Signal(data.ArrayLayout(shape, P))
+        s_mask = Signal(P, reset_less=True)
+        in_reg2 = Signal(data.ArrayLayout(shape, P), reset_less=True)
         m.d.sync += [s_valid.eq(issue), in_reg2.eq(in_reg)]
         # The side flags' copies load every cycle, with no issue enable: the
         # side is constant from HOLD until the round's last issue.
@@ -582,9 +590,10 @@ class TopKEngine(wiring.Component):
         # read row, the LUT RAM, the multiplexer and the routes between them
         # in one cycle were a slow path). Q is the first stage of the delay
         # line below.
-        q_valid, q_first, q_last, q_mask = Signal(), Signal(), Signal(), Signal(P)
-        q_in = Signal(data.ArrayLayout(shape, P))
-        q_rd = {sd: [Signal(shape, name=f"q_rd{sd}{l}") for l in range(P)] for sd in SIDES}
+        q_valid, q_first, q_last, q_mask = Signal(), Signal(), Signal(), Signal(P, reset_less=True)
+        q_in = Signal(data.ArrayLayout(shape, P), reset_less=True)
+        q_rd = {sd: [Signal(shape, name=f"q_rd{sd}{l}", reset_less=True) for l in range(P)]
+                for sd in SIDES}
         q_from_in = [replicas(m, c, 1, name=f"q_from_in{i}")[0] for i, c in enumerate(s_from_in)]
         q_m = [replicas(m, c, 1, name=f"q_m{i}")[0] for i, c in enumerate(s_m)]
         q_r = [replicas(m, c, 1, name=f"q_r{i}")[0] for i, c in enumerate(s_r)]
@@ -605,23 +614,25 @@ class TopKEngine(wiring.Component):
         prev = (q_valid, q_first, q_last, q_mask, q_data)
         for i in range(rank.latency - 1):
             cur = (Signal(name=f"d{i}_valid"), Signal(name=f"d{i}_first"), Signal(name=f"d{i}_last"),
-                   Signal(P, name=f"d{i}_mask"), [Signal(shape, name=f"d{i}_data{l}") for l in range(P)])
+                   Signal(P, name=f"d{i}_mask", reset_less=True),
+                   [Signal(shape, name=f"d{i}_data{l}", reset_less=True) for l in range(P)])
             m.d.sync += [cur[0].eq(prev[0]), cur[1].eq(prev[1]), cur[2].eq(prev[2]), cur[3].eq(prev[3])]
             m.d.sync += [cur[4][l].eq(prev[4][l]) for l in range(P)]
             if i == rank.latency - 2:
-                d_data_lo = [replicas(m, prev[4][l], 1, name=f"d{i}_lo{l}")[0] for l in range(P)]
+                d_data_lo = [replicas(m, prev[4][l], 1, name=f"d{i}_lo{l}", reset_less=True)[0]
+                             for l in range(P)]
             prev = cur
         d_valid, d_first, d_last, d_mask, d_data = prev
 
         # --- compare stage C ---------------------------------------------------
         c_valid, c_first, c_last = Signal(), Signal(), Signal()
-        c_data = Signal(data.ArrayLayout(shape, P))
+        c_data = Signal(data.ArrayLayout(shape, P), reset_less=True)
         # Each lane against both pivots; the classes to count, registered
         # straight from the carry chains (a comparator and the first levels
         # of the zero eliminators' prefix sums in one cycle were a slow
         # path).
-        c_cls = {c: Signal(P, name=f"c_{c}") for c in CLASSES}
-        c_mask = Signal(P)
+        c_cls = {c: Signal(P, name=f"c_{c}", reset_less=True) for c in CLASSES}
+        c_mask = Signal(P, reset_less=True)
         m.d.sync += [c_valid.eq(d_valid), c_first.eq(d_first), c_last.eq(d_last), c_mask.eq(d_mask)]
         m.d.sync += [c_data[l].eq(d_data[l]) for l in range(P)]
         copies = rank.copies
@@ -637,9 +648,9 @@ class TopKEngine(wiring.Component):
         # registers, it and the route from them went in front of the zero
         # eliminators' first count level, three LUTs deep.)
         k_valid, k_first, k_last = Signal(name="k_valid"), Signal(name="k_first"), Signal(name="k_last")
-        k_data = Signal(data.ArrayLayout(shape, P), name="k_data")
-        k_cls = {c: Signal(P, name=f"k_{c}") for c in CLASSES}
-        k_keep = {sd: Signal(P, name=f"k_keep{sd}") for sd in SIDES}
+        k_data = Signal(data.ArrayLayout(shape, P), name="k_data", reset_less=True)
+        k_cls = {c: Signal(P, name=f"k_{c}", reset_less=True) for c in CLASSES}
+        k_keep = {sd: Signal(P, name=f"k_keep{sd}", reset_less=True) for sd in SIDES}
         m.d.sync += [k_valid.eq(c_valid), k_first.eq(c_first), k_last.eq(c_last), k_data.eq(c_data),
                      *[k_cls[c].eq(c_cls[c]) for c in CLASSES],
                      k_keep["L"].eq(c_cls["gt_hi"]), k_keep["M"].eq(c_cls["gt_lo"] & ~c_cls["ge_hi"]),
@@ -696,8 +707,8 @@ class TopKEngine(wiring.Component):
             # The beat's base, count and valid in one copy per group of
             # columns (one register drove the row adders and enables of
             # every column).
-            m1_bases = kept_copies(cb + 1, G, name=f"m1_base{side_name}")
-            m1_cnts = kept_copies(range(P + 1), G, name=f"m1_cnt{side_name}")
+            m1_bases = kept_copies(cb + 1, G, name=f"m1_base{side_name}", reset_less=True)
+            m1_cnts = kept_copies(range(P + 1), G, name=f"m1_cnt{side_name}", reset_less=True)
             m1_valids = kept_copies(1, G, name=f"m1_valid{side_name}")
             m.d.comb += base.eq(Mux(side_first[0], 0, fill))
             with m.If(ze.early_valid):
@@ -712,7 +723,8 @@ class TopKEngine(wiring.Component):
             # one copy per ROTATE_GROUP columns drives the rotation.
             offs, bases_lo = [], []
             for j in range(P):
-                acc_lo = Signal(lp, name=f"fill_lo{side_name}{j}")
+                # Restarted by each round's first beat: no reset.
+                acc_lo = Signal(lp, name=f"fill_lo{side_name}{j}", reset_less=True)
                 first = side_first[j * G // P]
                 base_lo = Mux(first, 0, acc_lo)
                 # The group's own copies of the count and its valid (one
@@ -727,7 +739,7 @@ class TopKEngine(wiring.Component):
                     # Delayed to the rotation stage, for this column's group.
                     off = base_lo
                     for i in range(ze.latency - ze.early_latency):
-                        off_d = Signal(lp, name=f"off{side_name}{j}_{i}")
+                        off_d = Signal(lp, name=f"off{side_name}{j}_{i}", reset_less=True)
                         m.d.sync += off_d.eq(off)
                         off = off_d
                     offs.append(off)
@@ -739,14 +751,14 @@ class TopKEngine(wiring.Component):
             lanes = _rotate(m, [ze.o_data[l] for l in range(P)],
                             [offs[j // self.ROTATE_GROUP] for j in range(P)], f"rot{side_name}")
             for j, ram in enumerate(banks[side_name]):
-                w2_data = Signal(shape, name=f"w2_data{side_name}{j}")
+                w2_data = Signal(shape, name=f"w2_data{side_name}{j}", reset_less=True)
                 w2_en = Signal(name=f"w2_en{side_name}{j}")
-                w2_addr = Signal(row_w, name=f"w2_addr{side_name}{j}")
+                w2_addr = Signal(row_w, name=f"w2_addr{side_name}{j}", reset_less=True)
                 # Bank j takes packed lane (j - offset) mod P, if that lane is kept.
                 # Its position after the offset and whether it wraps into
                 # the next row, registered a stage ahead of the compare.
-                m1_rel = Signal(lp, name=f"m1_rel{side_name}{j}")
-                m1_wrap = Signal(name=f"m1_wrap{side_name}{j}")
+                m1_rel = Signal(lp, name=f"m1_rel{side_name}{j}", reset_less=True)
+                m1_wrap = Signal(name=f"m1_wrap{side_name}{j}", reset_less=True)
                 m.d.sync += [m1_rel.eq(Const(j, lp) - bases_lo[j]), m1_wrap.eq(j < bases_lo[j])]
                 m.d.sync += [w2_en.eq(m1_valids[j * G // P] & (m1_rel < m1_cnts[j * G // P])),
                              w2_addr.eq(m1_bases[j * G // P][lp:] + m1_wrap)]
@@ -756,11 +768,11 @@ class TopKEngine(wiring.Component):
                 for i in range(_rotate_layers(P) - 1):
                     # Beside the rotation's registers.
                     en_d = Signal(name=f"w2_en{side_name}{j}_{i}")
-                    addr_d = Signal(row_w, name=f"w2_addr{side_name}{j}_{i}")
+                    addr_d = Signal(row_w, name=f"w2_addr{side_name}{j}_{i}", reset_less=True)
                     m.d.sync += [en_d.eq(w2_en), addr_d.eq(w2_addr)]
                     w2_en, w2_addr = en_d, addr_d
                 w3_en = Signal(name=f"w3_en{side_name}{j}")
-                w3_addr = Signal(row_w, name=f"w3_addr{side_name}{j}")
+                w3_addr = Signal(row_w, name=f"w3_addr{side_name}{j}", reset_less=True)
                 m.d.sync += [w2_data.eq(lanes[j]), w3_en.eq(w2_en), w3_addr.eq(w2_addr)]
                 m.d.comb += [ram.w_data.eq(w2_data), ram.w_en.eq(w3_en), ram.w_addr.eq(w3_addr)]
 
@@ -775,7 +787,8 @@ class TopKEngine(wiring.Component):
         # back when a beat leaves the FIFO or is dropped for being empty).
         fin_row = Signal(row_w)
         # The buffer's read rows, a copy per lane and slice.
-        fin_rows = [kept_copies(row_w, ram.slices, name=f"fin_row{l}") for l, ram in enumerate(in_rams)]
+        fin_rows = [kept_copies(row_w, ram.slices, name=f"fin_row{l}", reset_less=True)
+                    for l, ram in enumerate(in_rams)]
         fin_rem = Signal(cb)
         # A row is issued while one is left to read in FINAL (fin_more, set
         # on entering FINAL) and the result FIFO has a credit: two registers,
@@ -795,7 +808,7 @@ class TopKEngine(wiring.Component):
         req_th, req_gtp = Signal(P, name="req_th"), Signal()   # thermometer(n), n > P: the first values
         req_gt2p = Signal()                                     # n > 2P
         req_lmask = Signal(P, name="req_lmask")                 # the lanes of the request's last beat
-        f0_valid, f0_mask, f0_row = Signal(), Signal(P), Signal(row_w)
+        f0_valid, f0_mask, f0_row = Signal(), Signal(P), Signal(row_w, reset_less=True)
         m.d.comb += [ram.r_addr[i].eq(r) for l, ram in enumerate(in_rams) for i, r in enumerate(fin_rows[l])]
         in_rd_data = Signal(data.ArrayLayout(shape, P))
         m.d.comb += [in_rd_data[l].eq(ram.r_data) for l, ram in enumerate(in_rams)]
@@ -814,8 +827,13 @@ class TopKEngine(wiring.Component):
                 m.d.sync += [r.eq(0) for r in rows]
             with m.Elif(fin_issue_c[l * G // P]):
                 m.d.sync += [r.eq(r + 1) for r in rows]
-        f1_valid, f1_gt, f1_ge, f1_row = Signal(), Signal(P), Signal(P), Signal(row_w)
-        f1_data = Signal(data.ArrayLayout(shape, P))
+        # The pass's data, classes and rows have no reset: a cycle without a
+        # read has a clear mask (f0_mask, reset), and a stale value left by a
+        # reset is flushed long before HOLD loads the quota.
+        f1_valid = Signal()
+        f1_gt, f1_ge = Signal(P, reset_less=True), Signal(P, reset_less=True)
+        f1_row = Signal(row_w, reset_less=True)
+        f1_data = Signal(data.ArrayLayout(shape, P), reset_less=True)
         fin_gt, fin_ge = _greater_at_least(m, in_rd_data, thresholds, f0_mask, P, "f")
         m.d.sync += [f1_valid.eq(f0_valid), f1_row.eq(f0_row), f1_data.eq(in_rd_data),
                      f1_gt.eq(fin_gt), f1_ge.eq(fin_ge)]
@@ -838,17 +856,20 @@ class TopKEngine(wiring.Component):
         # The beat beside the two stages of counts.
         beat = (f1_valid, f1_gt, f1_eq, f1_row, f1_data)
         for stage in ("e", "h"):
-            nbeat = (Signal(name=f"{stage}_valid"), Signal(P, name=f"{stage}_gt"),
-                     Signal(P, name=f"{stage}_eq"), Signal(row_w, name=f"{stage}_row"),
-                     Signal(data.ArrayLayout(shape, P), name=f"{stage}_data"))
+            nbeat = (Signal(name=f"{stage}_valid"), Signal(P, name=f"{stage}_gt", reset_less=True),
+                     Signal(P, name=f"{stage}_eq", reset_less=True),
+                     Signal(row_w, name=f"{stage}_row", reset_less=True),
+                     Signal(data.ArrayLayout(shape, P), name=f"{stage}_data", reset_less=True))
             m.d.sync += [r.eq(v) for r, v in zip(nbeat, beat, strict=True)]
             beat = nbeat
         h_valid, h_gt, h_eq, h_row, h_data = beat
         eq_incl = prefix_counts(h_part, P, half)
-        g_valid, g_gt, g_eq, g_row = Signal(), Signal(P), Signal(P), Signal(row_w)
-        g_data = Signal(data.ArrayLayout(shape, P))
-        g_before = [Signal(range(P), name=f"g_before{l}") for l in range(P)]
-        g_totals = kept_copies(range(P + 1), G, name="g_total")
+        g_valid = Signal()
+        g_gt, g_eq = Signal(P, reset_less=True), Signal(P, reset_less=True)
+        g_row = Signal(row_w, reset_less=True)
+        g_data = Signal(data.ArrayLayout(shape, P), reset_less=True)
+        g_before = [Signal(range(P), name=f"g_before{l}", reset_less=True) for l in range(P)]
+        g_totals = kept_copies(range(P + 1), G, name="g_total", reset_less=True)
         m.d.sync += [g_valid.eq(h_valid), g_gt.eq(h_gt), g_eq.eq(h_eq), g_row.eq(h_row),
                      g_data.eq(h_data), *[t.eq(popcount(h_blk)) for t in g_totals]]
         m.d.sync += [g_before[l].eq(eq_incl[l - 1] if l else 0) for l in range(P)]
@@ -861,7 +882,7 @@ class TopKEngine(wiring.Component):
         # Every cycle, with no valid gate: a cycle without a beat has a total
         # of 0 (its mask is clear), and HOLD's load of room reaches room_sat
         # a cycle later, long before the pass's first beat.
-        room_sats = kept_copies(range(P + 1), G, name="room_sat")
+        room_sats = kept_copies(range(P + 1), G, name="room_sat", reset_less=True)
         keep = Cat(*[g_gt[l] | (g_eq[l] & (g_before[l] < room_sats[l * G // P])) for l in range(P)])
         rs_w = len(room_sats[0])
         for room, room_mp, total, sat in zip(rooms, rooms_mp, g_totals, room_sats, strict=True):
@@ -869,11 +890,15 @@ class TopKEngine(wiring.Component):
             m.d.sync += [room.eq(left), room_mp.eq(left_p),
                          sat.eq(Mux(left[-1], 0, Mux(~left_p[-1], P, left[:rs_w])))]
         fin_layout = data.StructLayout({"score": shape, "index": self.index_bits})
-        f2_valid, f2_keep = Signal(), Signal(P)
+        f2_valid, f2_keep = Signal(), Signal(P, reset_less=True)
+        f2_score = Signal(data.ArrayLayout(shape, P), reset_less=True)
+        f2_row = Signal(row_w, reset_less=True)
+        m.d.sync += [f2_valid.eq(g_valid), f2_keep.eq(keep), f2_score.eq(g_data), f2_row.eq(g_row)]
+        # A lane's index is its row and its lane number: the constant bits
+        # are not registered.
         f2_data = Signal(data.ArrayLayout(fin_layout, P))
-        m.d.sync += [f2_valid.eq(g_valid), f2_keep.eq(keep)]
         for l in range(P):
-            m.d.sync += [f2_data[l].score.eq(g_data[l]), f2_data[l].index.eq(Cat(Const(l, lp), g_row))]
+            m.d.comb += [f2_data[l].score.eq(f2_score[l]), f2_data[l].index.eq(Cat(Const(l, lp), f2_row))]
         m.submodules.zeF = zeF = ZeroEliminator(lanes=P, shape=fin_layout, split=True)
         m.d.comb += [zeF.i_valid.eq(f2_valid), zeF.i_data.eq(f2_data), zeF.i_keep.eq(f2_keep)]
 

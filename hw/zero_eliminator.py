@@ -57,6 +57,10 @@ class ZeroEliminator(wiring.Component):
         ``early_count`` and ``early_valid`` in ``early_copies`` kept copies
         (copy 0 is ``early_count`` or ``early_valid`` itself).
 
+    Only the valids are reset; the data, keeps, counts and move bits are
+    registers without reset (a long reset net to every data flip-flop costs
+    routing; these are only read where their valid is set).
+
     Latency (advancing cycles): :attr:`early_latency` = 3 to ``early_*``
     (two registers inside the prefix count and one after it),
     :attr:`latency` = 4 to ``o_*``, 5 with ``split`` (a register after the
@@ -138,8 +142,8 @@ class ZeroEliminator(wiring.Component):
         valid, beat, keep = self.i_valid, self.i_data, self.i_keep
         for stage in ("q", "a"):
             nvalid = Signal(name=f"ze_{stage}_valid")
-            nbeat = Signal(data.ArrayLayout(self._shape, P), name=f"ze_{stage}_data")
-            nkeep = Signal(P, name=f"ze_{stage}_keep")
+            nbeat = Signal(data.ArrayLayout(self._shape, P), name=f"ze_{stage}_data", reset_less=True)
+            nkeep = Signal(P, name=f"ze_{stage}_keep", reset_less=True)
             with m.If(self.en):
                 m.d.sync += [nvalid.eq(valid), nbeat.eq(beat), nkeep.eq(keep)]
             valid, beat, keep = nvalid, nbeat, nkeep
@@ -167,9 +171,10 @@ class ZeroEliminator(wiring.Component):
         vals = [a_data[l] for l in range(P)]
         s_valid, s_count = a_valid, popcount(a_kept)
         for k, stage in enumerate(stages):
-            r_valid, r_count = Signal(name=f"ze_valid{k}"), Signal(range(P + 1), name=f"ze_count{k}")
-            r_vals = [Signal(self._shape, name=f"ze_v{k}_{l}") for l in range(P)]
-            r_moves = [Signal(layers, name=f"ze_mv{k}_{l}") for l in range(P)]
+            r_valid = Signal(name=f"ze_valid{k}")
+            r_count = Signal(range(P + 1), name=f"ze_count{k}", reset_less=True)
+            r_vals = [Signal(self._shape, name=f"ze_v{k}_{l}", reset_less=True) for l in range(P)]
+            r_moves = [Signal(layers, name=f"ze_mv{k}_{l}", reset_less=True) for l in range(P)]
             with m.If(self.en):
                 m.d.sync += [r_valid.eq(s_valid), r_count.eq(s_count)]
                 m.d.sync += [r_vals[l].eq(vals[l]) for l in range(P)]
@@ -178,7 +183,7 @@ class ZeroEliminator(wiring.Component):
                     m.d.sync += [r_moves[l][stage[0]:].eq(moves[l][stage[0]:]) for l in range(P)]
             pre = None
             if len(stage) > 1 and k == 0:
-                pre = [Signal(name=f"ze_pre{k}_{l}") for l in range(P)]
+                pre = [Signal(name=f"ze_pre{k}_{l}", reset_less=True) for l in range(P)]
                 _, after = _layer(m, vals, moves, stage[0], [mv[stage[0]] for mv in moves], f"ze_p{k}")
                 with m.If(self.en):
                     m.d.sync += [pre[l].eq(after[l][stage[1]]) for l in range(P)]
@@ -186,7 +191,8 @@ class ZeroEliminator(wiring.Component):
                 m.d.comb += [self.early_valid.eq(r_valid), self.early_count.eq(r_count),
                              self.early_counts[0].eq(r_count), self.early_valids[0].eq(r_valid)]
                 more = self._early_copies - 1
-                copies = replicas(m, s_count, more, name="ze_count_copy", enable=self.en) if more else []
+                copies = (replicas(m, s_count, more, name="ze_count_copy", enable=self.en, reset_less=True)
+                          if more else [])
                 m.d.comb += [self.early_counts[c + 1].eq(copy) for c, copy in enumerate(copies)]
                 copies = replicas(m, s_valid, more, name="ze_valid_copy", enable=self.en) if more else []
                 m.d.comb += [self.early_valids[c + 1].eq(copy) for c, copy in enumerate(copies)]
@@ -194,10 +200,14 @@ class ZeroEliminator(wiring.Component):
             for j, b in enumerate(stage):
                 sel = pre if j == 1 and pre else [mv[b] for mv in moves]
                 vals, moves = _layer(m, vals, moves, b, sel, f"ze_l{b}")
+        # The outputs' registers; only the valid has a reset.
+        o_data = Signal.like(self.o_data, name="ze_o_data", reset_less=True)
+        o_count = Signal.like(self.o_count, name="ze_o_count", reset_less=True)
         with m.If(self.en):
-            m.d.sync += [self.o_valid.eq(s_valid), self.o_count.eq(s_count)]
+            m.d.sync += [self.o_valid.eq(s_valid), o_count.eq(s_count)]
             for l in range(P):
-                m.d.sync += self.o_data[l].eq(vals[l])
+                m.d.sync += o_data[l].eq(vals[l])
+        m.d.comb += [self.o_data.eq(o_data), self.o_count.eq(o_count)]
         return m
 
 

@@ -38,6 +38,8 @@ __all__ = ["Case", "TopKBench", "random_cases", "edge_cases", "CHECKED_FILE"]
 # One line "<cocotb test> <requests checked>" per test, in the run's folder (the
 # pytest entry point sums it); the first test of a simulation starts it afresh.
 CHECKED_FILE = "requests_checked.txt"
+# Requests cut by a reset in ``reset_mid_request``.
+RESET_CUTS = 24
 _checked_tests = []
 
 
@@ -93,9 +95,22 @@ class TopKBench:
 
     async def start(self):
         self.domain.start()
+        await self._reset(2)
+
+    async def reset(self, cycles=1):
+        """Stop the drivers, hold ``rst`` for ``cycles`` edges, start new ones (with no pauses).
+
+        Whatever was under way (queued beats, a request half sent or half
+        answered) is dropped.
+        """
+        for port in (self.request, self.scores, self.result):
+            port.stop()
+        await self._reset(cycles)
+
+    async def _reset(self, cycles):
         self.request = StreamSource(self.dut, "request", self.domain, self.engine.request.payload.shape())
         self.scores = StreamSource(self.dut, "scores", self.domain, self.engine.scores.payload.shape())
-        await self.domain.reset()
+        await self.domain.reset(cycles)
         self.result = StreamSink(self.dut, "result", self.domain, self.engine.result.payload.shape())
 
     def pauses(self, request=None, scores=None, result=None):
@@ -104,7 +119,8 @@ class TopKBench:
         self.scores.set_pause(scores)
         self.result.set_pause(result)
 
-    def _send(self, case):
+    def send(self, case):
+        """Queue the request and score beats of ``case``."""
         self.request.send({"n": case.n, "k": case.k})
         for start in range(0, case.n, self.lanes):
             beat = case.scores[start:start + self.lanes]
@@ -137,10 +153,10 @@ class TopKBench:
         first_request, score_beat = len(self.request.beats), len(self.scores.beats)
         if back_to_back:
             for case in cases:
-                self._send(case)
+                self.send(case)
         for number, case in enumerate(cases):
             if not back_to_back:
-                self._send(case)
+                self.send(case)
             await self._collect(case, f"SEED={runner.seed()} request {number} [{case.label}]")
         await self.scores.wait_idle()
         for number, case in enumerate(cases):
@@ -315,6 +331,30 @@ async def random_pauses(dut, pauses):
     for case in cases:
         bench.check(case, f"pauses {pauses}")
     _checked("random_pauses", cases)
+
+
+@cocotb.test()
+async def reset_mid_request(dut):
+    """``rst`` for one cycle at a random point of a request (input, rounds, final pass, result
+    under backpressure) returns the engine to idle: the next request's result and cycles are exact."""
+    bench, parameters = await _bench(dut)
+    rng = bench.rng
+    checked = []
+    for cut in range(RESET_CUTS):
+        n = rng.choice((bench.n_max, rng.randint(1, bench.n_max)))
+        case = bench.case("cut", n, rng.randint(0, n))
+        if cut % 2:
+            bench.pauses(result=random_pause(random.Random(rng.random()), 0.7))
+        span = topk_cycles.request_cycles(case.scores, case.k, **bench.model_params()) + 3 * n // bench.lanes
+        bench.send(case)
+        await bench.domain.cycles(rng.randint(1, span))
+        await bench.reset()
+        after = bench.case("after reset", bench.n_max, rng.randint(0, bench.n_max))
+        await bench.run([after], back_to_back=False)
+        bench.check(after, f"reset cut {cut}")
+        bench.check_cycles(after, f"reset cut {cut}")
+        checked.append(after)
+    _checked("reset_mid_request", checked)
 
 
 # Only gen.bench runs this one (it passes the points to measure).

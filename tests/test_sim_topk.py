@@ -36,7 +36,7 @@ RUNS = [
 ]
 
 # cocotb tests in sim/topk.py, the bench-only `measure` (skipped here) included.
-COCOTB_TESTS = 7
+COCOTB_TESTS = 8
 
 
 @pytest.mark.parametrize("sim, config, requests", RUNS, ids=[f"{sim}-{config}" for sim, config, _ in RUNS])
