@@ -131,9 +131,9 @@ def main(args=None):
     report = {"block": "topk", "simulator": "verilator", "n_max": N_MAX, "score_bits": SCORE_BITS,
               "seed": args.seed, "requests_per_point": args.requests, "points": rows,
               # The engine's pipeline constants (golden mirrors of TopKEngine's, pinned by tests).
-              "round_latency_cycles": topk_cycles.ROUND_LATENCY,
+              "round_latency_cycles": {str(p): topk_cycles.round_latency(N_MAX, p) for p in parallelisms},
               "round_gap_cycles": {str(p): topk_cycles.round_gap(p) for p in parallelisms},
-              "final_latency_cycles": topk_cycles.FINAL_LATENCY,
+              "final_latency_cycles": {str(p): topk_cycles.final_latency(N_MAX, p) for p in parallelisms},
               "model_exact": all(r["model_exact"] for r in rows)}
     path = out / "reports" / "topk_cycles.json"
     path.parent.mkdir(parents=True, exist_ok=True)

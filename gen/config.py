@@ -190,9 +190,13 @@ PRESETS = {
                     softmax_fifo_depth=16, topk_parallelism=4, topk_score_bits=12),
     # ULX3S ECP5-85F: 156 MULT18X18D in all; 128 for the two arrays leaves room
     # for the softmax. K and V buffers of 512 x 64 x 12 bit take 96 of the 208 EBRs.
+    # Top-k P = 4: twice the softmax lanes, as in the paper (16 for 8), and the
+    # smallest P that keeps up with the Q x K array's one score per cycle (a
+    # top-k of 512 scores takes about 430-520 cycles at P = 4, 880-900 at
+    # P = 2: golden.topk_cycles). Its buffers (128 rows) go to block RAM.
     "ulx3s": replace(_BASE, name="ulx3s", max_context=512,
                      qk_multipliers=64, pv_multipliers=64, softmax_lanes=2,
-                     softmax_fifo_depth=64),
+                     softmax_fifo_depth=64, topk_parallelism=4),
     # The SpAtten paper's ASIC: 512 multipliers per array, D=64, context 1024,
     # P=16, 8 softmax lanes, 12-bit on-chip values.
     "paper": _PAPER,

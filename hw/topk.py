@@ -5,7 +5,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.topk_cycles import lfsr_seeds
+from golden.topk_cycles import LUT_RAM_ROWS, lfsr_seeds
 
 from .compare import greater_equal, greater_than, greater_than_const, thermometer
 from .credit_fifo import CreditFifo
@@ -265,15 +265,21 @@ class TopKEngine(wiring.Component):
         return -(-self._n_max // self._P)
 
     @property
+    def block_ram(self):
+        """The buffers are block RAM (more than :attr:`LUT_RAM_ROWS` rows)."""
+        return self.rows > self.LUT_RAM_ROWS
+
+    @property
     def round_latency(self):
         """Cycles from issuing a round's last beat to its decision.
 
-        The beat's issue and read (2), the pivots' wait (:attr:`RankSelect.latency
-        <hw.rank_select.RankSelect.latency>`), the compare (1), the parts'
-        register (1), the zero eliminator up to its early count, and the
-        decision register (1).
+        The beat's issue and read (2), the pivots' wait (the sample's
+        register after its read, one more with block RAM, and
+        :attr:`RankSelect.latency <hw.rank_select.RankSelect.latency>`), the
+        compare (1), the parts' register (1), the zero eliminator up to its
+        early count, and the decision register (1).
         """
-        return 5 + RankSelect.LATENCY + ZeroEliminator.EARLY_LATENCY
+        return 5 + self.block_ram + RankSelect.LATENCY + ZeroEliminator.EARLY_LATENCY
 
     @property
     def round_gap(self):
@@ -300,6 +306,10 @@ class TopKEngine(wiring.Component):
 
     # Bits of a memory slice with its own read row (hw.lane_ram).
     RAM_SLICE_BITS = 8
+    # Deepest buffer left to LUT RAM; deeper ones are block RAM, one memory
+    # per lane (hw.lane_ram: at 128 rows the LUT RAM's row multiplexer is a
+    # slow path), whose reads go straight into flip-flops (golden.topk_cycles).
+    LUT_RAM_ROWS = LUT_RAM_ROWS
     # Columns whose rotation multiplexers share one copy of the fill offset.
     ROTATE_GROUP = 1
     # Lanes served by one copy of a broadcast register (the input buffer's
@@ -316,16 +326,20 @@ class TopKEngine(wiring.Component):
     def final_latency(self):
         """Cycles from the last decision's next cycle plus the row index to that row's result beat.
 
-        HOLD (1), read (1), compare (1), three prefix-count stages of the
-        equal elements (3), keep (1), the packing zero eliminator, and the
-        result FIFO.
+        HOLD (1), read (1), the read's register with block RAM (1), compare
+        (1), three prefix-count stages of the equal elements (3), keep (1),
+        the packing zero eliminator, and the result FIFO.
         """
-        return 7 + ZeroEliminator.latency_of(split=True) + CreditFifo.LATENCY
+        return 7 + self.block_ram + ZeroEliminator.latency_of(split=True) + CreditFifo.LATENCY
 
     @property
     def out_fifo_depth(self):
-        """Depth of the result FIFO (enough credits to never throttle an unstalled pass)."""
-        return 16
+        """Depth of the result FIFO (enough credits to never throttle an unstalled pass).
+
+        A credit comes back ``final_latency + 2`` cycles after its row's
+        issue: 16 covers the LUT RAM engine's 16, not block RAM's 17.
+        """
+        return 32 if self.block_ram else 16
 
     @property
     def start_delay(self):
@@ -346,9 +360,10 @@ class TopKEngine(wiring.Component):
         # The input buffer as one memory per lane, each with its own read
         # row (one shared row register drove every LUT RAM of the buffer).
         # Each memory in slices of RAM_SLICE_BITS, each with its own copy of
-        # the read row (hw.lane_ram).
+        # the read row (hw.lane_ram), or one block RAM per lane.
         def lane_ram(name):
-            ram = LaneRam(shape=shape, depth=NB, slice_bits=self.RAM_SLICE_BITS)
+            ram = LaneRam(shape=shape, depth=NB, block=self.block_ram,
+                          slice_bits=shape.width if self.block_ram else self.RAM_SLICE_BITS)
             m.submodules[name] = ram
             return ram
 
@@ -526,15 +541,33 @@ class TopKEngine(wiring.Component):
         # rank comparators start from registers. The input beat comes from
         # a register (alt) loaded a cycle ahead, with its select (use_alt):
         # a four-input multiplexer, two LUT levels (five inputs took three).
+        # With block RAM, RT: the sample one cycle later, from the banks'
+        # read registers (q_rd, also stage Q of the beats), so that the read
+        # data goes straight into flip-flops (a block RAM's output comes
+        # 5.8 ns after the clock on ECP5: a multiplexer after it halved
+        # Fmax). A LUT RAM's read data already leaves a flip-flop.
         rq_valid, rq_mask = Signal(), Signal(S, reset_less=True)
         use_alt = [Signal(name=f"use_alt{j}", reset_less=True) for j in range(S)]
         alt = [Signal(shape, name=f"alt{j}", reset_less=True) for j in range(S)]
         rq_data = Signal(data.ArrayLayout(shape, S), reset_less=True)
-        m.d.sync += [rq_valid.eq(rs_valid), rq_mask.eq(rs_mask)]
+        q_rd = {sd: [Signal(shape, name=f"q_rd{sd}{l}", reset_less=True) for l in range(P)]
+                for sd in SIDES}
+        m.d.sync += [q_rd[sd][l].eq(banks[sd][l].r_data) for sd in SIDES for l in range(P)]
+        if self.block_ram:
+            rt_valid, rt_mask = Signal(), Signal(S, reset_less=True)
+            use_src = [Signal(name=f"use_alt_d{j}", reset_less=True) for j in range(S)]
+            alt_src = [Signal(shape, name=f"alt_d{j}", reset_less=True) for j in range(S)]
+            m.d.sync += [rt_valid.eq(rs_valid), rt_mask.eq(rs_mask),
+                         *[d.eq(a) for d, a in zip(alt_src, alt, strict=True)],
+                         *[d.eq(u) for d, u in zip(use_src, use_alt, strict=True)]]
+            read = {sd: q_rd[sd] for sd in SIDES}
+        else:
+            rt_valid, rt_mask, use_src, alt_src = rs_valid, rs_mask, use_alt, alt
+            read = {sd: [bank.r_data for bank in banks[sd]] for sd in SIDES}
+        m.d.sync += [rq_valid.eq(rt_valid), rq_mask.eq(rt_mask)]
         for l in range(S):
-            m.d.sync += rq_data[l].eq(Mux(use_alt[l], alt[l],
-                                          Mux(rs_r[l], banks["R"][l].r_data,
-                                              Mux(rs_m[l], banks["M"][l].r_data, banks["L"][l].r_data))))
+            bank = Mux(rs_r[l], read["R"][l], Mux(rs_m[l], read["M"][l], read["L"][l]))
+            m.d.sync += rq_data[l].eq(Mux(use_src[l], alt_src[l], bank))
 
         # The two pivots hi >= lo, each in one copy per lane group.
         m.submodules.rank = rank = self.rank_select_of(P, shape)
@@ -585,21 +618,18 @@ class TopKEngine(wiring.Component):
         for side_name in SIDES:
             for j, ram in enumerate(banks[side_name]):
                 m.d.comb += [ram.r_addr[i].eq(r) for i, r in enumerate(raddrs[side_name][j])]
-        # Stage Q: the banks' read data registered as read, beside the
-        # source selects; the source multiplexer follows the register (the
-        # read row, the LUT RAM, the multiplexer and the routes between them
-        # in one cycle were a slow path). Q is the first stage of the delay
-        # line below.
+        # Stage Q: the banks' read data registered as read (q_rd, above),
+        # beside the source selects; the source multiplexer follows the
+        # register (the read row, the LUT RAM, the multiplexer and the routes
+        # between them in one cycle were a slow path). Q is the first stage
+        # of the delay line below.
         q_valid, q_first, q_last, q_mask = Signal(), Signal(), Signal(), Signal(P, reset_less=True)
         q_in = Signal(data.ArrayLayout(shape, P), reset_less=True)
-        q_rd = {sd: [Signal(shape, name=f"q_rd{sd}{l}", reset_less=True) for l in range(P)]
-                for sd in SIDES}
         q_from_in = [replicas(m, c, 1, name=f"q_from_in{i}")[0] for i, c in enumerate(s_from_in)]
         q_m = [replicas(m, c, 1, name=f"q_m{i}")[0] for i, c in enumerate(s_m)]
         q_r = [replicas(m, c, 1, name=f"q_r{i}")[0] for i, c in enumerate(s_r)]
         m.d.sync += [q_valid.eq(s_valid), q_first.eq(s_first), q_last.eq(s_last), q_mask.eq(s_mask),
                      q_in.eq(in_reg2)]
-        m.d.sync += [q_rd[sd][l].eq(banks[sd][l].r_data) for sd in SIDES for l in range(P)]
         q_data = [Signal(shape, name=f"q_data{l}") for l in range(P)]
         for l in range(P):
             sel = l * GS // P
@@ -607,18 +637,19 @@ class TopKEngine(wiring.Component):
                                          Mux(q_r[sel], q_rd["R"][l],
                                              Mux(q_m[sel], q_rd["M"][l], q_rd["L"][l]))))
 
-        # The beats wait in a delay line until the pivots are ready (RQ + rank).
+        # The beats wait in a delay line until the pivots are ready (RT with
+        # block RAM, RQ and the rank select after the read).
         # Its last stage holds the data twice: one copy for the compares
         # with hi, one for those with lo (one register drove four carry
         # chains through a long route).
         prev = (q_valid, q_first, q_last, q_mask, q_data)
-        for i in range(rank.latency - 1):
+        for i in range(rank.latency - 1 + self.block_ram):
             cur = (Signal(name=f"d{i}_valid"), Signal(name=f"d{i}_first"), Signal(name=f"d{i}_last"),
                    Signal(P, name=f"d{i}_mask", reset_less=True),
                    [Signal(shape, name=f"d{i}_data{l}", reset_less=True) for l in range(P)])
             m.d.sync += [cur[0].eq(prev[0]), cur[1].eq(prev[1]), cur[2].eq(prev[2]), cur[3].eq(prev[3])]
             m.d.sync += [cur[4][l].eq(prev[4][l]) for l in range(P)]
-            if i == rank.latency - 2:
+            if i == rank.latency - 2 + self.block_ram:
                 d_data_lo = [replicas(m, prev[4][l], 1, name=f"d{i}_lo{l}", reset_less=True)[0]
                              for l in range(P)]
             prev = cur
@@ -834,8 +865,17 @@ class TopKEngine(wiring.Component):
         f1_gt, f1_ge = Signal(P, reset_less=True), Signal(P, reset_less=True)
         f1_row = Signal(row_w, reset_less=True)
         f1_data = Signal(data.ArrayLayout(shape, P), reset_less=True)
-        fin_gt, fin_ge = _greater_at_least(m, in_rd_data, thresholds, f0_mask, P, "f")
-        m.d.sync += [f1_valid.eq(f0_valid), f1_row.eq(f0_row), f1_data.eq(in_rd_data),
+        # With block RAM, FR: the row's data registered as read, beside its
+        # lanes and row (the read data goes straight into flip-flops: see RT).
+        if self.block_ram:
+            fr_valid, fr_mask, fr_row = Signal(), Signal(P), Signal(row_w, reset_less=True)
+            fr_data = Signal(data.ArrayLayout(shape, P), reset_less=True)
+            m.d.sync += [fr_valid.eq(f0_valid), fr_mask.eq(f0_mask), fr_row.eq(f0_row),
+                         fr_data.eq(in_rd_data)]
+        else:
+            fr_valid, fr_mask, fr_row, fr_data = f0_valid, f0_mask, f0_row, in_rd_data
+        fin_gt, fin_ge = _greater_at_least(m, fr_data, thresholds, fr_mask, P, "f")
+        m.d.sync += [f1_valid.eq(fr_valid), f1_row.eq(fr_row), f1_data.eq(fr_data),
                      f1_gt.eq(fin_gt), f1_ge.eq(fin_ge)]
         # Equality after the registers: the two chains' outputs into one
         # gate before them was a long route on a slow path; the gate joins

@@ -280,6 +280,7 @@ def test_replace_section_wrong():
 def test_render_synth_and_leave_missing(tmp_path):
     timed = _synth_report("topk", "paper", 150.25)
     timed["timing"] = {"endpoints": 900, "endpoints_over_target": 42}
+    timed.update(fmax_ceiling_mhz=143, fmax_ceiling_primitive="dsp", fmax_target_met=True)
     folder = _reports(tmp_path, synth_topk_paper=timed,
                       synth_topk_ulx3s=_synth_report("topk", "ulx3s", None),
                       synth_alpha_tiny=_synth_report("alpha", "tiny", 99.0))
@@ -291,11 +292,19 @@ def test_render_synth_and_leave_missing(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| alpha") or line.startswith("| topk")]
     assert [row.split(" | ")[:2] for row in rows] == [["| alpha", "tiny"], ["| topk", "ulx3s"],
                                                       ["| topk", "paper"]]
-    assert "| 150.2 | 42 / 900 |" in rows[2] or "| 150.3 | 42 / 900 |" in rows[2]
-    assert "| – |" in rows[1]
+    assert "| 150.2 | 143 (multiplier) | yes | 42 / 900 |" in rows[2] \
+        or "| 150.3 | 143 (multiplier) | yes | 42 / 900 |" in rows[2]
+    assert "| – | – | – | – |" in rows[1]
     assert any("topk_cycles" in note and "no report" in note for note in notes)
     again, _ = report.render_text(text, folder, log=notes.append)
     assert again == text  # deterministic and idempotent
+
+
+def test_fmax_ceiling():
+    # The slowest primitive the block uses sets its ceiling.
+    assert synth.fmax_ceiling({"dsp": 2, "ebr": 1, "lut4": 9}) == ("ebr", 136)
+    assert synth.fmax_ceiling({"dsp": 1, "ebr": 0}) == ("dsp", 143)
+    assert synth.fmax_ceiling({"lut4": 9, "lutram": 4}) == ("fabric", 200)
 
 
 def test_render_delegates_to_owner(monkeypatch, tmp_path):

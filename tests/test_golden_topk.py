@@ -90,6 +90,10 @@ def test_engine_cycles_formula():
     select = 1 - 1 + topk_cycles.ROUND_LATENCY + 1
     total = select + topk_cycles.FINAL_LATENCY + 1
     assert (select, total) == (17, 32)
+    # Buffers deeper than LUT_RAM_ROWS are block RAM: one register more after each read.
+    assert [topk_cycles.block_ram(n, 4) for n in (256, 257)] == [False, True]
+    assert (topk_cycles.round_latency(512, 4), topk_cycles.final_latency(512, 4)) == (17, 15)
+    assert topk_cycles.request_cycles([3, 1, 2], 2, n_max=512, parallelism=4) == total + 2
     c = topk_cycles.engine_cycles([3, 1, 2], 2, n_max=8, parallelism=4)
     assert c == {"select": select, "total": total, "rounds": 1}
     assert topk_cycles.request_cycles([3, 1, 2], 2, n_max=8, parallelism=4) == total

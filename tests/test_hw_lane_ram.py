@@ -12,10 +12,11 @@ from hw.lane_ram import LaneRam
 SEED = 77
 
 
-@pytest.mark.parametrize("shape, depth, slice_bits, slices",
-                         [(16, 32, 8, 2), (signed(12), 20, 5, 3), (7, 4, 16, 1)])
-def test_lane_ram_random(shape, depth, slice_bits, slices):
-    dut = LaneRam(shape=shape, depth=depth, slice_bits=slice_bits)
+@pytest.mark.parametrize("shape, depth, slice_bits, slices, block",
+                         [(16, 32, 8, 2, False), (signed(12), 20, 5, 3, False), (7, 4, 16, 1, False),
+                          (16, 128, 16, 1, True)])
+def test_lane_ram_random(shape, depth, slice_bits, slices, block):
+    dut = LaneRam(shape=shape, depth=depth, slice_bits=slice_bits, block=block)
     assert (dut.slices, dut.latency) == (slices, 1)
     rng = random.Random(SEED + depth)
     print(f"seed={SEED + depth}")
@@ -56,3 +57,14 @@ def test_lane_ram_arguments():
         LaneRam(shape=8, depth=0, slice_bits=4)
     with pytest.raises(ValueError, match="slice_bits"):
         LaneRam(shape=8, depth=8, slice_bits=0)
+    with pytest.raises(TypeError, match="block must be a bool"):
+        LaneRam(shape=8, depth=8, slice_bits=8, block=1)
+
+
+def test_lane_ram_block_attribute():
+    """``block`` asks Yosys for block RAM on every slice, and only then."""
+    from amaranth.back import rtlil
+    for block in (False, True):
+        text = rtlil.convert(LaneRam(shape=16, depth=128, slice_bits=8, block=block))
+        assert text.count('attribute \\ram_style "block"') == (2 if block else 0)
+        assert text.count("attribute \\no_rw_check 1") == (2 if block else 0)

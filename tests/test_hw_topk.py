@@ -204,8 +204,11 @@ def test_topk_cycles_exact(P, n_max):
 def test_topk_properties():
     dut = TopKEngine(n_max=1024, parallelism=16, score_bits=16)
     assert (dut.count_bits, dut.index_bits, dut.lanes, dut.sample, dut.rows) == (11, 10, 16, 16, 64)
-    assert (dut.round_latency, dut.round_gap, dut.final_latency) == \
-        (topk_cycles.ROUND_LATENCY, topk_cycles.round_gap(16), topk_cycles.FINAL_LATENCY)
+    assert (dut.round_latency, dut.round_gap, dut.final_latency, dut.block_ram) == \
+        (topk_cycles.ROUND_LATENCY, topk_cycles.round_gap(16), topk_cycles.FINAL_LATENCY, False)
+    deep = TopKEngine(n_max=512, parallelism=4, score_bits=16)
+    assert (deep.block_ram, deep.round_latency, deep.final_latency, deep.out_fifo_depth) == \
+        (True, topk_cycles.round_latency(512, 4), topk_cycles.final_latency(512, 4), 32)
     for p in (2, 4, 8, 32, 64):
         assert TopKEngine(n_max=64, parallelism=p, score_bits=8).round_gap == topk_cycles.round_gap(p), p
     assert TopKEngine(n_max=1, parallelism=2, score_bits=2).index_bits == 1

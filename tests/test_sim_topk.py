@@ -14,6 +14,7 @@ from sim import runner
 from sim.topk import CHECKED_FILE
 
 _TINY = preset("tiny")
+_ULX3S = preset("ulx3s")
 
 CONFIGS = {
     # The tiny preset's engine, as the registry builds it (unsigned scores).
@@ -21,6 +22,9 @@ CONFIGS = {
              "score_bits": _TINY.topk_score_bits, "signed": False},
     # n_max not a power of two (requests can carry n up to 127 > n_max), narrow signed scores: many ties.
     "p8-odd-signed": {"n_max": 100, "parallelism": 8, "score_bits": 6, "signed": True},
+    # The ulx3s preset's engine: 128-row buffers in block RAM (hw.lane_ram).
+    "ulx3s": {"n_max": _ULX3S.max_context, "parallelism": _ULX3S.topk_parallelism,
+              "score_bits": _ULX3S.topk_score_bits, "signed": False},
     # The paper's P = 16 (Verilator only: its build is the slow one).
     "p16": {"n_max": 256, "parallelism": 16, "score_bits": 16, "signed": False},
 }
@@ -31,6 +35,7 @@ RUNS = [
     ("verilator", "p16", 2000),
     ("verilator", "tiny", 4000),
     ("verilator", "p8-odd-signed", 3000),
+    ("verilator", "ulx3s", 800),
     ("icarus", "tiny", 400),
     ("icarus", "p8-odd-signed", 400),
 ]
@@ -42,7 +47,9 @@ COCOTB_TESTS = 8
 @pytest.mark.parametrize("sim, config, requests", RUNS, ids=[f"{sim}-{config}" for sim, config, _ in RUNS])
 def test_topk(sim, config, requests):
     engine = CONFIGS[config]
-    result = runner.run(TopKEngine(**engine), test_module="sim.topk", sim=sim,
+    dut = TopKEngine(**engine)
+    assert dut.block_ram == (config == "ulx3s")
+    result = runner.run(dut, test_module="sim.topk", sim=sim,
                         parameters={"engine": engine, "requests": requests})
     assert result["tests"] == COCOTB_TESTS
     lines = (result["build_dir"] / CHECKED_FILE).read_text().splitlines()
