@@ -26,9 +26,9 @@ class LaneRam(wiring.Component):
     about 167 MHz on ECP5 speed 6). Its read data comes about 5.8 ns after
     the clock on ECP5: the parent registers it before any logic. A read of
     the row written in the same cycle is then undefined (``no_rw_check``):
-    the parent never does that. Otherwise
-    the tools choose (Yosys 0.70 makes 128 x 8 bit LUT RAM on ECP5; forcing
-    LUT RAM with ``ram_style`` breaks the iCE40 flow, which has none).
+    the parent must not use such a read. Otherwise the tools choose (Yosys
+    0.70 makes 128 x 8 bit LUT RAM on ECP5; forcing LUT RAM with
+    ``ram_style`` breaks the iCE40 flow, which has none).
 
     Parameters
     ----------

@@ -360,7 +360,11 @@ class TopKEngine(wiring.Component):
         # The input buffer as one memory per lane, each with its own read
         # row (one shared row register drove every LUT RAM of the buffer).
         # Each memory in slices of RAM_SLICE_BITS, each with its own copy of
-        # the read row (hw.lane_ram), or one block RAM per lane.
+        # the read row (hw.lane_ram), or one block RAM per lane. No read
+        # that is used hits the row written in that cycle (block RAM leaves
+        # it undefined): a round's writes into the part it reads trail its
+        # reads by the pipeline, the sample read waits for the last write,
+        # and the final pass reads the input buffer after the input.
         def lane_ram(name):
             ram = LaneRam(shape=shape, depth=NB, block=self.block_ram,
                           slice_bits=shape.width if self.block_ram else self.RAM_SLICE_BITS)
