@@ -435,10 +435,8 @@ class TopKEngine(wiring.Component):
         in_rem = Signal(cb)          # input elements not yet accepted
         in_last = Signal()           # in_rem <= P (a register)
         in_th = Signal(S)            # thermometer(n, S): the sample lanes of the first beat
-        hs_d = Signal()              # an input beat was accepted in the previous cycle
         run_issue = Signal()
         seeds = lfsr_seeds(self._lfsr_seed, S)
-        m.d.sync += hs_d.eq(self.scores.valid & self.scores.ready & ~discard)
         # The banks' read rows, one register per bank (the L, M and R banks of a
         # column sit apart), loaded a cycle ahead: the LFSR-chosen sample row
         # before the sample read, row 0 before a round, the next row at each
@@ -484,6 +482,10 @@ class TopKEngine(wiring.Component):
         in_hs = self.scores.valid & self.scores.ready & ~discard
         in_row_c = replicas(m, in_row, G, name="in_row_d", reset_less=True)
         in_hs_c = replicas(m, in_hs, G, name="in_hs_d")
+        # An input beat was accepted in the previous cycle, in two copies of
+        # its own (the beat's issue and the issue counters): left unkept,
+        # Yosys merged it into a write-enable copy of the input buffer.
+        hs_d_c = replicas(m, in_hs, 2, name="hs_d")
         for l, ram in enumerate(in_rams):
             g = l * G // P
             m.d.comb += [ram.w_addr.eq(in_row_c[g]), ram.w_data.eq(in_reg[l]), ram.w_en.eq(in_hs_c[g])]
@@ -588,7 +590,7 @@ class TopKEngine(wiring.Component):
         gap_c = kept_copies(1, len(SIDES) * P + 1, name="gap")
         run_c = kept_copies(1, len(SIDES) * P + 1, name="run")
         issue, issue_cnt = Signal(), Signal()
-        m.d.comb += [issue.eq(hs_d | run_issue), issue_cnt.eq(hs_d | run_c[-1])]
+        m.d.comb += [issue.eq(hs_d_c[0] | run_issue), issue_cnt.eq(hs_d_c[1] | run_c[-1])]
         s_valid, s_first, s_last = Signal(), Signal(), Signal()
         # The beat source's selects, in one copy per SELECT_LANES lanes.
         s_from_in = kept_copies(1, GS, name="s_from_in")
@@ -728,7 +730,9 @@ class TopKEngine(wiring.Component):
             side_first = first_c[1 + si * G: 1 + (si + 1) * G]
             m.d.sync += acc_restart[side_name].eq(ze.early_valid & side_first[0])
             with m.If(ze.early_valid):
-                m.d.sync += acc[side_name].eq(Mux(side_first[0], 0, acc[side_name]) + ze.early_count)
+                # The first-beat select after the adder, not before it.
+                count = ze.early_count
+                m.d.sync += acc[side_name].eq(Mux(side_first[0], count, acc[side_name] + count))
 
             # --- W: offset, rotate, write P banks --------------------------------
             # The fill offset of a beat is computed from the zero eliminator's
@@ -738,19 +742,19 @@ class TopKEngine(wiring.Component):
             # packed beat is rotated by the offset into bank order in the next
             # stage, registered before the LUT RAM (round_gap waits for it).
             fill = Signal(cb + 1, name=f"fill{side_name}")
-            base = Signal(cb + 1, name=f"base{side_name}")
             # The beat's base, count and valid in one copy per group of
             # columns (one register drove the row adders and enables of
             # every column).
             m1_bases = kept_copies(cb + 1, G, name=f"m1_base{side_name}", reset_less=True)
             m1_cnts = kept_copies(range(P + 1), G, name=f"m1_cnt{side_name}", reset_less=True)
             m1_valids = kept_copies(1, G, name=f"m1_valid{side_name}")
-            m.d.comb += base.eq(Mux(side_first[0], 0, fill))
             with m.If(ze.early_valid):
-                m.d.sync += fill.eq(base + ze.early_count)
+                m.d.sync += fill.eq(Mux(side_first[0], ze.early_count, fill + ze.early_count))
             for g in range(G):
-                m.d.sync += [m1_bases[g].eq(base), m1_cnts[g].eq(ze.early_counts[1 + g]),
-                             m1_valids[g].eq(ze.early_valids[1 + g])]
+                # The beat's base: 0 on the round's first beat (the group's
+                # own copy of the flag), else the fill.
+                m.d.sync += [m1_bases[g].eq(Mux(side_first[g], 0, fill)),
+                             m1_cnts[g].eq(ze.early_counts[1 + g]), m1_valids[g].eq(ze.early_valids[1 + g])]
             # The fill offset mod P in one copy per column: each copy is its
             # own accumulator, so Yosys cannot merge the copies into one
             # register whose fanout (every rotate multiplexer of a layer) was
