@@ -1,6 +1,6 @@
 """One lane's buffer: a simple dual-port RAM split into slices of bits, each with its own read row."""
 
-from amaranth.hdl import Cat, Module, Shape, Value
+from amaranth.hdl import Cat, Module, Shape, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -48,9 +48,10 @@ class LaneRam(wiring.Component):
     r_addr : In(ArrayLayout(range(depth), slices))
         Read row of each slice; all equal in use.
     r_data : Out(shape)
-        Data at the read rows, one cycle after ``r_addr`` (latency 1, a
-        synchronous read port; a write to the row in the same cycle returns
-        the old value, or with ``block`` an undefined one).
+        Data at the read rows, :attr:`latency` cycles after ``r_addr`` (a
+        synchronous read port, with ``block`` a landing register after it;
+        a write to the row in the read's first cycle returns the old value,
+        or with ``block`` an undefined one).
     """
 
     def __init__(self, *, shape, depth, slice_bits, block=False):
@@ -72,7 +73,8 @@ class LaneRam(wiring.Component):
 
     @property
     def latency(self):
-        return 1
+        """Read latency: 1, or 2 with ``block`` (the read data's landing register)."""
+        return 1 + self._block
 
     def elaborate(self, platform):
         m = Module()
@@ -90,5 +92,13 @@ class LaneRam(wiring.Component):
             m.d.comb += [wr.addr.eq(self.w_addr), wr.data.eq(w_bits[lo:hi]), wr.en.eq(self.w_en),
                          rd.addr.eq(self.r_addr[s])]
             r_bits.append(rd.data)
-        m.d.comb += self.r_data.eq(Cat(*r_bits))
+        if self._block:
+            # The read data lands in flip-flops with no other load, which
+            # the placer can put beside the block RAM (the parent's own
+            # register there was pulled toward its loads, 2 ns away).
+            landing = Signal(self._shape, name="landing", reset_less=True)
+            m.d.sync += landing.eq(Cat(*r_bits))
+            m.d.comb += self.r_data.eq(landing)
+        else:
+            m.d.comb += self.r_data.eq(Cat(*r_bits))
         return m

@@ -547,11 +547,11 @@ class TopKEngine(wiring.Component):
         # rank comparators start from registers. The input beat comes from
         # a register (alt) loaded a cycle ahead, with its select (use_alt):
         # a four-input multiplexer, two LUT levels (five inputs took three).
-        # With block RAM, RT: the sample one cycle later, from the banks'
-        # read registers (q_rd, also stage Q of the beats), so that the read
-        # data goes straight into flip-flops (a block RAM's output comes
-        # 5.8 ns after the clock on ECP5: a multiplexer after it halved
-        # Fmax). A LUT RAM's read data already leaves a flip-flop.
+        # With block RAM, RT: the sample one cycle later, when the banks'
+        # read data leaves their landing registers (hw.lane_ram: a block
+        # RAM's output comes 5.8 ns after the clock on ECP5, and a
+        # multiplexer after it halved Fmax). A LUT RAM's read data already
+        # leaves a flip-flop.
         rq_valid, rq_mask = Signal(), Signal(S, reset_less=True)
         use_alt = [Signal(name=f"use_alt{j}", reset_less=True) for j in range(S)]
         alt = [Signal(shape, name=f"alt{j}", reset_less=True) for j in range(S)]
@@ -566,10 +566,9 @@ class TopKEngine(wiring.Component):
             m.d.sync += [rt_valid.eq(rs_valid), rt_mask.eq(rs_mask),
                          *[d.eq(a) for d, a in zip(alt_src, alt, strict=True)],
                          *[d.eq(u) for d, u in zip(use_src, use_alt, strict=True)]]
-            read = {sd: q_rd[sd] for sd in SIDES}
         else:
             rt_valid, rt_mask, use_src, alt_src = rs_valid, rs_mask, use_alt, alt
-            read = {sd: [bank.r_data for bank in banks[sd]] for sd in SIDES}
+        read = {sd: [bank.r_data for bank in banks[sd]] for sd in SIDES}
         m.d.sync += [rq_valid.eq(rt_valid), rq_mask.eq(rt_mask)]
         for l in range(S):
             bank = Mux(rs_r[l], read["R"][l], Mux(rs_m[l], read["M"][l], read["L"][l]))
@@ -629,13 +628,24 @@ class TopKEngine(wiring.Component):
         # register (the read row, the LUT RAM, the multiplexer and the routes
         # between them in one cycle were a slow path). Q is the first stage
         # of the delay line below.
+        # With block RAM the beat's flags, selects and input data wait a
+        # cycle more (stage P), beside the banks' landing registers.
+        p_flags, p_mask, p_in = (s_valid, s_first, s_last), s_mask, in_reg2
+        p_from_in, p_m, p_r = s_from_in, s_m, s_r
+        if self.block_ram:
+            p_flags = [replicas(m, f, 1, name=f"p_{n}")[0]
+                       for f, n in zip(p_flags, ("valid", "first", "last"), strict=True)]
+            p_mask, p_in = Signal(P, reset_less=True), Signal(data.ArrayLayout(shape, P), reset_less=True)
+            m.d.sync += [p_mask.eq(s_mask), p_in.eq(in_reg2)]
+            p_from_in, p_m, p_r = ([replicas(m, c, 1, name=f"p_{n}{i}")[0] for i, c in enumerate(copies)]
+                                   for copies, n in ((s_from_in, "from_in"), (s_m, "m"), (s_r, "r")))
         q_valid, q_first, q_last, q_mask = Signal(), Signal(), Signal(), Signal(P, reset_less=True)
         q_in = Signal(data.ArrayLayout(shape, P), reset_less=True)
-        q_from_in = [replicas(m, c, 1, name=f"q_from_in{i}")[0] for i, c in enumerate(s_from_in)]
-        q_m = [replicas(m, c, 1, name=f"q_m{i}")[0] for i, c in enumerate(s_m)]
-        q_r = [replicas(m, c, 1, name=f"q_r{i}")[0] for i, c in enumerate(s_r)]
-        m.d.sync += [q_valid.eq(s_valid), q_first.eq(s_first), q_last.eq(s_last), q_mask.eq(s_mask),
-                     q_in.eq(in_reg2)]
+        q_from_in = [replicas(m, c, 1, name=f"q_from_in{i}")[0] for i, c in enumerate(p_from_in)]
+        q_m = [replicas(m, c, 1, name=f"q_m{i}")[0] for i, c in enumerate(p_m)]
+        q_r = [replicas(m, c, 1, name=f"q_r{i}")[0] for i, c in enumerate(p_r)]
+        m.d.sync += [q_valid.eq(p_flags[0]), q_first.eq(p_flags[1]), q_last.eq(p_flags[2]), q_mask.eq(p_mask),
+                     q_in.eq(p_in)]
         q_data = [Signal(shape, name=f"q_data{l}") for l in range(P)]
         for l in range(P):
             sel = l * GS // P
@@ -643,19 +653,20 @@ class TopKEngine(wiring.Component):
                                          Mux(q_r[sel], q_rd["R"][l],
                                              Mux(q_m[sel], q_rd["M"][l], q_rd["L"][l]))))
 
-        # The beats wait in a delay line until the pivots are ready (RT with
-        # block RAM, RQ and the rank select after the read).
+        # The beats wait in a delay line until the pivots are ready (RQ and
+        # the rank select after the read; with block RAM both the sample and
+        # the beat are a cycle later).
         # Its last stage holds the data twice: one copy for the compares
         # with hi, one for those with lo (one register drove four carry
         # chains through a long route).
         prev = (q_valid, q_first, q_last, q_mask, q_data)
-        for i in range(rank.latency - 1 + self.block_ram):
+        for i in range(rank.latency - 1):
             cur = (Signal(name=f"d{i}_valid"), Signal(name=f"d{i}_first"), Signal(name=f"d{i}_last"),
                    Signal(P, name=f"d{i}_mask", reset_less=True),
                    [Signal(shape, name=f"d{i}_data{l}", reset_less=True) for l in range(P)])
             m.d.sync += [cur[0].eq(prev[0]), cur[1].eq(prev[1]), cur[2].eq(prev[2]), cur[3].eq(prev[3])]
             m.d.sync += [cur[4][l].eq(prev[4][l]) for l in range(P)]
-            if i == rank.latency - 2 + self.block_ram:
+            if i == rank.latency - 2:
                 d_data_lo = [replicas(m, prev[4][l], 1, name=f"d{i}_lo{l}", reset_less=True)[0]
                              for l in range(P)]
             prev = cur
@@ -873,15 +884,14 @@ class TopKEngine(wiring.Component):
         f1_gt, f1_ge = Signal(P, reset_less=True), Signal(P, reset_less=True)
         f1_row = Signal(row_w, reset_less=True)
         f1_data = Signal(data.ArrayLayout(shape, P), reset_less=True)
-        # With block RAM, FR: the row's data registered as read, beside its
-        # lanes and row (the read data goes straight into flip-flops: see RT).
+        # With block RAM, FR: the row's lanes and row wait a cycle for its
+        # data, which leaves the landing registers then (see RT).
         if self.block_ram:
             fr_valid, fr_mask, fr_row = Signal(), Signal(P), Signal(row_w, reset_less=True)
-            fr_data = Signal(data.ArrayLayout(shape, P), reset_less=True)
-            m.d.sync += [fr_valid.eq(f0_valid), fr_mask.eq(f0_mask), fr_row.eq(f0_row),
-                         fr_data.eq(in_rd_data)]
+            m.d.sync += [fr_valid.eq(f0_valid), fr_mask.eq(f0_mask), fr_row.eq(f0_row)]
         else:
-            fr_valid, fr_mask, fr_row, fr_data = f0_valid, f0_mask, f0_row, in_rd_data
+            fr_valid, fr_mask, fr_row = f0_valid, f0_mask, f0_row
+        fr_data = in_rd_data
         fin_gt, fin_ge = _greater_at_least(m, fr_data, thresholds, fr_mask, P, "f")
         m.d.sync += [f1_valid.eq(fr_valid), f1_row.eq(fr_row), f1_data.eq(fr_data),
                      f1_gt.eq(fin_gt), f1_ge.eq(fin_ge)]

@@ -17,12 +17,13 @@ SEED = 77
                           (16, 128, 16, 1, True)])
 def test_lane_ram_random(shape, depth, slice_bits, slices, block):
     dut = LaneRam(shape=shape, depth=depth, slice_bits=slice_bits, block=block)
-    assert (dut.slices, dut.latency) == (slices, 1)
+    assert (dut.slices, dut.latency) == (slices, 1 + block)
     rng = random.Random(SEED + depth)
     print(f"seed={SEED + depth}")
     width, sign = Shape.cast(shape).width, Shape.cast(shape).signed
     lo, hi = -(sign << (width - 1)), (1 << (width - sign)) - 1
     model = [None] * depth
+    pending = []
     checked = 0
 
     async def bench(ctx):
@@ -36,14 +37,16 @@ def test_lane_ram_random(shape, depth, slice_bits, slices, block):
             ctx.set(dut.w_data, w_data)
             for s in range(dut.slices):
                 ctx.set(dut.r_addr[s], addr)
-            # Read before write: the row's old value, one cycle later.
-            old = model[addr]
+            # Read before write: the row's old value, latency cycles later.
+            pending.append(model[addr])
             await ctx.tick()
             if write:
                 model[w_addr] = w_data
-            if old is not None:
-                assert ctx.get(dut.r_data) == old, (addr, old)
-                checked += 1
+            if len(pending) == dut.latency:
+                old = pending.pop(0)
+                if old is not None:
+                    assert ctx.get(dut.r_data) == old, (addr, old)
+                    checked += 1
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
