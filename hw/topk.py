@@ -308,7 +308,8 @@ class TopKEngine(wiring.Component):
     RAM_SLICE_BITS = 8
     # Deepest buffer left to LUT RAM; deeper ones are block RAM, one memory
     # per lane (hw.lane_ram: at 128 rows the LUT RAM's row multiplexer is a
-    # slow path), whose reads go straight into flip-flops (golden.topk_cycles).
+    # slow path), whose reads land in flip-flops of their own (hw.lane_ram;
+    # the threshold is golden.topk_cycles').
     LUT_RAM_ROWS = LUT_RAM_ROWS
     # Columns whose rotation multiplexers share one copy of the fill offset.
     ROTATE_GROUP = 1
@@ -326,7 +327,7 @@ class TopKEngine(wiring.Component):
     def final_latency(self):
         """Cycles from the last decision's next cycle plus the row index to that row's result beat.
 
-        HOLD (1), read (1), the read's register with block RAM (1), compare
+        HOLD (1), read (1), the read's landing register with block RAM (1), compare
         (1), three prefix-count stages of the equal elements (3), keep (1),
         the packing zero eliminator, and the result FIFO.
         """
