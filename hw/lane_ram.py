@@ -74,7 +74,12 @@ class LaneRam(wiring.Component):
     @property
     def latency(self):
         """Read latency: 1, or 2 with ``block`` (the read data's landing register)."""
-        return 1 + self._block
+        return self.latency_of(block=self._block)
+
+    @staticmethod
+    def latency_of(*, block):
+        """:attr:`latency` of an instance built with ``block`` (for a parent's own latency)."""
+        return 1 + bool(block)
 
     def elaborate(self, platform):
         m = Module()

@@ -270,6 +270,14 @@ class TopKEngine(wiring.Component):
         return self.rows > self.LUT_RAM_ROWS
 
     @property
+    def read_delay(self):
+        """Cycles a buffer read takes beyond one (:attr:`hw.lane_ram.LaneRam.latency`): 0 or 1.
+
+        The sample, the beats and the final pass wait that long for it.
+        """
+        return LaneRam.latency_of(block=self.block_ram) - 1
+
+    @property
     def round_latency(self):
         """Cycles from issuing a round's last beat to its decision.
 
@@ -279,7 +287,7 @@ class TopKEngine(wiring.Component):
         compare (1), the parts' register (1), the zero eliminator up to its
         early count, and the decision register (1).
         """
-        return 5 + self.block_ram + RankSelect.LATENCY + ZeroEliminator.EARLY_LATENCY
+        return 5 + self.read_delay + RankSelect.LATENCY + ZeroEliminator.EARLY_LATENCY
 
     @property
     def round_gap(self):
@@ -307,9 +315,9 @@ class TopKEngine(wiring.Component):
     # Bits of a memory slice with its own read row (hw.lane_ram).
     RAM_SLICE_BITS = 8
     # Deepest buffer left to LUT RAM; deeper ones are block RAM, one memory
-    # per lane (hw.lane_ram: at 128 rows the LUT RAM's row multiplexer is a
-    # slow path), whose reads land in flip-flops of their own (hw.lane_ram;
-    # the threshold is golden.topk_cycles').
+    # per lane, whose reads land in flip-flops of their own (hw.lane_ram: at
+    # 128 rows the LUT RAM's row multiplexer is a slow path). The golden
+    # cycle model owns the threshold.
     LUT_RAM_ROWS = LUT_RAM_ROWS
     # Columns whose rotation multiplexers share one copy of the fill offset.
     ROTATE_GROUP = 1
@@ -331,16 +339,17 @@ class TopKEngine(wiring.Component):
         (1), three prefix-count stages of the equal elements (3), keep (1),
         the packing zero eliminator, and the result FIFO.
         """
-        return 7 + self.block_ram + ZeroEliminator.latency_of(split=True) + CreditFifo.LATENCY
+        return 7 + self.read_delay + ZeroEliminator.latency_of(split=True) + CreditFifo.LATENCY
 
     @property
     def out_fifo_depth(self):
         """Depth of the result FIFO (enough credits to never throttle an unstalled pass).
 
         A credit comes back ``final_latency + 2`` cycles after its row's
-        issue: 16 covers the LUT RAM engine's 16, not block RAM's 17.
+        issue: the smallest power of two that covers that (16 with LUT RAM,
+        32 with block RAM).
         """
-        return 32 if self.block_ram else 16
+        return 1 << (self.final_latency + 1).bit_length()
 
     @property
     def start_delay(self):
@@ -560,7 +569,7 @@ class TopKEngine(wiring.Component):
         q_rd = {sd: [Signal(shape, name=f"q_rd{sd}{l}", reset_less=True) for l in range(P)]
                 for sd in SIDES}
         m.d.sync += [q_rd[sd][l].eq(banks[sd][l].r_data) for sd in SIDES for l in range(P)]
-        if self.block_ram:
+        if self.read_delay:
             rt_valid, rt_mask = Signal(), Signal(S, reset_less=True)
             use_src = [Signal(name=f"use_alt_d{j}", reset_less=True) for j in range(S)]
             alt_src = [Signal(shape, name=f"alt_d{j}", reset_less=True) for j in range(S)]
@@ -633,7 +642,7 @@ class TopKEngine(wiring.Component):
         # cycle more (stage P), beside the banks' landing registers.
         p_flags, p_mask, p_in = (s_valid, s_first, s_last), s_mask, in_reg2
         p_from_in, p_m, p_r = s_from_in, s_m, s_r
-        if self.block_ram:
+        if self.read_delay:
             p_flags = [replicas(m, f, 1, name=f"p_{n}")[0]
                        for f, n in zip(p_flags, ("valid", "first", "last"), strict=True)]
             p_mask, p_in = Signal(P, reset_less=True), Signal(data.ArrayLayout(shape, P), reset_less=True)
@@ -887,14 +896,13 @@ class TopKEngine(wiring.Component):
         f1_data = Signal(data.ArrayLayout(shape, P), reset_less=True)
         # With block RAM, FR: the row's lanes and row wait a cycle for its
         # data, which leaves the landing registers then (see RT).
-        if self.block_ram:
+        if self.read_delay:
             fr_valid, fr_mask, fr_row = Signal(), Signal(P), Signal(row_w, reset_less=True)
             m.d.sync += [fr_valid.eq(f0_valid), fr_mask.eq(f0_mask), fr_row.eq(f0_row)]
         else:
             fr_valid, fr_mask, fr_row = f0_valid, f0_mask, f0_row
-        fr_data = in_rd_data
-        fin_gt, fin_ge = _greater_at_least(m, fr_data, thresholds, fr_mask, P, "f")
-        m.d.sync += [f1_valid.eq(fr_valid), f1_row.eq(fr_row), f1_data.eq(fr_data),
+        fin_gt, fin_ge = _greater_at_least(m, in_rd_data, thresholds, fr_mask, P, "f")
+        m.d.sync += [f1_valid.eq(fr_valid), f1_row.eq(fr_row), f1_data.eq(in_rd_data),
                      f1_gt.eq(fin_gt), f1_ge.eq(fin_ge)]
         # Equality after the registers: the two chains' outputs into one
         # gate before them was a long route on a slow path; the gate joins
