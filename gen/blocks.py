@@ -37,3 +37,12 @@ def build_block(name, config):
     except KeyError:
         raise ValueError(f"block must be one of {', '.join(sorted(BLOCKS))}, not {name!r}") from None
     return factory(config)
+
+
+def _softmax(config):
+    from hw.softmax.softmax import softmax_from_config
+
+    return softmax_from_config(config)
+
+
+BLOCKS["softmax"] = _softmax

@@ -6,7 +6,7 @@ from amaranth.lib import data
 from golden.softmax import SOFTMAX, softmax_widths
 
 __all__ = ["widths", "score_beat", "prob_beat", "row_summary", "norm_beat",
-           "row_head", "row_tag", "row_recip"]
+           "row_head", "row_tag", "row_recip", "z_values"]
 
 
 def widths(n_max):
@@ -79,7 +79,12 @@ def row_recip(n_max, beats_max):
     w = widths(n_max)
     return data.StructLayout({
         "recip": unsigned(w["recip_bits"]),
-        "z_excess": range(w["sum_bits"] - SOFTMAX.exp_frac),
+        "z_excess": range(z_values(n_max)),
         "max_prob": unsigned(SOFTMAX.prob.bits),
         "tag": row_tag(n_max, beats_max),
     })
+
+
+def z_values(n_max):
+    """Values of ``z - exp_frac`` (``z = floor(log2 S)``) for rows of up to ``n_max`` keys."""
+    return widths(n_max)["sum_bits"] - SOFTMAX.exp_frac
