@@ -110,8 +110,11 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     # bench and eval own their options: pass everything after the command through.
     if argv and argv[0] in ("bench", "eval"):
+        # `bench softmax ...` is the softmax unit's benchmark (gen.bench_softmax).
+        module, rest = (("bench_softmax", argv[2:]) if argv[:2] == ["bench", "softmax"]
+                        else (argv[0], argv[1:]))
         try:
-            return _delegate(f"gen.{argv[0]}", argv[1:]) or 0
+            return _delegate(f"gen.{module}", rest) or 0
         except UsageError as error:
             print(f"python -m gen {argv[0]}: error: {error}", file=sys.stderr)
             return 2

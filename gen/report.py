@@ -29,7 +29,8 @@ __all__ = ["render_readme", "render_text", "replace_section", "section_names", "
            "render_presets", "publish_figures", "RENDERERS"]
 
 # NAME prefix -> module whose render(report: dict) -> str renders it.
-RENDERERS = {"topk_cycles": "gen.bench", "golden_": "gen.golden_report", "eval_": "gen.eval"}
+RENDERERS = {"topk_cycles": "gen.bench", "golden_": "gen.golden_report", "eval_": "gen.eval",
+             "softmax_bench": "gen.bench_softmax"}
 
 _MARKER = re.compile(r"<!-- BEGIN report:([A-Za-z0-9_]+) -->")
 

@@ -307,7 +307,7 @@ async def edge_rows_timed(dut):
 async def random_back_to_back(dut):
     """Random rows queued at once, no pauses: outputs exact, and one beat per cycle in steady state."""
     bench, parameters = await _bench(dut)
-    rows = random_rows(bench, parameters["rows"] // 3, bad=0.0)
+    rows = random_rows(bench, parameters["rows"] // 2, bad=0.0)
     await bench.run(rows)
     for row in rows:
         bench.check(row, "back to back")

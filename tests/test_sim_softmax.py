@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """cocotb tests of the softmax unit (sim/softmax.py) on Icarus and Verilator.
 
 Each test builds one unit configuration once and runs every cocotb test of
@@ -17,6 +18,7 @@ from sim.softmax import CHECKED_FILE
 
 _TINY = preset("tiny")
 _ULX3S = preset("ulx3s")
+# Rows of real attention scores (gen/record_softmax_rows.py), on the two fastest runs.
 MODEL_ROWS = Path(__file__).resolve().parent / "data" / "softmax_rows.npz"
 
 CONFIGS = {
@@ -28,10 +30,10 @@ CONFIGS = {
 }
 
 RUNS = [
-    ("verilator", "tiny", 6000),
-    ("verilator", "p8-odd", 3000),
-    ("verilator", "one-lane", 1000),
-    ("verilator", "ulx3s", 300),
+    ("verilator", "tiny", 6500),
+    ("verilator", "p8-odd", 2500),
+    ("verilator", "one-lane", 500),
+    ("verilator", "ulx3s", 150),
     ("icarus", "tiny", 300),
     ("icarus", "p8-odd", 200),
 ]
@@ -41,7 +43,7 @@ RUNS = [
 def test_softmax(sim, config, rows):
     unit = CONFIGS[config]
     parameters = {"unit": unit, "rows": rows}
-    if sim == "verilator" and MODEL_ROWS.exists():
+    if sim == "verilator" and config in ("tiny", "p8-odd"):
         parameters["model_rows"] = str(MODEL_ROWS)
     result = runner.run(Softmax(**unit), test_module="sim.softmax", sim=sim, parameters=parameters)
     lines = (result["build_dir"] / CHECKED_FILE).read_text().splitlines()
