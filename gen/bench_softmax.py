@@ -93,7 +93,8 @@ def render(report):
 
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m gen bench softmax", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="build", help="build folder (report in OUT/reports/softmax_bench.json)")
+    parser.add_argument("--out", default="build",
+                        help="build folder (report in OUT/reports/softmax_bench.json)")
     parser.add_argument("--rows", type=int, default=1000, help="rows of each mixed-length point (10..100000)")
     parser.add_argument("--seed", type=int, default=2021, help="seed of the row lengths and scores")
     return parser

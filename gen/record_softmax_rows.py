@@ -78,7 +78,8 @@ def record(per_model, seed, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m gen.record_softmax_rows", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gen.record_softmax_rows",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=200, help="rows kept per model")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--out", default=str(OUT))

@@ -145,8 +145,9 @@ class SoftmaxBench:
         try:
             return await with_timeout(sink.recv(), self._timeout(row) * self.domain.period_ns, "ns")
         except SimTimeoutError:
-            raise AssertionError(f"{label}: no {what} within {self._timeout(row)} cycles ({len(row.beats)} "
-                                 f"probability beats so far, {self.scores.pending} score beats not taken)") from None
+            raise AssertionError(f"{label}: no {what} within {self._timeout(row)} cycles "
+                                 f"({len(row.beats)} probability beats so far, "
+                                 f"{self.scores.pending} score beats not taken)") from None
 
     async def _collect(self, row, label):
         while True:
@@ -338,7 +339,7 @@ async def real_model_rows(dut):
     """Rows of attention scores captured from MiniLM and SmolLM2, back to back with pauses."""
     bench, parameters = await _bench(dut)
     rng = bench.rng
-    bench.pauses(random_pause(random.Random(rng.random()), 0.2), random_pause(random.Random(rng.random()), 0.2))
+    bench.pauses(*(random_pause(random.Random(rng.random()), 0.2) for _ in range(3)))
     rows = model_rows(bench, parameters["model_rows"])
     await bench.run(rows)
     for row in rows:
@@ -348,7 +349,8 @@ async def real_model_rows(dut):
 
 @cocotb.test()
 async def reset_mid_row(dut):
-    """``rst`` at a random point (input, passes, output under backpressure): the next row is exact and on time."""
+    """``rst`` at a random point (input, passes, output under backpressure): the next row is exact,
+    and on time."""
     bench, _ = await _bench(dut)
     rng = bench.rng
     checked = []

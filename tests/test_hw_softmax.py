@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""The softmax unit's parameters, derived sizes and latency (Amaranth, no simulation), and its credit counter."""
+"""The softmax unit's parameters, buffer sizes and latency (no simulation), and its credit counter."""
 
 import pytest
 from amaranth.sim import Simulator

@@ -77,7 +77,8 @@ class ExpStage(wiring.Component):
             "rows": In(stream.Signature(head)),
             "r_addr": Out(range(self._buffer_depth)), "r_data": In(score_beat(lanes, index_bits)),
             "freed": Out(1),
-            "w_en": Out(1), "w_addr": Out(range(self._exp_depth)), "w_data": Out(norm_beat(lanes, index_bits)),
+            "w_en": Out(1), "w_addr": Out(range(self._exp_depth)),
+            "w_data": Out(norm_beat(lanes, index_bits)),
             "exp_freed": In(1), "recip_freed": In(1),
             "total_valid": Out(1), "total": Out(self._sum_bits), "tag": Out(head.members["tag"]),
         })
@@ -160,7 +161,8 @@ class ExpStage(wiring.Component):
                    for k in range(len(level) // 2)]
             m.d.sync += [out.eq(level[2 * k] + level[2 * k + 1]) for k, out in enumerate(nxt)]
             valid = delay(m, valid, 1, name=f"sum_valid{depth}", reset=True)
-            first, last = delay(m, first, 1, name=f"sum_first{depth}"), delay(m, last, 1, name=f"sum_last{depth}")
+            first = delay(m, first, 1, name=f"sum_first{depth}")
+            last = delay(m, last, 1, name=f"sum_last{depth}")
             row_tag = delay(m, row_tag, 1, name=f"sum_tag{depth}")
             level = nxt
         acc = Signal(self._sum_bits, reset_less=True)

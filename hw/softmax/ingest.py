@@ -1,7 +1,7 @@
 """Softmax pass 1: take score beats into the row buffer and find each row's max."""
 
 from amaranth.hdl import Const, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.softmax import SOFTMAX
@@ -139,7 +139,8 @@ class RowIngest(wiring.Component):
             Signal(name="max_last0", reset_less=True)
         m.d.sync += [valid.eq(write), first.eq(beats == 0), last.eq(beat.last)]
         for depth in range(1, self.tree_levels + 1):
-            nxt = [Signal.like(level[0], name=f"max{depth}_{k}", reset_less=True) for k in range(len(level) // 2)]
+            nxt = [Signal.like(level[0], name=f"max{depth}_{k}", reset_less=True)
+                   for k in range(len(level) // 2)]
             for k, out in enumerate(nxt):
                 a, b = level[2 * k], level[2 * k + 1]
                 m.d.sync += out.eq(Mux(a > b, a, b))

@@ -1,4 +1,4 @@
-"""Softmax pass 3: read each row's ``e'`` back, multiply by its reciprocal, emit probabilities and the summary."""
+"""Softmax pass 3: read each row's ``e'`` back, multiply it by the row's reciprocal, emit probabilities."""
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
@@ -83,7 +83,8 @@ class NormStage(wiring.Component):
                                                               depth=self._summary_depth)
         m.submodules.out_slots = out_slots = Credits(depth=self._out_depth)
         m.submodules.summary_slots = summary_slots = Credits(depth=self._summary_depth)
-        for fifo, port, slots in ((out_fifo, self.probs, out_slots), (summary_fifo, self.summary, summary_slots)):
+        for fifo, port, slots in ((out_fifo, self.probs, out_slots),
+                                  (summary_fifo, self.summary, summary_slots)):
             m.d.comb += [port.valid.eq(fifo.r_valid), port.payload.eq(fifo.r_data), fifo.r_en.eq(port.ready),
                          slots.give.eq(fifo.r_valid & port.ready)]
 

@@ -1,6 +1,6 @@
 """One reciprocal per row: ``R = round_half_up(2**(recip_bits + z) / S)``, ``z = floor(log2 S)``."""
 
-from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
