@@ -57,31 +57,31 @@ def norm_beat(lanes, index_bits):
     })
 
 
-def row_tag(n_max, beats_max):
-    """What a row carries from stage to stage: its beats in the buffers, length and error."""
+def row_tag(n_max, beats_cap):
+    """What a row carries from stage to stage: its beats in the buffers (1..beats_cap), length, error."""
     return data.StructLayout({
-        "beats": range(1, beats_max + 1),
+        "beats": range(1, beats_cap + 1),
         "length": range(n_max + 1),
         "error": 1,
     })
 
 
-def row_head(n_max, beats_max):
+def row_head(n_max, beats_cap):
     """A row whose scores are all in the row buffer: its max and :func:`row_tag`."""
     return data.StructLayout({
         "row_max": signed(SOFTMAX.score.bits),
-        "tag": row_tag(n_max, beats_max),
+        "tag": row_tag(n_max, beats_cap),
     })
 
 
-def row_recip(n_max, beats_max):
+def row_recip(n_max, beats_cap):
     """A row ready to normalise: ``R``, ``z - exp_frac``, its largest probability and :func:`row_tag`."""
     w = widths(n_max)
     return data.StructLayout({
         "recip": unsigned(w["recip_bits"]),
         "z_excess": range(z_values(n_max)),
         "max_prob": unsigned(SOFTMAX.prob.bits),
-        "tag": row_tag(n_max, beats_max),
+        "tag": row_tag(n_max, beats_cap),
     })
 
 
