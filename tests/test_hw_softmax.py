@@ -52,7 +52,7 @@ def test_latency_is_the_sum_of_the_stages():
     assert unit.latency(1) == unit.latency_constant
     assert unit.latency(5) == unit.latency_constant + 8
     assert unit.latency_constant == (RowIngest.latency_of(2) + 2 + 1 + ExpStage.latency_of(2, 2)
-                                     + Reciprocal.latency_of() + 1 + 2 + 1 + NormStage.latency_of(2))
+                                     + Reciprocal.latency_of() + 3 + 2 + 1 + NormStage.latency_of(2))
 
 
 def test_credits_count():
@@ -68,6 +68,8 @@ def test_credits_count():
         ctx.set(dut.give, 0b11)
         await ctx.tick()
         ctx.set(dut.give, 0)
+        assert not ctx.get(dut.available)      # a give is registered before it counts
+        await ctx.tick()
         assert ctx.get(dut.available)
         ctx.set(dut.take, 1)
         await ctx.tick()

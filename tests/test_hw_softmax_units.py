@@ -5,12 +5,11 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Const, Module, Signal
 from amaranth.sim import Simulator
 
 from golden.softmax import SOFTMAX, exp_fx, normalize, reciprocal, softmax_widths
 from hw.softmax.exp_unit import ExpUnit
-from hw.softmax.normalizer import Normalizer, max_probability
+from hw.softmax.normalizer import MaxProbability, Normalizer
 from hw.softmax.reciprocal import Reciprocal
 
 SEED = 1515
@@ -102,25 +101,21 @@ def test_normalizer_random():
 
 
 def test_max_probability_is_normalize_of_one():
-    m = Module()
-    recip, zx, out = Signal(18), Signal(4), Signal(16)
-    m.d.comb += out.eq(max_probability(recip, zx, Const(0, 1)))
-    cases = []
     rng = random.Random(SEED + 2)
+    rows = []
     for _ in range(200):
         total = rng.randint(1 << 22, (1 << 32) - 1)
-        r, z = (int(v[0]) for v in reciprocal(np.array([total])))
-        cases.append((r, z))
-
-    async def bench(ctx):
-        for r, z in cases:
-            ctx.set(recip, r)
-            ctx.set(zx, z - 22)
-            assert ctx.get(out) == int(normalize(np.array([1 << 22]), r, z)[0]), f"R={r} z={z}"
-
-    sim = Simulator(m)
-    sim.add_testbench(bench)
-    sim.run()
+        recip, z = (int(v[0]) for v in reciprocal(np.array([total])))
+        rows.append((recip, z, int(rng.random() < 0.1)))
+    rows.append((1 << 17, 22, 0))
+    dut = MaxProbability(z_values=10)
+    got = _stream(dut, ["recip", "z_excess", "empty"], ["max_prob"], dut.latency,
+                  {"recip": [r for r, _, _ in rows], "z_excess": [z - 22 for _, z, _ in rows],
+                   "empty": [e for _, _, e in rows]})
+    for i, (recip, z, empty) in enumerate(rows):
+        want = 0 if empty else int(normalize(np.array([1 << 22]), recip, z)[0])
+        assert got["max_prob"][i] == want, f"seed={SEED + 2} R={recip} z={z} empty={empty}"
+    assert got["max_prob"][-1] == 1 << 15
 
 
 def test_reciprocal_wrong():

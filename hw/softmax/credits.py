@@ -30,7 +30,10 @@ class Credits(wiring.Component):
     give : In(gives)
         Each set bit returns a credit.
     available : Out(1)
-        At least one credit is left (a flip-flop: it sees a ``give`` one cycle later).
+        At least one credit is left (a flip-flop). A ``take`` counts in the
+        next cycle's ``available``, a ``give`` one cycle later: the returns
+        are registered first, so that the consumer's handshake logic ends
+        at a flip-flop, not in this counter's adder.
     """
 
     def __init__(self, *, depth, gives=1):
@@ -44,6 +47,8 @@ class Credits(wiring.Component):
         m = Module()
         count = Signal(range(self._depth + 1), init=self._depth)
         count_next = Signal.like(count)
-        m.d.comb += count_next.eq(count - self.take + sum(self.give[i] for i in range(self._gives)))
+        given = Signal(self._gives)
+        m.d.sync += given.eq(self.give)
+        m.d.comb += count_next.eq(count - self.take + sum(given[i] for i in range(self._gives)))
         m.d.sync += [count.eq(count_next), self.available.eq(count_next != 0)]
         return m

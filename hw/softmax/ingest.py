@@ -96,24 +96,36 @@ class RowIngest(wiring.Component):
                      slots.take.eq(take), heads.take.eq(take & self.scores.payload.last),
                      slots.give[0].eq(self.freed), heads.give.eq(self.head_freed)]
 
+        # Stage A: the beat and its count clipped to the lanes, registered.
         beat_layout = score_beat(lanes, self._index_bits)
+        payload = self.scores.payload
         in_valid = Signal()
         beat = Signal(beat_layout, reset_less=True)
+        count = Signal(range(lanes + 1), reset_less=True)
+        over = Signal(reset_less=True)
         m.d.sync += in_valid.eq(take)
         with m.If(take):
-            m.d.sync += beat.eq(self.scores.payload)
+            m.d.sync += [beat.eq(payload), over.eq(payload.count > lanes),
+                         count.eq(Mux(payload.count > lanes, lanes, payload.count))]
 
-        # The row so far: written beats, kept scores, cut or bad beats.
-        beats = Signal(range(self.beats_cap + 1))
+        # Stage B: the row so far, in registers that need no arithmetic before they are
+        # compared: the room left (lanes is a power of two, so "room < lanes" is a NOR of
+        # its high bits and the clip to the room a compare of its low bits), whether a beat
+        # besides the last may still be written, whether a score was kept, cut or bad beats.
+        room = Signal(range(self._n_max + 1), init=self._n_max)
         length = Signal(range(self._n_max + 1))
+        beats = Signal(range(self.beats_cap + 1))
+        open_ = Signal(init=1)
+        seen = Signal()
         bad = Signal()
-        count = Mux(beat.count > lanes, lanes, beat.count)
-        room = self._n_max - length
-        fit = Mux(count > room, room, count)
-        write = in_valid & (beat.last | ((fit != 0) & (beats < self.beats_max)))
+        low = (lanes - 1).bit_length()
+        small = room[low:] == 0
+        room_low = room[:low] if low else Const(0, 1)
+        fit = Mux(small & (count > room_low), room_low, count)
+        write = in_valid & (beat.last | ((fit != 0) & open_))
         kept = Signal(range(lanes + 1))
         m.d.comb += kept.eq(Mux(write, fit, 0))
-        row_bad = bad | (beat.count > lanes) | (kept != count)
+        row_bad = bad | over | (kept != count)
         wptr = Signal(range(self._buffer_depth))
         m.d.comb += [self.w_en.eq(write), self.w_addr.eq(wptr),
                      self.w_data.eq(beat), self.w_data.count.eq(kept),
@@ -123,11 +135,14 @@ class RowIngest(wiring.Component):
         tag = Signal(self.head.tag.shape(), reset_less=True)
         with m.If(in_valid):
             with m.If(beat.last):
-                m.d.sync += [beats.eq(0), length.eq(0), bad.eq(0)]
+                m.d.sync += [room.eq(self._n_max), length.eq(0), beats.eq(0), open_.eq(1),
+                             seen.eq(0), bad.eq(0)]
             with m.Else():
-                m.d.sync += [beats.eq(beats + write), length.eq(length + kept), bad.eq(row_bad)]
+                m.d.sync += [room.eq(room - kept), length.eq(length + kept), beats.eq(beats + write),
+                             open_.eq(open_ & ~(write & (beats == self.beats_max - 1))),
+                             seen.eq(seen | (kept != 0)), bad.eq(row_bad)]
         m.d.sync += [tag.beats.eq(beats + 1), tag.length.eq(length + kept),
-                     tag.error.eq(row_bad | (length + kept == 0))]
+                     tag.error.eq(row_bad | ~(seen | (kept != 0)))]
 
         # Max tree: lanes past the kept count are the smallest score.
         level = [Signal(beat.score[0].shape(), name=f"max0_{k}", reset_less=True)

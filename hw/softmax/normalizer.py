@@ -8,24 +8,55 @@ from golden.softmax import SOFTMAX
 
 from ..params import check_int
 
-__all__ = ["Normalizer", "SHIFT_MIN", "max_probability"]
+__all__ = ["Normalizer", "MaxProbability", "SHIFT_MIN"]
 
 # p = round(e' R / 2**shift) with shift = z + SHIFT_MIN - exp_frac, z >= exp_frac.
 SHIFT_MIN = SOFTMAX.recip_bits + SOFTMAX.norm_frac - SOFTMAX.prob.frac
 ONE = 1 << SOFTMAX.prob.frac
 
 
-def _round_shift(value, z_excess, lsb_weight=0):
-    """``round_half_up(value * 2**lsb_weight / 2**(SHIFT_MIN + z_excess))`` (an expression)."""
-    low = SHIFT_MIN - lsb_weight
-    half = Const(1 << (low - 1), low + 16) << z_excess
-    return (value + half) >> (z_excess + low)
+class MaxProbability(wiring.Component):
+    """A row's largest probability, ``normalize(1.0, R, z)`` (the row max's ``e'`` is exactly 1.0).
 
+    ``min(round_half_up(R 2**norm_frac / 2**(SHIFT_MIN + z_excess)), 1.0)``,
+    0 for an empty row, from ``R`` and ``z`` alone: the rounding add, the
+    variable shift and the clamp, each registered (no reset, no stall).
 
-def max_probability(recip, z_excess, empty):
-    """The row's largest probability, of ``e' = 1.0`` (the row max's): an expression; 0 if ``empty``."""
-    p = _round_shift(recip, z_excess, SOFTMAX.norm_frac)
-    return Mux(empty, 0, Mux(p > ONE, ONE, p))
+    Members
+    -------
+    recip : In(unsigned(18)), z_excess : In(range(z_values)), empty : In(1)
+    max_prob : Out(unsigned(16))
+        ``latency`` cycles later.
+    """
+
+    LATENCY = 3
+
+    def __init__(self, *, z_values):
+        self._z_values = check_int("z_values", z_values, 1, 32)
+        super().__init__({
+            "recip": In(SOFTMAX.recip_bits + 1), "z_excess": In(range(self._z_values)), "empty": In(1),
+            "max_prob": Out(SOFTMAX.prob.bits),
+        })
+
+    @property
+    def latency(self):
+        return self.LATENCY
+
+    def elaborate(self, platform):
+        m = Module()
+        # R 2**norm_frac has norm_frac low zeros and the shift is longer: shift R alone.
+        low = SHIFT_MIN - SOFTMAX.norm_frac
+        rounded = Signal(len(self.recip) + 1, reset_less=True)
+        z = [Signal(self.z_excess.shape(), name=f"z{i}", reset_less=True) for i in range(2)]
+        empty = [Signal(name=f"empty{i}", reset_less=True) for i in range(2)]
+        m.d.sync += [rounded.eq(self.recip + (Const(1 << (low - 1), low + 32) << self.z_excess)),
+                     z[0].eq(self.z_excess), empty[0].eq(self.empty)]
+        shifted = Signal(len(rounded), reset_less=True)
+        m.d.sync += [shifted.eq((rounded >> low) >> z[0]), empty[1].eq(empty[0])]
+        out = Signal(self.max_prob.shape(), reset_less=True)
+        m.d.sync += out.eq(Mux(empty[1], 0, Mux(shifted > ONE, ONE, shifted)))
+        m.d.comb += self.max_prob.eq(out)
+        return m
 
 
 class Normalizer(wiring.Component):

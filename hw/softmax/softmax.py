@@ -7,11 +7,11 @@ from amaranth.lib.wiring import In, Out
 from ..credit_fifo import CreditFifo
 from ..lane_ram import LaneRam
 from ..params import check_int, check_pow2
-from .exp_stage import ExpStage
+from .exp_stage import ExpStage, delay
 from .ingest import RowIngest
-from .layouts import norm_beat, prob_beat, row_head, row_recip, row_summary, score_beat, widths
+from .layouts import norm_beat, prob_beat, row_head, row_recip, row_summary, score_beat, widths, z_values
 from .norm_stage import NormStage
-from .normalizer import max_probability
+from .normalizer import MaxProbability
 from .reciprocal import Reciprocal
 
 __all__ = ["Softmax", "softmax_from_config"]
@@ -125,9 +125,10 @@ class Softmax(wiring.Component):
     @property
     def latency_constant(self):
         """:meth:`latency` of a one-beat row: the stages' latencies, each FIFO's, a cycle from a
-        stage's load to its first read (twice) and the largest probability's register."""
+        stage's load to its first read (twice) and the largest probability's pipeline."""
         return (RowIngest.latency_of(self._lanes) + CreditFifo.LATENCY + 1
-                + ExpStage.latency_of(self._lanes, self.read_latency) + Reciprocal.latency_of() + 1
+                + ExpStage.latency_of(self._lanes, self.read_latency) + Reciprocal.latency_of()
+                + MaxProbability.LATENCY
                 + CreditFifo.LATENCY + 1 + NormStage.latency_of(self.read_latency))
 
     def latency(self, beats):
@@ -183,12 +184,16 @@ class Softmax(wiring.Component):
         m.d.comb += [reciprocal.i_valid.eq(exp.total_valid), reciprocal.i_total.eq(exp.total),
                      reciprocal.i_tag.eq(exp.tag)]
         recip_tag = data.View(exp.tag.shape(), reciprocal.o_tag)
-        entry = Signal(recip_layout, reset_less=True)
-        entry_valid = Signal()
-        m.d.sync += [entry_valid.eq(reciprocal.o_valid), entry.recip.eq(reciprocal.o_recip),
-                     entry.z_excess.eq(reciprocal.o_z_excess), entry.tag.eq(recip_tag),
-                     entry.max_prob.eq(max_probability(reciprocal.o_recip, reciprocal.o_z_excess,
-                                                       recip_tag.length == 0))]
+        m.submodules.max_prob = max_prob = MaxProbability(z_values=z_values(self._n_max))
+        m.d.comb += [max_prob.recip.eq(reciprocal.o_recip), max_prob.z_excess.eq(reciprocal.o_z_excess),
+                     max_prob.empty.eq(recip_tag.length == 0)]
+        entry = Signal(recip_layout)
+        lat = MaxProbability.LATENCY
+        entry_valid = delay(m, reciprocal.o_valid, lat, name="entry_valid", reset=True)
+        m.d.comb += [entry.recip.eq(delay(m, reciprocal.o_recip, lat, name="entry_recip")),
+                     entry.z_excess.eq(delay(m, reciprocal.o_z_excess, lat, name="entry_z")),
+                     entry.tag.eq(delay(m, recip_tag.as_value(), lat, name="entry_tag")),
+                     entry.max_prob.eq(max_prob.max_prob)]
         m.submodules.recip_fifo = recip_fifo = CreditFifo(width=recip_layout.size, depth=self.RECIP_DEPTH)
         m.d.comb += [recip_fifo.w_en.eq(entry_valid), recip_fifo.w_data.eq(entry),
                      norm.rows.valid.eq(recip_fifo.r_valid), norm.rows.payload.eq(recip_fifo.r_data),
