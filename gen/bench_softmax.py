@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "render", "measure", "SHAPES", "FIXED_LENGTHS"]
+__all__ = ["main", "render", "measure", "summarise", "report_of", "SHAPES", "FIXED_LENGTHS"]
 
 # (name, lanes, n_max, index_bits): the ulx3s and paper presets' softmax.
 SHAPES = (("ulx3s", 2, 512, 9), ("paper", 8, 1024, 10))
@@ -54,39 +54,58 @@ def measure(shape, rows, seed, out):
         runner.run(dut, test_module="sim.softmax", sim="verilator",
                    name=f"bench-softmax-{name}", testcase="measure", seed=seed, build_root=out / "sim",
                    parameters={"unit": unit, "measure": {"lengths": lengths, "out": str(measured)}})
-        data = json.loads(measured.read_text())
-        elements = sum(lengths)
-        cycles = data["last_out"][-1] - data["first_in"][0] + 1
-        first_in = data["first_in"]
-        per_row = (first_in[-1] - first_in[0]) / (len(first_in) - 1) if len(first_in) > 1 else None
-        results.append({
-            "shape": name, "lanes": lanes, "n_max": n_max, "point": point, "rows": len(lengths),
-            "elements": elements, "cycles": cycles, "elements_per_cycle": elements / cycles,
-            "lane_utilization": elements / cycles / lanes,
-            "cycles_per_row": per_row, "row_length_mean": elements / len(lengths),
-            "latency_cycles": data["first_out"][0] - data["first_in"][0],
-            "latency_model_cycles": dut.latency(data["beats"][0]),
-        })
+        results.append(summarise(shape, point, lengths, json.loads(measured.read_text()),
+                                 dut.latency))
     return results
+
+
+def summarise(shape, point, lengths, data, latency):
+    """One point's figures from the cycles ``measure`` recorded; ``latency`` is ``Softmax.latency``."""
+    name, lanes, n_max, _ = shape
+    elements = sum(lengths)
+    cycles = data["last_out"][-1] - data["first_in"][0] + 1
+    first_in = data["first_in"]
+    span = first_in[-1] - first_in[0]
+    per_row = span / (len(first_in) - 1) if len(first_in) > 1 else None
+    return {
+        "shape": name, "lanes": lanes, "n_max": n_max, "point": point, "rows": len(lengths),
+        "elements": elements, "cycles": cycles, "elements_per_cycle": elements / cycles,
+        "lane_utilization": elements / cycles / lanes,
+        "cycles_per_row": per_row, "row_length_mean": elements / len(lengths),
+        # Input side between the first beats of the first and the last row: no fill or drain.
+        "steady_lane_utilization": (elements - lengths[-1]) / span / lanes if span else None,
+        "latency_cycles": data["first_out"][0] - data["first_in"][0],
+        "latency_model_cycles": latency(data["beats"][0]),
+    }
+
+
+def report_of(points, seed):
+    """The ``softmax_bench.json`` report of measured points."""
+    return {"block": "softmax", "simulator": "verilator", "seed": seed, "points": points,
+            "lane_utilization_long_rows_min": min(p["lane_utilization"] for p in points
+                                                  if p["point"] == "mixed")}
 
 
 def render(report):
     """A Markdown table of a ``softmax_bench.json`` report."""
     lines = [f"Softmax unit, measured on Verilator (cocotb, seed {report['seed']}): rows of random logits "
              "back to back, no bubbles, no backpressure. Elements per cycle from the first score beat in "
-             "to the last probability beat out; cycles per row in steady state (between the first beats "
-             "of consecutive rows); latency of the first row, first score in to first probability out, "
+             "to the last probability beat out (fill and drain included); in steady state, between the "
+             "first beats of the first and the last row, elements taken per cycle over lanes and cycles "
+             "per row; latency of the first row, first score in to first probability out, "
              "beside `Softmax.latency`.",
              "",
              "| preset shape | lanes | n_max | rows | lengths | elements / cycle | lane utilization "
-             "| cycles / row | latency (cycles) | latency model |",
-             "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| steady-state lane utilization | cycles / row | latency (cycles) | latency model |",
+             "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in report["points"]:
         lengths = {"mixed": f"64..{r['n_max']}", "mixed_short": f"1..{r['n_max']}"}.get(
             r["point"], r["point"].removeprefix("fixed_"))
         per_row = f"{r['cycles_per_row']:.2f}" if r["cycles_per_row"] is not None else "–"
+        steady = r.get("steady_lane_utilization")
+        steady = f"{steady:.3f}" if steady is not None else "–"
         lines.append(f"| {r['shape']} | {r['lanes']} | {r['n_max']} | {r['rows']} | {lengths} "
-                     f"| {r['elements_per_cycle']:.3f} | {r['lane_utilization']:.3f} | {per_row} "
+                     f"| {r['elements_per_cycle']:.3f} | {r['lane_utilization']:.3f} | {steady} | {per_row} "
                      f"| {r['latency_cycles']} | {r['latency_model_cycles']} |")
     return "\n".join(lines)
 
@@ -110,9 +129,7 @@ def main(args=None):
     points = []
     for shape in SHAPES:
         points += measure(shape, args.rows, args.seed, out)
-    report = {"block": "softmax", "simulator": "verilator", "seed": args.seed, "points": points,
-              "lane_utilization_long_rows_min": min(p["lane_utilization"] for p in points
-                                                    if p["point"] == "mixed")}
+    report = report_of(points, args.seed)
     path = out / "reports" / "softmax_bench.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")

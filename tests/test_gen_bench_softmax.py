@@ -12,15 +12,16 @@ from gen.cli import main
 def _point(point, **extra):
     return {"shape": "ulx3s", "lanes": 2, "n_max": 512, "point": point, "rows": 10, "elements": 2000,
             "cycles": 1010, "elements_per_cycle": 2000 / 1010, "lane_utilization": 1000 / 1010,
-            "cycles_per_row": 100.0, "row_length_mean": 200.0, "latency_cycles": 250,
+            "cycles_per_row": 100.0, "row_length_mean": 200.0, "steady_lane_utilization": 1.0,
+            "latency_cycles": 250,
             "latency_model_cycles": 250, **extra}
 
 
 def test_render_table():
     report = {"seed": 5, "points": [_point("mixed"), _point("fixed_1", cycles_per_row=None)]}
     rows = [line for line in bench_softmax.render(report).splitlines() if line.startswith("| ulx3s")]
-    assert rows[0] == "| ulx3s | 2 | 512 | 10 | 64..512 | 1.980 | 0.990 | 100.00 | 250 | 250 |"
-    assert rows[1].split(" | ")[4:8] == ["1", "1.980", "0.990", "–"]
+    assert rows[0] == "| ulx3s | 2 | 512 | 10 | 64..512 | 1.980 | 0.990 | 1.000 | 100.00 | 250 | 250 |"
+    assert rows[1].split(" | ")[4:9] == ["1", "1.980", "0.990", "1.000", "–"]
 
 
 def test_bench_softmax_wrong(capsys):
