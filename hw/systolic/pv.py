@@ -1,0 +1,272 @@
+"""The prob x V unit: kept V rows weighted by their probabilities, summed per column."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.formats import PROB, signed_bits_for
+from golden.pv import out_format
+from golden.quant import max_code
+
+from ..credit_fifo import CreditFifo
+from ..params import check_int
+from .accumulate import ColumnAccumulators
+from .counters import COUNTER_BITS, count_utilization, times
+from .delay import delayed
+from .mesh import Mesh
+from .pe import product_bits
+
+__all__ = ["PvUnit", "pv_from_config"]
+
+
+def _next_pow2(value):
+    return 1 << max(1, (value - 1).bit_length())
+
+
+def _largest_divisor(value, limit):
+    return max(t for t in range(1, min(value, limit) + 1) if value % t == 0)
+
+
+class PvUnit(wiring.Component):
+    """One attention output row per request, ``golden.pv.pv``'s format.
+
+    A request is one ``request`` beat ``{n, d}``: ``n`` kept V rows of which
+    the first ``d`` elements count. The rows follow on ``values``, ``rows``
+    of them per beat with their probabilities (U1.15 codes) and token
+    indices, ``ceil(n / rows)`` beats, lanes of the last beat past ``n``
+    ignored. One ``output`` beat answers: the ``d`` elements of
+    ``sat(round_half_up(sum_j p_j v_j >> (PROB.frac - OUT_FRAC)))`` in
+    ``B + OUT_FRAC`` bits (elements past ``d`` are 0) and ``error``.
+
+    Mapping onto the mesh (``rows x head_dim`` elements): mesh row ``r``
+    takes lane ``r`` of a beat, its probability entering at the left and
+    moving right one tile per cycle, element ``(r, c)`` multiplying it by
+    ``v[r][c]``; column ``c`` sums the ``rows`` products down (registered
+    every ``tile_rows``) and :class:`ColumnAccumulators` add the column sums
+    of a request's beats (output-stationary). ``rows = multipliers /
+    head_dim`` V rows per cycle: 1 at the ulx3s preset, 8 at the paper's.
+    V elements are skewed on their way in by their tile's row and column,
+    and the outputs of tile column ``t`` are held ``grid_cols - 1 - t``
+    cycles so that a row leaves whole.
+
+    The accumulators are exact for any probability code (16 bits) over
+    ``max_context`` rows, so they never wrap. The token indices are carried
+    for a per-token V scale that would multiply each probability before the
+    mesh (not built); they do not enter the sums.
+
+    Bad requests: ``d`` outside ``1..head_dim`` or ``n`` outside
+    ``1..max_context``: the ``ceil(n / rows)`` value beats are dropped and
+    the output is a row of zeros with ``error``. A probability above
+    ``2**PROB.frac`` (1.0) sets ``error`` on its row's output.
+
+    Parameters
+    ----------
+    head_dim : int
+        Largest D, 1..256.
+    max_context : int
+        Largest n, 1..65536.
+    value_bits : int
+        Bits of the signed, symmetric V codes, 2..18.
+    multipliers : int
+        A multiple of ``head_dim``, at most 64 rows.
+    tile_rows, tile_cols : int or None
+        Tile size (the mesh's pipeline depth): divisors of ``rows`` and
+        ``head_dim``; by default the largest divisors up to 4 and 16.
+
+    Members
+    -------
+    request : In(stream.Signature({n, d}))
+    values : In(stream.Signature({prob, v, index}))
+    output : Out(stream.Signature({out, error}))
+    busy_mac_count, active_cycle_count : Out(48)
+        Multiplies that did useful work (``d`` per V row) and cycles with a
+        request under way (loaded, streaming, or a row in the pipeline).
+
+    Latency :attr:`latency` cycles from the last values beat of a request
+    accepted to its output beat (empty FIFO): the drain of the array
+    (:attr:`drain_latency`). Throughput one values beat per cycle, requests
+    back to back with no gap.
+    """
+
+    IN_LATENCY = 1
+
+    def __init__(self, *, head_dim, max_context, value_bits, multipliers, tile_rows=None, tile_cols=None):
+        self._head_dim = check_int("head_dim", head_dim, 1, 256)
+        self._max_context = check_int("max_context", max_context, 1, 65536)
+        self._value_bits = check_int("value_bits", value_bits, 2, 18)
+        self._multipliers = check_int("multipliers", multipliers, self._head_dim, 64 * self._head_dim)
+        if self._multipliers % self._head_dim:
+            raise ValueError(f"multipliers must be a multiple of head_dim ({self._head_dim}), "
+                             f"not {self._multipliers!r}")
+        self._rows = self._multipliers // self._head_dim
+        if tile_rows is None:
+            tile_rows = _largest_divisor(self._rows, 4)
+        if tile_cols is None:
+            tile_cols = _largest_divisor(self._head_dim, 16)
+        self._tile_rows = check_int("tile_rows", tile_rows, 1, self._rows)
+        self._tile_cols = check_int("tile_cols", tile_cols, 1, self._head_dim)
+        if self._rows % self._tile_rows:
+            raise ValueError(f"tile_rows must divide multipliers / head_dim ({self._rows}), "
+                             f"not {self._tile_rows!r}")
+        if self._head_dim % self._tile_cols:
+            raise ValueError(f"tile_cols must divide head_dim ({self._head_dim}), not {self._tile_cols!r}")
+        prob, code = unsigned(PROB.bits), signed(self._value_bits)
+        largest = ((1 << PROB.bits) - 1) * (max_code(self._value_bits) + 1)
+        self._sum_bits = max(product_bits(prob, code), signed_bits_for(self._rows * largest))
+        self._acc_bits = signed_bits_for(self._max_context * largest)
+        index_bits = max(1, (self._max_context - 1).bit_length())
+        super().__init__({
+            "request": In(stream.Signature(data.StructLayout({
+                "n": unsigned(self._max_context.bit_length()),
+                "d": range(self._head_dim + 1),
+            }))),
+            "values": In(stream.Signature(data.StructLayout({
+                "prob": data.ArrayLayout(prob, self._rows),
+                "v": data.ArrayLayout(data.ArrayLayout(code, self._head_dim), self._rows),
+                "index": data.ArrayLayout(unsigned(index_bits), self._rows),
+            }))),
+            "output": Out(stream.Signature(data.StructLayout({
+                "out": data.ArrayLayout(signed(out_format(self._value_bits).bits), self._head_dim),
+                "error": 1,
+            }))),
+            "busy_mac_count": Out(COUNTER_BITS),
+            "active_cycle_count": Out(COUNTER_BITS),
+        })
+
+    head_dim = property(lambda self: self._head_dim)
+    max_context = property(lambda self: self._max_context)
+    value_bits = property(lambda self: self._value_bits)
+    multipliers = property(lambda self: self._multipliers)
+    rows = property(lambda self: self._rows)
+    tile_rows = property(lambda self: self._tile_rows)
+    tile_cols = property(lambda self: self._tile_cols)
+    acc_bits = property(lambda self: self._acc_bits)
+
+    def _mesh(self):
+        return Mesh(rows=self._rows, cols=self._head_dim, tile_rows=self._tile_rows, tile_cols=self._tile_cols,
+                    a_shape=unsigned(PROB.bits), b_shape=signed(self._value_bits), acc_bits=self._sum_bits)
+
+    @property
+    def mesh_latency(self):
+        """Cycles from a beat entering the mesh to its last column sum (the mesh's fill)."""
+        return Mesh.out_latency_of(rows=self._rows, tile_rows=self._tile_rows, col=self._head_dim - 1,
+                                   tile_cols=self._tile_cols)
+
+    @property
+    def latency(self):
+        """Cycles from a request's last values beat accepted to its output beat (empty FIFO)."""
+        return self.IN_LATENCY + self.mesh_latency + ColumnAccumulators.LATENCY + CreditFifo.LATENCY
+
+    drain_latency = latency
+
+    @property
+    def fifo_depth(self):
+        """Output rows the FIFO holds: every row that can be in the pipeline, and the credit round trip."""
+        return _next_pow2(self.latency + 4)
+
+    def elaborate(self, platform):
+        m = Module()
+        D, R = self._head_dim, self._rows
+        out_layout = self.output.payload.shape()
+        fifo = m.submodules.fifo = CreditFifo(width=out_layout.size, depth=self.fifo_depth)
+
+        # Two request slots: the one streaming and the next, so rows follow with no gap.
+        left = [Signal.like(self.request.payload.n, name=f"left{s}", reset_less=True) for s in (0, 1)]
+        d_slot = [Signal(range(D + 1), name=f"d_slot{s}", reset_less=True) for s in (0, 1)]
+        bad = [Signal(name=f"bad{s}", reset_less=True) for s in (0, 1)]
+        first = [Signal(name=f"first{s}", reset_less=True) for s in (0, 1)]
+        prob_error = [Signal(name=f"prob_error{s}", reset_less=True) for s in (0, 1)]
+        loaded = Signal(2)
+        load_ptr, cur = Signal(), Signal()
+
+        req = self.request.payload
+        m.d.comb += self.request.ready.eq(~loaded.bit_select(load_ptr, 1))
+        load = self.request.valid & self.request.ready
+        with m.If(load):
+            m.d.sync += load_ptr.eq(~load_ptr)
+        for s in (0, 1):
+            with m.If(load & (load_ptr == s)):
+                m.d.sync += [left[s].eq(req.n), d_slot[s].eq(req.d), first[s].eq(1), prob_error[s].eq(0),
+                             bad[s].eq((req.d == 0) | (req.d > D) | (req.n == 0) | (req.n > self._max_context))]
+
+        credits = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
+        have_credit = credits != 0
+        cur_loaded = loaded.bit_select(cur, 1)
+        cur_left = Mux(cur, left[1], left[0])
+        cur_bad, cur_first = Mux(cur, bad[1], bad[0]), Mux(cur, first[1], first[0])
+        cur_d, cur_prob_error = Mux(cur, d_slot[1], d_slot[0]), Mux(cur, prob_error[1], prob_error[0])
+        last_beat = cur_left <= R
+        count = Mux(last_beat, cur_left, R)
+        good = cur_loaded & ~cur_bad
+        drop = cur_loaded & cur_bad & (cur_left != 0)
+        m.d.comb += self.values.ready.eq((good & (~cur_first | have_credit)) | drop)
+        take = self.values.valid & self.values.ready
+        error_row = cur_loaded & cur_bad & (cur_left == 0) & have_credit
+        take_good = take & good
+        beat_prob_error = Cat(
+            (self.values.payload.prob[r] > (1 << PROB.frac)) & (count > r) for r in range(R)).any()
+        finish = (take_good & last_beat) | error_row
+        row_start = (take_good & cur_first) | error_row
+        for s in (0, 1):
+            with m.If(take & (cur == s)):
+                m.d.sync += [left[s].eq(Mux(last_beat, 0, cur_left - R)), first[s].eq(0),
+                             prob_error[s].eq(prob_error[s] | beat_prob_error)]
+            m.d.sync += loaded[s].eq((load & (load_ptr == s)) | (loaded[s] & ~(finish & (cur == s))))
+        with m.If(finish):
+            m.d.sync += cur.eq(~cur)
+        pop = self.output.valid & self.output.ready
+        m.d.sync += credits.eq(credits - row_start + pop)
+
+        # The beat and its control, registered; probabilities of unused lanes are zero.
+        ctrl_layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "error": 1, "d": range(D + 1)})
+        ctrl_in = Signal(ctrl_layout, name="ctrl_in")
+        p_in = [Signal(unsigned(PROB.bits), name=f"p_in{r}", reset_less=True) for r in range(R)]
+        v_in = Signal.like(self.values.payload.v, name="v_in", reset_less=True)
+        m.d.sync += [
+            v_in.eq(self.values.payload.v),
+            ctrl_in.valid.eq(take_good | error_row), ctrl_in.first.eq(cur_first | cur_bad),
+            ctrl_in.last.eq(last_beat | cur_bad), ctrl_in.d.eq(cur_d),
+            ctrl_in.error.eq(cur_bad | cur_prob_error | beat_prob_error),
+        ]
+        m.d.sync += [p_in[r].eq(Mux(take_good & (count > r), self.values.payload.prob[r], 0)) for r in range(R)]
+
+        mesh = m.submodules.mesh = self._mesh()
+        for r in range(R):
+            m.d.comb += mesh.a[r].eq(delayed(m, p_in[r], mesh.a_skew(r), name=f"p{r}"))
+            for c in range(D):
+                m.d.comb += mesh.b[r][c].eq(delayed(m, v_in[r][c], mesh.b_skew(r, c), name=f"v{r}_{c}"))
+
+        # One set of accumulators per tile column, each with the control of its column's timing.
+        tw, out_cols = self._tile_cols, []
+        ctrl_at = delayed(m, ctrl_in, mesh.out_latency(0), name="ctrl_t0", reset_less=False)
+        for t in range(mesh.grid_cols):
+            if t:
+                ctrl_at = delayed(m, ctrl_at, 1, name=f"ctrl_t{t}", reset_less=False)
+            acc = m.submodules[f"acc{t}"] = ColumnAccumulators(
+                cols=tw, sum_bits=self._sum_bits, acc_bits=self._acc_bits, value_bits=self._value_bits)
+            m.d.comb += [acc.valid.eq(ctrl_at.valid), acc.first.eq(ctrl_at.first), acc.last.eq(ctrl_at.last)]
+            for c in range(tw):
+                m.d.comb += acc.sum[c].eq(mesh.sum[t * tw + c])
+                out_cols.append(delayed(m, acc.out[c], mesh.grid_cols - 1 - t, name=f"out{t * tw + c}"))
+        ctrl_out = delayed(m, ctrl_at, ColumnAccumulators.LATENCY, name="ctrl_out", reset_less=False)
+        beat = Signal(out_layout)
+        m.d.comb += [beat.out[c].eq(Mux(ctrl_out.d > c, out_cols[c], 0)) for c in range(D)]
+        written = ctrl_out.valid & ctrl_out.last
+        m.d.comb += [
+            beat.error.eq(ctrl_out.error),
+            fifo.w_en.eq(written), fifo.w_data.eq(beat),
+            self.output.valid.eq(fifo.r_valid), self.output.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.output.ready),
+        ]
+
+        in_flight = Signal(range(self.fifo_depth + 1))
+        m.d.sync += in_flight.eq(in_flight + row_start - written)
+        count_utilization(m, self, macs=Mux(take_good, times(count[:R.bit_length()], cur_d), 0),
+                          active=loaded.any() | (in_flight != 0))
+        return m
+
+
+def pv_from_config(cfg):
+    """The prob x V unit of one :class:`gen.config.SpattenConfig`."""
+    return PvUnit(head_dim=cfg.head_dim, max_context=cfg.max_context, value_bits=cfg.value_bits,
+                  multipliers=cfg.pv_multipliers)
