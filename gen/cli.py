@@ -110,8 +110,12 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     # bench and eval own their options: pass everything after the command through.
     if argv and argv[0] in ("bench", "eval"):
+        # `bench arrays ...`: the systolic arrays' benchmark (gen.bench_arrays).
+        module, rest = f"gen.{argv[0]}", argv[1:]
+        if argv[0] == "bench" and argv[1:2] == ["arrays"]:
+            module, rest = "gen.bench_arrays", argv[2:]
         try:
-            return _delegate(f"gen.{argv[0]}", argv[1:]) or 0
+            return _delegate(module, rest) or 0
         except UsageError as error:
             print(f"python -m gen {argv[0]}: error: {error}", file=sys.stderr)
             return 2
