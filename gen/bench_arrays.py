@@ -65,8 +65,7 @@ def measure(preset_name, kind, out, seed):
     rows = []
     per_beat = unit.lanes if kind == "qk" else unit.rows
     for group in json.loads(measured.read_text()):
-        first = group["first_key_cycle" if kind == "qk" else "first_value_cycle"]
-        last = group["last_score_cycle" if kind == "qk" else "last_output_cycle"]
+        first, last = group["first_in_cycle"], group["last_out_cycle"]
         beats = group["requests"] * math.ceil(group["n"] / per_beat)
         span = last - first + 1
         rows.append({

@@ -15,12 +15,9 @@ from .counters import COUNTER_BITS, count_utilization, times
 from .delay import delayed
 from .mesh import Mesh
 from .pe import product_bits
+from .sequencer import RequestSequencer, next_pow2
 
 __all__ = ["PvUnit", "pv_from_config"]
-
-
-def _next_pow2(value):
-    return 1 << max(1, (value - 1).bit_length())
 
 
 def _largest_divisor(value, limit):
@@ -162,7 +159,7 @@ class PvUnit(wiring.Component):
     @property
     def fifo_depth(self):
         """Output rows the FIFO holds: every row that can be in the pipeline, and the credit round trip."""
-        return _next_pow2(self.latency + 4)
+        return next_pow2(self.latency + 4)
 
     def elaborate(self, platform):
         m = Module()
@@ -170,65 +167,39 @@ class PvUnit(wiring.Component):
         out_layout = self.output.payload.shape()
         fifo = m.submodules.fifo = CreditFifo(width=out_layout.size, depth=self.fifo_depth)
 
-        # Two request slots: the one streaming and the next, so rows follow with no gap.
-        left = [Signal.like(self.request.payload.n, name=f"left{s}", reset_less=True) for s in (0, 1)]
-        d_slot = [Signal(range(D + 1), name=f"d_slot{s}", reset_less=True) for s in (0, 1)]
-        bad = [Signal(name=f"bad{s}", reset_less=True) for s in (0, 1)]
-        first = [Signal(name=f"first{s}", reset_less=True) for s in (0, 1)]
+        seq = m.submodules.sequencer = RequestSequencer(
+            per_beat=R, head_dim=D, max_context=self._max_context, credits=self.fifo_depth,
+            credit_per_beat=False, hold_until_release=False)
+        values = self.values.payload
+        m.d.comb += [
+            seq.request_valid.eq(self.request.valid), self.request.ready.eq(seq.request_ready),
+            seq.request_n.eq(self.request.payload.n), seq.request_d.eq(self.request.payload.d),
+            seq.data_valid.eq(self.values.valid), self.values.ready.eq(seq.data_ready),
+            seq.credit_return.eq(self.output.valid & self.output.ready),
+        ]
+        item = seq.item
+        kept = item.valid & ~item.error
+        # A probability above 1.0 flags its row: sticky per slot until the row's last beat.
         prob_error = [Signal(name=f"prob_error{s}", reset_less=True) for s in (0, 1)]
-        loaded = Signal(2)
-        load_ptr, cur = Signal(), Signal()
-
-        req = self.request.payload
-        m.d.comb += self.request.ready.eq(~loaded.bit_select(load_ptr, 1))
-        load = self.request.valid & self.request.ready
-        with m.If(load):
-            m.d.sync += load_ptr.eq(~load_ptr)
+        beat_prob_error = Cat((values.prob[r] > (1 << PROB.frac)) & (item.count > r) for r in range(R)).any()
+        row_prob_error = Mux(seq.slot, prob_error[1], prob_error[0]) | beat_prob_error
         for s in (0, 1):
-            with m.If(load & (load_ptr == s)):
-                m.d.sync += [left[s].eq(req.n), d_slot[s].eq(req.d), first[s].eq(1), prob_error[s].eq(0),
-                             bad[s].eq((req.d == 0) | (req.d > D) | (req.n == 0) | (req.n > self._max_context))]
-
-        credits = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
-        have_credit = credits != 0
-        cur_loaded = loaded.bit_select(cur, 1)
-        cur_left = Mux(cur, left[1], left[0])
-        cur_bad, cur_first = Mux(cur, bad[1], bad[0]), Mux(cur, first[1], first[0])
-        cur_d, cur_prob_error = Mux(cur, d_slot[1], d_slot[0]), Mux(cur, prob_error[1], prob_error[0])
-        last_beat = cur_left <= R
-        count = Mux(last_beat, cur_left, R)
-        good = cur_loaded & ~cur_bad
-        drop = cur_loaded & cur_bad & (cur_left != 0)
-        m.d.comb += self.values.ready.eq((good & (~cur_first | have_credit)) | drop)
-        take = self.values.valid & self.values.ready
-        error_row = cur_loaded & cur_bad & (cur_left == 0) & have_credit
-        take_good = take & good
-        beat_prob_error = Cat(
-            (self.values.payload.prob[r] > (1 << PROB.frac)) & (count > r) for r in range(R)).any()
-        finish = (take_good & last_beat) | error_row
-        row_start = (take_good & cur_first) | error_row
-        for s in (0, 1):
-            with m.If(take & (cur == s)):
-                m.d.sync += [left[s].eq(Mux(last_beat, 0, cur_left - R)), first[s].eq(0),
-                             prob_error[s].eq(prob_error[s] | beat_prob_error)]
-            m.d.sync += loaded[s].eq((load & (load_ptr == s)) | (loaded[s] & ~(finish & (cur == s))))
-        with m.If(finish):
-            m.d.sync += cur.eq(~cur)
-        pop = self.output.valid & self.output.ready
-        m.d.sync += credits.eq(credits - row_start + pop)
+            with m.If(seq.load & (seq.load_slot == s)):
+                m.d.sync += prob_error[s].eq(0)
+            with m.If(seq.take & (seq.slot == s)):
+                m.d.sync += prob_error[s].eq(row_prob_error)
 
         # The beat and its control, registered; probabilities of unused lanes are zero.
         ctrl_layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "error": 1, "d": range(D + 1)})
         ctrl_in = Signal(ctrl_layout, name="ctrl_in")
         p_in = [Signal(unsigned(PROB.bits), name=f"p_in{r}", reset_less=True) for r in range(R)]
-        v_in = Signal.like(self.values.payload.v, name="v_in", reset_less=True)
+        v_in = Signal.like(values.v, name="v_in", reset_less=True)
         m.d.sync += [
-            v_in.eq(self.values.payload.v),
-            ctrl_in.valid.eq(take_good | error_row), ctrl_in.first.eq(cur_first | cur_bad),
-            ctrl_in.last.eq(last_beat | cur_bad), ctrl_in.d.eq(cur_d),
-            ctrl_in.error.eq(cur_bad | cur_prob_error | beat_prob_error),
+            v_in.eq(values.v),
+            ctrl_in.valid.eq(item.valid), ctrl_in.first.eq(item.first), ctrl_in.last.eq(item.last),
+            ctrl_in.d.eq(item.d), ctrl_in.error.eq(item.error | row_prob_error),
         ]
-        m.d.sync += [p_in[r].eq(Mux(take_good & (count > r), self.values.payload.prob[r], 0)) for r in range(R)]
+        m.d.sync += [p_in[r].eq(Mux(kept & (item.count > r), values.prob[r], 0)) for r in range(R)]
 
         mesh = m.submodules.mesh = self._mesh()
         for r in range(R):
@@ -259,10 +230,11 @@ class PvUnit(wiring.Component):
             fifo.r_en.eq(self.output.ready),
         ]
 
+        # Rows between their first item and their output: the array is busy with them.
         in_flight = Signal(range(self.fifo_depth + 1))
-        m.d.sync += in_flight.eq(in_flight + row_start - written)
-        count_utilization(m, self, macs=Mux(take_good, times(count[:R.bit_length()], cur_d), 0),
-                          active=loaded.any() | (in_flight != 0))
+        m.d.sync += in_flight.eq(in_flight + (item.valid & item.first) - written)
+        count_utilization(m, self, macs=Mux(kept, times(item.count, item.d), 0),
+                          active=seq.occupied | (in_flight != 0))
         return m
 
 

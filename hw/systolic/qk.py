@@ -13,12 +13,9 @@ from .counters import COUNTER_BITS, count_utilization, times
 from .delay import delayed
 from .mesh import Mesh
 from .score_scale import SHIFT_BITS, ScoreScale
+from .sequencer import RequestSequencer, next_pow2
 
 __all__ = ["QkUnit", "qk_from_config"]
-
-
-def _next_pow2(value):
-    return 1 << max(1, (value - 1).bit_length())
 
 
 class QkUnit(wiring.Component):
@@ -167,7 +164,7 @@ class QkUnit(wiring.Component):
     @property
     def fifo_depth(self):
         """Score beats the FIFO holds: enough for the pipeline and the credit round trip."""
-        return _next_pow2(self.latency + 4)
+        return next_pow2(self.latency + 4)
 
     def elaborate(self, platform):
         m = Module()
@@ -177,64 +174,24 @@ class QkUnit(wiring.Component):
         fifo = m.submodules.fifo = CreditFifo(width=scores_layout.size, depth=self.fifo_depth)
         scale = m.submodules.scale = ScoreScale(lanes=L, dot_bits=self._acc_bits)
 
-        # Two banks of the request: query row (zero past d), scale, keys left, bad flag.
+        seq = m.submodules.sequencer = RequestSequencer(
+            per_beat=L, head_dim=D, max_context=self._max_context, credits=self.fifo_depth,
+            credit_per_beat=True, hold_until_release=True)
+        query = self.query.payload
+        m.d.comb += [
+            seq.request_valid.eq(self.query.valid), self.query.ready.eq(seq.request_ready),
+            seq.request_n.eq(query.n), seq.request_d.eq(query.d),
+            seq.data_valid.eq(self.keys.valid), self.keys.ready.eq(seq.data_ready),
+            seq.credit_return.eq(self.scores.valid & self.scores.ready),
+        ]
+        # Two banks of the request's query row (zero past d) and scale, one per sequencer slot.
         q_bank = [Signal(data.ArrayLayout(code, D), name=f"q_bank{b}", reset_less=True) for b in (0, 1)]
         mant_bank = [Signal(unsigned(SCALE_MANT_BITS), name=f"mant_bank{b}", reset_less=True) for b in (0, 1)]
         shift_bank = [Signal(unsigned(SHIFT_BITS), name=f"shift_bank{b}", reset_less=True) for b in (0, 1)]
-        d_bank = [Signal(range(D + 1), name=f"d_bank{b}", reset_less=True) for b in (0, 1)]
-        left_bank = [Signal.like(self.query.payload.n, name=f"left_bank{b}", reset_less=True) for b in (0, 1)]
-        bad_bank = [Signal(name=f"bad_bank{b}", reset_less=True) for b in (0, 1)]
-        loaded = Signal(2)          # bank holds a request whose keys have not all been taken
-        busy = Signal(2)            # ... or whose scores have not all left the scale stage
-        load_ptr, stream_ptr = Signal(), Signal()
-        done, done_bank = Signal(), Signal()
-
-        query = self.query.payload
-        m.d.comb += self.query.ready.eq(~busy.bit_select(load_ptr, 1))
-        load = self.query.valid & self.query.ready
-        with m.If(load):
-            m.d.sync += load_ptr.eq(~load_ptr)
         for b in (0, 1):
-            with m.If(load & (load_ptr == b)):
-                m.d.sync += [
-                    mant_bank[b].eq(query.mantissa), shift_bank[b].eq(query.shift),
-                    d_bank[b].eq(query.d), left_bank[b].eq(query.n),
-                    bad_bank[b].eq((query.d == 0) | (query.d > D) | (query.n == 0)
-                                   | (query.n > self._max_context)),
-                ]
-                for i in range(D):
-                    m.d.sync += q_bank[b][i].eq(Mux(query.d > i, query.q[i], 0))
-
-        # Streaming from bank stream_ptr: a key beat per cycle while credits last.
-        credits = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
-        have_credit = credits != 0
-        cur = stream_ptr
-        cur_loaded = loaded.bit_select(cur, 1)
-        left = Mux(cur, left_bank[1], left_bank[0])
-        cur_bad = Mux(cur, bad_bank[1], bad_bank[0])
-        cur_d = Mux(cur, d_bank[1], d_bank[0])
-        last_beat = left <= L
-        good = cur_loaded & ~cur_bad
-        drop = cur_loaded & cur_bad & (left != 0)
-        m.d.comb += self.keys.ready.eq((good & have_credit) | drop)
-        take = self.keys.valid & self.keys.ready
-        error_item = cur_loaded & cur_bad & (left == 0) & have_credit
-        inject = (take & good) | error_item
-        finish = (take & good & last_beat) | error_item
-        with m.If(take):
-            for b in (0, 1):
-                with m.If(cur == b):
-                    m.d.sync += left_bank[b].eq(Mux(last_beat, 0, left - L))
-        with m.If(finish):
-            m.d.sync += stream_ptr.eq(~stream_ptr)
-        pop = self.scores.valid & self.scores.ready
-        m.d.sync += credits.eq(credits - inject + pop)
-        for b in (0, 1):
-            set_ = load & (load_ptr == b)
-            m.d.sync += [
-                loaded[b].eq(set_ | (loaded[b] & ~(finish & (cur == b)))),
-                busy[b].eq(set_ | (busy[b] & ~(done & (done_bank == b)))),
-            ]
+            with m.If(seq.load & (seq.load_slot == b)):
+                m.d.sync += [mant_bank[b].eq(query.mantissa), shift_bank[b].eq(query.shift)]
+                m.d.sync += [q_bank[b][i].eq(Mux(query.d > i, query.q[i], 0)) for i in range(D)]
 
         # The item of each cycle (a key beat or an error beat) and its control, registered.
         ctrl_layout = data.StructLayout({
@@ -243,11 +200,11 @@ class QkUnit(wiring.Component):
         })
         ctrl_in = Signal(ctrl_layout, name="ctrl_in")
         k_in = Signal.like(self.keys.payload.k, name="k_in", reset_less=True)
+        item = seq.item
         m.d.sync += [
             k_in.eq(self.keys.payload.k),
-            ctrl_in.valid.eq(inject), ctrl_in.bank.eq(cur), ctrl_in.error.eq(cur_bad),
-            ctrl_in.last.eq(last_beat | cur_bad), ctrl_in.count.eq(Mux(cur_bad, 0, Mux(last_beat, left, L))),
-            ctrl_in.index.eq(self.keys.payload.index),
+            ctrl_in.valid.eq(item.valid), ctrl_in.bank.eq(item.slot), ctrl_in.error.eq(item.error),
+            ctrl_in.last.eq(item.last), ctrl_in.count.eq(item.count), ctrl_in.index.eq(self.keys.payload.index),
         ]
 
         # The mesh: key element i and its bank bit reach tile row i // tile_rows.
@@ -275,12 +232,13 @@ class QkUnit(wiring.Component):
             beat.score.eq(scale.score), beat.index.eq(ctrl_out.index), beat.count.eq(ctrl_out.count),
             beat.last.eq(ctrl_out.last), beat.error.eq(ctrl_out.error),
             fifo.w_en.eq(ctrl_out.valid), fifo.w_data.eq(beat),
-            done.eq(ctrl_out.valid & ctrl_out.last), done_bank.eq(ctrl_out.bank),
-            self.scores.valid.eq(fifo.r_valid), self.scores.payload.eq(fifo.r_data), fifo.r_en.eq(self.scores.ready),
+            seq.release.eq(ctrl_out.valid & ctrl_out.last), seq.release_slot.eq(ctrl_out.bank),
+            self.scores.valid.eq(fifo.r_valid), self.scores.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.scores.ready),
         ]
 
-        count_utilization(m, self, macs=Mux(take & good, times(Mux(last_beat, left, L)[:(L).bit_length()], cur_d), 0),
-                          active=busy.any())
+        kept = item.valid & ~item.error
+        count_utilization(m, self, macs=Mux(kept, times(item.count, item.d), 0), active=seq.occupied)
         return m
 
 
