@@ -106,7 +106,8 @@ def render(report):
     """Markdown tables of an ``arrays_bench.json`` report."""
     lines = [f"Systolic arrays measured on Verilator (seed {report['seed']}): heads of {HEAD_KEYS} keys or V "
              f"rows at D = {HEAD_DIM}; utilization = busy multiplier-cycles / (active cycles x multipliers) "
-             f"from the units' counters; span = first input beat to last output beat, model = beats + latency.",
+             f"from the units' counters; span = first input beat to last output beat, "
+             f"model = beats + latency.",
              "",
              "| unit | preset | multipliers | per cycle | run | latency | span | model exact | utilization |",
              "| --- | --- | ---: | ---: | --- | ---: | ---: | :---: | ---: |"]
@@ -114,20 +115,23 @@ def render(report):
         lines.append(f"| {r['unit']} | {r['preset']} | {r['multipliers']} | {r['per_cycle']} | {r['label']} "
                      f"| {r['latency_cycles']} | {r['span_cycles']} | {'yes' if r['model_exact'] else 'no'} "
                      f"| {r['utilization']:.4f} |")
-    lines += ["", "Cycles per head of the workload traces (back to back; keys and values fetched per head):", "",
+    lines += ["", "Cycles per head of the workload traces (back to back; keys and values fetched per head):",
+              "",
               "| workload | preset | phase | heads | Q x K cycles / head | prob x V cycles / head "
               "| heads with fewer key beats than the latency |",
               "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
     for w in report["workloads"]:
         for phase, p in sorted(w["phases"].items(), reverse=True):
             lines.append(f"| {w['workload']} | {w['preset']} | {phase} | {p['heads']} "
-                         f"| {p['qk_cycles_per_head']:.1f} | {p['pv_cycles_per_head']:.1f} | {p['short_qk_heads']} |")
+                         f"| {p['qk_cycles_per_head']:.1f} | {p['pv_cycles_per_head']:.1f} "
+                         f"| {p['short_qk_heads']} |")
     return "\n".join(lines)
 
 
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m gen bench arrays", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="build", help="build folder (report in OUT/reports/arrays_bench.json)")
+    parser.add_argument("--out", default="build",
+                        help="build folder (report in OUT/reports/arrays_bench.json)")
     parser.add_argument("--seed", type=int, default=2021, help="seed of the random operands")
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets")
     return parser

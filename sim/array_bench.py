@@ -86,7 +86,8 @@ class ArrayBench:
         unit = self.unit
         self.request = StreamSource(self.dut, self.request_port, self.domain,
                                     getattr(unit, self.request_port).payload.shape())
-        self.data = StreamSource(self.dut, self.data_port, self.domain, getattr(unit, self.data_port).payload.shape())
+        self.data = StreamSource(self.dut, self.data_port, self.domain,
+                                 getattr(unit, self.data_port).payload.shape())
         await self.domain.reset(cycles)
         self.output = StreamSink(self.dut, self.output_port, self.domain,
                                  getattr(unit, self.output_port).payload.shape())
@@ -130,7 +131,8 @@ class ArrayBench:
             try:
                 beat = await with_timeout(self.output.recv(), timeout * self.domain.period_ns, "ns")
             except SimTimeoutError:
-                raise AssertionError(f"{label}: no output beat within {timeout} cycles (d={case.d} n={case.n}; "
+                raise AssertionError(f"{label}: no output beat within {timeout} cycles "
+                                     f"(d={case.d} n={case.n}; "
                                      f"{len(case.beats)} of {want} beats; request {self.request.pending} and "
                                      f"data {self.data.pending} beats not yet accepted)") from None
             case.beats.append(beat.payload)
@@ -162,11 +164,12 @@ class ArrayBench:
         if self.bad(case):
             return
         where = f"SEED={runner.seed()} {label} [{case.label}] d={case.d} n={case.n}"
-        gaps = [b - a for a, b in zip(case.in_cycles, case.in_cycles[1:])]
+        gaps = [b - a for a, b in zip(case.in_cycles, case.in_cycles[1:], strict=False)]
         assert all(g == 1 for g in gaps), f"{where}: data beats at {case.in_cycles}, not one per cycle"
         want = case.in_cycles[-1] + self.unit.latency
-        assert case.out_cycles[-1] == want, (f"{where}: outputs at {case.out_cycles}, the last expected at "
-                                             f"{want} (data at {case.in_cycles}, latency {self.unit.latency})")
+        assert case.out_cycles[-1] == want, (f"{where}: outputs at {case.out_cycles}, the last expected "
+                                             f"at {want} (data at {case.in_cycles}, "
+                                             f"latency {self.unit.latency})")
 
 
 def bad_cases(bench):
@@ -176,7 +179,8 @@ def bad_cases(bench):
         bench.case("bad d=0", 0, mid),
         bench.case("bad d>D", bench.d_limit, mid) if bench.d_limit > D else bench.case("bad d=0 n=1", 0, 1),
         bench.case("bad n=0", D, 0),
-        bench.case("bad n=n_max+1", D, n_max + 1) if bench.n_limit > n_max else bench.case("bad n=0 d=1", 1, 0),
+        bench.case("bad n=n_max+1", D, n_max + 1) if bench.n_limit > n_max
+        else bench.case("bad n=0 d=1", 1, 0),
     ]
 
 
@@ -190,8 +194,8 @@ def random_cases(bench, count, *, bad=0.05):
                 cases.append(bench.case("bad d", rng.choice([0, *range(D + 1, bench.d_limit + 1)]),
                                         rng.randint(0, min(bench.n_limit, 4 * per_beat))))
             else:
-                cases.append(bench.case("bad n", rng.randint(0, D),
-                                        rng.choice([0, *range(n_max + 1, min(bench.n_limit, n_max + 8) + 1)])))
+                too_many = range(n_max + 1, min(bench.n_limit, n_max + 8) + 1)
+                cases.append(bench.case("bad n", rng.randint(0, D), rng.choice([0, *too_many])))
             continue
         d = rng.choice((D, rng.randint(1, D)))
         n = rng.choice((rng.randint(1, n_max), rng.randint(1, min(n_max, 4 * per_beat)), n_max))

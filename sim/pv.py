@@ -76,7 +76,8 @@ class PvBench(ArrayBench):
         assert len(case.beats) == 1, f"{where}: {len(case.beats)} output beats"
         got = case.beats[0]
         assert got["error"] == error, f"{where}: error={got['error']}, expected {error}"
-        assert got["out"] == out, f"{where}: output\n  got      {got['out']}\n  expected {out}\n  prob {case.prob}"
+        assert got["out"] == out, \
+            f"{where}: output\n  got      {got['out']}\n  expected {out}\n  prob {case.prob}"
 
     def probabilities(self, n, kind):
         rng = self.rng

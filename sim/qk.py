@@ -46,10 +46,12 @@ class QkBench(ArrayBench):
         self.code = max_code(self.unit.value_bits)
 
     def send_request(self, case):
-        self.request.send({"q": case.q, "d": case.d, "n": case.n, "mantissa": case.mantissa, "shift": case.shift})
+        self.request.send({"q": case.q, "d": case.d, "n": case.n, "mantissa": case.mantissa,
+                           "shift": case.shift})
 
     def data_beat(self, case, b):
-        k, index = self.lanes(case, b, (case.keys, self.row), (case.index, lambda: self.rng.randrange(self.n_max)))
+        k, index = self.lanes(case, b, (case.keys, self.row),
+                              (case.index, lambda: self.rng.randrange(self.n_max)))
         return {"k": k, "index": index}
 
     def output_beats(self, case):

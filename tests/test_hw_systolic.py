@@ -30,7 +30,8 @@ def _run(dut, bench):
     sim.run()
 
 
-@pytest.mark.parametrize("rows, cols, tile_rows, tile_cols", [(1, 1, 1, 1), (4, 6, 2, 3), (6, 4, 1, 2), (3, 5, 3, 5)])
+@pytest.mark.parametrize("rows, cols, tile_rows, tile_cols",
+                         [(1, 1, 1, 1), (4, 6, 2, 3), (6, 4, 1, 2), (3, 5, 3, 5)])
 def test_mesh_skew_and_sums(rows, cols, tile_rows, tile_cols):
     dut = Mesh(rows=rows, cols=cols, tile_rows=tile_rows, tile_cols=tile_cols,
                a_shape=unsigned(6), b_shape=signed(5), acc_bits=16)
@@ -62,7 +63,8 @@ def test_mesh_skew_and_sums(rows, cols, tile_rows, tile_cols):
 
     _run(dut, bench)
     assert dut.grid_rows == rows // tile_rows and dut.grid_cols == cols // tile_cols
-    assert dut.out_latency(cols - 1) == rows // tile_rows + ProcessingElement.LATENCY + (cols - 1) // tile_cols
+    last = rows // tile_rows + ProcessingElement.LATENCY + (cols - 1) // tile_cols
+    assert dut.out_latency(cols - 1) == last
 
 
 def test_score_scale_matches_golden():
@@ -70,7 +72,8 @@ def test_score_scale_matches_golden():
     rng = random.Random(SEED)
     lim = (1 << 28) - 1
     inputs = [([rng.choice((lim, -lim, 0, rng.randint(-lim, lim), rng.randint(-999, 999))) for _ in range(3)],
-               rng.choice((1, (1 << 16) - 1, rng.randrange(1, 1 << 16))), rng.choice((0, 1, 62, rng.randint(0, 62))))
+               rng.choice((1, (1 << 16) - 1, rng.randrange(1, 1 << 16))),
+               rng.choice((0, 1, 62, rng.randint(0, 62))))
               for _ in range(200)]
 
     async def bench(ctx):
@@ -139,10 +142,12 @@ def test_unit_rates():
 @pytest.mark.parametrize("make, message", [
     (lambda: ProcessingElement(a_shape=signed(4), b_shape=signed(4), acc_bits=7),
      "acc_bits must be in 8..64, not 7"),
-    (lambda: ProcessingElement(a_shape="x", b_shape=signed(4), acc_bits=8), "a_shape must be a shape, not 'x'"),
+    (lambda: ProcessingElement(a_shape="x", b_shape=signed(4), acc_bits=8),
+     "a_shape must be a shape, not 'x'"),
     (lambda: ProcessingElement(a_shape=signed(4), b_shape=signed(33), acc_bits=40),
      "b_shape must be 1..32 bits wide, not 33"),
-    (lambda: Tile(rows=0, cols=1, a_shape=signed(4), b_shape=signed(4), acc_bits=8), "rows must be in 1..256, not 0"),
+    (lambda: Tile(rows=0, cols=1, a_shape=signed(4), b_shape=signed(4), acc_bits=8),
+     "rows must be in 1..256, not 0"),
     (lambda: Mesh(rows=4, cols=2, tile_rows=3, a_shape=signed(4), b_shape=signed(4), acc_bits=8),
      "tile_rows must divide rows (4), not 3"),
     (lambda: Mesh(rows=4, cols=2, tile_cols=3, a_shape=signed(4), b_shape=signed(4), acc_bits=8),

@@ -1,6 +1,6 @@
 """Utilization counters of the arrays: busy multiplier-cycles and active cycles."""
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Mux, Signal, unsigned
 
 __all__ = ["COUNTER_BITS", "count_utilization", "times"]
 

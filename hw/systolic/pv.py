@@ -1,7 +1,7 @@
 """The prob x V unit: kept V rows weighted by their probabilities, summed per column."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from golden.formats import PROB, signed_bits_for
@@ -16,6 +16,7 @@ from .delay import delayed
 from .mesh import Mesh
 from .pe import product_bits
 from .sequencer import RequestSequencer, next_pow2
+from .unit import ArrayUnit
 
 __all__ = ["PvUnit", "pv_from_config"]
 
@@ -24,7 +25,7 @@ def _largest_divisor(value, limit):
     return max(t for t in range(1, min(value, limit) + 1) if value % t == 0)
 
 
-class PvUnit(wiring.Component):
+class PvUnit(ArrayUnit):
     """One attention output row per request, ``golden.pv.pv``'s format.
 
     A request is one ``request`` beat ``{n, d}``: ``n`` kept V rows of which
@@ -88,14 +89,7 @@ class PvUnit(wiring.Component):
     IN_LATENCY = 1
 
     def __init__(self, *, head_dim, max_context, value_bits, multipliers, tile_rows=None, tile_cols=None):
-        self._head_dim = check_int("head_dim", head_dim, 1, 256)
-        self._max_context = check_int("max_context", max_context, 1, 65536)
-        self._value_bits = check_int("value_bits", value_bits, 2, 18)
-        self._multipliers = check_int("multipliers", multipliers, self._head_dim, 64 * self._head_dim)
-        if self._multipliers % self._head_dim:
-            raise ValueError(f"multipliers must be a multiple of head_dim ({self._head_dim}), "
-                             f"not {self._multipliers!r}")
-        self._rows = self._multipliers // self._head_dim
+        self._rows = self._check_array(head_dim, max_context, value_bits, multipliers)
         if tile_rows is None:
             tile_rows = _largest_divisor(self._rows, 4)
         if tile_cols is None:
@@ -111,7 +105,7 @@ class PvUnit(wiring.Component):
         largest = ((1 << PROB.bits) - 1) * (max_code(self._value_bits) + 1)
         self._sum_bits = max(product_bits(prob, code), signed_bits_for(self._rows * largest))
         self._acc_bits = signed_bits_for(self._max_context * largest)
-        index_bits = max(1, (self._max_context - 1).bit_length())
+        index_bits = self.index_bits
         super().__init__({
             "request": In(stream.Signature(data.StructLayout({
                 "n": unsigned(self._max_context.bit_length()),
@@ -130,17 +124,14 @@ class PvUnit(wiring.Component):
             "active_cycle_count": Out(COUNTER_BITS),
         })
 
-    head_dim = property(lambda self: self._head_dim)
-    max_context = property(lambda self: self._max_context)
-    value_bits = property(lambda self: self._value_bits)
-    multipliers = property(lambda self: self._multipliers)
     rows = property(lambda self: self._rows)
     tile_rows = property(lambda self: self._tile_rows)
     tile_cols = property(lambda self: self._tile_cols)
     acc_bits = property(lambda self: self._acc_bits)
 
     def _mesh(self):
-        return Mesh(rows=self._rows, cols=self._head_dim, tile_rows=self._tile_rows, tile_cols=self._tile_cols,
+        return Mesh(rows=self._rows, cols=self._head_dim, tile_rows=self._tile_rows,
+                    tile_cols=self._tile_cols,
                     a_shape=unsigned(PROB.bits), b_shape=signed(self._value_bits), acc_bits=self._sum_bits)
 
     @property

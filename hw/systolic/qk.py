@@ -1,7 +1,7 @@
 """The Q x K unit: a query row held in the mesh, key rows streaming through it."""
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from golden.formats import SCALE_MANT_BITS, SCORE
@@ -14,11 +14,12 @@ from .delay import delayed
 from .mesh import Mesh
 from .score_scale import SHIFT_BITS, ScoreScale
 from .sequencer import RequestSequencer, next_pow2
+from .unit import ArrayUnit
 
 __all__ = ["QkUnit", "qk_from_config"]
 
 
-class QkUnit(wiring.Component):
+class QkUnit(ArrayUnit):
     """Scores of one query row against a stream of key rows, in ``golden.qk``'s format.
 
     A request is one ``query`` beat: the query row ``q`` (``head_dim``
@@ -92,21 +93,14 @@ class QkUnit(wiring.Component):
     IN_LATENCY = 1
 
     def __init__(self, *, head_dim, max_context, value_bits, multipliers, tile_rows=None):
-        self._head_dim = check_int("head_dim", head_dim, 1, 256)
-        self._max_context = check_int("max_context", max_context, 1, 65536)
-        self._value_bits = check_int("value_bits", value_bits, 2, 18)
-        self._multipliers = check_int("multipliers", multipliers, self._head_dim, 64 * self._head_dim)
-        if self._multipliers % self._head_dim:
-            raise ValueError(f"multipliers must be a multiple of head_dim ({self._head_dim}), "
-                             f"not {self._multipliers!r}")
+        self._lanes = self._check_array(head_dim, max_context, value_bits, multipliers)
         if tile_rows is None:
             tile_rows = 4 if self._head_dim % 4 == 0 else self._head_dim
         self._tile_rows = check_int("tile_rows", tile_rows, 1, self._head_dim)
         if self._head_dim % self._tile_rows:
             raise ValueError(f"tile_rows must divide head_dim ({self._head_dim}), not {self._tile_rows!r}")
-        self._lanes = self._multipliers // self._head_dim
         self._acc_bits = qk_acc_bits(self._head_dim, self._value_bits)
-        index_bits = max(1, (self._max_context - 1).bit_length())
+        index_bits = self.index_bits
         code = signed(self._value_bits)
         super().__init__({
             "query": In(stream.Signature(data.StructLayout({
@@ -131,10 +125,6 @@ class QkUnit(wiring.Component):
             "active_cycle_count": Out(COUNTER_BITS),
         })
 
-    head_dim = property(lambda self: self._head_dim)
-    max_context = property(lambda self: self._max_context)
-    value_bits = property(lambda self: self._value_bits)
-    multipliers = property(lambda self: self._multipliers)
     tile_rows = property(lambda self: self._tile_rows)
     lanes = property(lambda self: self._lanes)
     acc_bits = property(lambda self: self._acc_bits)
@@ -204,7 +194,8 @@ class QkUnit(wiring.Component):
         m.d.sync += [
             k_in.eq(self.keys.payload.k),
             ctrl_in.valid.eq(item.valid), ctrl_in.bank.eq(item.slot), ctrl_in.error.eq(item.error),
-            ctrl_in.last.eq(item.last), ctrl_in.count.eq(item.count), ctrl_in.index.eq(self.keys.payload.index),
+            ctrl_in.last.eq(item.last), ctrl_in.count.eq(item.count),
+            ctrl_in.index.eq(self.keys.payload.index),
         ]
 
         # The mesh: key element i and its bank bit reach tile row i // tile_rows.

@@ -114,7 +114,8 @@ class RequestSequencer(wiring.Component):
         have_credit = credits != 0
         cur_loaded = loaded.bit_select(cur, 1)
         cur_left = Mux(cur, left[1], left[0])
-        cur_bad, cur_first, cur_d = Mux(cur, bad[1], bad[0]), Mux(cur, first[1], first[0]), Mux(cur, d[1], d[0])
+        cur_bad, cur_first = Mux(cur, bad[1], bad[0]), Mux(cur, first[1], first[0])
+        cur_d = Mux(cur, d[1], d[0])
         last_beat = cur_left <= R
         good = cur_loaded & ~cur_bad
         # An item needs a credit if it makes an output: every one, or a request's first.
