@@ -9,7 +9,8 @@ and the span from the first input beat to the last output beat is checked
 against ``requests * beats + latency``. Then the cycles per head of the
 shapes of ``/work/shared/workloads`` (keys and values fetched per head; a
 summarisation head has ``L`` query rows, a generation head one) follow from
-the same formula, with the units' measured latencies.
+``golden.array_cycles`` with the units' latencies (the Q x K bank turnaround
+included), which the measured spans check.
 
 Writes ``<out>/reports/arrays_bench.json``; :func:`render` turns it into the
 README table.
@@ -46,6 +47,7 @@ def _unit_params(cfg, kind):
 
 def measure(preset_name, kind, out, seed):
     """Counters and spans of the measured groups of one unit at one preset: list of dicts."""
+    from golden.array_cycles import stream_cycles
     from hw.systolic.pv import PvUnit
     from hw.systolic.qk import QkUnit
     from sim import runner
@@ -66,21 +68,29 @@ def measure(preset_name, kind, out, seed):
     per_beat = unit.lanes if kind == "qk" else unit.rows
     for group in json.loads(measured.read_text()):
         first, last = group["first_in_cycle"], group["last_out_cycle"]
-        beats = group["requests"] * math.ceil(group["n"] / per_beat)
+        turnaround = unit.bank_turnaround if kind == "qk" else None
+        model = stream_cycles([math.ceil(group["n"] / per_beat)] * group["requests"], latency=unit.latency,
+                              turnaround=turnaround)
         span = last - first + 1
         rows.append({
             "unit": kind, "preset": preset_name, "label": group["label"], "requests": group["requests"],
             "n": group["n"], "d": group["d"], "multipliers": unit.multipliers, "per_cycle": per_beat,
             "latency_cycles": unit.latency, "busy_macs": group["busy_macs"],
             "active_cycles": group["active_cycles"], "span_cycles": span,
-            "model_span_cycles": beats + unit.latency, "model_exact": span == beats + unit.latency,
+            "model_span_cycles": model, "model_exact": span == model,
             "utilization": group["busy_macs"] / (group["active_cycles"] * unit.multipliers),
         })
     return rows
 
 
-def workload_cycles(path, lanes, rows_per_cycle, qk_latency, pv_latency):
-    """Cycles per head of a workload trace: dict per phase (summarisation, generation)."""
+def workload_cycles(path, lanes, rows_per_cycle, qk_latency, pv_latency, qk_turnaround):
+    """Cycles per head of a workload trace, heads back to back: dict per phase (summarisation, generation).
+
+    ``golden.array_cycles`` gives the cycles: one request per query row, the
+    Q x K unit's bank turnaround included (the gaps it leaves are ``qk_gap_cycles``).
+    """
+    from golden.array_cycles import stream_cycles
+
     phases = {}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
@@ -89,17 +99,18 @@ def workload_cycles(path, lanes, rows_per_cycle, qk_latency, pv_latency):
             phase = "summarisation" if int(row["iteration_id"]) == 0 else "generation"
             queries = int(row["sentence_length_L"]) if phase == "summarisation" else 1
             keys, values = int(row["key_fetch_num"]), int(row["value_fetch_num"])
-            qk_beats, pv_beats = math.ceil(keys / lanes), math.ceil(values / rows_per_cycle)
-            p = phases.setdefault(phase, {"heads": 0, "qk_beats": 0, "pv_beats": 0, "short_qk_heads": 0})
+            p = phases.setdefault(phase, {"heads": 0, "qk": [], "pv": []})
             p["heads"] += 1
-            p["qk_beats"] += queries * qk_beats
-            p["pv_beats"] += queries * pv_beats
-            # A query row of fewer key beats than the latency cannot hide the next bank's wait.
-            p["short_qk_heads"] += qk_beats < qk_latency
-    for p in phases.values():
-        p["qk_cycles_per_head"] = (p["qk_beats"] + qk_latency) / p["heads"]
-        p["pv_cycles_per_head"] = (p["pv_beats"] + pv_latency) / p["heads"]
-    return phases
+            p["qk"] += [math.ceil(keys / lanes)] * queries
+            p["pv"] += [math.ceil(values / rows_per_cycle)] * queries
+    out = {}
+    for phase, p in phases.items():
+        qk = stream_cycles(p["qk"], latency=qk_latency, turnaround=qk_turnaround)
+        pv = stream_cycles(p["pv"], latency=pv_latency)
+        out[phase] = {"heads": p["heads"], "qk_beats": sum(p["qk"]), "pv_beats": sum(p["pv"]),
+                      "qk_cycles_per_head": qk / p["heads"], "pv_cycles_per_head": pv / p["heads"],
+                      "qk_gap_cycles": qk - sum(p["qk"]) - qk_latency}
+    return out
 
 
 def render(report):
@@ -107,7 +118,7 @@ def render(report):
     lines = [f"Systolic arrays measured on Verilator (seed {report['seed']}): heads of {HEAD_KEYS} keys or V "
              f"rows at D = {HEAD_DIM}; utilization = busy multiplier-cycles / (active cycles x multipliers) "
              f"from the units' counters; span = first input beat to last output beat, "
-             f"model = beats + latency.",
+             f"model = golden.array_cycles.",
              "",
              "| unit | preset | multipliers | per cycle | run | latency | span | model exact | utilization |",
              "| --- | --- | ---: | ---: | --- | ---: | ---: | :---: | ---: |"]
@@ -118,13 +129,13 @@ def render(report):
     lines += ["", "Cycles per head of the workload traces (back to back; keys and values fetched per head):",
               "",
               "| workload | preset | phase | heads | Q x K cycles / head | prob x V cycles / head "
-              "| heads with fewer key beats than the latency |",
+              "| Q x K gap cycles (bank turnaround) |",
               "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
     for w in report["workloads"]:
         for phase, p in sorted(w["phases"].items(), reverse=True):
             lines.append(f"| {w['workload']} | {w['preset']} | {phase} | {p['heads']} "
                          f"| {p['qk_cycles_per_head']:.1f} | {p['pv_cycles_per_head']:.1f} "
-                         f"| {p['short_qk_heads']} |")
+                         f"| {p['qk_gap_cycles']} |")
     return "\n".join(lines)
 
 
@@ -157,9 +168,11 @@ def main(args=None):
             points += measure(p, kind, out, args.seed)
         cfg = _config(p)
         qk, pv = qk_from_config(cfg), pv_from_config(cfg)
+        # Built for their properties only.
+        qk._MustUse__silence = pv._MustUse__silence = True
         for trace in sorted(WORKLOADS.glob("*.csv")):
-            workloads.append({"workload": trace.stem, "preset": p,
-                              "phases": workload_cycles(trace, qk.lanes, pv.rows, qk.latency, pv.latency)})
+            phases = workload_cycles(trace, qk.lanes, pv.rows, qk.latency, pv.latency, qk.bank_turnaround)
+            workloads.append({"workload": trace.stem, "preset": p, "phases": phases})
     report = {"block": "arrays", "simulator": "verilator", "seed": args.seed, "points": points,
               "workloads": workloads, "model_exact": all(r["model_exact"] for r in points)}
     path = out / "reports" / "arrays_bench.json"

@@ -145,6 +145,17 @@ class QkUnit(ArrayUnit):
         return self.IN_LATENCY + self.mesh_latency + ScoreScale.LATENCY + CreditFifo.LATENCY
 
     fill_latency = latency
+
+    @property
+    def bank_turnaround(self):
+        """Cycles from a request's last key beat to the first key beat of the request after next.
+
+        Its bank is released when the last score leaves the scale stage
+        (``IN_LATENCY + mesh_latency + ScoreScale.LATENCY`` cycles on), the
+        release and the next query's load are registered (2 cycles): a
+        request of fewer key beats than this leaves a gap before the one after it.
+        """
+        return self.IN_LATENCY + self.mesh_latency + ScoreScale.LATENCY + 2
     drain_latency = latency
 
     @property
