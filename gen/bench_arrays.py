@@ -24,7 +24,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-__all__ = ["main", "render", "measure", "workload_cycles", "PRESETS", "HEAD_KEYS", "HEAD_DIM"]
+__all__ = ["main", "render", "measure", "summarize", "build_report", "workload_cycles",
+            "PRESETS", "HEAD_KEYS", "HEAD_DIM"]
 
 PRESETS = ("ulx3s", "paper")
 HEAD_KEYS = 1024
@@ -47,7 +48,6 @@ def _unit_params(cfg, kind):
 
 def measure(preset_name, kind, out, seed):
     """Counters and spans of the measured groups of one unit at one preset: list of dicts."""
-    from golden.array_cycles import stream_cycles
     from hw.systolic.pv import PvUnit
     from hw.systolic.qk import QkUnit
     from sim import runner
@@ -64,9 +64,20 @@ def measure(preset_name, kind, out, seed):
     runner.run(unit, test_module=f"sim.{kind}", sim="verilator", name=name, testcase="measure", seed=seed,
                build_root=Path(out) / "sim",
                parameters={"unit": params, "measure": {"groups": groups, "out": str(measured.resolve())}})
+    return summarize(preset_name, kind, json.loads(measured.read_text()))
+
+
+def summarize(preset_name, kind, groups):
+    """Rows of the report from the measured groups of one unit at one preset."""
+    from golden.array_cycles import stream_cycles
+    from hw.systolic.pv import PvUnit
+    from hw.systolic.qk import QkUnit
+
+    unit = (QkUnit if kind == "qk" else PvUnit)(**_unit_params(_config(preset_name), kind))
+    unit._MustUse__silence = True   # built for its properties only
     rows = []
     per_beat = unit.lanes if kind == "qk" else unit.rows
-    for group in json.loads(measured.read_text()):
+    for group in groups:
         first, last = group["first_in_cycle"], group["last_out_cycle"]
         turnaround = unit.bank_turnaround if kind == "qk" else None
         model = stream_cycles([math.ceil(group["n"] / per_beat)] * group["requests"], latency=unit.latency,
@@ -139,6 +150,23 @@ def render(report):
     return "\n".join(lines)
 
 
+def build_report(points, presets, seed):
+    """The report: measured ``points`` and the workload traces' cycles at ``presets``."""
+    from hw.systolic.pv import pv_from_config
+    from hw.systolic.qk import qk_from_config
+
+    workloads = []
+    for p in presets:
+        cfg = _config(p)
+        qk, pv = qk_from_config(cfg), pv_from_config(cfg)
+        qk._MustUse__silence = pv._MustUse__silence = True   # built for their properties only
+        for trace in sorted(WORKLOADS.glob("*.csv")):
+            phases = workload_cycles(trace, qk.lanes, pv.rows, qk.latency, pv.latency, qk.bank_turnaround)
+            workloads.append({"workload": trace.stem, "preset": p, "phases": phases})
+    return {"block": "arrays", "simulator": "verilator", "seed": seed, "points": points,
+            "workloads": workloads, "model_exact": all(r["model_exact"] for r in points)}
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m gen bench arrays", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="build",
@@ -151,8 +179,6 @@ def _parser():
 def main(args=None):
     """Run the benchmark; ``args`` is an argv list (or None for ``sys.argv``) or a parsed namespace."""
     from gen.config import PRESETS as KNOWN
-    from hw.systolic.pv import pv_from_config
-    from hw.systolic.qk import qk_from_config
 
     parser = _parser()
     if not isinstance(args, argparse.Namespace):
@@ -162,19 +188,11 @@ def main(args=None):
         if p not in KNOWN:
             parser.error(f"--presets values must be among {', '.join(KNOWN)}, not {p!r}")
     out = Path(args.out)
-    points, workloads = [], []
+    points = []
     for p in presets:
         for kind in ("qk", "pv"):
             points += measure(p, kind, out, args.seed)
-        cfg = _config(p)
-        qk, pv = qk_from_config(cfg), pv_from_config(cfg)
-        # Built for their properties only.
-        qk._MustUse__silence = pv._MustUse__silence = True
-        for trace in sorted(WORKLOADS.glob("*.csv")):
-            phases = workload_cycles(trace, qk.lanes, pv.rows, qk.latency, pv.latency, qk.bank_turnaround)
-            workloads.append({"workload": trace.stem, "preset": p, "phases": phases})
-    report = {"block": "arrays", "simulator": "verilator", "seed": args.seed, "points": points,
-              "workloads": workloads, "model_exact": all(r["model_exact"] for r in points)}
+    report = build_report(points, presets, args.seed)
     path = out / "reports" / "arrays_bench.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
