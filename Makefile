@@ -49,6 +49,7 @@ synth: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m gen bench --out $(BUILD)
 	$(PY) -m gen bench softmax --out $(BUILD)
+	$(PY) -m gen bench arrays --out $(BUILD)
 	$(PY) -m gen report
 
 # Accuracy: golden fixed-point stages vs float and pruned-vs-dense traffic

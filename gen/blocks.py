@@ -25,10 +25,23 @@ def _topk_packer(config):
     return ZeroEliminator(lanes=config.topk_parallelism, shape=config.topk_score_bits, split=True)
 
 
+def _qk(config):
+    from hw.systolic.qk import qk_from_config
+
+    return qk_from_config(config)
+
+
+def _pv(config):
+    from hw.systolic.pv import pv_from_config
+
+    return pv_from_config(config)
+
+
 # Filled as blocks land: name -> callable(SpattenConfig) -> wiring.Component.
 # topk_rank and topk_packer are the engine's pivot picker and zero eliminator
 # alone, so that their area and Fmax are reported beside the whole engine's.
 BLOCKS = {"topk": _topk, "topk_rank": _topk_rank, "topk_packer": _topk_packer}
+BLOCKS.update({"qk": _qk, "pv": _pv})
 
 
 def build_block(name, config):

@@ -23,6 +23,8 @@ from .config import PRESETS, ConfigError, load
 __all__ = ["main", "parse_blocks", "config_from_args"]
 
 DEFAULT_PRESET = "ulx3s"
+# `python -m gen bench NAME ...`: the benchmark of one block (plain `bench`: the top-k engine's).
+BENCHES = {"softmax": "gen.bench_softmax", "arrays": "gen.bench_arrays"}
 
 
 class UsageError(Exception):
@@ -110,11 +112,11 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     # bench and eval own their options: pass everything after the command through.
     if argv and argv[0] in ("bench", "eval"):
-        # `bench softmax ...` is the softmax unit's benchmark (gen.bench_softmax).
-        module, rest = (("bench_softmax", argv[2:]) if argv[:2] == ["bench", "softmax"]
-                        else (argv[0], argv[1:]))
+        module, rest = f"gen.{argv[0]}", argv[1:]
+        if argv[0] == "bench" and rest[:1] and rest[0] in BENCHES:
+            module, rest = BENCHES[rest[0]], rest[1:]
         try:
-            return _delegate(f"gen.{module}", rest) or 0
+            return _delegate(module, rest) or 0
         except UsageError as error:
             print(f"python -m gen {argv[0]}: error: {error}", file=sys.stderr)
             return 2

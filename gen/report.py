@@ -30,7 +30,7 @@ __all__ = ["render_readme", "render_text", "replace_section", "section_names", "
 
 # NAME prefix -> module whose render(report: dict) -> str renders it.
 RENDERERS = {"topk_cycles": "gen.bench", "golden_": "gen.golden_report", "eval_": "gen.eval",
-             "softmax_bench": "gen.bench_softmax"}
+             "softmax_bench": "gen.bench_softmax", "arrays_bench": "gen.bench_arrays"}
 
 _MARKER = re.compile(r"<!-- BEGIN report:([A-Za-z0-9_]+) -->")
 
