@@ -25,10 +25,17 @@ def _topk_packer(config):
     return ZeroEliminator(lanes=config.topk_parallelism, shape=config.topk_score_bits, split=True)
 
 
+def _fetcher(config):
+    from hw.fetcher import fetcher_from_config
+
+    return fetcher_from_config(config)
+
+
 # Filled as blocks land: name -> callable(SpattenConfig) -> wiring.Component.
 # topk_rank and topk_packer are the engine's pivot picker and zero eliminator
 # alone, so that their area and Fmax are reported beside the whole engine's.
 BLOCKS = {"topk": _topk, "topk_rank": _topk_rank, "topk_packer": _topk_packer}
+BLOCKS["fetcher"] = _fetcher
 
 
 def build_block(name, config):

@@ -438,9 +438,10 @@ async def axi_errors(dut):
     f, rng, w = bench.fetcher, bench.rng, bench.fetcher.data_bytes
     n = bench.regions["low"].rows
     bench.memory.latency = (2, 20)
-    bench.pauses(rows=0.3, r=0.3)
+    # Heavy backpressure: the bad word often lands while clean rows wait in the buffer.
+    bench.pauses(rows=0.6, r=0.2)
     checked = 0
-    for round_ in range(8):
+    for round_ in range(24):
         plane = Plane(round_ % 2)
         bench.memory.errors = {}
         reg = bench.regions["low"]

@@ -79,8 +79,12 @@ class BurstIssuer(wiring.Component):
 
     @property
     def nbytes_bits(self):
+        return self.nbytes_bits_of(self._run_bits, self._row_bytes)
+
+    @staticmethod
+    def nbytes_bits_of(run_bits, row_bytes):
         """Bits of a run's byte count."""
-        return ((1 << self._run_bits) * max(self._row_bytes)).bit_length()
+        return ((1 << run_bits) * max(row_bytes)).bit_length()
 
     def elaborate(self, platform):
         m = Module()

@@ -67,7 +67,12 @@ class RunPlanner(wiring.Component):
 
     @property
     def run_bits(self):
-        return self._max_run.bit_length()
+        return self.run_bits_of(self._max_run)
+
+    @staticmethod
+    def run_bits_of(max_run):
+        """Bits of a run length 0..max_run."""
+        return max_run.bit_length()
 
     def elaborate(self, platform):
         m = Module()

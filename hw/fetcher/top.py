@@ -1,7 +1,7 @@
 """The progressive-quantization fetcher: index lists in, K/V rows out, over an AXI4 read port."""
 
 from amaranth.hdl import Module
-from amaranth.lib import data, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
@@ -15,7 +15,7 @@ from .axi import BURST_INCR, AxiReadSignature
 from .counters import COUNTERS, FetchCounters
 from .decision import RefetchDecision
 from .issuer import BurstIssuer
-from .layouts import Plane, row_layout
+from .layouts import Plane, decision_layout, index_layout, request_layout, row_layout, summary_layout
 from .planner import RunPlanner
 from .unpack import RowUnpacker
 
@@ -94,23 +94,17 @@ class Fetcher(wiring.Component):
         default_run = min(self._max_context, max_run_rows(self.data_bytes, max(self.row_bytes)))
         self._max_run = default_run if max_run is None else check_int("max_run", max_run, 1, 4096)
 
-        self._unpacker = RowUnpacker(head_dim=self._head_dim, msb_bits=self._msb_bits,
-                                     lsb_bits=self._lsb_bits, index_bits=self.index_bits)
-        self._planner = RunPlanner(addr_bits=self._addr_bits, index_bits=self.index_bits,
-                                   count_bits=self.count_bits, data_bytes=self.data_bytes,
-                                   row_bytes=self.row_bytes, max_run=self._max_run)
-        self._issuer = BurstIssuer(addr_bits=self._addr_bits, index_bits=self.index_bits,
-                                   run_bits=self._planner.run_bits, data_bytes=self.data_bytes,
-                                   row_bytes=self.row_bytes, outstanding=self._outstanding)
-        self._decision = RefetchDecision(threshold_code=self._threshold_code)
+        index_bits = self.index_bits
         super().__init__({
-            "request": In(self._planner.signature.members["request"].signature.flip()),
-            "index": In(self._planner.signature.members["index"].signature.flip()),
-            "rows": Out(self._unpacker.signature.members["rows"].signature),
+            "request": In(stream.Signature(request_layout(addr_bits=self._addr_bits,
+                                                          count_bits=self.count_bits))),
+            "index": In(stream.Signature(index_layout(index_bits=index_bits))),
+            "rows": Out(stream.Signature(row_layout(head_dim=self._head_dim, value_bits=self.value_bits,
+                                                    index_bits=index_bits))),
             "m_axi": Out(AxiReadSignature(addr_bits=self._addr_bits, data_bits=self._data_bits,
                                           id_bits=self._id_bits)),
-            "summary": In(self._decision.signature.members["summary"].signature.flip()),
-            "decision": Out(self._decision.signature.members["decision"].signature),
+            "summary": In(stream.Signature(summary_layout())),
+            "decision": Out(stream.Signature(decision_layout())),
             "counts": Out(data.StructLayout({name: 32 for name in COUNTERS})),
         })
 
@@ -152,11 +146,16 @@ class Fetcher(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        planner, issuer, unpacker, decision = self._planner, self._issuer, self._unpacker, self._decision
-        m.submodules.planner = planner
-        m.submodules.issuer = issuer
-        m.submodules.unpacker = unpacker
-        m.submodules.decision = decision
+        planner = m.submodules.planner = RunPlanner(
+            addr_bits=self._addr_bits, index_bits=self.index_bits, count_bits=self.count_bits,
+            data_bytes=self.data_bytes, row_bytes=self.row_bytes, max_run=self._max_run)
+        issuer = m.submodules.issuer = BurstIssuer(
+            addr_bits=self._addr_bits, index_bits=self.index_bits, run_bits=planner.run_bits,
+            data_bytes=self.data_bytes, row_bytes=self.row_bytes, outstanding=self._outstanding)
+        unpacker = m.submodules.unpacker = RowUnpacker(
+            head_dim=self._head_dim, msb_bits=self._msb_bits, lsb_bits=self._lsb_bits,
+            index_bits=self.index_bits)
+        decision = m.submodules.decision = RefetchDecision(threshold_code=self._threshold_code)
         assembler = m.submodules.assembler = RowAssembler(
             data_bytes=self.data_bytes, row_bytes=self.row_bytes, index_bits=self.index_bits,
             run_bits=planner.run_bits, nbytes_bits=issuer.nbytes_bits)
