@@ -140,7 +140,8 @@ def main(args=None):
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(render(report))
     print(path)
-    return 0
+    from . import bench_fetcher
+    return bench_fetcher.main(["--out", str(out)])
 
 
 if __name__ == "__main__":

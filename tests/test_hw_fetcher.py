@@ -197,6 +197,9 @@ def test_counters_saturate():
         ctx.set(dut.burst, 1)
         for _ in range(3):
             await ctx.tick()
+        ctx.set(dut.add_msb, 0)
+        ctx.set(dut.burst, 0)
+        await ctx.tick().repeat(2)        # the events are registered before they are counted
         assert ctx.get(dut.counts.bytes_msb) == 255 and ctx.get(dut.counts.bursts) == 3
         assert ctx.get(dut.counts.bytes_lsb) == 0
 

@@ -16,9 +16,9 @@ class RowAssembler(wiring.Component):
     A run's bursts deliver its bytes as whole bus words: the first word
     starts ``skip`` bytes before the run's first byte and the last may run
     past its last byte. The assembler keeps the run's useful bytes (exactly
-    ``nbytes``) in a buffer of ``max(row_bytes) + data_bytes`` bytes, filled
-    from its level at one word per cycle, and emits a row whenever it holds
-    one (one row per cycle at most), shifting the rest down. Rows carry their
+    ``nbytes``) in a buffer of ``max(row_bytes) + 2 * data_bytes`` bytes,
+    filled from its level at one word per cycle, and emits a row whenever it
+    holds one (one row per cycle at most), shifting the rest down. Rows carry their
     index (``first``, ``first + 1``, ...); the request's last row carries
     ``last``; a terminator run becomes one beat with ``has_row = 0``.
 
@@ -72,7 +72,7 @@ class RowAssembler(wiring.Component):
 
     @property
     def buffer_bytes(self):
-        return max(self._row_bytes) + self._data_bytes
+        return max(self._row_bytes) + 2 * self._data_bytes
 
     def elaborate(self, platform):
         m = Module()
@@ -87,6 +87,7 @@ class RowAssembler(wiring.Component):
         run = Signal.like(self.desc.p, reset_less=True)      # plane, last, status of the run
         index = Signal(self._index_bits, reset_less=True)    # of the next row
         rows_left = Signal(range((1 << self._run_bits) + 1), reset_less=True)
+        one_left = Signal(reset_less=True)                   # rows_left == 1
         bytes_left = Signal(self._nbytes_bits)               # still to take from the beats
         skip = Signal(range(width), reset_less=True)         # of the next beat
         failed = Signal()                                    # an AXI error in this request
@@ -94,14 +95,13 @@ class RowAssembler(wiring.Component):
         clean = Signal(range(size + 1), reset_less=True)     # bytes held before the bad word's
 
         row_bytes = Mux(run.plane == Plane.LSB, self._row_bytes[1], self._row_bytes[0])
-        final = run.last & (rows_left == 1)
+        final = run.last & one_left
         bad = failed & (terminator | (clean < row_bytes))
         drop = bad & ~final & ~terminator
         ready_row = active & (terminator | (level >= row_bytes))
         emit = ready_row & (self.rows.ready | drop)
         shift = emit & ~terminator
-        level_after = Signal.like(level)
-        m.d.comb += level_after.eq(level - Mux(shift, row_bytes, 0))
+        removed = Mux(shift, row_bytes, 0)
 
         m.d.comb += [
             self.rows.valid.eq(ready_row & ~drop),
@@ -113,49 +113,52 @@ class RowAssembler(wiring.Component):
             self.rows.p.status.eq(Mux(failed & final, error, run.status)),
         ]
 
-        # Take a beat while the run has bytes to come and the buffer has room for a word.
+        # A beat goes in at the current level (a register: the placing shifter waits for no
+        # handshake), then a row that goes out in the same cycle shifts everything down. The
+        # buffer holds two words beyond the widest row, so a beat is taken whenever the level
+        # is at most a word above it.
         take_max = Signal(range(width + 1))
         take = Signal(range(width + 1))
         m.d.comb += [
             take_max.eq(width - skip),
             take.eq(Mux(bytes_left < take_max, bytes_left, take_max)),
-            self.beats.ready.eq(active & ~terminator & (bytes_left != 0) & (level_after <= widest)),
+            self.beats.ready.eq(active & ~terminator & (bytes_left != 0) & (level <= widest + width)),
         ]
         accept = self.beats.valid & self.beats.ready
 
-        kept = Signal.like(buf)
-        shifts = [buf[8 * rb:] for rb in self._row_bytes]
-        m.d.comb += kept.eq(Mux(shift, Mux(run.plane == Plane.LSB, shifts[1], shifts[0]), buf))
         word = Signal(8 * width)
         m.d.comb += word.eq(self.beats.p.data >> (skip * 8))
-        at = Cat(Const(0, 3), level_after)
+        at = Cat(Const(0, 3), level)
         mask = Signal.like(buf)
         placed = Signal.like(buf)
-        m.d.comb += [mask.eq(Const((1 << 8 * width) - 1, 8 * width) << at), placed.eq(word << at)]
+        merged = Signal.like(buf)
+        m.d.comb += [mask.eq(Const((1 << 8 * width) - 1, 8 * width) << at), placed.eq(word << at),
+                     merged.eq(Mux(accept, (buf & ~mask) | placed, buf))]
+        shifts = [merged[8 * rb:] for rb in self._row_bytes]
+        m.d.sync += buf.eq(Mux(shift, Mux(run.plane == Plane.LSB, shifts[1], shifts[0]), merged))
+        m.d.sync += level.eq(level + Mux(accept, take, 0) - removed)
         with m.If(accept):
-            m.d.sync += [buf.eq((kept & ~mask) | placed), level.eq(level_after + take),
-                         bytes_left.eq(bytes_left - take), skip.eq(0)]
-        with m.Else():
-            m.d.sync += [buf.eq(kept), level.eq(level_after)]
+            m.d.sync += [bytes_left.eq(bytes_left - take), skip.eq(0)]
 
         with m.If(accept & self.beats.p.resp[1] & ~failed):
-            m.d.sync += [failed.eq(1), clean.eq(level_after),
+            m.d.sync += [failed.eq(1), clean.eq(level - removed),
                          error.eq(Mux(self.beats.p.resp[0], Status.DECERR, Status.SLVERR))]
         with m.Elif(shift):
             m.d.sync += clean.eq(Mux(clean > row_bytes, clean - row_bytes, 0))
 
         with m.If(emit):
-            m.d.sync += [rows_left.eq(rows_left - 1), index.eq(index + 1)]
+            m.d.sync += [rows_left.eq(rows_left - 1), one_left.eq(rows_left == 2), index.eq(index + 1)]
             with m.If(final):
                 m.d.sync += failed.eq(0)
         # The next run loads when the current one ends (its last row goes out) or none is loaded.
-        load = self.desc.valid & (~active | (emit & (rows_left == 1)))
+        load = self.desc.valid & (~active | (emit & one_left))
         m.d.comb += self.desc.ready.eq(load)
         with m.If(load):
             d = self.desc.p
             m.d.sync += [active.eq(1), terminator.eq(d.count == 0), run.eq(d), index.eq(d.first),
-                         rows_left.eq(Mux(d.count == 0, 1, d.count)), bytes_left.eq(d.nbytes),
+                         rows_left.eq(Mux(d.count == 0, 1, d.count)), one_left.eq(d.count <= 1),
+                         bytes_left.eq(d.nbytes),
                          skip.eq(d.skip)]
-        with m.Elif(emit & (rows_left == 1)):
+        with m.Elif(emit & one_left):
             m.d.sync += active.eq(0)
         return m

@@ -35,7 +35,7 @@ class FetchCounters(wiring.Component):
     burst, beat, refetched, stall : In(1)
         Events of this cycle.
     counts : Out(StructLayout of ``bits`` per name of :data:`COUNTERS`)
-        Registered.
+        Registered, two cycles after the events (the events are registered first).
     """
 
     def __init__(self, *, bits=32, step_bits=16):
@@ -51,7 +51,10 @@ class FetchCounters(wiring.Component):
         m = Module()
         top = (1 << self._bits) - 1
         steps = [self.add_msb, self.add_lsb, self.burst, self.beat, self.refetched, self.stall]
-        for name, step in zip(COUNTERS, steps, strict=True):
+        for name, event in zip(COUNTERS, steps, strict=True):
+            # The events are registered first: they come late in their cycle, the adders are long.
+            step = Signal.like(event, name=f"{name}_step")
+            m.d.sync += step.eq(event)
             count = getattr(self.counts, name)
             total = Signal(self._bits + 1, name=f"{name}_next")
             m.d.comb += total.eq(count + step)

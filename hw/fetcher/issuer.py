@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fetch import AXI_BOUNDARY, AXI_MAX_BEATS
 
+from ..const_mul import times_either
 from ..params import check_int
 from .layouts import Plane, desc_layout, run_layout
 
@@ -94,7 +95,6 @@ class BurstIssuer(wiring.Component):
         page_bits = (page_words - 1).bit_length()
 
         run = Signal.like(self.runs.p, reset_less=True)
-        row_bytes = Mux(run.plane == Plane.LSB, self._row_bytes[1], self._row_bytes[0])
         offset = Signal(self._index_bits + 13, reset_less=True)        # first * rb
         nbytes = Signal(self.nbytes_bits, reset_less=True)             # count * rb
         start = Signal(self._addr_bits + 1, reset_less=True)           # first byte
@@ -123,7 +123,9 @@ class BurstIssuer(wiring.Component):
                     m.d.sync += run.eq(self.runs.p)
                     m.next = "SIZE"
             with m.State("SIZE"):
-                m.d.sync += [offset.eq(run.first * row_bytes), nbytes.eq(run.count * row_bytes)]
+                lsb = run.plane == Plane.LSB
+                m.d.sync += [offset.eq(times_either(run.first, lsb, self._row_bytes)),
+                             nbytes.eq(times_either(run.count, lsb, self._row_bytes))]
                 m.next = "PLACE"
             with m.State("PLACE"):
                 m.d.sync += [start.eq(run.base + offset), end_offset.eq(offset + nbytes - 1)]

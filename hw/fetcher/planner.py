@@ -4,6 +4,7 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..const_mul import times_either
 from ..params import check_int
 from .layouts import Plane, Status, index_layout, request_layout, run_layout
 
@@ -96,7 +97,6 @@ class RunPlanner(wiring.Component):
                          out.p.first.eq(run_first), out.p.count.eq(run_count), out.p.last.eq(last),
                          out.p.status.eq(run_status)]
 
-        row_bytes = Mux(plane == Plane.LSB, self._row_bytes[1], self._row_bytes[0])
         index = self.index.p.index
         with m.FSM():
             with m.State("IDLE"):
@@ -109,7 +109,7 @@ class RunPlanner(wiring.Component):
                                  status.eq(Mux(misaligned, Status.MISALIGNED, Status.OK))]
                     m.next = "SIZE"
             with m.State("SIZE"):
-                m.d.sync += region.eq(rows * row_bytes)
+                m.d.sync += region.eq(times_either(rows, plane == Plane.LSB, self._row_bytes))
                 m.next = "END"
             with m.State("END"):
                 m.d.sync += region.eq(base + region)
