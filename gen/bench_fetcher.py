@@ -1,4 +1,4 @@
-"""Fetcher benchmark: ``python -m gen bench`` runs it after the top-k one (or ``python -m gen.bench_fetcher``).
+"""Fetcher benchmark: ``python -m gen bench`` runs it after the top-k one, or ``python -m gen.bench_fetcher``.
 
 Measures, with cocotb on Verilator, the bytes per cycle the fetcher of a
 preset (default ``ulx3s``) achieves against its port's peak (one bus word per
@@ -45,7 +45,8 @@ def _lists(seed, rows, density, count):
     rng = np.random.default_rng(seed)
     if density >= 1.0:
         return [list(range(rows))] * count
-    return [sorted(int(i) for i in rng.choice(rows, int(rows * density), replace=False)) for _ in range(count)]
+    picks = [rng.choice(rows, int(rows * density), replace=False) for _ in range(count)]
+    return [sorted(int(i) for i in pick) for pick in picks]
 
 
 def measure(config, lists_per_point, seed, out):

@@ -318,7 +318,8 @@ class FetcherBench:
             f"{where}: ARSIZE/ARBURST wrong in {log[:4]}"
         if got != self.expected_bursts:
             pairs = zip(got, self.expected_bursts, strict=False)
-            first = next((n for n, (a, b) in enumerate(pairs) if a != b), min(len(got), len(self.expected_bursts)))
+            shorter = min(len(got), len(self.expected_bursts))
+            first = next((n for n, (a, b) in enumerate(pairs) if a != b), shorter)
             raise AssertionError(f"{where}: {len(got)} bursts, golden plans {len(self.expected_bursts)}; "
                                  f"first difference at burst {first}: got {got[first:first + 3]}, "
                                  f"expected {self.expected_bursts[first:first + 3]}")

@@ -3,8 +3,20 @@
 import numpy as np
 import pytest
 
-from golden.fetch import (AXI_BOUNDARY, AXI_MAX_BEATS, Plane, Status, bursts, fetch, max_run_rows,
-                          merge_lsb, plan, refetch_rows, refetch_threshold_code, runs)
+from golden.fetch import (
+    AXI_BOUNDARY,
+    AXI_MAX_BEATS,
+    Plane,
+    Status,
+    bursts,
+    fetch,
+    max_run_rows,
+    merge_lsb,
+    plan,
+    refetch_rows,
+    refetch_threshold_code,
+    runs,
+)
 from golden.quant import join_planes, msb_only, pack_kv, row_bytes, split_planes
 
 
