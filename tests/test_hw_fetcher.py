@@ -39,7 +39,7 @@ _FETCHER = {"head_dim": 8, "msb_bits": 8, "lsb_bits": 4, "max_context": 64, "dat
     ("lsb_bits", 0, "lsb_bits must be in 1..15, not 0"),
     ("max_context", 0, "max_context must be in 1..65536, not 0"),
     ("data_bits", 48, "data_bits must be a power of two in 32..1024, not 48"),
-    ("data_bits", 16, "data_bits must be in 32..1024, not 16"),
+    ("data_bits", 16, "data_bits must be a power of two in 32..1024, not 16"),
     ("addr_bits", 8, "addr_bits must be in 16..64, not 8"),
     ("id_bits", 0, "id_bits must be in 1..16, not 0"),
     ("outstanding", 0, "outstanding must be in 1..256, not 0"),
@@ -59,9 +59,9 @@ def test_fetcher_types_wrong():
 
 
 def test_stages_wrong():
-    with pytest.raises(ValueError, match="data_bytes must be a power of two, not 3"):
+    with pytest.raises(ValueError, match="data_bytes must be a power of two in 1..128, not 3"):
         RunPlanner(addr_bits=20, index_bits=6, count_bits=7, data_bytes=3, row_bytes=(8, 4), max_run=4)
-    with pytest.raises(ValueError, match="data_bytes must be a power of two, not 6"):
+    with pytest.raises(ValueError, match="data_bytes must be a power of two in 1..128, not 6"):
         BurstIssuer(addr_bits=20, index_bits=6, run_bits=3, data_bytes=6, row_bytes=(8, 4), outstanding=2)
     with pytest.raises(ValueError, match="outstanding must be in 1..256, not 300"):
         BurstIssuer(addr_bits=20, index_bits=6, run_bits=3, data_bytes=4, row_bytes=(8, 4), outstanding=300)

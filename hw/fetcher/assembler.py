@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..params import check_int
+from ..params import check_int, check_pow2
 from .layouts import Plane, Status, desc_layout, raw_row_layout
 
 __all__ = ["RowAssembler"]
@@ -51,7 +51,7 @@ class RowAssembler(wiring.Component):
     LATENCY = 1
 
     def __init__(self, *, data_bytes, row_bytes, index_bits, run_bits, nbytes_bits):
-        self._data_bytes = check_int("data_bytes", data_bytes, 1, 128)
+        self._data_bytes = check_pow2("data_bytes", data_bytes, 1, 128)
         self._row_bytes = tuple(check_int("row_bytes", b, 1, 4096) for b in row_bytes)
         self._index_bits = check_int("index_bits", index_bits, 1, 16)
         self._run_bits = check_int("run_bits", run_bits, 1, 13)

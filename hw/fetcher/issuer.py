@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from golden.fetch import AXI_BOUNDARY, AXI_MAX_BEATS
 
 from ..const_mul import times_either
-from ..params import check_int
+from ..params import check_int, check_pow2
 from .layouts import Plane, desc_layout, run_layout
 
 __all__ = ["BurstIssuer"]
@@ -57,9 +57,7 @@ class BurstIssuer(wiring.Component):
         self._addr_bits = check_int("addr_bits", addr_bits, 12, 64)
         self._index_bits = check_int("index_bits", index_bits, 1, 16)
         self._run_bits = check_int("run_bits", run_bits, 1, 13)
-        self._data_bytes = check_int("data_bytes", data_bytes, 1, 128)
-        if self._data_bytes & (self._data_bytes - 1):
-            raise ValueError(f"data_bytes must be a power of two, not {data_bytes!r}")
+        self._data_bytes = check_pow2("data_bytes", data_bytes, 1, 128)
         self._row_bytes = tuple(check_int("row_bytes", b, 1, 4096) for b in row_bytes)
         self._outstanding = check_int("outstanding", outstanding, 1, 256)
         super().__init__({

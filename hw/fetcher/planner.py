@@ -5,7 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..const_mul import times_either
-from ..params import check_int
+from ..params import check_int, check_pow2
 from .layouts import Plane, Status, index_layout, request_layout, run_layout
 
 __all__ = ["RunPlanner"]
@@ -52,9 +52,7 @@ class RunPlanner(wiring.Component):
         self._addr_bits = check_int("addr_bits", addr_bits, 12, 64)
         self._index_bits = check_int("index_bits", index_bits, 1, 16)
         self._count_bits = check_int("count_bits", count_bits, 1, 17)
-        self._data_bytes = check_int("data_bytes", data_bytes, 1, 128)
-        if self._data_bytes & (self._data_bytes - 1):
-            raise ValueError(f"data_bytes must be a power of two, not {data_bytes!r}")
+        self._data_bytes = check_pow2("data_bytes", data_bytes, 1, 128)
         self._row_bytes = tuple(check_int("row_bytes", b, 1, 4096) for b in row_bytes)
         self._max_run = check_int("max_run", max_run, 1, 4096)
         super().__init__({

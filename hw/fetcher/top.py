@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from golden.fetch import max_run_rows, refetch_threshold_code
 from golden.quant import row_bytes
 
-from ..params import check_int
+from ..params import check_int, check_pow2
 from ..skid_buffer import SkidBuffer
 from .assembler import RowAssembler
 from .axi import BURST_INCR, AxiReadSignature
@@ -84,9 +84,7 @@ class Fetcher(wiring.Component):
         if self._msb_bits + self._lsb_bits > 16:
             raise ValueError(f"msb_bits + lsb_bits must be at most 16, not {msb_bits} + {lsb_bits}")
         self._max_context = check_int("max_context", max_context, 1, 65536)
-        self._data_bits = check_int("data_bits", data_bits, 32, 1024)
-        if self._data_bits & (self._data_bits - 1):
-            raise ValueError(f"data_bits must be a power of two in 32..1024, not {data_bits!r}")
+        self._data_bits = check_pow2("data_bits", data_bits, 32, 1024)
         self._addr_bits = check_int("addr_bits", addr_bits, 16, 64)
         self._id_bits = check_int("id_bits", id_bits, 1, 16)
         self._outstanding = check_int("outstanding", outstanding, 1, 256)
