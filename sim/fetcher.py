@@ -170,9 +170,7 @@ class FetcherBench:
         self.size = 1 << min(f.addr_bits, 22)
         self.memory = AxiMemory(dut, self.domain, size=self.size, rng=random.Random(rng.random()))
         self.regions = {}
-        self.expected_bursts = []
-        self.expected_bytes = [0, 0]
-        self._sources = []
+        self.expected_bursts, self.expected_bytes, self.allowed_words = [], [0, 0], set()
 
     # ---- set-up ------------------------------------------------------------------------
     async def start(self):
@@ -188,7 +186,7 @@ class FetcherBench:
         self.memory.after_reset()
         self.rows = StreamSink(self.dut, "rows", self.domain, f.rows.p.shape())
         self.decision = StreamSink(self.dut, "decision", self.domain, f.decision.p.shape())
-        self.expected_bursts, self.expected_bytes = [], [0, 0]
+        self.expected_bursts, self.expected_bytes, self.allowed_words = [], [0, 0], set()
 
     async def reset(self, cycles=1):
         """Stop the drivers, hold ``rst`` (the DUT and the AXI model), start new drivers."""
@@ -242,7 +240,11 @@ class FetcherBench:
             self.index.send({"index": index, "last": int(n == len(req.indices) - 1), "none": 0})
         runs, bursts, _ = self.golden_plan(req)
         self.expected_bursts += bursts
-        rb = self.fetcher.row_bytes[req.plane]
+        rb, w = self.fetcher.row_bytes[req.plane], self.fetcher.data_bytes
+        # The words holding a byte of a row the request may read: every word of the AR log must be one.
+        for first, count in runs:
+            start = req.base + first * rb
+            self.allowed_words.update(range(start // w * w, start + count * rb, w))
         self.expected_bytes[req.plane] += sum(count for _, count in runs) * rb
 
     def golden_plan(self, req):
@@ -314,6 +316,9 @@ class FetcherBench:
             assert addr % w == 0 and 1 <= beats <= AXI_MAX_BEATS, f"{where}: burst {addr:#x} x {beats}"
             assert addr // AXI_BOUNDARY == (addr + beats * w - 1) // AXI_BOUNDARY, \
                 f"{where}: burst {addr:#x} x {beats} crosses a 4 KB boundary"
+        outside = [(addr, beats) for addr, beats in got
+                   if any(addr + i * w not in self.allowed_words for i in range(beats))]
+        assert not outside, f"{where}: bursts reading words outside the requested rows: {outside[:4]}"
         assert all(size == (w - 1).bit_length() and burst == 1 for _, _, _, size, burst in log), \
             f"{where}: ARSIZE/ARBURST wrong in {log[:4]}"
         if got != self.expected_bursts:
