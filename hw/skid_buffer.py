@@ -1,6 +1,6 @@
 """A two-entry register stage for a stream: registered ``valid``, ``payload`` and ``ready``."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -41,13 +41,14 @@ class SkidBuffer(wiring.Component):
         held = Signal.like(self.o.payload, reset_less=True)     # data registers need no reset
         m.d.comb += self.o.payload.eq(held)
         m.d.comb += self.i.ready.eq(~skid_valid)
+        # The data registers load whether or not a beat is offered (the flags say what they
+        # hold), so that ``i.valid``, a late signal, drives only the two flags.
         with m.If(self.o.ready | ~self.o.valid):
-            with m.If(skid_valid):
-                m.d.sync += [held.eq(skid), self.o.valid.eq(1), skid_valid.eq(0)]
-            with m.Elif(self.i.valid):
-                m.d.sync += [held.eq(self.i.payload), self.o.valid.eq(1)]
-            with m.Else():
-                m.d.sync += self.o.valid.eq(0)
-        with m.Elif(self.i.valid & ~skid_valid):
-            m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
+            m.d.sync += [held.eq(Mux(skid_valid, skid, self.i.payload)),
+                         self.o.valid.eq(skid_valid | self.i.valid), skid_valid.eq(0)]
+        with m.Else():
+            with m.If(~skid_valid):
+                m.d.sync += skid.eq(self.i.payload)
+            with m.If(self.i.valid):
+                m.d.sync += skid_valid.eq(1)
         return m

@@ -89,6 +89,8 @@ class RowAssembler(wiring.Component):
         rows_left = Signal(range((1 << self._run_bits) + 1), reset_less=True)
         one_left = Signal(reset_less=True)                   # rows_left == 1
         bytes_left = Signal(self._nbytes_bits)               # still to take from the beats
+        more = Signal()                                      # bytes_left != 0
+        take = Signal(range(width + 1), reset_less=True)     # useful bytes of the next beat
         skip = Signal(range(width), reset_less=True)         # of the next beat
         failed = Signal()                                    # an AXI error in this request
         error = Signal(Status, reset_less=True)
@@ -117,13 +119,8 @@ class RowAssembler(wiring.Component):
         # handshake), then a row that goes out in the same cycle shifts everything down. The
         # buffer holds two words beyond the widest row, so a beat is taken whenever the level
         # is at most a word above it.
-        take_max = Signal(range(width + 1))
-        take = Signal(range(width + 1))
-        m.d.comb += [
-            take_max.eq(width - skip),
-            take.eq(Mux(bytes_left < take_max, bytes_left, take_max)),
-            self.beats.ready.eq(active & ~terminator & (bytes_left != 0) & (level <= widest + width)),
-        ]
+        # ``more`` and ``take`` (min(bytes_left, width - skip)) are registers, set a cycle ahead.
+        m.d.comb += self.beats.ready.eq(active & ~terminator & more & (level <= widest + width))
         accept = self.beats.valid & self.beats.ready
 
         word = Signal(8 * width)
@@ -138,7 +135,9 @@ class RowAssembler(wiring.Component):
         m.d.sync += buf.eq(Mux(shift, Mux(run.plane == Plane.LSB, shifts[1], shifts[0]), merged))
         m.d.sync += level.eq(level + Mux(accept, take, 0) - removed)
         with m.If(accept):
-            m.d.sync += [bytes_left.eq(bytes_left - take), skip.eq(0)]
+            after = bytes_left - take
+            m.d.sync += [bytes_left.eq(after), skip.eq(0), more.eq(bytes_left != take),
+                         take.eq(Mux(after < width, after, width))]
 
         with m.If(accept & self.beats.p.resp[1] & ~failed):
             m.d.sync += [failed.eq(1), clean.eq(level - removed),
@@ -157,7 +156,8 @@ class RowAssembler(wiring.Component):
             d = self.desc.p
             m.d.sync += [active.eq(1), terminator.eq(d.count == 0), run.eq(d), index.eq(d.first),
                          rows_left.eq(Mux(d.count == 0, 1, d.count)), one_left.eq(d.count <= 1),
-                         bytes_left.eq(d.nbytes),
+                         bytes_left.eq(d.nbytes), more.eq(d.nbytes != 0),
+                         take.eq(Mux(d.nbytes < width - d.skip, d.nbytes, width - d.skip)),
                          skip.eq(d.skip)]
         with m.Elif(emit & one_left):
             m.d.sync += active.eq(0)

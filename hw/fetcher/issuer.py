@@ -26,9 +26,9 @@ class BurstIssuer(wiring.Component):
     first word) goes to ``desc``; a terminator (``count = 0``) only goes to
     ``desc``.
 
-    Timing: a run takes 4 cycles before its first burst is offered, a burst
-    2 cycles (compute its length, offer it); every arithmetic step is a
-    register.
+    Timing: a run takes 4 cycles before its first burst is computed, a burst
+    3 cycles (two to compute its length, one or more to offer it); every
+    arithmetic step is a register.
 
     Parameters
     ----------
@@ -101,6 +101,8 @@ class BurstIssuer(wiring.Component):
         last_word = Signal(word_bits, reset_less=True)
         beats = Signal(range(AXI_MAX_BEATS + 1), reset_less=True)
         final = Signal(reset_less=True)                                # this burst ends the run
+        left = Signal(word_bits + 1, reset_less=True)                  # words of the run still to read
+        to_page = Signal(page_bits + 1, reset_less=True)               # words to the next 4 KB boundary
 
         inflight = Signal(range(self._outstanding + 1))
         issued = self.ar.valid & self.ar.ready
@@ -136,16 +138,18 @@ class BurstIssuer(wiring.Component):
                 with m.Elif(self.desc.ready):
                     m.next = "LENGTH"
             with m.State("LENGTH"):
-                left = Signal(word_bits + 1)
-                to_page = Signal(page_bits + 1)
-                m.d.comb += [left.eq(last_word - word + 1),
+                # The words left and the words to the next 4 KB boundary, then (LIMIT) their
+                # minimum with 256: two registered steps.
+                m.d.sync += [left.eq(last_word - word + 1),
                              to_page.eq(page_words - (word[:page_bits] if page_bits else 0))]
+                m.next = "LIMIT"
+            with m.State("LIMIT"):
                 limit = Mux(to_page < AXI_MAX_BEATS, to_page, AXI_MAX_BEATS)
                 m.d.sync += [beats.eq(Mux(left < limit, left, limit)), final.eq(left <= limit)]
                 with m.If(inflight < self._outstanding):
                     m.next = "ISSUE"
             with m.State("ISSUE"):
-                # The credit was checked in LENGTH: only this state issues.
+                # The credit was checked in LIMIT: only this state issues.
                 m.d.comb += self.ar.valid.eq(1)
                 with m.If(self.ar.ready):
                     m.d.sync += word.eq(word + beats)
