@@ -17,7 +17,7 @@ from .decision import RefetchDecision
 from .issuer import BurstIssuer
 from .layouts import Plane, decision_layout, index_layout, request_layout, row_layout, summary_layout
 from .planner import RunPlanner
-from .unpack import RowUnpacker
+from .unpack import RowUnpacker, check_row
 
 __all__ = ["Fetcher", "fetcher_from_config"]
 
@@ -78,11 +78,7 @@ class Fetcher(wiring.Component):
 
     def __init__(self, *, head_dim, msb_bits, lsb_bits, max_context, data_bits, addr_bits, id_bits,
                  outstanding, threshold_code, max_run=None):
-        self._head_dim = check_int("head_dim", head_dim, 1, 256)
-        self._msb_bits = check_int("msb_bits", msb_bits, 1, 15)
-        self._lsb_bits = check_int("lsb_bits", lsb_bits, 1, 15)
-        if self._msb_bits + self._lsb_bits > 16:
-            raise ValueError(f"msb_bits + lsb_bits must be at most 16, not {msb_bits} + {lsb_bits}")
+        self._head_dim, self._msb_bits, self._lsb_bits = check_row(head_dim, msb_bits, lsb_bits)
         self._max_context = check_int("max_context", max_context, 1, 65536)
         self._data_bits = check_pow2("data_bits", data_bits, 32, 1024)
         self._addr_bits = check_int("addr_bits", addr_bits, 16, 64)

@@ -7,7 +7,17 @@ from amaranth.lib.wiring import In, Out
 from ..params import check_int
 from .layouts import Plane, raw_row_layout, row_layout
 
-__all__ = ["RowUnpacker", "merge_lsb"]
+__all__ = ["RowUnpacker", "merge_lsb", "check_row"]
+
+
+def check_row(head_dim, msb_bits, lsb_bits):
+    """``(head_dim, msb_bits, lsb_bits)`` checked: D in 1..256, planes of 1..15 bits, at most 16 in all."""
+    head_dim = check_int("head_dim", head_dim, 1, 256)
+    msb = check_int("msb_bits", msb_bits, 1, 15)
+    lsb = check_int("lsb_bits", lsb_bits, 1, 15)
+    if msb + lsb > 16:
+        raise ValueError(f"msb_bits + lsb_bits must be at most 16, not {msb} + {lsb}")
+    return head_dim, msb, lsb
 
 
 def merge_lsb(code, lsb_code, *, lsb_bits):
@@ -43,11 +53,7 @@ class RowUnpacker(wiring.Component):
     """
 
     def __init__(self, *, head_dim, msb_bits, lsb_bits, index_bits):
-        self._head_dim = check_int("head_dim", head_dim, 1, 256)
-        self._msb_bits = check_int("msb_bits", msb_bits, 1, 15)
-        self._lsb_bits = check_int("lsb_bits", lsb_bits, 1, 15)
-        if self._msb_bits + self._lsb_bits > 16:
-            raise ValueError(f"msb_bits + lsb_bits must be at most 16, not {msb_bits} + {lsb_bits}")
+        self._head_dim, self._msb_bits, self._lsb_bits = check_row(head_dim, msb_bits, lsb_bits)
         self._index_bits = check_int("index_bits", index_bits, 1, 16)
         row_bits = 8 * max(self.row_bytes)
         super().__init__({
