@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(PY) -m gen bench --out $(BUILD)
 	$(PY) -m gen bench softmax --out $(BUILD)
 	$(PY) -m gen bench arrays --out $(BUILD)
+	$(PY) -m gen bench fetcher --out $(BUILD)
 	$(PY) -m gen report
 
 # Accuracy: golden fixed-point stages vs float and pruned-vs-dense traffic

@@ -37,11 +37,23 @@ def _pv(config):
     return pv_from_config(config)
 
 
+def _softmax(config):
+    from hw.softmax.softmax import softmax_from_config
+
+    return softmax_from_config(config)
+
+
+def _fetcher(config):
+    from hw.fetcher import fetcher_from_config
+
+    return fetcher_from_config(config)
+
+
 # Filled as blocks land: name -> callable(SpattenConfig) -> wiring.Component.
 # topk_rank and topk_packer are the engine's pivot picker and zero eliminator
 # alone, so that their area and Fmax are reported beside the whole engine's.
-BLOCKS = {"topk": _topk, "topk_rank": _topk_rank, "topk_packer": _topk_packer}
-BLOCKS.update({"qk": _qk, "pv": _pv})
+BLOCKS = {"topk": _topk, "topk_rank": _topk_rank, "topk_packer": _topk_packer,
+          "softmax": _softmax, "qk": _qk, "pv": _pv, "fetcher": _fetcher}
 
 
 def build_block(name, config):
@@ -50,12 +62,3 @@ def build_block(name, config):
     except KeyError:
         raise ValueError(f"block must be one of {', '.join(sorted(BLOCKS))}, not {name!r}") from None
     return factory(config)
-
-
-def _softmax(config):
-    from hw.softmax.softmax import softmax_from_config
-
-    return softmax_from_config(config)
-
-
-BLOCKS["softmax"] = _softmax

@@ -4,8 +4,8 @@
 ``--config FILE.toml``), an output folder (``--out``, default ``build``) and a
 block list (``--blocks a,b``, default every block of :data:`gen.blocks.BLOCKS`).
 ``bench`` and ``eval`` hand the rest of the command line to ``gen.bench.main``
-and ``gen.eval.main``. ``report`` re-renders the README tables from
-``build/reports/*.json``.
+(``bench NAME``: the module of :data:`BENCHES`) and ``gen.eval.main``.
+``report`` re-renders the README tables from ``build/reports/*.json``.
 
 A bad parameter ends the program with a one-line error naming it and exit
 code 2, never with a traceback.
@@ -24,7 +24,7 @@ __all__ = ["main", "parse_blocks", "config_from_args"]
 
 DEFAULT_PRESET = "ulx3s"
 # `python -m gen bench NAME ...`: the benchmark of one block (plain `bench`: the top-k engine's).
-BENCHES = {"softmax": "gen.bench_softmax", "arrays": "gen.bench_arrays"}
+BENCHES = {"softmax": "gen.bench_softmax", "arrays": "gen.bench_arrays", "fetcher": "gen.bench_fetcher"}
 
 
 class UsageError(Exception):
@@ -88,7 +88,8 @@ def _parser():
     synth.add_argument("--no-pnr", action="store_true", help="Yosys only, no place-and-route")
     synth.add_argument("--ice40-pnr", action="store_true",
                        help="also place and route on iCE40 UP5K when the block fits")
-    commands.add_parser("bench", help="top-k cycle benchmarks (gen.bench)", add_help=False)
+    commands.add_parser("bench", help="benchmarks: top-k (gen.bench), or bench NAME for "
+                        f"NAME in {', '.join(BENCHES)}", add_help=False)
     commands.add_parser("eval", help="real-model evaluation (gen.eval)", add_help=False)
     report = commands.add_parser("report", help="render build/reports/*.json into README.md")
     report.add_argument("--out", default="build", metavar="DIR",

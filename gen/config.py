@@ -71,6 +71,14 @@ class SpattenConfig:
         Head keep ratio of the last layer.
     value_keep : float
         Local value pruning: fraction of V rows kept per query row.
+    axi_data_bits : int
+        Memory port (the fetcher's AXI4 read master): data width, a power of two in 32..1024.
+    axi_addr_bits : int
+        Memory port address width, 16..64.
+    axi_id_bits : int
+        Memory port ID width, 1..16 (the fetcher reads with one ID: in-order data).
+    axi_outstanding : int
+        Read bursts the fetcher keeps in flight, 1..256.
     """
 
     name: str = "custom"
@@ -94,6 +102,11 @@ class SpattenConfig:
     head_prune_start: float = 0.3
     head_keep_final: float = 1.0
     value_keep: float = 1.0
+    # Memory port (AXI4 read master of the fetcher).
+    axi_data_bits: int = 128
+    axi_addr_bits: int = 32
+    axi_id_bits: int = 4
+    axi_outstanding: int = 16
 
     def __post_init__(self):
         # The name becomes a build folder and part of report file names.
@@ -102,7 +115,8 @@ class SpattenConfig:
                               f"(starting with a letter or digit), not {self.name!r}")
         ints = ("head_dim", "max_context", "qk_multipliers", "pv_multipliers",
                 "softmax_lanes", "softmax_fifo_depth", "topk_parallelism",
-                "topk_score_bits", "value_bits", "msb_bits", "lsb_bits")
+                "topk_score_bits", "value_bits", "msb_bits", "lsb_bits",
+                "axi_data_bits", "axi_addr_bits", "axi_id_bits", "axi_outstanding")
         for name in ints:
             value = getattr(self, name)
             if isinstance(value, bool):
@@ -150,6 +164,15 @@ class SpattenConfig:
             if not 0.0 < value <= 1.0:
                 raise ConfigError(f"{name} must be in (0, 1], not {value!r}")
 
+        self._check_memory_port()
+
+    def _check_memory_port(self):
+        if not _is_pow2(self.axi_data_bits) or not 32 <= self.axi_data_bits <= 1024:
+            raise ConfigError(f"axi_data_bits must be a power of two in 32..1024, not {self.axi_data_bits!r}")
+        self._range("axi_addr_bits", 16, 64)
+        self._range("axi_id_bits", 1, 16)
+        self._range("axi_outstanding", 1, 256)
+
     def _range(self, name, lo, hi):
         value = getattr(self, name)
         if not lo <= value <= hi:
@@ -187,7 +210,8 @@ PRESETS = {
     # Small enough for fast co-simulation; exercises every width path.
     "tiny": replace(_BASE, name="tiny", head_dim=8, max_context=64,
                     qk_multipliers=16, pv_multipliers=16, softmax_lanes=2,
-                    softmax_fifo_depth=16, topk_parallelism=4, topk_score_bits=12),
+                    softmax_fifo_depth=16, topk_parallelism=4, topk_score_bits=12,
+                    axi_data_bits=32, axi_outstanding=4),
     # ULX3S ECP5-85F: 156 MULT18X18D in all; 128 for the two arrays leaves room
     # for the softmax. K and V buffers of 512 x 64 x 12 bit take 96 of the 208 EBRs.
     # Top-k P = 4: twice the softmax lanes, as in the paper (16 for 8), and the
@@ -196,7 +220,10 @@ PRESETS = {
     # P = 2: golden.topk_cycles). Its buffers (128 rows) go to block RAM.
     "ulx3s": replace(_BASE, name="ulx3s", max_context=512,
                      qk_multipliers=64, pv_multipliers=64, softmax_lanes=2,
-                     softmax_fifo_depth=64, topk_parallelism=4),
+                     softmax_fifo_depth=64, topk_parallelism=4,
+                     # ULX3S SDRAM behind a 64-bit port; 16 bursts in flight hide 50 cycles of
+                     # latency behind 8-beat (one 64-byte MSB row) bursts.
+                     axi_data_bits=64, axi_outstanding=16),
     # The SpAtten paper's ASIC: 512 multipliers per array, D=64, context 1024,
     # P=16, 8 softmax lanes, 12-bit on-chip values.
     "paper": _PAPER,

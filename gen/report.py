@@ -7,6 +7,7 @@ A section is delimited by ``<!-- BEGIN report:NAME -->`` and
 - ``synth``: one table of every ``synth_<block>_<config>.json``;
   ``synth_<block>``: the same for one block (rendered here);
 - ``topk_cycles``: ``gen.bench.render(report)`` of ``topk_cycles.json``;
+- ``fetcher_bandwidth``: ``gen.bench_fetcher.render(report)`` of ``fetcher_bandwidth.json``;
 - ``golden_*``: ``gen.golden_report.render(report)`` of ``golden_*.json``;
 - ``eval_*``: ``gen.eval.render(report)`` of ``eval_*.json``.
 
@@ -30,7 +31,8 @@ __all__ = ["render_readme", "render_text", "replace_section", "section_names", "
 
 # NAME prefix -> module whose render(report: dict) -> str renders it.
 RENDERERS = {"topk_cycles": "gen.bench", "golden_": "gen.golden_report", "eval_": "gen.eval",
-             "softmax_bench": "gen.bench_softmax", "arrays_bench": "gen.bench_arrays"}
+             "softmax_bench": "gen.bench_softmax", "arrays_bench": "gen.bench_arrays",
+             "fetcher_bandwidth": "gen.bench_fetcher"}
 
 _MARKER = re.compile(r"<!-- BEGIN report:([A-Za-z0-9_]+) -->")
 

@@ -50,11 +50,10 @@ output, the same pruning rules on float importances, no quantization.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .formats import HEAD_IMPORTANCE, OUT_FRAC, PROB, TOKEN_IMPORTANCE, as_int
+from .fetch import refetch_rows, refetch_threshold_code
+from .formats import HEAD_IMPORTANCE, OUT_FRAC, TOKEN_IMPORTANCE, as_int
 from .pruning import keep_count, keep_ratio, prune, sat_add, topk_rows, value_keep_count
 from .pv import pv_acc, pv_output
 from .qk import qk_dot, qk_float, qk_scores, score_multiplier
@@ -337,8 +336,8 @@ def attend_head(q, k, v, m, sh, visible, cfg, progressive=True):
     prob = softmax_fx(scores, visible)
     refetch = np.zeros(visible.shape[0], dtype=bool)
     if two_pass:
-        thr = math.floor(cfg.requant_threshold * (1 << PROB.frac) + 0.5)
-        refetch = visible.any(axis=1) & (prob.max(axis=1) < thr)
+        refetch = refetch_rows(prob.max(axis=1), visible.any(axis=1),
+                               refetch_threshold_code(cfg.requant_threshold))
         if refetch.any():
             rows = np.flatnonzero(refetch)
             scores[rows] = qk_scores(qk_dot(np.asarray(q)[rows], k, bits), m, sh)

@@ -160,3 +160,27 @@ def test_toml_value_wrong(tmp_path):
 def test_load():
     assert load() == PRESETS["tiny"]
     assert load("paper") == PRESETS["paper"]
+
+
+# Memory port (the fetcher's AXI4 read master).
+
+def test_memory_port_values():
+    assert (PRESETS["ulx3s"].axi_data_bits, PRESETS["ulx3s"].axi_outstanding) == (64, 16)
+    assert PRESETS["paper"].axi_data_bits == 128
+    assert (PRESETS["tiny"].axi_data_bits, PRESETS["tiny"].axi_addr_bits) == (32, 32)
+
+
+@pytest.mark.parametrize("value", [16, 48, 2048])
+def test_axi_data_bits_wrong(value):
+    _raises(f"axi_data_bits must be a power of two in 32..1024, not {value}", axi_data_bits=value)
+
+
+@pytest.mark.parametrize("field, lo, hi", [("axi_addr_bits", 16, 64), ("axi_id_bits", 1, 16),
+                                           ("axi_outstanding", 1, 256)])
+def test_memory_port_range_wrong(field, lo, hi):
+    _raises(f"{field} must be in {lo}..{hi}, not {lo - 1}", **{field: lo - 1})
+    _raises(f"{field} must be in {lo}..{hi}, not {hi + 1}", **{field: hi + 1})
+
+
+def test_memory_port_integer_wrong():
+    _raises("axi_outstanding must be an integer, not 2.5", axi_outstanding=2.5)
