@@ -10,6 +10,7 @@ from ..params import check_int, check_pow2
 from .credits import Credits
 from .exp_unit import ExpUnit
 from .layouts import norm_beat, row_head, score_beat, widths
+from .row_reader import RowReader
 
 __all__ = ["ExpStage", "delay"]
 
@@ -104,27 +105,17 @@ class ExpStage(wiring.Component):
         m.submodules.recip_slots = recip_slots = Credits(depth=self._recip_depth)
         m.d.comb += [exp_slots.give.eq(self.exp_freed), recip_slots.give.eq(self.recip_freed)]
 
-        # The row under way: beats left to read (the current one included).
-        busy = Signal()
-        left = Signal(range(self._beats_cap + 1))
+        # The row under way: its max and tag, latched when the reader takes it.
+        m.submodules.reader = reader = RowReader(depth=self._buffer_depth, beats_cap=self._beats_cap)
         row_max = Signal.like(self.rows.payload.row_max, reset_less=True)
         tag = Signal.like(self.rows.payload.tag, reset_less=True)
-        first = Signal(reset_less=True)
-        issue = busy & exp_slots.available
-        ending = issue & (left == 1)
-        load = self.rows.valid & self.rows.ready
-        m.d.comb += [self.rows.ready.eq(recip_slots.available & (~busy | ending)),
-                     exp_slots.take.eq(issue), recip_slots.take.eq(load), self.freed.eq(issue)]
-        rptr = Signal(range(self._buffer_depth))
-        m.d.comb += self.r_addr.eq(rptr)
-        with m.If(issue):
-            m.d.sync += [rptr.eq(Mux(rptr == self._buffer_depth - 1, 0, rptr + 1)),
-                         left.eq(left - 1), first.eq(0)]
-        with m.If(ending):
-            m.d.sync += busy.eq(0)
-        with m.If(load):
-            m.d.sync += [busy.eq(1), left.eq(self.rows.payload.tag.beats), first.eq(1),
-                         row_max.eq(self.rows.payload.row_max), tag.eq(self.rows.payload.tag)]
+        issue, first = reader.issue, reader.first
+        m.d.comb += [reader.row_valid.eq(self.rows.valid), reader.row_beats.eq(self.rows.payload.tag.beats),
+                     reader.room.eq(recip_slots.available), reader.credit.eq(exp_slots.available),
+                     self.rows.ready.eq(reader.take), self.r_addr.eq(reader.addr),
+                     exp_slots.take.eq(issue), recip_slots.take.eq(reader.load), self.freed.eq(issue)]
+        with m.If(reader.load):
+            m.d.sync += [row_max.eq(self.rows.payload.row_max), tag.eq(self.rows.payload.tag)]
 
         # Side band of each read, aligned with its data.
         lat = self._read_latency

@@ -1,6 +1,6 @@
 """Softmax pass 3: read each row's ``e'`` back, multiply it by the row's reciprocal, emit probabilities."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,6 +10,7 @@ from .credits import Credits
 from .exp_stage import delay
 from .layouts import norm_beat, prob_beat, row_recip, row_summary, z_values
 from .normalizer import Normalizer
+from .row_reader import RowReader
 
 __all__ = ["NormStage"]
 
@@ -88,27 +89,20 @@ class NormStage(wiring.Component):
             m.d.comb += [port.valid.eq(fifo.r_valid), port.payload.eq(fifo.r_data), fifo.r_en.eq(port.ready),
                          slots.give.eq(fifo.r_valid & port.ready)]
 
-        busy = Signal()
-        left = Signal(range(self._beats_cap + 1))
+        # The row under way: R and z, latched when the reader takes it; its summary goes then.
+        m.submodules.reader = reader = RowReader(depth=self._exp_depth, beats_cap=self._beats_cap)
         recip = Signal(self._recip.members["recip"], reset_less=True)
         z_excess = Signal(self._recip.members["z_excess"], reset_less=True)
-        issue = busy & out_slots.available
-        ending = issue & (left == 1)
-        load = self.rows.valid & self.rows.ready
-        row = self.rows.payload
-        m.d.comb += [self.rows.ready.eq(summary_slots.available & (~busy | ending)),
+        row, issue, load = self.rows.payload, reader.issue, reader.load
+        m.d.comb += [reader.row_valid.eq(self.rows.valid), reader.row_beats.eq(row.tag.beats),
+                     reader.room.eq(summary_slots.available), reader.credit.eq(out_slots.available),
+                     self.rows.ready.eq(reader.take), self.r_addr.eq(reader.addr),
                      out_slots.take.eq(issue), summary_slots.take.eq(load), self.freed.eq(issue)]
         summary = data.View(summary_layout, summary_fifo.w_data)
         m.d.comb += [summary_fifo.w_en.eq(load), summary.max_prob.eq(row.max_prob),
                      summary.length.eq(row.tag.length), summary.error.eq(row.tag.error)]
-        rptr = Signal(range(self._exp_depth))
-        m.d.comb += self.r_addr.eq(rptr)
-        with m.If(issue):
-            m.d.sync += [rptr.eq(Mux(rptr == self._exp_depth - 1, 0, rptr + 1)), left.eq(left - 1)]
-        with m.If(ending):
-            m.d.sync += busy.eq(0)
         with m.If(load):
-            m.d.sync += [busy.eq(1), left.eq(row.tag.beats), recip.eq(row.recip), z_excess.eq(row.z_excess)]
+            m.d.sync += [recip.eq(row.recip), z_excess.eq(row.z_excess)]
 
         lat = self._read_latency
         r_valid = delay(m, issue, lat, name="read_valid", reset=True)
