@@ -7,16 +7,16 @@ from amaranth.lib.wiring import In, Out
 
 from golden.topk_cycles import LUT_RAM_ROWS, lfsr_seeds
 
-from .compare import greater_equal, greater_than, greater_than_const, thermometer
-from .credit_fifo import CreditFifo
-from .lane_ram import LaneRam
-from .lfsr import Lfsr
-from .params import check_bool, check_int, check_pow2
-from .prefix_sum import popcount, prefix_counts, prefix_levels, staged_block_counts
-from .rank_select import RankSelect
-from .rank_target import RankTarget
-from .replicate import kept_copies, replicas
-from .zero_eliminator import ZeroEliminator
+from ..compare import greater_equal, greater_than, greater_than_const, thermometer
+from ..credit_fifo import CreditFifo
+from ..lane_ram import LaneRam
+from ..lfsr import Lfsr
+from ..params import check_bool, check_int, check_pow2
+from ..prefix_sum import popcount, prefix_counts, prefix_levels, staged_block_counts
+from ..rank_select import RankSelect
+from ..rank_target import RankTarget
+from ..replicate import kept_copies, replicas
+from ..zero_eliminator import ZeroEliminator
 
 __all__ = ["TopKEngine", "topk_from_config"]
 
