@@ -221,6 +221,24 @@ def test_topk_properties():
     Fragment.get(engine, None)          # elaborates: no UnusedElaboratable from gen/blocks.py
 
 
+def test_topk_blocks():
+    """The registry's top-k blocks: interleaved engines when the config asks, the importance engines."""
+    from dataclasses import replace
+
+    from golden.formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE
+    from hw.topk import TopKInterleave
+
+    config = replace(preset("tiny"), topk_engines=2)
+    engines = build_block("topk", config)
+    assert isinstance(engines, TopKInterleave) and engines.engines == 2
+    assert (engines.n_max, engines.lanes) == (config.max_context, config.topk_parallelism)
+    token, head = build_block("topk_token", config), build_block("topk_head", config)
+    assert (token.n_max, token.score_bits, token.signed) == (config.max_context, TOKEN_IMPORTANCE.bits, False)
+    assert (head.score_bits, head.signed) == (HEAD_IMPORTANCE.bits, False) == (40, False)
+    for block in (engines, token, head):
+        Fragment.get(block, None)
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"n_max": 0}, ValueError, "n_max must be in 1..65536, not 0"),
     ({"n_max": 65537}, ValueError, "n_max must be in 1..65536, not 65537"),
