@@ -140,7 +140,9 @@ def main(args=None):
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(render(report))
     print(path)
-    return 0
+    # Rows back to back at the presets, against the Q x K row time (gen.bench_topk_rows).
+    from . import bench_topk_rows
+    return bench_topk_rows.main(["--out", str(out), "--seed", str(args.seed)])
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from sim import runner
 from sim.clock import ClockDomain
 from sim.streams import StreamSink, StreamSource, random_pause
 
-__all__ = ["Case", "TopKBench", "random_cases", "edge_cases", "CHECKED_FILE"]
+__all__ = ["Case", "TopKBench", "random_cases", "edge_cases", "expected", "CHECKED_FILE"]
 
 # One line "<cocotb test> <requests checked>" per test, in the run's folder (the
 # pytest entry point sums it); the first test of a simulation starts it afresh.
@@ -169,11 +169,7 @@ class TopKBench:
 
     def expected(self, case):
         """``(indices, scores, error)`` the engine must return for ``case``."""
-        if case.n == 0 or case.n > self.n_max:
-            return [], [], 1
-        k = min(case.k, case.n)
-        indices = [int(i) for i in topk(np.array(case.scores, dtype=np.int64), k)]
-        return indices, [case.scores[i] for i in indices], int(case.k > case.n)
+        return expected(case.n, case.k, case.scores, self.n_max)
 
     def check(self, case, label):
         """Assert the result beats of ``case`` against the golden model."""
@@ -232,6 +228,19 @@ class TopKBench:
         if scores is None:
             scores = [self.rng.randint(self.lo, self.hi) for _ in range(n)]
         return Case(label, n, k, list(scores))
+
+
+def expected(n, k, scores, n_max):
+    """``(indices, scores, error)`` an engine of ``n_max`` returns for the request ``{n, k}``.
+
+    The kept elements by :func:`golden.topk.topk` (``k`` clamped to ``n``,
+    ``error`` if it was above), or none with ``error`` for ``n = 0`` or
+    ``n > n_max``. Shared by this testbench and ``tests/test_hw_topk.py``.
+    """
+    if n == 0 or n > n_max:
+        return [], [], 1
+    indices = [int(i) for i in topk(np.array(scores, dtype=np.int64), min(k, n))]
+    return indices, [scores[i] for i in indices], int(k > n)
 
 
 def edge_cases(bench):
