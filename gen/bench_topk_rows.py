@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "render", "measure", "PRESETS", "K_FRACTIONS", "SCORE_BITS"]
+__all__ = ["main", "render", "measure", "row_time", "preset_config", "PRESETS", "K_FRACTIONS", "SCORE_BITS"]
 
 PRESETS = ("ulx3s", "paper")
 K_FRACTIONS = (8, 4, 2)  # k = n / fraction
@@ -32,6 +32,13 @@ def row_time(config):
     """Cycles Q x K takes to make one row of ``max_context`` scores."""
     per_cycle = max(1, config.qk_multipliers // config.head_dim)
     return math.ceil(config.max_context / per_cycle)
+
+
+def preset_config(name):
+    """The :class:`gen.config.SpattenConfig` of preset ``name``."""
+    from gen.config import preset
+
+    return preset(name)
 
 
 def _scores(seed, n, count):
@@ -140,11 +147,9 @@ def main(args=None):
               "requests_per_point": args.requests, "points": rows,
               "row_time_ratio_max": max(r["row_time_ratio"] for r in rows),
               "model_exact": all(r["model_exact"] for r in rows)}
-    path = out / "reports" / "topk_rows.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(render(report))
-    print(path)
+    from gen.bench import write_report
+
+    write_report(out, "topk_rows", report, render)
     return 0
 
 
