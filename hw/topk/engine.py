@@ -17,6 +17,7 @@ from ..rank_select import RankSelect
 from ..rank_target import RankTarget
 from ..replicate import kept_copies, replicas
 from ..zero_eliminator import ZeroEliminator
+from .rotate import rotate, rotate_layers
 
 __all__ = ["TopKEngine"]
 
@@ -24,61 +25,6 @@ __all__ = ["TopKEngine"]
 SIDES = "LMR"
 # The counted classes of a round, in the order of the decision's tests.
 CLASSES = ("gt_hi", "ge_hi", "gt_lo", "ge_lo")
-
-
-def _rotate_layers(P):
-    """Multiplexer layers of :func:`_rotate` over ``P`` lanes (registers between them)."""
-    return -(-(P.bit_length() - 1) // 2)
-
-
-def _rotate(m, lanes, amounts, name):
-    """Lane ``j`` of the result is ``lanes[(j - a) % P]``: 4:1 multiplexer layers.
-
-    Registered between layers: the result is ``_rotate_layers(P) - 1`` cycles
-    after ``lanes`` and ``amounts`` (the amounts of later layers are delayed
-    beside the data).
-
-    ``amounts[j]`` is a copy of the rotation amount ``a`` that drives the
-    multiplexers of output column ``j`` only (one select net per column
-    instead of one per layer for all ``P`` lanes of every bit). Each layer
-    rotates by two bits of ``a`` (a 4:1 multiplexer: two LUT4 and a PFUMX on
-    ECP5; a last single bit takes a 2:1 layer), and its outputs are kept
-    wires: without them the LUT mapper, seeing a distinct select per column,
-    flattens every output into its own 16:1 multiplexer (twice the LUTs and
-    far more routing) instead of sharing the layers. Both layers of P = 16
-    in one cycle would be a slow path of the engine.
-    """
-    P = len(lanes)
-    bits = P.bit_length() - 1
-    b = 0
-    while b < bits:
-        step = min(2, bits - b)
-        last = b + step >= bits
-        nxt = []
-        for j in range(P):
-            sig = Signal.like(lanes[j], name=f"{name}{b}_{j}", attrs={"keep": 1})
-            sel = amounts[j][b:b + step]
-            with m.Switch(sel):
-                for v in range(1 << step):
-                    with m.Case(v):
-                        m.d.comb += sig.eq(lanes[(j - (v << b)) % P])
-            if not last:
-                reg = Signal.like(lanes[j], name=f"{name}{b}_{j}_q", reset_less=True)
-                m.d.sync += reg.eq(sig)
-                sig = reg
-            nxt.append(sig)
-        if not last:
-            # The later layers' amounts, one cycle later (one register per
-            # distinct copy, so the copies' fanout stays as it was).
-            delayed = {}
-            for a in amounts:
-                if id(a) not in delayed:
-                    delayed[id(a)] = Signal.like(a, name=f"{name}{b}_amt{len(delayed)}", reset_less=True)
-                    m.d.sync += delayed[id(a)].eq(a)
-            amounts = [delayed[id(a)] for a in amounts]
-        lanes = nxt
-        b += step
-    return lanes
 
 
 def _last_mask(n, P):
@@ -325,7 +271,7 @@ class TopKEngine(wiring.Component):
         the sample rows are registered in HOLD and loaded into the read rows
         in the last.
         """
-        return max(1, _rotate_layers(self._P))
+        return max(1, rotate_layers(self._P))
 
     # Bits of a memory slice with its own read row (hw.lane_ram).
     RAM_SLICE_BITS = 8
@@ -825,7 +771,7 @@ class TopKEngine(wiring.Component):
             # lane; the layers' kept outputs stop the mapper from flattening
             # them into a 16:1 multiplexer per column, as a copy per column
             # once did; four columns per copy left a long route into them).
-            lanes = _rotate(m, [ze.o_data[l] for l in range(P)],
+            lanes = rotate(m, [ze.o_data[l] for l in range(P)],
                             [offs[j // self.ROTATE_GROUP] for j in range(P)], f"rot{side_name}")
             for j, ram in enumerate(banks[side_name]):
                 w2_data = Signal(shape, name=f"w2_data{side_name}{j}", reset_less=True)
@@ -842,7 +788,7 @@ class TopKEngine(wiring.Component):
                 # The rotated lane is registered before the LUT RAM (with
                 # its enable and row): the write lands a cycle after the
                 # shifter, and the round gap waits for it.
-                for i in range(_rotate_layers(P) - 1):
+                for i in range(rotate_layers(P) - 1):
                     # Beside the rotation's registers.
                     en_d = Signal(name=f"w2_en{side_name}{j}_{i}")
                     addr_d = Signal(row_w, name=f"w2_addr{side_name}{j}_{i}", reset_less=True)
