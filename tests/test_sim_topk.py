@@ -51,12 +51,11 @@ RUNS = [
     ("verilator", "ulx3s", 800),
     ("icarus", "tiny", 400),
     ("icarus", "p8-odd-signed", 400),
-    ("verilator", "tiny-x2", 1000),
-    ("verilator", "p8-odd-signed-x3", 1000),
-    ("icarus", "tiny-x2", 200),
-    ("verilator", "token32", 800),
-    ("verilator", "head40", 800),
-    ("icarus", "head40", 200),
+    ("verilator", "tiny-x2", 500),
+    ("verilator", "p8-odd-signed-x3", 500),
+    ("verilator", "token32", 400),
+    ("verilator", "head40", 400),
+    ("icarus", "head40", 120),
 ]
 
 # cocotb tests in sim/topk.py, the bench-only `measure` (skipped here) included.
