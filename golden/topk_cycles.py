@@ -1,6 +1,6 @@
 """Cycle models of the top-k engine.
 
-:func:`engine_cycles` is the exact model of ``hw/topk.py`` (same pivot rule,
+:func:`engine_cycles` is the exact model of ``hw/topk/engine.py`` (same pivot rule,
 same pipeline): cycles per request with no bubbles and no backpressure.
 :func:`select_rounds` is the engine's quick-select: each round partitions its
 candidates three ways around two pivots taken from a ranked sample (a
