@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "render", "measure", "SIZES", "PARALLELISMS", "K_FRACTIONS"]
+__all__ = ["main", "render", "measure", "write_report", "SIZES", "PARALLELISMS", "K_FRACTIONS"]
 
 SIZES = (64, 256, 1024)
 PARALLELISMS = (4, 8, 16)
@@ -96,6 +96,16 @@ def render(report):
     return "\n".join(lines)
 
 
+def write_report(out, name, report, render_report):
+    """Write ``<out>/reports/<name>.json`` and print its table (``render_report(report)``) and path."""
+    path = Path(out) / "reports" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(render_report(report))
+    print(path)
+    return path
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m gen bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="build",
@@ -135,12 +145,10 @@ def main(args=None):
               "round_gap_cycles": {str(p): topk_cycles.round_gap(p) for p in parallelisms},
               "final_latency_cycles": {str(p): topk_cycles.final_latency(N_MAX, p) for p in parallelisms},
               "model_exact": all(r["model_exact"] for r in rows)}
-    path = out / "reports" / "topk_cycles.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(render(report))
-    print(path)
-    return 0
+    write_report(out, "topk_cycles", report, render)
+    # Rows back to back at the presets, against the Q x K row time (gen.bench_topk_rows).
+    from . import bench_topk_rows
+    return bench_topk_rows.main(["--out", str(out), "--seed", str(args.seed)])
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Every block that `make verilog` emits and `make synth` measures is listed here,
 built from one :class:`gen.config.SpattenConfig`.
 """
 
-__all__ = ["BLOCKS", "build_block"]
+__all__ = ["BLOCKS", "build_block", "TOPK_HEADS"]
 
 
 def _topk(config):
@@ -49,10 +49,35 @@ def _fetcher(config):
     return fetcher_from_config(config)
 
 
+# Heads per layer the head-importance top-k ranks at most (BERT-base and
+# GPT-2 have 12, BERT-large 16, GPT-2 XL 25).
+TOPK_HEADS = 32
+
+
+def _topk_token(config):
+    """Cascade token pruning: the token importances (golden.formats.TOKEN_IMPORTANCE, 32 bits)."""
+    from golden.formats import TOKEN_IMPORTANCE
+    from hw.topk import TopKEngine
+
+    return TopKEngine(n_max=config.max_context, parallelism=config.topk_parallelism,
+                      score_bits=TOKEN_IMPORTANCE.bits, signed=TOKEN_IMPORTANCE.signed)
+
+
+def _topk_head(config):
+    """Cascade head pruning: the head importances (golden.formats.HEAD_IMPORTANCE, 40 bits)."""
+    from golden.formats import HEAD_IMPORTANCE
+    from hw.topk import TopKEngine
+
+    return TopKEngine(n_max=TOPK_HEADS, parallelism=min(4, config.topk_parallelism),
+                      score_bits=HEAD_IMPORTANCE.bits, signed=HEAD_IMPORTANCE.signed)
+
+
 # Filled as blocks land: name -> callable(SpattenConfig) -> wiring.Component.
 # topk_rank and topk_packer are the engine's pivot picker and zero eliminator
 # alone, so that their area and Fmax are reported beside the whole engine's.
+# topk_token and topk_head rank the importances of cascade pruning.
 BLOCKS = {"topk": _topk, "topk_rank": _topk_rank, "topk_packer": _topk_packer,
+          "topk_token": _topk_token, "topk_head": _topk_head,
           "softmax": _softmax, "qk": _qk, "pv": _pv, "fetcher": _fetcher}
 
 

@@ -53,6 +53,10 @@ class SpattenConfig:
         P, comparators per side in the top-k engine (power of two).
     topk_score_bits : int
         Width of the scores ranked by the top-k engine.
+    topk_engines : int
+        Top-k engines side by side for local value pruning (round-robin,
+        results in order: ``hw.topk.TopKInterleave``), enough to keep up
+        with a Q x K row (``golden.topk_cycles.stream_cycles``).
     value_bits : int
         On-chip width of Q, K and V elements (MSB + LSB planes).
     msb_bits : int
@@ -90,6 +94,9 @@ class SpattenConfig:
     softmax_fifo_depth: int = 128
     topk_parallelism: int = 16
     topk_score_bits: int = 16
+    # Three engines at P = 16, n = 1024: about 0.7 of the Q x K row time
+    # (two: 1.0, one: 2.0).
+    topk_engines: int = 3
     value_bits: int = 12
     msb_bits: int = 8
     lsb_bits: int = 4
@@ -115,7 +122,7 @@ class SpattenConfig:
                               f"(starting with a letter or digit), not {self.name!r}")
         ints = ("head_dim", "max_context", "qk_multipliers", "pv_multipliers",
                 "softmax_lanes", "softmax_fifo_depth", "topk_parallelism",
-                "topk_score_bits", "value_bits", "msb_bits", "lsb_bits",
+                "topk_score_bits", "topk_engines", "value_bits", "msb_bits", "lsb_bits",
                 "axi_data_bits", "axi_addr_bits", "axi_id_bits", "axi_outstanding")
         for name in ints:
             value = getattr(self, name)
@@ -139,6 +146,7 @@ class SpattenConfig:
         self._range("softmax_lanes", 1, 64)
         self._range("softmax_fifo_depth", 2, 4096)
         self._range("topk_score_bits", 2, 64)
+        self._range("topk_engines", 1, 16)
         self._range("value_bits", 2, 16)
         self._range("msb_bits", 1, 15)
         self._range("lsb_bits", 0, 15)
@@ -210,7 +218,7 @@ PRESETS = {
     # Small enough for fast co-simulation; exercises every width path.
     "tiny": replace(_BASE, name="tiny", head_dim=8, max_context=64,
                     qk_multipliers=16, pv_multipliers=16, softmax_lanes=2,
-                    softmax_fifo_depth=16, topk_parallelism=4, topk_score_bits=12,
+                    softmax_fifo_depth=16, topk_parallelism=4, topk_score_bits=12, topk_engines=1,
                     axi_data_bits=32, axi_outstanding=4),
     # ULX3S ECP5-85F: 156 MULT18X18D in all; 128 for the two arrays leaves room
     # for the softmax. K and V buffers of 512 x 64 x 12 bit take 96 of the 208 EBRs.
@@ -218,9 +226,10 @@ PRESETS = {
     # smallest P that keeps up with the Q x K array's one score per cycle (a
     # top-k of 512 scores takes about 430-520 cycles at P = 4, 880-900 at
     # P = 2: golden.topk_cycles). Its buffers (128 rows) go to block RAM.
+    # One engine: back to back, 0.86-0.97 of the 512-cycle row time.
     "ulx3s": replace(_BASE, name="ulx3s", max_context=512,
                      qk_multipliers=64, pv_multipliers=64, softmax_lanes=2,
-                     softmax_fifo_depth=64, topk_parallelism=4,
+                     softmax_fifo_depth=64, topk_parallelism=4, topk_engines=1,
                      # ULX3S SDRAM behind a 64-bit port; 16 bursts in flight hide 50 cycles of
                      # latency behind 8-beat (one 64-byte MSB row) bursts.
                      axi_data_bits=64, axi_outstanding=16),

@@ -8,6 +8,7 @@ A section is delimited by ``<!-- BEGIN report:NAME -->`` and
   ``synth_<block>``: the same for one block (rendered here);
 - ``topk_cycles``: ``gen.bench.render(report)`` of ``topk_cycles.json``;
 - ``fetcher_bandwidth``: ``gen.bench_fetcher.render(report)`` of ``fetcher_bandwidth.json``;
+- ``topk_rows``: ``gen.bench_topk_rows.render(report)`` of ``topk_rows.json``;
 - ``golden_*``: ``gen.golden_report.render(report)`` of ``golden_*.json``;
 - ``eval_*``: ``gen.eval.render(report)`` of ``eval_*.json``.
 
@@ -30,8 +31,8 @@ __all__ = ["render_readme", "render_text", "replace_section", "section_names", "
            "render_presets", "publish_figures", "RENDERERS"]
 
 # NAME prefix -> module whose render(report: dict) -> str renders it.
-RENDERERS = {"topk_cycles": "gen.bench", "golden_": "gen.golden_report", "eval_": "gen.eval",
-             "softmax_bench": "gen.bench_softmax", "arrays_bench": "gen.bench_arrays",
+RENDERERS = {"topk_cycles": "gen.bench", "topk_rows": "gen.bench_topk_rows", "golden_": "gen.golden_report",
+             "eval_": "gen.eval", "softmax_bench": "gen.bench_softmax", "arrays_bench": "gen.bench_arrays",
              "fetcher_bandwidth": "gen.bench_fetcher"}
 
 _MARKER = re.compile(r"<!-- BEGIN report:([A-Za-z0-9_]+) -->")

@@ -1,11 +1,14 @@
 """Cycle models of the top-k engine.
 
-:func:`engine_cycles` is the exact model of ``hw/topk.py`` (same pivot rule,
+:func:`engine_cycles` is the exact model of ``hw/topk/engine.py`` (same pivot rule,
 same pipeline): cycles per request with no bubbles and no backpressure.
 :func:`select_rounds` is the engine's quick-select: each round partitions its
 candidates three ways around two pivots taken from a ranked sample (a
 bracket around the estimated k-th value) and keeps the part holding rank k.
-:func:`release_cycles` is the SpAtten release's model: the sum over
+:func:`stream_cycles` extends it to requests back to back on one engine
+or on several interleaved ones (``hw/topk/interleave.py``), and
+:func:`row_cycles` gives the steady-state cycles per request of such a
+stream. :func:`release_cycles` is the SpAtten release's model: the sum over
 quick-select rounds of ``ceil(n_i / P) + 3`` with a uniformly random pivot.
 
 Cycle convention: cycle 0 is the cycle the first score beat of the request is
@@ -22,7 +25,9 @@ import numpy as np
 __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY", "round_gap",
            "FINAL_LATENCY", "LUT_RAM_ROWS", "block_ram", "round_latency", "final_latency",
            "sample_size", "pivot_targets", "Round",
-           "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles"]
+           "select_rounds", "engine_cycles", "request_cycles", "select_cycles", "release_cycles",
+           "START_DELAY", "DISCARD_DELAY", "EMPTY_DELAY", "FINAL_IDLE_GAP", "EMPTY_IDLE_GAP", "stream_cycles",
+           "row_cycles"]
 
 # Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests),
 # with buffers of at most LUT_RAM_ROWS rows (LUT RAM); deeper buffers are block
@@ -31,6 +36,18 @@ __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY
 ROUND_LATENCY = 16
 FINAL_LATENCY = 14
 LUT_RAM_ROWS = 64
+# The request's control, read by TopKEngine (start_delay ...) and by
+# stream_cycles: cycles from accepting a request to its first score beat
+# (ACCEPT, PREP, then IN), to the first score beat dropped by a bad
+# request or k = 0 (ACCEPT, then DISCARD), to the empty answer of n = 0
+# (ACCEPT, then EMPTY), and from a request's last result beat to the first cycle the
+# engine accepts the next request (after a final pass: the pass ends from
+# a register, then IDLE; after an empty answer: IDLE).
+START_DELAY = 3
+DISCARD_DELAY = 2
+EMPTY_DELAY = 2
+FINAL_IDLE_GAP = 2
+EMPTY_IDLE_GAP = 1
 
 
 def block_ram(n_max, p):
@@ -214,9 +231,10 @@ def select_rounds(scores, k, p, lfsr_seed=1):
 def engine_cycles(scores, k, *, n_max, parallelism, lfsr_seed=1):
     """Cycles of one request on ``TopKEngine(n_max=n_max, parallelism=parallelism)``.
 
-    Returns ``{"select": int or None, "total": int, "rounds": int}``:
-    ``select`` counts up to the cycle in which the k-th value is decided,
-    ``total`` up to the transfer of the last result beat. ``k > n`` is
+    Returns ``{"select": int or None, "total": int, "rounds": int, "rows":
+    list}``: ``select`` counts up to the cycle in which the k-th value is
+    decided, ``total`` up to the transfer of the last result beat, ``rows``
+    are the input rows with a kept element (one result beat each). ``k > n`` is
     clamped; ``k == 0`` and ``n > n_max`` (bad requests) consume the beats and
     emit one empty beat (``select`` None, ``rounds`` 0). ``n == 0`` has no
     score beat, hence no cycle 0: ValueError.
@@ -229,20 +247,83 @@ def engine_cycles(scores, k, *, n_max, parallelism, lfsr_seed=1):
         raise ValueError("scores must hold at least one element (n == 0 has no score beat)")
     beats = -(-n // p)
     if k == 0 or n > n_max:
-        return {"select": None, "total": beats + 1, "rounds": 0}
+        return {"select": None, "total": beats + 1, "rounds": 0, "rows": []}
     k = min(k, n)
     rounds = select_rounds(scores, k, p, lfsr_seed)
     decision = beats - 1 + round_latency(n_max, p)
     for n_i, *_ in rounds[1:]:
         decision += round_gap(p) + (-(-n_i // p)) - 1 + round_latency(n_max, p)
-    # The final pass keeps x > T and the earliest x == T: the last kept index.
-    threshold = rounds[-1].threshold
+    rows = _kept_rows(scores, k, rounds[-1].threshold, p)
+    return {"select": decision + 1,
+            "total": decision + 1 + rows[-1] + final_latency(n_max, p) + 1,
+            "rounds": len(rounds), "rows": rows}
+
+
+def _kept_rows(scores, k, threshold, p):
+    """Input rows (beats) holding a kept element: one result beat each, in order.
+
+    The final pass keeps ``x > T`` and the earliest ``x == T`` (``T`` the
+    k-th value), ``k`` in all.
+    """
     greater = np.flatnonzero((scores > threshold).astype(bool))
     equal = np.flatnonzero((scores == threshold).astype(bool))[:k - greater.shape[0]]
-    last_row = int(max(greater.max(initial=-1), equal.max(initial=-1))) // p
-    return {"select": decision + 1,
-            "total": decision + 1 + last_row + final_latency(n_max, p) + 1,
-            "rounds": len(rounds)}
+    return sorted({int(i) // p for i in np.concatenate([greater, equal])})
+
+
+def stream_cycles(requests, *, n_max, parallelism, engines=1, lfsr_seed=1):
+    """Cycles of a stream of requests on ``TopKInterleave(engines=...)`` (or one ``TopKEngine``).
+
+    ``requests`` is a list of ``(scores, k)`` (``n = len(scores)``, bad
+    requests included), sent back to back: the request and score streams
+    never pause and the result stream never stalls. Returns, per request,
+    ``{"request": a, "scores": [...], "results": [...]}``: the cycles in
+    which its request beat, its score beats and its result beats are
+    transferred, cycle 0 being that of the first request beat.
+
+    The rules, from the hardware (``hw/topk/``): request ``i`` goes to
+    engine ``i mod engines``, offered from the cycle after the last score
+    beat of request ``i - 1`` (after its request beat if it has none) and
+    accepted once that engine is idle, :data:`START_DELAY` cycles before
+    its first score beat (:data:`DISCARD_DELAY` for a request whose beats
+    are dropped); its score beats follow one per cycle. An engine
+    runs as :func:`engine_cycles` says, except that its final pass starts
+    at the later of its decision's next cycle and the cycle after the last
+    result beat of request ``i - 1`` (results leave in request order); a
+    result beat leaves at the earliest one cycle after the one before. An
+    engine is idle again :data:`FINAL_IDLE_GAP` cycles after its last
+    result beat (:data:`EMPTY_IDLE_GAP` after an empty answer).
+    """
+    p = _check_p(parallelism)
+    if isinstance(engines, bool) or not isinstance(engines, (int, np.integer)) or not 1 <= engines <= 16:
+        raise ValueError(f"engines must be in 1..16, not {engines!r}")
+    free = [0] * engines          # first cycle each engine may accept a request
+    offer = 0                     # first cycle the next request is offered
+    previous_last = -1            # cycle of the previous request's last result beat
+    timeline = []
+    for number, (scores, k) in enumerate(requests):
+        scores, k, _ = _check(scores, k, p)
+        n, engine = scores.shape[0], number % engines
+        accepted = max(offer, free[engine])
+        beats = -(-n // p)
+        dropped = k == 0 or n > n_max
+        first = accepted + (DISCARD_DELAY if dropped else START_DELAY)
+        score_cycles = [first + b for b in range(beats)]
+        offer = (score_cycles[-1] if beats else accepted) + 1
+        if n == 0:
+            ready, final = [accepted + EMPTY_DELAY], False
+        elif dropped:
+            ready, final = [first + beats], False
+        else:
+            cycles = engine_cycles(scores, k, n_max=n_max, parallelism=p, lfsr_seed=lfsr_seed)
+            hold = max(accepted + START_DELAY + cycles["select"], previous_last + 1)
+            ready, final = [hold + row + final_latency(n_max, p) for row in cycles["rows"]], True
+        results = []
+        for cycle in ready:
+            previous_last = max(cycle, previous_last + 1)
+            results.append(previous_last)
+        free[engine] = previous_last + (FINAL_IDLE_GAP if final else EMPTY_IDLE_GAP)
+        timeline.append({"request": accepted, "scores": score_cycles, "results": results})
+    return timeline
 
 
 def request_cycles(scores, k, *, n_max, parallelism, lfsr_seed=1):
@@ -281,3 +362,18 @@ def release_cycles(scores, k, parallelism, seed=0):
             k -= greater.shape[0] + n_eq
             cand = less
     return cycles
+
+
+def row_cycles(timeline, warmup=None):
+    """Steady-state cycles per request of a back-to-back ``timeline`` (:func:`stream_cycles`'s form).
+
+    The cycles between the last result beats of request ``warmup - 1`` and
+    of the last request, per request in between; ``warmup`` (default a
+    quarter of the requests, at least 1) leaves out the start, when the
+    engines are not all busy yet.
+    """
+    count = len(timeline)
+    warmup = max(1, count // 4) if warmup is None else warmup
+    if not 1 <= warmup < count:
+        raise ValueError(f"warmup must be in 1..{count - 1} (requests - 1), not {warmup!r}")
+    return (timeline[-1]["results"][-1] - timeline[warmup - 1]["results"][-1]) / (count - warmup)

@@ -7,7 +7,9 @@ and optionally ``engine_class`` (``"module:Class"``, default ``hw.topk:TopKEngin
 for an engine variant with the same interface).
 Every result is compared bit-exact with :func:`golden.topk.topk` and the
 scores; with no bubbles and no backpressure the cycles of each request are
-compared with :mod:`golden.topk_cycles`. A mismatch names the seed, the case
+compared with :mod:`golden.topk_cycles`, and back to back every request's
+beats with its stream model (one engine or several, ``hw.topk:TopKInterleave``
+with ``engines`` among the engine's arguments). A mismatch names the seed, the case
 label, the request and actual vs expected; ``SEED=<seed>`` reproduces the run.
 The result sink also flags a beat withdrawn or changed before it was accepted.
 
@@ -33,7 +35,7 @@ from sim import runner
 from sim.clock import ClockDomain
 from sim.streams import StreamSink, StreamSource, random_pause
 
-__all__ = ["Case", "TopKBench", "random_cases", "edge_cases", "CHECKED_FILE"]
+__all__ = ["Case", "TopKBench", "random_cases", "edge_cases", "expected", "CHECKED_FILE"]
 
 # One line "<cocotb test> <requests checked>" per test, in the run's folder (the
 # pytest entry point sums it); the first test of a simulation starts it afresh.
@@ -167,11 +169,7 @@ class TopKBench:
 
     def expected(self, case):
         """``(indices, scores, error)`` the engine must return for ``case``."""
-        if case.n == 0 or case.n > self.n_max:
-            return [], [], 1
-        k = min(case.k, case.n)
-        indices = [int(i) for i in topk(np.array(case.scores, dtype=np.int64), k)]
-        return indices, [case.scores[i] for i in indices], int(case.k > case.n)
+        return expected(case.n, case.k, case.scores, self.n_max)
 
     def check(self, case, label):
         """Assert the result beats of ``case`` against the golden model."""
@@ -203,6 +201,26 @@ class TopKBench:
         assert case.cycles == want, (f"{where}: {case.cycles} cycles, golden/topk_cycles.py predicts {want}; "
                                      f"{case.timeline()}; scores {case.scores}")
 
+    def check_stream(self, cases, label):
+        """Assert every request's cycles of a back-to-back run of ``cases`` (no pauses)
+        against :func:`golden.topk_cycles.stream_cycles`: its request beat, score beats
+        and result beats, from the cycle of the first request beat."""
+        timeline = topk_cycles.stream_cycles([(case.scores, case.k) for case in cases],
+                                             engines=self.engines, **self.model_params())
+        base = cases[0].request_cycle
+        for number, (case, want) in enumerate(zip(cases, timeline, strict=True)):
+            got = {"request": case.request_cycle - base, "scores": [c - base for c in case.score_cycles],
+                   "results": [c - base for c in case.result_cycles]}
+            where = (f"SEED={runner.seed()} {label} request {number} [{case.label}] n={case.n} k={case.k} "
+                     f"({self.engines} engines)")
+            assert got == want, (f"{where}: cycles from the first request beat\n  got      {got}\n"
+                                 f"  expected {want} (golden/topk_cycles.py stream_cycles)")
+
+    @property
+    def engines(self):
+        """Engines behind the interface (1 for a bare ``TopKEngine``)."""
+        return getattr(self.engine, "engines", 1)
+
     def model_params(self):
         return {"n_max": self.n_max, "parallelism": self.lanes}
 
@@ -210,6 +228,19 @@ class TopKBench:
         if scores is None:
             scores = [self.rng.randint(self.lo, self.hi) for _ in range(n)]
         return Case(label, n, k, list(scores))
+
+
+def expected(n, k, scores, n_max):
+    """``(indices, scores, error)`` an engine of ``n_max`` returns for the request ``{n, k}``.
+
+    The kept elements by :func:`golden.topk.topk` (``k`` clamped to ``n``,
+    ``error`` if it was above), or none with ``error`` for ``n = 0`` or
+    ``n > n_max``. Shared by this testbench and ``tests/test_hw_topk.py``.
+    """
+    if n == 0 or n > n_max:
+        return [], [], 1
+    indices = [int(i) for i in topk(np.array(scores, dtype=np.int64), min(k, n))]
+    return indices, [scores[i] for i in indices], int(k > n)
 
 
 def edge_cases(bench):
@@ -307,13 +338,31 @@ async def random_timed(dut):
 
 @cocotb.test()
 async def random_back_to_back(dut):
-    """Random requests queued at once, no pauses: results exact, no stall between requests."""
+    """Random requests and the edge cases queued at once, no pauses: results exact, and every
+    request's beats at the cycles of golden/topk_cycles.py's stream model."""
     bench, parameters = await _bench(dut)
-    cases = random_cases(bench, parameters["requests"] // 4)
+    cases = random_cases(bench, parameters["requests"] // 4) + edge_cases(bench)
+    bench.rng.shuffle(cases)
     await bench.run(cases)
     for case in cases:
         bench.check(case, "back to back")
+    bench.check_stream(cases, "back to back")
     _checked("random_back_to_back", cases)
+
+
+@cocotb.test()
+async def full_rows_back_to_back(dut):
+    """Requests of n = n_max back to back (the core's local value pruning), no pauses:
+    results and every request's cycles exact (golden/topk_cycles.py stream_cycles)."""
+    bench, parameters = await _bench(dut)
+    rng = bench.rng
+    cases = [bench.case("full row", bench.n_max, rng.randint(1, bench.n_max))
+             for _ in range(max(8, parameters["requests"] // 64))]
+    await bench.run(cases)
+    for case in cases:
+        bench.check(case, "full rows")
+    bench.check_stream(cases, "full rows")
+    _checked("full_rows_back_to_back", cases)
 
 
 @cocotb.test()
@@ -365,8 +414,15 @@ async def measure(dut):
     points = []
     for point in parameters["measure"]["points"]:
         cases = [bench.case("bench", point["n"], point["k"], scores) for scores in point["scores"]]
-        await bench.run(cases, back_to_back=False)
+        back_to_back = point.get("back_to_back", False)
+        await bench.run(cases, back_to_back=back_to_back)
         for case in cases:
             bench.check(case, "bench")
-        points.append({**point, "cycles": [case.cycles for case in cases]})
+        measured = {"cycles": [case.cycles for case in cases]}
+        if back_to_back:
+            base = cases[0].request_cycle
+            measured["timeline"] = [{"request": case.request_cycle - base,
+                                     "scores": [c - base for c in case.score_cycles],
+                                     "results": [c - base for c in case.result_cycles]} for case in cases]
+        points.append({**point, **measured})
     Path(parameters["measure"]["out"]).write_text(json.dumps(points))

@@ -33,3 +33,20 @@ def test_bench_wrong(argv, message, capsys):
         bench.main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_render_rows_table():
+    from gen import bench_topk_rows
+
+    row = {"preset": "paper", "n": 1024, "k": 128, "parallelism": 16, "engines": 3, "requests": 24,
+           "row_cycles": 90.5, "qk_row_cycles": 128, "row_time_ratio": 90.5 / 128, "model_row_cycles": 90.5,
+           "model_exact": True, "one_engine_row_cycles": 250.0, "one_engine_row_time_ratio": 250 / 128,
+           "release_cycles_mean": 219.4, "one_pass_cycles": 64}
+    report = {"seed": 3, "score_bits": 16, "requests_per_point": 24,
+              "points": [row, dict(row, preset="ulx3s", engines=1, parallelism=4, n=512, k=64,
+                                   qk_row_cycles=512)]}
+    rows = [line for line in bench_topk_rows.render(report).splitlines() if line.startswith("| ") and
+            line[2].isalpha() and not line.startswith("| preset")]
+    assert rows[0].startswith("| ulx3s | 1 x 4 | 512 | 64 |")
+    assert rows[1] == "| paper | 3 x 16 | 1024 | 128 | 90.5 | 128 | 0.71 | yes | 250.0 (1.95) | 219.4 | 64 |"
+    assert bench_topk_rows.row_time(bench_topk_rows.preset_config("paper")) == 128

@@ -95,15 +95,43 @@ def test_engine_cycles_formula():
     assert (topk_cycles.round_latency(512, 4), topk_cycles.final_latency(512, 4)) == (17, 15)
     assert topk_cycles.request_cycles([3, 1, 2], 2, n_max=512, parallelism=4) == total + 2
     c = topk_cycles.engine_cycles([3, 1, 2], 2, n_max=8, parallelism=4)
-    assert c == {"select": select, "total": total, "rounds": 1}
+    assert c == {"select": select, "total": total, "rounds": 1, "rows": [0]}
     assert topk_cycles.request_cycles([3, 1, 2], 2, n_max=8, parallelism=4) == total
     assert topk_cycles.select_cycles([3, 1, 2], 2, n_max=8, parallelism=4) == select
     # Bad requests and k == 0 consume the beats and emit one beat.
     assert topk_cycles.engine_cycles([1] * 9, 0, n_max=16, parallelism=4)["total"] == 4
     assert topk_cycles.engine_cycles([1] * 9, 2, n_max=8, parallelism=4) == \
-        {"select": None, "total": 4, "rounds": 0}
+        {"select": None, "total": 4, "rounds": 0, "rows": []}
     assert topk_cycles.engine_cycles([1, 2], 5, n_max=8, parallelism=2) == \
         topk_cycles.engine_cycles([1, 2], 2, n_max=8, parallelism=2)
+
+
+def test_stream_cycles_rules():
+    """Back to back: the rules of stream_cycles on hand-checked cases (P = 4, n_max = 16)."""
+    one = {"n_max": 16, "parallelism": 4}
+    alone = topk_cycles.engine_cycles([3, 1, 2, 9, 5], 2, **one)
+    # Request 0: accepted at 0, scores from START_DELAY; its beats at the engine's rows.
+    first, second = topk_cycles.stream_cycles([([3, 1, 2, 9, 5], 2), ([], 1)], **one)
+    assert first["request"] == 0 and first["scores"] == [3, 4]
+    assert first["results"] == [3 + alone["select"] + row + topk_cycles.final_latency(16, 4)
+                                for row in alone["rows"]]
+    assert first["results"][-1] == 3 + alone["total"] - 1
+    # n = 0 on the same engine: once it is idle, answered EMPTY_DELAY cycles later.
+    assert second["request"] == first["results"][-1] + topk_cycles.FINAL_IDLE_GAP
+    assert second["scores"] == [] and second["results"] == [second["request"] + topk_cycles.EMPTY_DELAY]
+    # k = 0 drops its beats from DISCARD_DELAY; on a second engine it is offered the cycle
+    # after the last score beat of the request before, and its answer waits for that one's.
+    a, b = topk_cycles.stream_cycles([([3, 1, 2, 9, 5], 2), ([1] * 9, 0)], engines=2, **one)
+    assert b["request"] == a["scores"][-1] + 1
+    assert b["scores"] == [b["request"] + topk_cycles.DISCARD_DELAY + i for i in range(3)]
+    assert b["results"] == [a["results"][-1] + 1]
+    # Steady state: a quarter left out by default.
+    timeline = [{"results": [10 * i]} for i in range(8)]
+    assert topk_cycles.row_cycles(timeline) == 10.0
+    with pytest.raises(ValueError, match="warmup must be in 1..7"):
+        topk_cycles.row_cycles(timeline, 8)
+    with pytest.raises(ValueError, match="engines must be in 1..16, not 0"):
+        topk_cycles.stream_cycles([], engines=0, **one)
 
 
 def test_engine_cycles_wide_scores():

@@ -3,7 +3,6 @@
 
 import random
 
-import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
@@ -11,8 +10,10 @@ from amaranth.sim import Simulator
 from gen.blocks import build_block
 from gen.config import preset
 from golden import topk_cycles
-from golden.topk import topk
 from hw.topk import TopKEngine
+from sim.amaranth_streams import run, stream_get, stream_put
+from sim.streams import random_pause
+from sim.topk import expected
 
 SEED = 20261122
 
@@ -39,81 +40,41 @@ def _edge_cases(n_max, lo, hi, P):
     ]
 
 
-def _expected(n, k, scores, n_max):
-    """(indices, scores, error) for a request."""
-    if n == 0 or n > n_max:
-        return [], [], 1
-    if k == 0:
-        return [], [], 0
-    kept = [int(i) for i in topk(np.array(scores, dtype=np.int64), min(k, n))]
-    return kept, [scores[i] for i in kept], int(k > n)
-
-
 def _run(dut, cases, *, seed, bubbles, label):
     """Send ``cases`` back to back; random bubbles/backpressure with probability ``bubbles``."""
     P = dut.lanes
     rng = random.Random(seed)
     results = []
 
-    async def put(ctx, port, fill):
-        """One beat on ``port`` after random bubbles; ``fill(payload)`` sets the payload."""
-        while rng.random() < bubbles:
-            ctx.set(port.valid, 0)
-            await ctx.tick()
-        ctx.set(port.valid, 1)
-        fill(port.payload)
-        while True:
-            ready = ctx.get(port.ready)
-            await ctx.tick()
-            if ready:
-                break
+    def pause():
+        return random_pause(random.Random(rng.random()), bubbles)
 
     async def requests(ctx):
+        bubble = pause()
         for n, k, _ in cases:
-            def fill(payload, n=n, k=k):
-                ctx.set(payload.n, n)
-                ctx.set(payload.k, k)
-            await put(ctx, dut.request, fill)
-        ctx.set(dut.request.valid, 0)
+            await stream_put(ctx, dut.request, {"n": n, "k": k}, pause=bubble)
 
     async def scores(ctx):
+        bubble = pause()
         for n, _, values in cases:
             for start in range(0, n, P):
-                def fill(payload, start=start, values=values):
-                    for lane in range(P):
-                        # Lanes past n are don't care: noise.
-                        value = values[start + lane] if start + lane < len(values) else rng.randint(-1, 1) % 2
-                        ctx.set(payload[lane], value)
-                await put(ctx, dut.scores, fill)
-        ctx.set(dut.scores.valid, 0)
+                # Lanes past n are don't care: noise.
+                beat = [values[i] if i < len(values) else rng.randint(-1, 1) % 2
+                        for i in range(start, start + P)]
+                await stream_put(ctx, dut.scores, beat, pause=bubble)
 
     async def result(ctx):
-        beats = []
-        for _ in range(200_000):
-            ready = rng.random() >= bubbles
-            ctx.set(dut.result.ready, ready)
-            if ready and ctx.get(dut.result.valid):
-                count = ctx.get(dut.result.payload.count)
-                beats.append((count,
-                              [ctx.get(dut.result.payload.index[lane]) for lane in range(count)],
-                              [ctx.get(dut.result.payload.score[lane]) for lane in range(count)],
-                              ctx.get(dut.result.payload.error)))
-                if ctx.get(dut.result.payload.last):
-                    results.append(beats)
-                    beats = []
-                    if len(results) == len(cases):
-                        return
-            await ctx.tick()
-        raise AssertionError(f"{label} seed={seed}: only {len(results)} of {len(cases)} results")
+        bubble = pause()
+        for _ in cases:
+            beats = []
+            while not beats or not beats[-1].last:
+                beats.append(await stream_get(ctx, dut.result, pause=bubble))
+            results.append([(beat.count, [beat.index[lane] for lane in range(beat.count)],
+                             [beat.score[lane] for lane in range(beat.count)], beat.error) for beat in beats])
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(requests)
-    sim.add_testbench(scores)
-    sim.add_testbench(result)
-    sim.run()
+    run(dut, requests, scores, result, deadline_cycles=200_000)
     for number, ((n, k, values), beats) in enumerate(zip(cases, results, strict=True)):
-        want_index, want_score, want_error = _expected(n, k, values, dut.n_max)
+        want_index, want_score, want_error = expected(n, k, values, dut.n_max)
         where = f"{label} seed={seed} request {number} n={n} k={k} scores={values}"
         assert all(count or len(beats) == 1 for count, *_ in beats), f"{where}: empty beat {beats}"
         got_index = [i for _, idx, _, _ in beats for i in idx]
@@ -219,6 +180,24 @@ def test_topk_properties():
     assert isinstance(engine, TopKEngine)
     assert engine.n_max == preset("tiny").max_context
     Fragment.get(engine, None)          # elaborates: no UnusedElaboratable from gen/blocks.py
+
+
+def test_topk_blocks():
+    """The registry's top-k blocks: interleaved engines when the config asks, the importance engines."""
+    from dataclasses import replace
+
+    from golden.formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE
+    from hw.topk import TopKInterleave
+
+    config = replace(preset("tiny"), topk_engines=2)
+    engines = build_block("topk", config)
+    assert isinstance(engines, TopKInterleave) and engines.engines == 2
+    assert (engines.n_max, engines.lanes) == (config.max_context, config.topk_parallelism)
+    token, head = build_block("topk_token", config), build_block("topk_head", config)
+    assert (token.n_max, token.score_bits, token.signed) == (config.max_context, TOKEN_IMPORTANCE.bits, False)
+    assert (head.score_bits, head.signed) == (HEAD_IMPORTANCE.bits, False) == (40, False)
+    for block in (engines, token, head):
+        Fragment.get(block, None)
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

@@ -5,80 +5,26 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.topk_cycles import LUT_RAM_ROWS, lfsr_seeds
+from golden.topk_cycles import LUT_RAM_ROWS, START_DELAY, lfsr_seeds
 
-from .compare import greater_equal, greater_than, greater_than_const, thermometer
-from .credit_fifo import CreditFifo
-from .lane_ram import LaneRam
-from .lfsr import Lfsr
-from .params import check_bool, check_int, check_pow2
-from .prefix_sum import popcount, prefix_counts, prefix_levels, staged_block_counts
-from .rank_select import RankSelect
-from .rank_target import RankTarget
-from .replicate import kept_copies, replicas
-from .zero_eliminator import ZeroEliminator
+from ..compare import greater_equal, greater_than, greater_than_const, thermometer
+from ..credit_fifo import CreditFifo
+from ..lane_ram import LaneRam
+from ..lfsr import Lfsr
+from ..params import check_bool, check_int, check_pow2
+from ..prefix_sum import popcount, prefix_counts, prefix_levels, staged_block_counts
+from ..rank_select import RankSelect
+from ..rank_target import RankTarget
+from ..replicate import kept_copies, replicas
+from ..zero_eliminator import ZeroEliminator
+from .rotate import rotate, rotate_layers
 
-__all__ = ["TopKEngine", "topk_from_config"]
+__all__ = ["TopKEngine"]
 
 # Bank sets of the three parts of a round: U (> hi), M (lo < x < hi), D (< lo).
 SIDES = "LMR"
 # The counted classes of a round, in the order of the decision's tests.
 CLASSES = ("gt_hi", "ge_hi", "gt_lo", "ge_lo")
-
-
-def _rotate_layers(P):
-    """Multiplexer layers of :func:`_rotate` over ``P`` lanes (registers between them)."""
-    return -(-(P.bit_length() - 1) // 2)
-
-
-def _rotate(m, lanes, amounts, name):
-    """Lane ``j`` of the result is ``lanes[(j - a) % P]``: 4:1 multiplexer layers.
-
-    Registered between layers: the result is ``_rotate_layers(P) - 1`` cycles
-    after ``lanes`` and ``amounts`` (the amounts of later layers are delayed
-    beside the data).
-
-    ``amounts[j]`` is a copy of the rotation amount ``a`` that drives the
-    multiplexers of output column ``j`` only (one select net per column
-    instead of one per layer for all ``P`` lanes of every bit). Each layer
-    rotates by two bits of ``a`` (a 4:1 multiplexer: two LUT4 and a PFUMX on
-    ECP5; a last single bit takes a 2:1 layer), and its outputs are kept
-    wires: without them the LUT mapper, seeing a distinct select per column,
-    flattens every output into its own 16:1 multiplexer (twice the LUTs and
-    far more routing) instead of sharing the layers. Both layers of P = 16
-    in one cycle were a slow path of the top-k engine.
-    """
-    P = len(lanes)
-    bits = P.bit_length() - 1
-    b = 0
-    while b < bits:
-        step = min(2, bits - b)
-        last = b + step >= bits
-        nxt = []
-        for j in range(P):
-            sig = Signal.like(lanes[j], name=f"{name}{b}_{j}", attrs={"keep": 1})
-            sel = amounts[j][b:b + step]
-            with m.Switch(sel):
-                for v in range(1 << step):
-                    with m.Case(v):
-                        m.d.comb += sig.eq(lanes[(j - (v << b)) % P])
-            if not last:
-                reg = Signal.like(lanes[j], name=f"{name}{b}_{j}_q", reset_less=True)
-                m.d.sync += reg.eq(sig)
-                sig = reg
-            nxt.append(sig)
-        if not last:
-            # The later layers' amounts, one cycle later (one register per
-            # distinct copy, so the copies' fanout stays as it was).
-            delayed = {}
-            for a in amounts:
-                if id(a) not in delayed:
-                    delayed[id(a)] = Signal.like(a, name=f"{name}{b}_amt{len(delayed)}", reset_less=True)
-                    m.d.sync += delayed[id(a)].eq(a)
-            amounts = [delayed[id(a)] for a in amounts]
-        lanes = nxt
-        b += step
-    return lanes
 
 
 def _last_mask(n, P):
@@ -164,6 +110,9 @@ class TopKEngine(wiring.Component):
         Scores are two's complement.
     lfsr_seed : int
         1..65535, seed of the sample LFSRs.
+    ordered : bool
+        Add the ``final_go`` input: one engine among several behind one
+        interface (:class:`hw.topk.interleave.TopKInterleave`).
 
     Members
     -------
@@ -174,6 +123,12 @@ class TopKEngine(wiring.Component):
     result : Out(stream) of ``{index, score, count, last, error}``
         The kept elements in input order, packed into lanes ``0..count-1``,
         at most one beat per input beat; ``last`` on the final beat.
+    final_go : In(1), with ``ordered`` only
+        The final pass may start (the results of earlier requests, from
+        other engines, are out). The final pass starts in the cycle after
+        the later of the last decision's next cycle and the first cycle
+        ``final_go`` is high; it stays high until this request's last
+        result beat.
 
     Latency and throughput (no bubbles, no backpressure, ``nb_i =
     ceil(n_i / P)`` beats in round ``i``, cycle 0 = first score beat accepted):
@@ -200,15 +155,20 @@ class TopKEngine(wiring.Component):
     17,000 flip-flops at P = 16) is routing the place and route must find.
     """
 
-    def __init__(self, *, n_max, parallelism, score_bits, signed=False, lfsr_seed=1):
+    def __init__(self, *, n_max, parallelism, score_bits, signed=False, lfsr_seed=1, ordered=False):
         n_max = check_int("n_max", n_max, 1, 65536)
         P = check_pow2("parallelism", parallelism, 2, 64)
         score_bits = check_int("score_bits", score_bits, 2, 64)
         check_bool("signed", signed)
         lfsr_seed = check_int("lfsr_seed", lfsr_seed, 1, 65535)
+        check_bool("ordered", ordered)
         self._n_max, self._P, self._score_bits = n_max, P, score_bits
-        self._signed, self._lfsr_seed = signed, lfsr_seed
+        self._signed, self._lfsr_seed, self._ordered = signed, lfsr_seed, ordered
+        # An engine among several (hw.topk.interleave) starts its final pass
+        # only once the results of the requests before its own are out.
+        gate = {"final_go": In(1)} if ordered else {}
         super().__init__({
+            **gate,
             "request": In(stream.Signature(data.StructLayout({
                 "n": self.count_bits, "k": self.count_bits}))),
             "scores": In(stream.Signature(data.ArrayLayout(self.score_shape, P))),
@@ -227,6 +187,7 @@ class TopKEngine(wiring.Component):
     score_bits = property(lambda self: self._score_bits)
     signed = property(lambda self: self._signed)
     lfsr_seed = property(lambda self: self._lfsr_seed)
+    ordered = property(lambda self: self._ordered)
 
     @property
     def score_shape(self):
@@ -305,12 +266,12 @@ class TopKEngine(wiring.Component):
 
         The rotation's inner registers and one more, so that the decided
         side's last row is written before the sample read (reading it in
-        the cycle of its write needed a bypass from the three sides' write
-        registers into the sample: long routes, a slow path); at least one:
+        the cycle of its write would need a bypass from the three sides'
+        write registers into the sample: long routes); at least one:
         the sample rows are registered in HOLD and loaded into the read rows
         in the last.
         """
-        return max(1, _rotate_layers(self._P))
+        return max(1, rotate_layers(self._P))
 
     # Bits of a memory slice with its own read row (hw.lane_ram).
     RAM_SLICE_BITS = 8
@@ -353,8 +314,12 @@ class TopKEngine(wiring.Component):
 
     @property
     def start_delay(self):
-        """Cycles from accepting a request to the first cycle scores are taken (ACCEPT, PREP)."""
-        return 3
+        """Cycles from accepting a request to the first cycle scores are taken (ACCEPT, PREP).
+
+        The state machine's request states; ``golden.topk_cycles`` holds
+        the number with the other request-control delays.
+        """
+        return START_DELAY
 
     def elaborate(self, platform):
         m = Module()
@@ -397,8 +362,7 @@ class TopKEngine(wiring.Component):
         cur_km1 = Signal(cb)         # cur_k - 1
         # thermometer(cur_n) and cur_n <= P, registered every cycle: final in
         # GAP (cur_n is loaded in HOLD, DRAIN follows), where the sample read
-        # and the issue counters take them (compares in front of them were
-        # a slow path).
+        # and the issue counters take them (no compare in front of them).
         cur_th, cur_last, cur_last2 = Signal(P, name="cur_th"), Signal(), Signal()
         # This round's part sizes (U, M, D), counted as the beats pass.
         acc = {sd: Signal(cb, name=f"acc{sd}") for sd in SIDES}
@@ -419,8 +383,8 @@ class TopKEngine(wiring.Component):
         rem = Signal(cb)             # elements not yet issued in this round
         # The lanes of the round's last beat, lane l if l <= (n - 1) mod P
         # (a function of the low bits of n): a beat's mask is that if it is
-        # the last, else every lane (a thermometer of rem, updated as rem
-        # counts down, was a slow path).
+        # the last, else every lane (not a thermometer of rem, updated as
+        # rem counts down: a long path).
         rem_lmask = Signal(P, name="rem_lmask")
         # rem <= P (the next beat is the last), a registered view loaded
         # beside rem, so that no compare sits between rem and its users.
@@ -430,7 +394,7 @@ class TopKEngine(wiring.Component):
         rem_last = rem_last_c[0]
         # rem <= 2P (the beat after the next is the last): each issue moves it
         # into rem_last, so that the copies load a register, not a compare
-        # of rem (with the loads' multiplexer after it, a slow path).
+        # of rem (with the loads' multiplexer after it: a long path).
         rem_last2 = Signal()
         disc = Signal(cb)            # beats still to discard
         # The threshold in one copy per lane group (kept apart: hw.replicate).
@@ -451,7 +415,7 @@ class TopKEngine(wiring.Component):
         # column sit apart), loaded a cycle ahead: the LFSR-chosen sample row
         # before the sample read, row 0 before a round, the next row at each
         # issue. (The issue row and the sample-read flag in front of every
-        # bank's address were the slowest path.)
+        # bank's address would be a long path.)
         raddrs = {sd: [kept_copies(row_w, banks[sd][j].slices, name=f"raddr{sd}{j}", reset_less=True)
                        for j in range(P)]
                   for sd in SIDES}
@@ -479,7 +443,7 @@ class TopKEngine(wiring.Component):
         m.d.sync += sample_read.eq(0)
         rs_valid = Signal()
         # The sample source's selects, in one copy per sample lane (a copy
-        # per two lanes, 32 multiplexer bits, was a slow path).
+        # per two lanes drives 32 multiplexer bits: too many).
         rs_m = kept_copies(1, S, name="rs_m")
         rs_r = kept_copies(1, S, name="rs_r")
         rs_mask = Signal(S, reset_less=True)
@@ -492,7 +456,7 @@ class TopKEngine(wiring.Component):
         in_hs = self.scores.valid & self.scores.ready & ~discard
         in_row_c = replicas(m, in_row, G, name="in_row_d", reset_less=True)
         in_hs_c = replicas(m, in_hs, G, name="in_hs_d")
-        # An input beat was accepted in the previous cycle, in two copies of
+        # An input beat is accepted in the previous cycle, in two copies of
         # its own (the beat's issue and the issue counters): left unkept,
         # Yosys merged it into a write-enable copy of the input buffer.
         hs_d_c = replicas(m, in_hs, 2, name="hs_d")
@@ -507,8 +471,7 @@ class TopKEngine(wiring.Component):
         # beat: it reaches 2 ** (b + 1) with bit b + 1 set. The mask bit is
         # therefore a sticky copy of that bit, one cycle behind acc, cleared
         # in the cycle after acc restarts (acc_restart). (As an OR of the
-        # bits above, ABC shared the ORs into a chain of LUTs, one per bit:
-        # a slow path.)
+        # bits above, ABC shares the ORs into a chain of LUTs, one per bit.)
         acc_restart = {sd: Signal(name=f"acc_restart{sd}") for sd in SIDES}
 
         def rows_mask(sd, name):
@@ -522,8 +485,8 @@ class TopKEngine(wiring.Component):
         # each in one copy per group of banks, final the cycle after the
         # decision (HOLD), when the sample rows are loaded into the banks'
         # read-row registers; the part is selected after the registers.
-        # (The decision's sign bits in front of one mask register per group
-        # were a slow path.)
+        # (Not the decision's sign bits in front of one mask register per
+        # group: a long path.)
         next_masks = []
         for g in range(G):
             part_masks = {sd: rows_mask(sd, f"mask{sd}{g}") for sd in SIDES}
@@ -543,13 +506,13 @@ class TopKEngine(wiring.Component):
             # DRAIN cycle: the LFSR steps only at the sample read), goes into
             # the bank's read-row registers in the last DRAIN cycle. (The
             # masks' select and AND in front of the read rows, which sit by
-            # their banks, was the slowest path: a long route after logic.)
+            # their banks, would be a long route after logic.)
             row = Signal(row_w, name=f"samp_row{j}", reset_less=True)
             m.d.sync += row.eq(lfsr.value & next_masks[j * G // P])
             samp_row.append(row)
         first_in = self.scores.valid & self.scores.ready & ~discard & in_first
-        # Loaded every cycle (no clock enable from the handshake: that was the
-        # slowest path); the values matter only when rs_valid is set.
+        # Loaded every cycle (no clock enable from the handshake: a long
+        # path); the values matter only when rs_valid is set.
         m.d.sync += [*[c.eq(side_m) for c in rs_m], *[c.eq(side_r) for c in rs_r]]
         m.d.sync += [rs_valid.eq(sample_read | first_in),
                      rs_mask.eq(Mux(sample_read, cur_th[:S], in_th))]
@@ -636,7 +599,7 @@ class TopKEngine(wiring.Component):
         # Stage Q: the banks' read data registered as read (q_rd, above),
         # beside the source selects; the source multiplexer follows the
         # register (the read row, the LUT RAM, the multiplexer and the routes
-        # between them in one cycle were a slow path). Q is the first stage
+        # between them in one cycle are too long a path). Q is the first stage
         # of the delay line below.
         # With block RAM the beat's flags, selects and input data wait a
         # cycle more (stage P), beside the banks' landing registers.
@@ -687,7 +650,7 @@ class TopKEngine(wiring.Component):
         c_data = Signal(data.ArrayLayout(shape, P), reset_less=True)
         # Each lane against both pivots; the classes to count, registered
         # straight from the carry chains (a comparator and the first levels
-        # of the zero eliminators' prefix sums in one cycle were a slow
+        # of the zero eliminators' prefix sums in one cycle are too long a
         # path).
         c_cls = {c: Signal(P, name=f"c_{c}", reset_less=True) for c in CLASSES}
         c_mask = Signal(P, reset_less=True)
@@ -702,7 +665,7 @@ class TopKEngine(wiring.Component):
 
         # --- stage K: the parts to keep, registered beside the beat and the
         # classes: U (> hi) is a class, M and D one gate each. (From the
-        # chains, that gate was a long route on a slow path; after the class
+        # chains, that gate is a long route; after the class
         # registers, it and the route from them went in front of the zero
         # eliminators' first count level, three LUTs deep.)
         k_valid, k_first, k_last = Signal(name="k_valid"), Signal(name="k_first"), Signal(name="k_last")
@@ -758,7 +721,7 @@ class TopKEngine(wiring.Component):
             # --- W: offset, rotate, write P banks --------------------------------
             # The fill offset of a beat is computed from the zero eliminator's
             # early count, in parallel with its two-stage shifter (the shifter
-            # in one cycle was a slow path); the banks' enables and row
+            # in one cycle is too long a path); the banks' enables and row
             # addresses are registered in the shifter's second stage, and the
             # packed beat is rotated by the offset into bank order in the next
             # stage, registered before the LUT RAM (round_gap waits for it).
@@ -778,8 +741,8 @@ class TopKEngine(wiring.Component):
                              m1_cnts[g].eq(ze.early_counts[1 + g]), m1_valids[g].eq(ze.early_valids[1 + g])]
             # The fill offset mod P in one copy per column: each copy is its
             # own accumulator, so Yosys cannot merge the copies into one
-            # register whose fanout (every rotate multiplexer of a layer) was
-            # the slowest path. Each column's copy gives its write position;
+            # register whose fanout (every rotate multiplexer of a layer) is
+            # too wide. Each column's copy gives its write position;
             # one copy per ROTATE_GROUP columns drives the rotation.
             offs, bases_lo = [], []
             for j in range(P):
@@ -808,7 +771,7 @@ class TopKEngine(wiring.Component):
             # lane; the layers' kept outputs stop the mapper from flattening
             # them into a 16:1 multiplexer per column, as a copy per column
             # once did; four columns per copy left a long route into them).
-            lanes = _rotate(m, [ze.o_data[l] for l in range(P)],
+            lanes = rotate(m, [ze.o_data[l] for l in range(P)],
                             [offs[j // self.ROTATE_GROUP] for j in range(P)], f"rot{side_name}")
             for j, ram in enumerate(banks[side_name]):
                 w2_data = Signal(shape, name=f"w2_data{side_name}{j}", reset_less=True)
@@ -825,7 +788,7 @@ class TopKEngine(wiring.Component):
                 # The rotated lane is registered before the LUT RAM (with
                 # its enable and row): the write lands a cycle after the
                 # shifter, and the round gap waits for it.
-                for i in range(_rotate_layers(P) - 1):
+                for i in range(rotate_layers(P) - 1):
                     # Beside the rotation's registers.
                     en_d = Signal(name=f"w2_en{side_name}{j}_{i}")
                     addr_d = Signal(row_w, name=f"w2_addr{side_name}{j}_{i}", reset_less=True)
@@ -905,7 +868,7 @@ class TopKEngine(wiring.Component):
         m.d.sync += [f1_valid.eq(fr_valid), f1_row.eq(fr_row), f1_data.eq(in_rd_data),
                      f1_gt.eq(fin_gt), f1_ge.eq(fin_ge)]
         # Equality after the registers: the two chains' outputs into one
-        # gate before them was a long route on a slow path; the gate joins
+        # gate before them is a long route; the gate joins
         # the first level of the counts below.
         f1_eq = Signal(P)
         m.d.comb += f1_eq.eq(f1_ge & ~f1_gt)
@@ -984,8 +947,8 @@ class TopKEngine(wiring.Component):
         pop = Signal()
         # Push, drop and last are decided from zeF's early count and carried
         # in registers to its output: the FIFO's write enable and the credit
-        # count start from flip-flops (deciding them from o_count was the
-        # slowest path).
+        # count start from flip-flops (deciding them from o_count is too
+        # long a path).
         e_push = Signal()
         e_last = Signal()
         after = to_push_m1 - zeF.early_count
@@ -1035,7 +998,7 @@ class TopKEngine(wiring.Component):
         drains = [f"DRAIN{i}" for i in range(self.drain_cycles)]
         st = {name: Signal(name=f"st_{name.lower()}", init=name == "IDLE")
               for name in ("IDLE", "ACCEPT", "PREP", "IN", "WAIT", "HOLD", *drains, "GAP", "RUN", "FINAL",
-                           "DISCARD", "EMPTY")}
+                           "DISCARD", "EMPTY", *(["FWAIT"] if self._ordered else []))}
         payload = self.result.payload
         # Lanes are don't-care beyond count: they come straight from the FIFO
         # (no gate on ~400 output bits); only the small fields are muxed.
@@ -1068,7 +1031,7 @@ class TopKEngine(wiring.Component):
                      self.result.valid.eq(Mux(st["FINAL"], ofifo.r_valid, st["EMPTY"]))]
         # The request is set up in three steps, each from the registers of
         # the one before (compares, thermometers and the branch on the
-        # request's payload were slow paths): IDLE registers the request,
+        # request's payload are long paths): IDLE registers the request,
         # its flags and n - 1, k - 1 as it is accepted; ACCEPT branches and
         # registers what they give (k clamped to n, the thermometer of n);
         # PREP loads the round's counters from those.
@@ -1123,7 +1086,7 @@ class TopKEngine(wiring.Component):
         neg = {c: run[c][-1] for c in CLASSES}
         ends = ~neg["gt_hi"] & (neg["ge_hi"] | ~neg["gt_lo"] & neg["ge_lo"])     # out_end's next value
         # The quota's candidates, room and room - P, for T = hi and T = lo
-        # (an adder after the outcome's select was a slow path into HOLD).
+        # (not an adder after the outcome's select: a long path into HOLD).
         room_of = {c: (Signal(signed(cb + 2), name=f"room_{c}"), Signal(signed(cb + 2), name=f"room_mp_{c}"))
                    for c in ("gt_hi", "gt_lo")}
         m.d.sync += [r.eq(run[c] + d) for c, pair in room_of.items()
@@ -1137,7 +1100,7 @@ class TopKEngine(wiring.Component):
         # DRAIN cycle, GAP, RUN) load from it and then from each other,
         # register to register, each beside its bank (HOLD's flag and the
         # outcome in front of every copy's enable, and GAP's flag in front of
-        # every RUN copy, were slow paths).
+        # every RUN copy, are long paths).
         hold_go = Signal()
         m.d.sync += hold_go.eq(st["WAIT"] & decide & ~ends)
         before_samp = hold_go if len(drains) == 1 else st[drains[-2]]
@@ -1168,9 +1131,22 @@ class TopKEngine(wiring.Component):
             with m.Elif(out_d):
                 m.d.sync += [cur_k.eq(k_ge_lo), cur_km1.eq(run["ge_lo"])]
         before_gap = ["HOLD", *drains]
-        with m.If(st["HOLD"] & out_end):
-            goto("HOLD", "FINAL")
-            m.d.sync += [c.eq(1) for c in fin_more_c]
+        if self._ordered:
+            # FWAIT: the k-th value is known, the results before this
+            # request's are not all out yet (final_go low).
+            with m.If(st["HOLD"] & out_end):
+                with m.If(self.final_go):
+                    goto("HOLD", "FINAL")
+                    m.d.sync += [c.eq(1) for c in fin_more_c]
+                with m.Else():
+                    goto("HOLD", "FWAIT")
+            with m.If(st["FWAIT"] & self.final_go):
+                goto("FWAIT", "FINAL")
+                m.d.sync += [c.eq(1) for c in fin_more_c]
+        else:
+            with m.If(st["HOLD"] & out_end):
+                goto("HOLD", "FINAL")
+                m.d.sync += [c.eq(1) for c in fin_more_c]
         for i, name in enumerate(before_gap):
             # The DRAIN cycles wait for the rotation's inner registers.
             with m.If(st[name] & (~out_end if name == "HOLD" else 1)):
@@ -1198,7 +1174,7 @@ class TopKEngine(wiring.Component):
                 m.d.sync += c.eq(1)
         # The pass ends a cycle after its last beat leaves, from a register
         # (the consumer's ready through the FIFO's head into the state flags
-        # was a slow path); the FIFO is empty in that cycle.
+        # is a long path); the FIFO is empty in that cycle.
         fin_done = Signal()
         m.d.sync += fin_done.eq(st["FINAL"] & ofifo.r_valid & self.result.ready & r_beat.last)
         with m.If(fin_done):
@@ -1212,7 +1188,3 @@ class TopKEngine(wiring.Component):
         return m
 
 
-def topk_from_config(cfg):
-    """The engine of one :class:`gen.config.SpattenConfig`."""
-    return TopKEngine(n_max=cfg.max_context, parallelism=cfg.topk_parallelism,
-                      score_bits=cfg.topk_score_bits)
