@@ -156,11 +156,13 @@ class SpattenConfig:
         for name in ("head_dim", "softmax_lanes"):
             if not _is_pow2(getattr(self, name)):
                 raise ConfigError(f"{name} must be a power of two, not {getattr(self, name)!r}")
+        # The arrays (hw/systolic) hold whole rows of head_dim multipliers, at most 64 of them.
         for name in ("qk_multipliers", "pv_multipliers"):
             mults = getattr(self, name)
-            if mults % self.head_dim and self.head_dim % mults:
-                raise ConfigError(f"{name} must be a multiple or a divisor of head_dim "
-                                  f"({self.head_dim}), not {mults!r}")
+            most = min(4096, 64 * self.head_dim)
+            if mults % self.head_dim or mults > most:
+                raise ConfigError(f"{name} must be a multiple of head_dim ({self.head_dim}) "
+                                  f"in {self.head_dim}..{most}, not {mults!r}")
         if self.msb_bits + self.lsb_bits != self.value_bits:
             raise ConfigError(f"msb_bits + lsb_bits must equal value_bits ({self.value_bits}), "
                               f"not {self.msb_bits} + {self.lsb_bits}")

@@ -88,8 +88,9 @@ def test_power_of_two_wrong(field, value):
 
 @pytest.mark.parametrize("field", ["qk_multipliers", "pv_multipliers"])
 def test_multipliers_wrong(field):
-    _raises(f"{field} must be a multiple or a divisor of head_dim (64), not 96", **{field: 96})
-    assert getattr(replace(PRESETS["paper"], **{field: 32}), field) == 32
+    _raises(f"{field} must be a multiple of head_dim (64) in 64..4096, not 96", **{field: 96})
+    _raises(f"{field} must be a multiple of head_dim (64) in 64..4096, not 32", **{field: 32})
+    _raises(f"{field} must be a multiple of head_dim (8) in 8..512, not 520", head_dim=8, **{field: 520})
     assert getattr(replace(PRESETS["paper"], **{field: 192}), field) == 192
 
 
