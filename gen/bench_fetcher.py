@@ -1,4 +1,4 @@
-"""Fetcher benchmark: ``python -m gen bench fetcher`` (run by ``make bench``) or ``python -m gen.bench_fetcher``.
+"""Fetcher benchmark: ``python -m gen bench fetcher`` (``make bench``), or ``python -m gen.bench_fetcher``.
 
 Measures, with cocotb on Verilator, the bytes per cycle the fetcher of a
 preset (default ``ulx3s``) achieves against its port's peak (one bus word per
