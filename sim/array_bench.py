@@ -19,8 +19,8 @@ from pathlib import Path
 from cocotb.triggers import SimTimeoutError, with_timeout
 
 from sim import runner
-from sim.clock import ClockDomain
-from sim.streams import StreamSink, StreamSource, random_pause
+from sim.bench import StreamBench
+from sim.streams import random_pause
 
 __all__ = ["ArrayCase", "ArrayBench", "random_cases", "bad_cases", "CHECKED_FILE",
            "run_edge_cases", "run_back_to_back", "run_pauses", "run_reset_cuts", "run_measure", "PAUSES"]
@@ -52,7 +52,7 @@ class ArrayCase:
     in_cycles: list = field(default_factory=list, kw_only=True)
 
 
-class ArrayBench:
+class ArrayBench(StreamBench):
     """Drives a unit's ``request_port`` and ``data_port`` sources and ``output_port`` sink.
 
     A subclass sets the port names, ``per_beat`` (rows per data beat) and
@@ -70,34 +70,8 @@ class ArrayBench:
         self.D, self.n_max = unit.head_dim, unit.max_context
         self.n_limit = (1 << unit.max_context.bit_length()) - 1
         self.d_limit = (1 << self.D.bit_length()) - 1
-        self.rng = rng
-        self.domain = ClockDomain(dut)
-        self.dut = dut
-
-    async def start(self):
-        self.domain.start()
-        await self._reset(2)
-
-    async def reset(self, cycles=1):
-        """Stop the drivers, hold ``rst`` for ``cycles`` edges, start new ones (with no pauses)."""
-        for port in (self.request, self.data, self.output):
-            port.stop()
-        await self._reset(cycles)
-
-    async def _reset(self, cycles):
-        unit = self.unit
-        self.request = StreamSource(self.dut, self.request_port, self.domain,
-                                    getattr(unit, self.request_port).payload.shape())
-        self.data = StreamSource(self.dut, self.data_port, self.domain,
-                                 getattr(unit, self.data_port).payload.shape())
-        await self.domain.reset(cycles)
-        self.output = StreamSink(self.dut, self.output_port, self.domain,
-                                 getattr(unit, self.output_port).payload.shape())
-
-    def pauses(self, request=None, data=None, output=None):
-        self.request.set_pause(request)
-        self.data.set_pause(data)
-        self.output.set_pause(output)
+        super().__init__(dut, unit, rng=rng, sources={"request": self.request_port, "data": self.data_port},
+                         sinks={"output": self.output_port})
 
     def counters(self):
         return int(self.dut.busy_mac_count.value), int(self.dut.active_cycle_count.value)

@@ -27,8 +27,8 @@ from golden.formats import SCORE
 from golden.softmax import softmax_fx
 from hw.softmax.softmax import Softmax
 from sim import runner
-from sim.clock import ClockDomain
-from sim.streams import StreamSink, StreamSource, random_pause
+from sim.bench import StreamBench
+from sim.streams import random_pause
 
 __all__ = ["Row", "SoftmaxBench", "expected", "random_rows", "edge_rows", "CHECKED_FILE"]
 
@@ -87,7 +87,7 @@ def expected(row, lanes, n_max):
     return beats, summary
 
 
-class SoftmaxBench:
+class SoftmaxBench(StreamBench):
     """Drives an emitted ``Softmax``: a ``scores`` source, ``probs`` and ``summary`` sinks."""
 
     def __init__(self, dut, unit_params, *, rng):
@@ -95,30 +95,7 @@ class SoftmaxBench:
         self.lanes, self.n_max = self.unit.lanes, self.unit.n_max
         self.index_max = (1 << self.unit.index_bits) - 1
         self.count_max = (1 << (self.lanes.bit_length())) - 1   # the count field's largest value
-        self.rng = rng
-        self.domain = ClockDomain(dut)
-        self.dut = dut
-
-    async def start(self):
-        self.domain.start()
-        await self._reset(2)
-
-    async def reset(self, cycles=1):
-        """Stop the drivers, hold ``rst`` for ``cycles`` edges, start new ones (no pauses)."""
-        for port in (self.scores, self.probs, self.summary):
-            port.stop()
-        await self._reset(cycles)
-
-    async def _reset(self, cycles):
-        self.scores = StreamSource(self.dut, "scores", self.domain, self.unit.scores.payload.shape())
-        await self.domain.reset(cycles)
-        self.probs = StreamSink(self.dut, "probs", self.domain, self.unit.probs.payload.shape())
-        self.summary = StreamSink(self.dut, "summary", self.domain, self.unit.summary.payload.shape())
-
-    def pauses(self, scores=None, probs=None, summary=None):
-        self.scores.set_pause(scores)
-        self.probs.set_pause(probs)
-        self.summary.set_pause(summary)
+        super().__init__(dut, self.unit, rng=rng, sources=("scores",), sinks=("probs", "summary"))
 
     def row(self, label, scores, indices=None, counts=None):
         n = len(scores)

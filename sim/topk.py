@@ -32,8 +32,8 @@ from cocotb.triggers import SimTimeoutError, with_timeout
 from golden import topk_cycles
 from golden.topk import topk
 from sim import runner
-from sim.clock import ClockDomain
-from sim.streams import StreamSink, StreamSource, random_pause
+from sim.bench import StreamBench
+from sim.streams import random_pause
 
 __all__ = ["Case", "TopKBench", "random_cases", "edge_cases", "expected", "CHECKED_FILE"]
 
@@ -80,7 +80,7 @@ class Case:
                 f"result beats at {self.result_cycles}")
 
 
-class TopKBench:
+class TopKBench(StreamBench):
     """Drives an emitted ``TopKEngine``: ``request`` and ``scores`` sources, ``result`` sink."""
 
     def __init__(self, dut, engine_params, *, rng, engine_class=None):
@@ -91,35 +91,7 @@ class TopKBench:
         bits = engine_params["score_bits"]
         self.lo, self.hi = (-(1 << bits - 1), (1 << bits - 1) - 1) if self.signed else (0, (1 << bits) - 1)
         self.n_limit = (1 << self.engine.count_bits) - 1
-        self.rng = rng
-        self.domain = ClockDomain(dut)
-        self.dut = dut
-
-    async def start(self):
-        self.domain.start()
-        await self._reset(2)
-
-    async def reset(self, cycles=1):
-        """Stop the drivers, hold ``rst`` for ``cycles`` edges, start new ones (with no pauses).
-
-        Whatever was under way (queued beats, a request half sent or half
-        answered) is dropped.
-        """
-        for port in (self.request, self.scores, self.result):
-            port.stop()
-        await self._reset(cycles)
-
-    async def _reset(self, cycles):
-        self.request = StreamSource(self.dut, "request", self.domain, self.engine.request.payload.shape())
-        self.scores = StreamSource(self.dut, "scores", self.domain, self.engine.scores.payload.shape())
-        await self.domain.reset(cycles)
-        self.result = StreamSink(self.dut, "result", self.domain, self.engine.result.payload.shape())
-
-    def pauses(self, request=None, scores=None, result=None):
-        """Set the pause generators (None: never pause) of the three streams."""
-        self.request.set_pause(request)
-        self.scores.set_pause(scores)
-        self.result.set_pause(result)
+        super().__init__(dut, self.engine, rng=rng, sources=("request", "scores"), sinks=("result",))
 
     def send(self, case):
         """Queue the request and score beats of ``case``."""
