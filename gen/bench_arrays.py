@@ -193,11 +193,9 @@ def main(args=None):
         for kind in ("qk", "pv"):
             points += measure(p, kind, out, args.seed)
     report = build_report(points, presets, args.seed)
-    path = out / "reports" / "arrays_bench.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(render(report))
-    print(path)
+    from gen.bench import write_report
+
+    write_report(out, "arrays_bench", report, render)
     return 0
 
 

@@ -156,11 +156,9 @@ def main(args=None):
               "row_bytes": row_bytes(config.head_dim, config.msb_bits), "rows": config.max_context,
               "lists_per_point": args.lists, "seed": args.seed, "points": points,
               "workload": workload_savings(_workload()) if _workload() else None}
-    path = out / "reports" / "fetcher_bandwidth.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(render(report))
-    print(path)
+    from gen.bench import write_report
+
+    write_report(out, "fetcher_bandwidth", report, render)
     return 0
 
 

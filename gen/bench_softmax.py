@@ -130,11 +130,9 @@ def main(args=None):
     for shape in SHAPES:
         points += measure(shape, args.rows, args.seed, out)
     report = report_of(points, args.seed)
-    path = out / "reports" / "softmax_bench.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(render(report))
-    print(path)
+    from gen.bench import write_report
+
+    write_report(out, "softmax_bench", report, render)
     return 0
 
 
