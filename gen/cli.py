@@ -1,10 +1,11 @@
-"""Command line of the generator: ``python -m gen verilog|synth|bench|eval|report``.
+"""Command line of the generator: ``python -m gen verilog|synth|bench|eval|sweep|report``.
 
 ``verilog`` and ``synth`` take a configuration (``--preset NAME`` or
 ``--config FILE.toml``), an output folder (``--out``, default ``build``) and a
 block list (``--blocks a,b``, default every block of :data:`gen.blocks.BLOCKS`).
-``bench`` and ``eval`` hand the rest of the command line to ``gen.bench.main``
-(``bench NAME``: the module of :data:`BENCHES`) and ``gen.eval.main``.
+``bench``, ``eval`` and ``sweep`` hand the rest of the command line to
+``gen.bench.main`` (``bench NAME``: the module of :data:`BENCHES`),
+``gen.eval.main`` and ``gen.sweep.main``.
 ``report`` re-renders the README tables from ``build/reports/*.json``.
 
 A bad parameter ends the program with a one-line error naming it and exit
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from .blocks import BLOCKS
 from .config import PRESETS, ConfigError, load
+from .executor import ExecutorError
 
 __all__ = ["main", "parse_blocks", "config_from_args"]
 
@@ -44,6 +46,18 @@ def parse_blocks(text):
             raise UsageError(f"--blocks: block must be one of {', '.join(sorted(BLOCKS)) or '(none)'}, "
                              f"not {name!r}")
     return names
+
+
+def parse_seeds(text):
+    """The placement seeds of a ``--seeds 1,2,3`` value."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or any(not 0 <= s < 2**31 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds must be distinct integers in 0..2147483647, comma-separated, "
+                         f"not {text!r}")
+    return seeds
 
 
 def config_from_args(args):
@@ -89,9 +103,21 @@ def _parser():
     synth.add_argument("--no-pnr", action="store_true", help="Yosys only, no place-and-route")
     synth.add_argument("--ice40-pnr", action="store_true",
                        help="also place and route on iCE40 UP5K when the block fits")
+    synth.add_argument("--seeds", default="1", metavar="1,2,3",
+                       help="nextpnr placement seeds (Fmax: the median seed's; default 1)")
+    synth.add_argument("--executor", metavar="ADDRESS",
+                       help="run the jobs on a Dask scheduler (HOST:PORT, or 'local' for a LocalCluster); "
+                            "default a process pool")
+    synth.add_argument("--workers", type=int, metavar="N",
+                       help="worker processes of the pool or LocalCluster (default: the CPUs)")
+    synth.add_argument("--force", action="store_true", help="redo reports whose inputs did not change")
+    synth.add_argument("--no-ceilings", action="store_true",
+                       help="do not place and route the reference designs of gen/ceilings.py")
     commands.add_parser("bench", help="benchmarks: top-k (gen.bench), or bench NAME for "
                         f"NAME in {', '.join(BENCHES)}", add_help=False)
     commands.add_parser("eval", help="real-model evaluation (gen.eval)", add_help=False)
+    commands.add_parser("sweep", help="area and Fmax against array size, softmax lanes, top-k P (gen.sweep)",
+                        add_help=False)
     report = commands.add_parser("report", help="render build/reports/*.json into README.md")
     report.add_argument("--out", default="build", metavar="DIR",
                         help="build folder whose reports/*.json are rendered (default build)")
@@ -113,7 +139,7 @@ def main(argv=None):
     """Run the command line; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     # bench and eval own their options: pass everything after the command through.
-    if argv and argv[0] in ("bench", "eval"):
+    if argv and argv[0] in ("bench", "eval", "sweep"):
         module, rest = f"gen.{argv[0]}", argv[1:]
         if argv[0] == "bench" and rest[:1] and rest[0] in BENCHES:
             module, rest = BENCHES[rest[0]], rest[1:]
@@ -137,7 +163,19 @@ def main(argv=None):
                 print(path)
             return 0
         from . import synth
-        for path in synth.run(config, out, blocks, pnr=not args.no_pnr, ice40_pnr=args.ice40_pnr):
+        seeds = parse_seeds(args.seeds)
+        if args.workers is not None and args.workers < 1:
+            raise UsageError(f"--workers must be >= 1, not {args.workers}")
+        try:
+            paths = synth.run(config, out, blocks, pnr=not args.no_pnr, ice40_pnr=args.ice40_pnr,
+                              seeds=seeds, force=args.force, executor_address=args.executor,
+                              workers=args.workers, ceilings=not args.no_ceilings)
+        except synth.SynthFailed as error:
+            print(f"python -m gen synth: {error}", file=sys.stderr)
+            return 1
+        except ExecutorError as error:
+            raise UsageError(f"--executor: {error}") from None
+        for path in paths:
             print(path)
         return 0
     except UsageError as error:

@@ -33,7 +33,8 @@ __all__ = ["render_readme", "render_text", "replace_section", "section_names", "
 # NAME prefix -> module whose render(report: dict) -> str renders it.
 RENDERERS = {"topk_cycles": "gen.bench", "topk_rows": "gen.bench_topk_rows", "golden_": "gen.golden_report",
              "eval_": "gen.eval", "softmax_bench": "gen.bench_softmax", "arrays_bench": "gen.bench_arrays",
-             "fetcher_bandwidth": "gen.bench_fetcher", "core_model": "gen.bench_core"}
+             "fetcher_bandwidth": "gen.bench_fetcher", "core_model": "gen.bench_core",
+             "ceilings": "gen.ceilings", "sweep": "gen.sweep"}
 
 _MARKER = re.compile(r"<!-- BEGIN report:([A-Za-z0-9_]+) -->")
 
@@ -95,9 +96,9 @@ def render_synth(reports):
     rows = sorted(reports, key=lambda r: (r["block"], _config_order(r["config"])))
     lines = [
         "| block | config | LUT4 | CCU2C | FF | DSP | EBR | LUT RAM | Fmax (MHz) | ceiling (MHz) "
-        "| target met | endpoints over the ceiling "
+        "| target met | Fmax / measured ceiling | endpoints over the ceiling "
         "| TRELLIS_COMB placed | iCE40 LUT4 | iCE40 FF | iCE40 EBR | iCE40 DSP | Yosys generic cells |",
-        "| --- | --- " + "| ---: " * 16 + "|",
+        "| --- | --- " + "| ---: " * 17 + "|",
     ]
     for r in rows:
         ice = r.get("ice40", {})
@@ -109,7 +110,8 @@ def render_synth(reports):
         lines.append(" | ".join([
             f"| {r['block']}", r["config"], _cell(r.get("lut4")), _cell(r.get("ccu2c")), _cell(r.get("ff")),
             _cell(r.get("dsp")), _cell(r.get("ebr")), _cell(r.get("lutram")), _cell(r.get("fmax_mhz"), 1),
-            ceiling, met, over, _cell(r.get("comb")), _cell(ice.get("sb_lut4")), _cell(ice.get("sb_dff")),
+            ceiling, met, _cell(r.get("fmax_ratio")), over, _cell(r.get("comb")), _cell(ice.get("sb_lut4")),
+            _cell(ice.get("sb_dff")),
             _cell(ice.get("sb_ram40_4k")), _cell(ice.get("sb_mac16")), _cell(r.get("yosys_generic_cells")),
         ]) + " |")
     tools = sorted({f"{r['tools'].get('yosys', '').split(' (')[0]}, "
@@ -126,6 +128,8 @@ def render_synth(reports):
               "`gen/synth.py`; – where place and route was not run). "
               "Ceiling: the Fmax of the slowest primitive the block uses on ECP5 speed 6 with these tools "
               "(block RAM 136, multiplier 143, fabric 200 MHz; `gen/synth.py`); the target is 95% of it. "
+              "Fmax / measured ceiling: against the reference designs of `gen/ceilings.py` placed and "
+              "routed in the same run (table below; – where they were not run). "
               "Endpoints over the ceiling: flip-flop and memory inputs whose worst path misses the "
               "ceiling's period, out of all timed endpoints (block and harness), from nextpnr's routed "
               "delays (`gen/sta.py`; the slowest register groups are in each report's `timing`). "

