@@ -72,13 +72,26 @@ def _topk_head(config):
                       score_bits=HEAD_IMPORTANCE.bits, signed=HEAD_IMPORTANCE.signed)
 
 
+# The host link of the ULX3S: its 25 MHz oscillator, the FTDI serial at 115200 baud.
+BOARD_CLOCK_HZ = 25_000_000
+BOARD_BAUD = 115_200
+
+
+def _uart_bridge(config):
+    """The board's UART to AXI4-Lite bridge (hw.board.bridge), at the ULX3S clock and baud rate."""
+    from hw.board.bridge import UartBridge
+
+    return UartBridge(clocks_per_bit=round(BOARD_CLOCK_HZ / BOARD_BAUD),
+                      addr_bits=min(32, config.axi_addr_bits))
+
+
 # Filled as blocks land: name -> callable(SpattenConfig) -> wiring.Component.
 # topk_rank and topk_packer are the engine's pivot picker and zero eliminator
 # alone, so that their area and Fmax are reported beside the whole engine's.
 # topk_token and topk_head rank the importances of cascade pruning.
 BLOCKS = {"topk": _topk, "topk_rank": _topk_rank, "topk_packer": _topk_packer,
           "topk_token": _topk_token, "topk_head": _topk_head,
-          "softmax": _softmax, "qk": _qk, "pv": _pv, "fetcher": _fetcher}
+          "softmax": _softmax, "qk": _qk, "pv": _pv, "fetcher": _fetcher, "uart_bridge": _uart_bridge}
 
 
 def build_block(name, config):
