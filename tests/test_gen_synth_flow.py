@@ -97,7 +97,7 @@ def test_reference_designs_place_and_route(tmp_path):
     assert ceilings.measured_ceilings(tmp_path) == {"fabric": report["fmax_mhz"]}
     assert ceilings.synth_reference("fabric", tmp_path, seeds=(1,)) == path
     summary = json.loads(ceilings.write_summary(tmp_path).read_text())
-    assert "| fabric | 16 registered 16-bit values against a registered pivot" in ceilings.render(summary)
+    assert "| fabric | registered 16-way 16-bit compare |" in ceilings.render(summary)
     with pytest.raises(ValueError, match="reference must be one of dsp, dsp_instanced, ebr, fabric"):
         ceilings.synth_reference("lut", tmp_path)
 
