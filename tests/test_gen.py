@@ -76,7 +76,7 @@ def test_cli_preset_wrong(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("topk_parallelism = 3\n", "--config: topk_parallelism must be a power of two in 2..64, not 3"),
+    ("topk_parallelism = 3\n", "--config: topk_parallelism must be a power of two in 2..32, not 3"),
     ("paralelism = 3\n", "--config: unknown configuration key(s) in"),
     ("head_dim = \n", "is not valid TOML"),
     ('preset = "huge"\n', "--config: preset must be one of tiny, ulx3s, paper, not 'huge'"),
