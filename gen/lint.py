@@ -72,8 +72,9 @@ def verilator_lint(path, top, *, waivers=LINT_WAIVERS):
     listing every other warning or error.
     """
     binary, root = _verilator()
-    result = subprocess.run([str(binary), "--lint-only", "-Wall", "-Wno-fatal", "--top-module", top, str(path)],
-                            capture_output=True, text=True, env={**os.environ, "VERILATOR_ROOT": str(root)})
+    args = [str(binary), "--lint-only", "-Wall", "-Wno-fatal", "--top-module", top, str(path)]
+    env = {**os.environ, "VERILATOR_ROOT": str(root)}
+    result = subprocess.run(args, capture_output=True, text=True, env=env)
     output = result.stdout + result.stderr
     bad = []
     for line in output.splitlines():
@@ -85,8 +86,8 @@ def verilator_lint(path, top, *, waivers=LINT_WAIVERS):
     if result.returncode and not bad:
         bad.append(f"verilator exited with {result.returncode}")
     if bad:
-        raise LintFailed(f"verilator --lint-only -Wall {path}: {len(bad)} problem(s) not in gen.lint.LINT_WAIVERS:\n"
-                         + "\n".join(bad[:20]))
+        raise LintFailed(f"verilator --lint-only -Wall {path}: {len(bad)} problem(s) not in "
+                         f"gen.lint.LINT_WAIVERS:\n" + "\n".join(bad[:20]))
     return warning_codes(output)
 
 

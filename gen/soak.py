@@ -46,14 +46,15 @@ def soak_block(name, config, *, requests, chunk, seed, out, log=print):
         checked += result["checked"]
         log(f"soak: {name} seed {chunk_seed}: {result['checked']} checked, {checked} in all")
     return {"block": name, "requests_checked": checked, "runs": len(seeds), "seeds": seeds,
-            "mismatches": len(failures), "failures": failures, "seconds": round(time.monotonic() - started, 1)}
+            "mismatches": len(failures), "failures": failures,
+            "seconds": round(time.monotonic() - started, 1)}
 
 
 def render(report):
     """The reliability table of a soak report."""
-    lines = [f"Soak runs (`make soak`, configuration `{report['config']}`, Verilator, random bubbles on every "
-             f"input, backpressure on every output, memory latency and AR/R stalls for the fetcher; target "
-             f"{report['requests_per_block']:,} per block; chunks of {report['chunk']:,}, seed = "
+    lines = [f"Soak runs (`make soak`, configuration `{report['config']}`, Verilator, random bubbles on "
+             f"every input, backpressure on every output, memory latency and AR/R stalls for the fetcher; "
+             f"target {report['requests_per_block']:,} per block; chunks of {report['chunk']:,}, seed = "
              f"{report['seed']} + chunk):", "",
              "| block | requests checked | runs | seeds | mismatches | seconds |",
              "| --- | ---: | ---: | --- | ---: | ---: |"]
@@ -91,7 +92,7 @@ def main(argv=None):
         return 2
     results = [soak_block(name, config, requests=args.requests, chunk=min(args.chunk, args.requests),
                           seed=args.seed, out=args.out) for name in blocks]
-    report = {"config": config.name, "requests_per_block": args.requests, "chunk": args.chunk, "seed": args.seed,
-              "blocks": results}
+    report = {"config": config.name, "requests_per_block": args.requests, "chunk": args.chunk,
+              "seed": args.seed, "blocks": results}
     write_report(args.out, "soak", report, render)
     return 1 if any(block["mismatches"] for block in results) else 0
