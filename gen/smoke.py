@@ -107,7 +107,9 @@ def run_smoke(name, config, *, requests, seed=None, build_root=None, run_name=No
     tests = "|".join(smoke.testcases)
     result = runner.run(component, test_module=smoke.test_module, sim="verilator", toplevel=name,
                         name=run_name or f"smoke-{name}-{config.name}", parameters=parameters, seed=seed,
-                        extra_env={"COCOTB_TEST_FILTER": rf"\.({tests})($|[^A-Za-z0-9_])"},
+                        extra_env={"COCOTB_TEST_FILTER": rf"\.({tests})($|[^A-Za-z0-9_])",
+                                   # The AXI model logs every burst at INFO: thousands of lines a run.
+                                   "COCOTB_LOG_LEVEL": "WARNING"},
                         build_root=build_root)
     lines = (result["build_dir"] / smoke.checked_file).read_text().splitlines()
     checked = sum(int(line.split()[-1]) for line in lines)
