@@ -84,3 +84,17 @@ def test_cli_bad_toml_process_wrong(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == ("python -m gen verilog: error: --config: softmax_lanes must be a power of "
                                    "two, not 3")
+
+
+def test_cli_config_unreadable_wrong(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "locked.toml"
+    path.write_text("head_dim = 64\n")
+
+    def locked(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    # As root every file is readable: the open inside gen.config refuses instead.
+    monkeypatch.setattr("gen.config.open", locked, raising=False)
+    code, err = _error(capsys, ["verilog", "--config", str(path), "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert err.strip() == f"python -m gen verilog: error: --config: cannot read {path}: Permission denied"
