@@ -74,7 +74,7 @@ def _pipeline_smoke(block):
     def smoke(config, component):
         # sim.pipelines rebuilds the block from the registry and the configuration's fields.
         return Smoke("sim.pipelines", {"config": config.to_dict(), "block": block}, "beats",
-                     ("random_beats",), "beats_checked.txt")
+                     ("random_beats",))
     return smoke
 
 

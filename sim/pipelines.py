@@ -6,7 +6,8 @@ streams: a beat enters with ``i_valid`` and leaves a fixed number of cycles
 later (advancing cycles, ``en``, for the packer). Run through
 :func:`sim.runner.run` with ``block`` (the registry name), ``config`` (the
 :class:`gen.config.SpattenConfig` fields; the component is rebuilt from
-them) and ``beats`` (random input beats per test). Every beat is compared
+them) and ``beats`` (random input beats per test); the beats checked per test go to
+``CHECKED_FILE``, as :mod:`sim.array_bench` writes them. Every beat is compared
 with the reference (the sample element of each target rank in descending
 order, lower lane first among equals; the kept lanes packed in order) at the
 exact cycle the component's ``latency`` says, with random bubbles on the
@@ -22,19 +23,11 @@ from cocotb.triggers import FallingEdge
 from gen.blocks import build_block
 from gen.config import SpattenConfig
 from sim import runner
+from sim.array_bench import CHECKED_FILE, record_checked
 from sim.clock import ClockDomain
 from sim.streams import pack, unpack
 
 __all__ = ["CHECKED_FILE"]
-
-CHECKED_FILE = "beats_checked.txt"
-_checked_tests = []
-
-
-def _checked(test, count):
-    _checked_tests.append(test)
-    with open(CHECKED_FILE, "a" if len(_checked_tests) > 1 else "w") as f:
-        f.write(f"{test} {count}\n")
 
 
 class _Ports:
@@ -84,7 +77,7 @@ async def random_beats(dut, valid, stall):
         checked = await _run_rank(component, ports, rng, parameters["beats"], valid, label)
     else:
         checked = await _run_packer(component, ports, rng, parameters["beats"], valid, stall, label)
-    _checked(f"random_beats_{valid}_{stall}", checked)
+    record_checked(f"random_beats_{valid}_{stall}", range(checked))
 
 
 async def _run_rank(dut, ports, rng, beats, valid, label):
