@@ -196,8 +196,9 @@ def _key(config):
     return json.dumps({k: _jsonable(v) for k, v in config.to_dict().items() if k != "name"}, sort_keys=True)
 
 
-def check_config(config, folder, *, smoke_requests=0, blocks=None, seed=None, log=print):
-    """Emit, lint and check every block of ``config`` in ``folder``; smoke them if ``smoke_requests``.
+def check_config(config, folder, *, smoke_requests=0, blocks=None, seed=None, smoke_blocks=None, log=print):
+    """Emit, lint and check every block of ``config`` in ``folder``; smoke them if ``smoke_requests``
+    (only those of ``smoke_blocks`` if given).
 
     Returns ``(results, failures)``: per block ``{"block", "seconds", "waived", "smoke"}``, and
     ``{"block", "stage", "message"}`` for each block that failed (stage ``build``, ``lint``/``check``
@@ -222,7 +223,7 @@ def check_config(config, folder, *, smoke_requests=0, blocks=None, seed=None, lo
             entry["waived"] = verilator_lint(path, name)
             stage = "check"
             yosys_check(path, name)
-            if smoke_requests:
+            if smoke_requests and (smoke_blocks is None or name in smoke_blocks):
                 stage = "smoke"
                 smoke = run_smoke(name, config, requests=smoke_requests, seed=seed, build_root=folder / "sim",
                                   run_name=f"smoke-{name}", component=build_block(name, config))
@@ -237,11 +238,12 @@ def check_config(config, folder, *, smoke_requests=0, blocks=None, seed=None, lo
     return results, failures
 
 
-def check_draw(d, workdir, *, built, smoke_requests=0, seed=None, log=print):
+def check_draw(d, workdir, *, built, smoke_requests=0, seed=None, smoke_blocks=None, build=True, log=print):
     """Check one draw; ``built`` caches configurations already checked (key -> record) in a run.
 
     Returns the draw's record: its description, ``outcome`` (``refused``, ``built``, ``cached``,
-    ``bad refusal`` or ``error``), the message or the blocks' results, and ``failures``.
+    ``bad refusal``, ``error``, or ``not built`` when ``build`` is false: past the run's time
+    budget), the message or the blocks' results, and ``failures``.
     """
     record = d.describe()
     workdir = Path(workdir)
@@ -263,19 +265,26 @@ def check_draw(d, workdir, *, built, smoke_requests=0, seed=None, log=print):
     if key in built:
         record.update(outcome="cached", failures=[])
         return record
+    if not build:
+        record.update(outcome="not built", failures=[])
+        return record
     folder = workdir / f"config{len(built):04d}"
     log(f"fuzz: building config{len(built):04d} ({d.source} {d.base!r} {d.overrides})")
-    results, failures = check_config(config, folder, smoke_requests=smoke_requests, seed=seed, log=log)
+    results, failures = check_config(config, folder, smoke_requests=smoke_requests, seed=seed,
+                                     smoke_blocks=smoke_blocks, log=log)
     built[key] = folder.name
     record.update(outcome="built", folder=folder.name, blocks=results, failures=failures)
     return record
 
 
-def run(*, draws_count, seed, out, smoke_every=5, smoke_requests=12, budget_s=None, strategy=None, log=print):
+def run(*, draws_count, seed, out, smoke_every=5, smoke_requests=12, smoke_blocks=None, budget_s=None,
+        strategy=None, log=print):
     """Try ``draws_count`` draws of ``strategy`` (default :func:`draws`) with hypothesis seed ``seed``.
 
-    Every ``smoke_every``-th built configuration (0: none) also runs every block's smoke
-    request. Stops drawing after ``budget_s`` seconds. Returns the report (a dict).
+    Every ``smoke_every``-th built configuration (0: none) also runs the smoke requests of
+    ``smoke_blocks`` of its blocks (default all), the next ones in registry order each time.
+    After ``budget_s`` seconds the draws are still checked for their refusals, but accepted
+    ones are no longer built (outcome ``not built``). Returns the report (a dict).
     """
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -288,11 +297,15 @@ def run(*, draws_count, seed, out, smoke_every=5, smoke_requests=12, budget_s=No
               suppress_health_check=list(HealthCheck))
     @given(draws() if strategy is None else strategy)
     def one(d):
-        if budget_s is not None and time.monotonic() - started > budget_s:
-            return
+        build = budget_s is None or time.monotonic() - started <= budget_s
         smoke = smoke_requests if smoke_every and len(built) % smoke_every == 0 else 0
+        names = sorted(BLOCKS)
+        per = len(names) if smoke_blocks is None else min(smoke_blocks, len(names))
+        turn = len(built) // smoke_every if smoke_every else 0
+        chosen = {names[(turn * per + i) % len(names)] for i in range(per)}
         t = time.monotonic()
-        record = check_draw(d, workdir, built=built, smoke_requests=smoke, seed=seed, log=log)
+        record = check_draw(d, workdir, built=built, smoke_requests=smoke, seed=seed, smoke_blocks=chosen,
+                            build=build, log=log)
         record["seconds"] = round(time.monotonic() - t, 1)
         records.append(record)
 
@@ -336,8 +349,10 @@ def _parser():
                         help="smoke every block of every N-th built configuration (0: never; default 4)")
     parser.add_argument("--smoke-requests", type=_positive, default=12,
                         help="requests per smoke (default 12)")
+    parser.add_argument("--smoke-blocks", type=_positive, default=None, metavar="N",
+                        help="blocks smoked per sampled configuration, in turn (default: all)")
     parser.add_argument("--budget", type=_positive, default=None, metavar="SECONDS",
-                        help="stop drawing after this many seconds")
+                        help="build no more configurations after this many seconds (refusals still checked)")
     return parser
 
 
@@ -361,6 +376,6 @@ def main(argv=None):
 
     args = _parser().parse_args(argv)
     report = run(draws_count=args.draws, seed=args.seed, out=args.out, smoke_every=args.smoke_every,
-                 smoke_requests=args.smoke_requests, budget_s=args.budget)
+                 smoke_requests=args.smoke_requests, smoke_blocks=args.smoke_blocks, budget_s=args.budget)
     write_report(args.out, "fuzz", report, render)
     return 1 if report["failures"] else 0

@@ -90,9 +90,12 @@ def main(argv=None):
     except UsageError as error:
         print(f"python -m gen soak: error: {error}", file=sys.stderr)
         return 2
-    results = [soak_block(name, config, requests=args.requests, chunk=min(args.chunk, args.requests),
-                          seed=args.seed, out=args.out) for name in blocks]
     report = {"config": config.name, "requests_per_block": args.requests, "chunk": args.chunk,
-              "seed": args.seed, "blocks": results}
-    write_report(args.out, "soak", report, render)
+              "seed": args.seed, "blocks": []}
+    results = report["blocks"]
+    for name in blocks:
+        results.append(soak_block(name, config, requests=args.requests, chunk=min(args.chunk, args.requests),
+                                  seed=args.seed, out=args.out))
+        # After every block: a long run that is stopped keeps what it has done.
+        write_report(args.out, "soak", report, render)
     return 1 if any(block["mismatches"] for block in results) else 0
