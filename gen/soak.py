@@ -63,6 +63,9 @@ def render(report):
         span = f"{seeds[0]}..{seeds[-1]}" if len(seeds) > 1 else (str(seeds[0]) if seeds else "–")
         lines.append(f"| {block['block']} | {block['requests_checked']:,} | {block['runs']} | {span} "
                      f"| {block['mismatches']} | {block['seconds']:.0f} |")
+    lines += ["", "Requests as each testbench counts them: rows for the softmax, input beats for "
+              "`topk_rank` and `topk_packer`, requests and re-fetch decisions for the fetcher; "
+              "every one checked bit-exact against golden."]
     return "\n".join(lines)
 
 
