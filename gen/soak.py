@@ -62,11 +62,16 @@ def render(report):
         seeds = block["seeds"]
         span = f"{seeds[0]}..{seeds[-1]}" if len(seeds) > 1 else (str(seeds[0]) if seeds else "–")
         lines.append(f"| {block['block']} | {block['requests_checked']:,} | {block['runs']} | {span} "
-                     f"| {block['mismatches']} | {block['seconds']:.0f} |")
+                     f"| {block['mismatches']} | {_seconds(block.get('seconds'))} |")
     lines += ["", "Requests as each testbench counts them: rows for the softmax, input beats for "
               "`topk_rank` and `topk_packer`, requests and re-fetch decisions for the fetcher; "
-              "every one checked bit-exact against golden."]
+              "every one checked bit-exact against golden."
+              + (f" {report['note']}" if report.get("note") else "")]
     return "\n".join(lines)
+
+
+def _seconds(value):
+    return "–" if value is None else f"{value:.0f}"
 
 
 def _parser():
