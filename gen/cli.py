@@ -1,11 +1,11 @@
-"""Command line of the generator: ``python -m gen verilog|synth|bench|eval|sweep|report``.
+"""Command line of the generator: ``python -m gen verilog|synth|bench|eval|sweep|fuzz|soak|report``.
 
 ``verilog`` and ``synth`` take a configuration (``--preset NAME`` or
 ``--config FILE.toml``), an output folder (``--out``, default ``build``) and a
 block list (``--blocks a,b``, default every block of :data:`gen.blocks.BLOCKS`).
-``bench``, ``eval`` and ``sweep`` hand the rest of the command line to
-``gen.bench.main`` (``bench NAME``: the module of :data:`BENCHES`),
-``gen.eval.main`` and ``gen.sweep.main``.
+``bench``, ``eval``, ``sweep``, ``fuzz`` and ``soak`` hand the rest of the command line
+to ``gen.bench.main`` (``bench NAME``: the module of :data:`BENCHES`), ``gen.eval.main``,
+``gen.sweep.main``, ``gen.fuzz.main`` and ``gen.soak.main``.
 ``report`` re-renders the README tables from ``build/reports/*.json``.
 
 A bad parameter ends the program with a one-line error naming it and exit
@@ -32,6 +32,13 @@ BENCHES = {"softmax": "gen.bench_softmax", "arrays": "gen.bench_arrays", "fetche
 
 class UsageError(Exception):
     """A command-line parameter is wrong; the message names it."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (``prog: error: ...``, exit 2), without the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def parse_blocks(text):
@@ -70,6 +77,10 @@ def config_from_args(args):
             return load(config_path=path)
         except tomllib.TOMLDecodeError as error:
             raise UsageError(f"--config: {path} is not valid TOML: {error}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"--config: {path} is not valid TOML: not UTF-8 text") from None
+        except OSError as error:
+            raise UsageError(f"--config: cannot read {path}: {error.strerror or error}") from None
         except ConfigError as error:
             raise UsageError(f"--config: {error}") from None
         except TypeError as error:
@@ -82,7 +93,7 @@ def config_from_args(args):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m gen",
         description="SpAtten RTL generator: Verilog emission, synthesis, benchmarks, evaluation, reports.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -118,6 +129,10 @@ def _parser():
     commands.add_parser("eval", help="real-model evaluation (gen.eval)", add_help=False)
     commands.add_parser("sweep", help="area and Fmax against array size, softmax lanes, top-k P (gen.sweep)",
                         add_help=False)
+    commands.add_parser("fuzz", help="fuzzed configurations: build, lint, check, smoke (gen.fuzz)",
+                        add_help=False)
+    commands.add_parser("soak", help="many randomized requests per block on Verilator (gen.soak)",
+                        add_help=False)
     report = commands.add_parser("report", help="render build/reports/*.json into README.md")
     report.add_argument("--out", default="build", metavar="DIR",
                         help="build folder whose reports/*.json are rendered (default build)")
@@ -139,7 +154,7 @@ def main(argv=None):
     """Run the command line; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     # bench and eval own their options: pass everything after the command through.
-    if argv and argv[0] in ("bench", "eval", "sweep"):
+    if argv and argv[0] in ("bench", "eval", "sweep", "fuzz", "soak"):
         module, rest = f"gen.{argv[0]}", argv[1:]
         if argv[0] == "bench" and rest[:1] and rest[0] in BENCHES:
             module, rest = BENCHES[rest[0]], rest[1:]

@@ -50,7 +50,7 @@ class SpattenConfig:
     softmax_fifo_depth : int
         Depth of the softmax score FIFO.
     topk_parallelism : int
-        P, comparators per side in the top-k engine (power of two).
+        P, comparators per side in the top-k engine (power of two, 2..32).
     topk_score_bits : int
         Width of the scores ranked by the top-k engine.
     topk_engines : int
@@ -62,7 +62,7 @@ class SpattenConfig:
     msb_bits : int
         Bits of the MSB plane fetched first (progressive quantization).
     lsb_bits : int
-        Bits of the LSB plane fetched on demand.
+        Bits of the LSB plane fetched on demand (1..15).
     requant_threshold : float
         Re-fetch LSBs of a row whose largest probability is below this.
     token_prune_start : float
@@ -149,9 +149,11 @@ class SpattenConfig:
         self._range("topk_engines", 1, 16)
         self._range("value_bits", 2, 16)
         self._range("msb_bits", 1, 15)
-        self._range("lsb_bits", 0, 15)
-        if not _is_pow2(self.topk_parallelism) or not 2 <= self.topk_parallelism <= 64:
-            raise ConfigError(f"topk_parallelism must be a power of two in 2..64, "
+        # The fetcher reads an LSB plane (hw.fetcher: lsb_bits 1..15).
+        self._range("lsb_bits", 1, 15)
+        # The top-k engine's pivot picker keeps one copy of each pivot per two lanes, at most 16.
+        if not _is_pow2(self.topk_parallelism) or not 2 <= self.topk_parallelism <= 32:
+            raise ConfigError(f"topk_parallelism must be a power of two in 2..32, "
                               f"not {self.topk_parallelism!r}")
         for name in ("head_dim", "softmax_lanes"):
             if not _is_pow2(getattr(self, name)):

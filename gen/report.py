@@ -9,6 +9,7 @@ A section is delimited by ``<!-- BEGIN report:NAME -->`` and
 - ``topk_cycles``: ``gen.bench.render(report)`` of ``topk_cycles.json``;
 - ``fetcher_bandwidth``: ``gen.bench_fetcher.render(report)`` of ``fetcher_bandwidth.json``;
 - ``topk_rows``: ``gen.bench_topk_rows.render(report)`` of ``topk_rows.json``;
+- ``fuzz``, ``soak``: ``gen.fuzz.render`` / ``gen.soak.render`` of ``fuzz.json`` / ``soak.json``;
 - ``golden_*``: ``gen.golden_report.render(report)`` of ``golden_*.json``;
 - ``eval_*``: ``gen.eval.render(report)`` of ``eval_*.json``.
 
@@ -34,7 +35,7 @@ __all__ = ["render_readme", "render_text", "replace_section", "section_names", "
 RENDERERS = {"topk_cycles": "gen.bench", "topk_rows": "gen.bench_topk_rows", "golden_": "gen.golden_report",
              "eval_": "gen.eval", "softmax_bench": "gen.bench_softmax", "arrays_bench": "gen.bench_arrays",
              "fetcher_bandwidth": "gen.bench_fetcher", "core_model": "gen.bench_core",
-             "ceilings": "gen.ceilings", "sweep": "gen.sweep"}
+             "ceilings": "gen.ceilings", "sweep": "gen.sweep", "fuzz": "gen.fuzz", "soak": "gen.soak"}
 
 _MARKER = re.compile(r"<!-- BEGIN report:([A-Za-z0-9_]+) -->")
 

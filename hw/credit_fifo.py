@@ -35,7 +35,7 @@ class CreditFifo(wiring.Component):
     Parameters
     ----------
     width : int
-        Bits per entry, 1..4096.
+        Bits per entry, 1..65536.
     depth : int
         Entries the writer may have in the FIFO (its credits): a power of two
         in 2..1024. The memory holds ``depth`` entries, the slots two more.
@@ -68,7 +68,7 @@ class CreditFifo(wiring.Component):
     GROUP_BITS = 64
 
     def __init__(self, *, width, depth):
-        self._width = check_int("width", width, 1, 4096)
+        self._width = check_int("width", width, 1, 1 << 16)
         self._depth = check_pow2("depth", depth, 2, 1024)
         super().__init__({
             "w_en": In(1), "w_data": In(self._width),

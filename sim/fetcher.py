@@ -215,10 +215,11 @@ class FetcherBench:
         self.regions[name] = Region(name, rows, dict(bases))
 
     def standard_regions(self, rows):
-        """Planes at 0 (MSB) and 64 KB (LSB), across 4 KB boundaries, at the top of the memory."""
+        """Planes at 0 (MSB) and 64 KB (LSB; a quarter of a smaller memory), across 4 KB boundaries,
+        at the top of the memory."""
         f, w = self.fetcher, self.fetcher.data_bytes
         rb = f.row_bytes
-        self.add_region("low", rows, {Plane.MSB: 0, Plane.LSB: 1 << 16})
+        self.add_region("low", rows, {Plane.MSB: 0, Plane.LSB: min(1 << 16, self.size // 4)})
         # Row 1 or 2 straddles a 4 KB boundary (when the row bytes do not divide 4 KB).
         near = [(3 * AXI_BOUNDARY - rb[p] - rb[p] // 2) // w * w + (p + 5) * AXI_BOUNDARY for p in (0, 1)]
         self.add_region("straddle", rows, {Plane.MSB: near[0], Plane.LSB: near[1]})

@@ -76,11 +76,29 @@ def test_cli_preset_wrong(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("topk_parallelism = 3\n", "--config: topk_parallelism must be a power of two in 2..64, not 3"),
+    ("topk_parallelism = 3\n", "--config: topk_parallelism must be a power of two in 2..32, not 3"),
     ("paralelism = 3\n", "--config: unknown configuration key(s) in"),
     ("head_dim = \n", "is not valid TOML"),
     ('preset = "huge"\n', "--config: preset must be one of tiny, ulx3s, paper, not 'huge'"),
     ("preset = [1]\n", "--config: preset must be one of tiny, ulx3s, paper, not [1]"),
+    # Wrong types and values of every kind (tests/test_gen_cli_input.py has the other bad input).
+    ('head_dim = "64"\n', "--config: head_dim must be an integer, not '64'"),
+    ("head_dim = 64.0\n", "--config: head_dim must be an integer, not 64.0"),
+    ("max_context = true\n", "--config: max_context must be an integer, not True"),
+    ("value_keep = \"half\"\n", "--config: value_keep must be a number, not 'half'"),
+    ("[head_dim]\nx = 1\n", "--config: head_dim must be an integer, not {'x': 1}"),
+    ("name = 7\n", "--config: name must be a non-empty string"),
+    ("max_context = 0\n", "--config: max_context must be in 1..65536, not 0"),
+    ("axi_data_bits = 48\n", "--config: axi_data_bits must be a power of two in 32..1024, not 48"),
+    ("requant_threshold = nan\n", "--config: requant_threshold must be in 0.0..1.0, not nan"),
+    ("token_keep_final = 0\n", "--config: token_keep_final must be in (0, 1], not 0.0"),
+    ("lsb_bits = 0\nmsb_bits = 12\n", "--config: lsb_bits must be in 1..15, not 0"),
+    ("topk_parallelism = 64\n", "--config: topk_parallelism must be a power of two in 2..32, not 64"),
+    ("qk_multipliers = 100\n", "--config: qk_multipliers must be a multiple of head_dim (64) in 64..4096"),
+    ("preset = 3\n", "--config: preset must be one of tiny, ulx3s, paper, not 3"),
+    ("preset = \"tinyy\"\n", "--config: preset must be one of tiny, ulx3s, paper, not 'tinyy'"),
+    ("head_dims = 64\n", "--config: unknown configuration key(s) in"),
+    ("head_dim = 64\nhead_dim = 32\n", "is not valid TOML"),
 ])
 def test_cli_config_wrong(capsys, tmp_path, text, message):
     path = tmp_path / "bad.toml"
@@ -292,8 +310,8 @@ def test_render_synth_and_leave_missing(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| alpha") or line.startswith("| topk")]
     assert [row.split(" | ")[:2] for row in rows] == [["| alpha", "tiny"], ["| topk", "ulx3s"],
                                                       ["| topk", "paper"]]
-    assert "| 150.2 | 143 (multiplier) | yes | 42 / 900 |" in rows[2] \
-        or "| 150.3 | 143 (multiplier) | yes | 42 / 900 |" in rows[2]
+    assert "| 150.2 | 143 (multiplier) | yes | – | 42 / 900 |" in rows[2] \
+        or "| 150.3 | 143 (multiplier) | yes | – | 42 / 900 |" in rows[2]
     assert "| – | – | – | – |" in rows[1]
     assert any("topk_cycles" in note and "no report" in note for note in notes)
     again, _ = report.render_text(text, folder, log=notes.append)

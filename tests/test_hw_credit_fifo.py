@@ -242,7 +242,7 @@ def test_credit_fifo_reset_mid_stream():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"width": 0, "depth": 4}, ValueError, "width must be in 1..4096, not 0"),
+    ({"width": 0, "depth": 4}, ValueError, "width must be in 1..65536, not 0"),
     ({"width": 8, "depth": 6}, ValueError, "depth must be a power of two in 2..1024, not 6"),
 ])
 def test_credit_fifo_wrong(kwargs, error, message):

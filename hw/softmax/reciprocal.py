@@ -79,7 +79,7 @@ class Reciprocal(wiring.Component):
         m.d.sync += [valid.eq(self.i_valid), total.eq(self.i_total), z.eq(z_next),
                      rem.eq(rem_next), tag.eq(self.i_tag)]
 
-        quotient = Signal(0, name="q0")
+        quotient = Cat()  # no bits yet (a 0-bit signal would be a `[-1:0]` wire in the Verilog)
         for step in range(self.quotient_bits):
             diff = Signal(width + 2, name=f"diff{step}")
             m.d.comb += diff.eq(rem - total)

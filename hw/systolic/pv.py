@@ -104,7 +104,8 @@ class PvUnit(ArrayUnit):
         prob, code = unsigned(PROB.bits), signed(self._value_bits)
         largest = ((1 << PROB.bits) - 1) * (max_code(self._value_bits) + 1)
         self._sum_bits = max(product_bits(prob, code), signed_bits_for(self._rows * largest))
-        self._acc_bits = signed_bits_for(self._max_context * largest)
+        # At least the mesh's sum: with max_context = 1 the exact bound is below it.
+        self._acc_bits = max(self._sum_bits, signed_bits_for(self._max_context * largest))
         index_bits = self.index_bits
         super().__init__({
             "request": In(stream.Signature(data.StructLayout({

@@ -12,6 +12,7 @@ from ..params import check_int
 from .counters import COUNTER_BITS, count_utilization, times
 from .delay import delayed
 from .mesh import Mesh
+from .pe import product_bits
 from .score_scale import SHIFT_BITS, ScoreScale
 from .sequencer import RequestSequencer, next_pow2
 from .unit import ArrayUnit
@@ -99,9 +100,11 @@ class QkUnit(ArrayUnit):
         self._tile_rows = check_int("tile_rows", tile_rows, 1, self._head_dim)
         if self._head_dim % self._tile_rows:
             raise ValueError(f"tile_rows must divide head_dim ({self._head_dim}), not {self._tile_rows!r}")
-        self._acc_bits = qk_acc_bits(self._head_dim, self._value_bits)
-        index_bits = self.index_bits
         code = signed(self._value_bits)
+        # The exact sum's width, and at least a product's (the first PE's sum is one product):
+        # at head_dim = 1 the sum of symmetric codes is narrower than a product of any codes.
+        self._acc_bits = max(qk_acc_bits(self._head_dim, self._value_bits), product_bits(code, code))
+        index_bits = self.index_bits
         super().__init__({
             "query": In(stream.Signature(data.StructLayout({
                 "q": data.ArrayLayout(code, self._head_dim),
