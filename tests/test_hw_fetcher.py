@@ -196,10 +196,7 @@ def test_counters_saturate():
         assert ctx.get(dut.counts.bytes_msb) == 255 and ctx.get(dut.counts.bursts) == 3
         assert ctx.get(dut.counts.bytes_lsb) == 0
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    run(dut, testbench, deadline_cycles=1_000_000)
 
 
 def _assembler_case(rng, width, row_bytes, runs):

@@ -21,7 +21,8 @@ SEED = 20261122
 def _cases(dut, rng, count, *, bad=0.05):
     """The edge cases and ``count`` random requests of ``sim.topk_cases`` as ``(n, k, scores)``."""
     lo, hi = score_range(dut.score_bits, dut.signed)
-    bounds = {"n_max": dut.n_max, "lanes": dut.lanes, "lo": lo, "hi": hi, "n_limit": (1 << dut.count_bits) - 1}
+    bounds = {"n_max": dut.n_max, "lanes": dut.lanes, "lo": lo, "hi": hi,
+              "n_limit": (1 << dut.count_bits) - 1}
     case = request_factory(rng, lo, hi)
     requests = edge_cases(rng, case, **bounds) + random_cases(rng, case, count, bad=bad, **bounds)
     # k must fit the request's field as n does (a tiny n_max has a narrow one).

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""hw.topk.credited_output in Amaranth's simulator: beats through the FIFO under backpressure, one credit each."""
+"""hw.topk.credited_output in Amaranth's simulator: beats through the FIFO under backpressure."""
 
 import random
 
@@ -79,5 +79,8 @@ def test_credited_output(lanes, backpressure):
 
 
 def test_credited_output_depth():
-    assert CreditedOutput(geometry=TopKGeometry(n_max=64, lanes=16, score_bits=8, signed=False)).fifo_depth == 16
-    assert CreditedOutput(geometry=TopKGeometry(n_max=512, lanes=4, score_bits=8, signed=False)).fifo_depth == 32
+    def depth(n_max, lanes):
+        geometry = TopKGeometry(n_max=n_max, lanes=lanes, score_bits=8, signed=False)
+        return CreditedOutput(geometry=geometry).fifo_depth
+
+    assert (depth(64, 16), depth(512, 4)) == (16, 32)

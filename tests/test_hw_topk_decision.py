@@ -64,8 +64,8 @@ def test_round_decision(lanes):
             room, room_mp = ctx.get(dut.room), ctx.get(dut.room_mp)
             await ctx.tick()
             ctx.set(dut.hold, 0)
-            results.append((ends, end, threshold, room, room_mp, ctx.get(dut.n), ctx.get(dut.k), ctx.get(dut.km1),
-                            ctx.get(dut.side_m), ctx.get(dut.side_r)))
+            results.append((ends, end, threshold, room, room_mp, ctx.get(dut.n), ctx.get(dut.k),
+                            ctx.get(dut.km1), ctx.get(dut.side_m), ctx.get(dut.side_r)))
             await ctx.tick()
             await ctx.tick()
             n_now = ctx.get(dut.n)

@@ -14,7 +14,7 @@ SEED = 20261204
 
 @pytest.mark.parametrize("n_max, lanes, bits", [(37, 4, 12), (512, 4, 16), (64, 8, 6)])
 def test_lane_buffer(n_max, lanes, bits):
-    """Each lane keeps its own rows; data comes back ``latency`` cycles after its row (1, or 2 with block RAM)."""
+    """Each lane keeps its own rows; data comes ``latency`` cycles after its row (2 with block RAM)."""
     g = TopKGeometry(n_max=n_max, lanes=lanes, score_bits=bits, signed=False)
     dut = LaneBuffer(geometry=g)
     assert dut.latency == 1 + g.block_ram == 1 + (g.rows > 64)

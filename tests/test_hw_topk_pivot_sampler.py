@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""hw.topk.pivot_sampler in Amaranth's simulator: the pivots of round 1 and of a later round, the sample rows."""
+"""hw.topk.pivot_sampler in Amaranth's simulator: round 1's and later rounds' pivots, the sample rows."""
 
 import random
 
@@ -67,7 +67,8 @@ def test_pivot_sampler(n_max, lanes):
 
     run(dut, bench, deadline_cycles=5000)
     for number, (sample, (t_hi, t_lo), hi, lo) in enumerate(got):
-        assert (hi, lo) == (sample[t_hi], sample[t_lo]), f"seed={SEED + n_max + lanes} case {number} {cases[number]}"
+        where = f"seed={SEED + n_max + lanes} case {number} {cases[number]}"
+        assert (hi, lo) == (sample[t_hi], sample[t_lo]), where
     # The LFSRs restart at their seeds and step at each sample read; the rows are masked by part M's mask.
     states = lfsr_seeds(7, S)
     want = [[s & masks["M"] & ((1 << g.row_bits) - 1) for s in states]]

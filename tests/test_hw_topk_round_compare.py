@@ -49,16 +49,18 @@ def test_round_compare(lanes, bits, signed):
 
     run(dut, bench, deadline_cycles=1000)
 
-    def bits_of(beat, test):
-        return sum(1 << lane for lane, x in enumerate(beat["data"]) if beat["mask"] >> lane & 1 and test(x))
+    def bits_of(beat, low, high):
+        """The lanes of ``beat`` with ``low < x < high`` (None: unbounded)."""
+        return sum(1 << lane for lane, x in enumerate(beat["data"]) if beat["mask"] >> lane & 1
+                   and (low is None or x > low) and (high is None or x < high))
 
     for number, beat in enumerate(beats):
+        hi, lo = beat["hi"], beat["lo"]
         want = {"valid": beat["valid"], "first": beat["first"], "last": beat["last"],
-                "gt_hi": bits_of(beat, lambda x: x > beat["hi"]), "ge_hi": bits_of(beat, lambda x: x >= beat["hi"]),
-                "gt_lo": bits_of(beat, lambda x: x > beat["lo"]), "ge_lo": bits_of(beat, lambda x: x >= beat["lo"]),
-                "keep_L": bits_of(beat, lambda x: x > beat["hi"]),
-                "keep_M": bits_of(beat, lambda x: beat["lo"] < x < beat["hi"]),
-                "keep_R": bits_of(beat, lambda x: x < beat["lo"])}
+                "gt_hi": bits_of(beat, hi, None), "ge_hi": bits_of(beat, hi - 1, None),
+                "gt_lo": bits_of(beat, lo, None), "ge_lo": bits_of(beat, lo - 1, None),
+                "keep_L": bits_of(beat, hi, None), "keep_M": bits_of(beat, lo, hi),
+                "keep_R": bits_of(beat, None, lo)}
         assert got[number] == want, f"seed={SEED + lanes} beat {number} {beat}"
 
 

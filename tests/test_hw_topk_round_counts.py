@@ -26,7 +26,8 @@ def test_round_counts(lanes):
             ge_lo = rng.randrange(1 << lanes)
             gt_lo = ge_lo & rng.randrange(1 << lanes)
             ge_hi = gt_lo & rng.randrange(1 << lanes)
-            beats.append({"gt_hi": ge_hi & rng.randrange(1 << lanes), "ge_hi": ge_hi, "gt_lo": gt_lo, "ge_lo": ge_lo})
+            gt_hi = ge_hi & rng.randrange(1 << lanes)
+            beats.append({"gt_hi": gt_hi, "ge_hi": ge_hi, "gt_lo": gt_lo, "ge_lo": ge_lo})
         rounds.append((rng.randint(1, 100), beats))
     schedule = []               # per cycle: the beat (or None), its round's k, first, last
     for k, beats in rounds:
@@ -61,7 +62,8 @@ def test_round_counts(lanes):
 
     run(dut, bench, deadline_cycles=2000)
     last_cycles = [cycle for cycle, (_, _, _, last) in enumerate(schedule) if last]
-    assert [cycle for cycle, *_ in decisions] == [c + dut.latency - 1 for c in last_cycles], f"seed={SEED + lanes}"
+    decided = [cycle for cycle, *_ in decisions]
+    assert decided == [c + dut.latency - 1 for c in last_cycles], f"seed={SEED + lanes}"
     for (k, beats), (_, run_values, k_ge_hi, k_ge_lo) in zip(rounds, decisions, strict=True):
         count = {c: sum(bin(b[c]).count("1") for b in beats) for c in CLASSES}
         assert run_values == {c: k - 1 - count[c] for c in CLASSES}, f"seed={SEED + lanes}"

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""hw.topk.round_reader in Amaranth's simulator: round 1's beats from the input, a later round's from its part."""
+"""hw.topk.round_reader in Amaranth's simulator: round 1's beats from the input, later rounds' from a part."""
 
 import random
 
@@ -32,7 +32,8 @@ class _ReaderAndBanks(Elaboratable):
 
 def _beat(ctx, beat, lanes):
     return (ctx.get(beat.first), ctx.get(beat.last), ctx.get(beat.mask),
-            [ctx.get(beat.data[lane]) for lane in range(lanes)], [ctx.get(beat.data_lo[lane]) for lane in range(lanes)])
+            [ctx.get(beat.data[lane]) for lane in range(lanes)],
+            [ctx.get(beat.data_lo[lane]) for lane in range(lanes)])
 
 
 @pytest.mark.parametrize("n_max, lanes", [(64, 4), (512, 4), (128, 8)])

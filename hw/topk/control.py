@@ -9,7 +9,7 @@ from golden.topk_timing import DISCARD_DELAY, EMPTY_DELAY, START_DELAY, drain_cy
 from ..compare import greater_than, greater_than_const, thermometer
 from ..replicate import kept_copies
 from .decision import last_lanes
-from .geometry import TopKGeometry
+from .geometry import check_geometry
 
 __all__ = ["TopKControl"]
 
@@ -67,9 +67,7 @@ class TopKControl(wiring.Component):
     """
 
     def __init__(self, *, geometry, ordered=False):
-        if not isinstance(geometry, TopKGeometry):
-            raise TypeError(f"geometry must be a TopKGeometry, not {geometry!r}")
-        self._geometry = g = geometry
+        self._geometry = g = check_geometry(geometry)
         self._ordered = ordered
         P, cb = g.lanes, g.count_bits
         gate = {"final_go": In(1)} if ordered else {}

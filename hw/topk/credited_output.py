@@ -10,7 +10,7 @@ from ..credit_fifo import CreditFifo
 from ..replicate import kept_copies
 from ..zero_eliminator import ZeroEliminator
 from .final_pass import packed_beat
-from .geometry import TopKGeometry
+from .geometry import check_geometry
 
 __all__ = ["CreditedOutput", "result_layout"]
 
@@ -63,9 +63,7 @@ class CreditedOutput(wiring.Component):
     """
 
     def __init__(self, *, geometry):
-        if not isinstance(geometry, TopKGeometry):
-            raise TypeError(f"geometry must be a TopKGeometry, not {geometry!r}")
-        self._geometry = g = geometry
+        self._geometry = g = check_geometry(geometry)
         super().__init__({
             "packed": In(packed_beat(g)), "issue": In(1), "start": In(1), "quota_m1": In(g.count_bits),
             "final": In(1), "empty": In(1), "clamped": In(1), "empty_error": In(1),

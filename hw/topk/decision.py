@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..compare import greater_than_const, thermometer
 from ..replicate import kept_copies
-from .geometry import TopKGeometry
+from .geometry import check_geometry
 from .pivot_sampler import SIDES
 from .round_compare import CLASSES
 
@@ -69,9 +69,7 @@ class RoundDecision(wiring.Component):
     """
 
     def __init__(self, *, geometry):
-        if not isinstance(geometry, TopKGeometry):
-            raise TypeError(f"geometry must be a TopKGeometry, not {geometry!r}")
-        self._geometry = g = geometry
+        self._geometry = g = check_geometry(geometry)
         P, cb, diff = g.lanes, g.count_bits, signed(g.count_bits + 2)
         pivots = data.ArrayLayout(g.shape, g.pivot_copies)
         super().__init__({

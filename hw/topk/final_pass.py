@@ -10,7 +10,7 @@ from ..compare import greater_than_const, thermometer
 from ..prefix_sum import popcount, prefix_counts, prefix_levels, staged_block_counts
 from ..replicate import kept_copies
 from ..zero_eliminator import ZeroEliminator
-from .geometry import TopKGeometry
+from .geometry import check_geometry
 from .lane_buffer import buffer_read
 from .round_compare import greater_at_least
 
@@ -73,9 +73,7 @@ class FinalPass(wiring.Component):
     """
 
     def __init__(self, *, geometry):
-        if not isinstance(geometry, TopKGeometry):
-            raise TypeError(f"geometry must be a TopKGeometry, not {geometry!r}")
-        self._geometry = g = geometry
+        self._geometry = g = check_geometry(geometry)
         P, G, quota = g.lanes, g.broadcast_copies, signed(g.count_bits + 2)
         super().__init__({
             "start": In(G + 1), "n": In(g.count_bits), "n_lanes": In(P), "n_multi": In(1),

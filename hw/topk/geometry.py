@@ -4,7 +4,7 @@ from amaranth.hdl import signed, unsigned
 
 from golden.topk_timing import LUT_RAM_ROWS, lane_ram_latency
 
-__all__ = ["TopKGeometry"]
+__all__ = ["TopKGeometry", "check_geometry"]
 
 
 class TopKGeometry:
@@ -110,3 +110,10 @@ class TopKGeometry:
     def group(self, lane, copies):
         """The copy (of ``copies``) that serves ``lane``."""
         return lane * copies // self.lanes
+
+
+def check_geometry(geometry):
+    """``geometry`` if it is a :class:`TopKGeometry` (a stage's only parameter), else ``TypeError``."""
+    if not isinstance(geometry, TopKGeometry):
+        raise TypeError(f"geometry must be a TopKGeometry, not {geometry!r}")
+    return geometry

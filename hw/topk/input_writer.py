@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..compare import greater_than_const
 from ..replicate import replicas
-from .geometry import TopKGeometry
+from .geometry import check_geometry
 from .lane_buffer import buffer_write
 
 __all__ = ["InputWriter"]
@@ -51,9 +51,7 @@ class InputWriter(wiring.Component):
     """
 
     def __init__(self, *, geometry):
-        if not isinstance(geometry, TopKGeometry):
-            raise TypeError(f"geometry must be a TopKGeometry, not {geometry!r}")
-        self._geometry = g = geometry
+        self._geometry = g = check_geometry(geometry)
         super().__init__({
             "start": In(1), "n": In(g.count_bits), "n_lanes": In(g.sample), "n_single": In(1),
             "scores": In(data.ArrayLayout(g.shape, g.lanes)), "take": In(1), "advance": In(1),

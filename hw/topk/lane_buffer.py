@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..lane_ram import LaneRam
-from .geometry import TopKGeometry
+from .geometry import check_geometry
 
 __all__ = ["LaneBuffer", "buffer_write", "buffer_read"]
 
@@ -50,9 +50,7 @@ class LaneBuffer(wiring.Component):
     """
 
     def __init__(self, *, geometry):
-        if not isinstance(geometry, TopKGeometry):
-            raise TypeError(f"geometry must be a TopKGeometry, not {geometry!r}")
-        self._geometry = geometry
+        self._geometry = check_geometry(geometry)
         super().__init__({"write": In(buffer_write(geometry)), "read": In(buffer_read(geometry))})
 
     @property

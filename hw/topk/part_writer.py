@@ -8,7 +8,7 @@ from golden.topk_timing import WRITE_REGISTERS, rotate_layers
 
 from ..replicate import kept_copies
 from ..zero_eliminator import ZeroEliminator
-from .geometry import TopKGeometry
+from .geometry import check_geometry
 from .lane_buffer import buffer_write
 from .rotate import rotate
 
@@ -52,9 +52,7 @@ class PartWriter(wiring.Component):
     """
 
     def __init__(self, *, geometry):
-        if not isinstance(geometry, TopKGeometry):
-            raise TypeError(f"geometry must be a TopKGeometry, not {geometry!r}")
-        self._geometry = g = geometry
+        self._geometry = g = check_geometry(geometry)
         P, G = g.lanes, g.broadcast_copies
         super().__init__({
             "valid": In(1), "data": In(data.ArrayLayout(g.shape, P)), "keep": In(P), "first": In(G),

@@ -11,7 +11,7 @@ from ..lfsr import Lfsr
 from ..rank_select import RankSelect
 from ..rank_target import RankTarget
 from ..replicate import kept_copies, replicas
-from .geometry import TopKGeometry
+from .geometry import check_geometry
 
 __all__ = ["PivotSampler", "SIDES"]
 
@@ -67,9 +67,7 @@ class PivotSampler(wiring.Component):
     """
 
     def __init__(self, *, geometry, lfsr_seed):
-        if not isinstance(geometry, TopKGeometry):
-            raise TypeError(f"geometry must be a TopKGeometry, not {geometry!r}")
-        self._geometry = g = geometry
+        self._geometry = g = check_geometry(geometry)
         self._lfsr_seed = lfsr_seed
         P, S, G = g.lanes, g.sample, g.broadcast_copies
         lanes = data.ArrayLayout(g.shape, P)

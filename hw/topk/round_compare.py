@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from golden.topk_timing import COMPARE, PARTS
 
 from ..compare import greater_equal, greater_than
-from .geometry import TopKGeometry
+from .geometry import check_geometry
 from .pivot_sampler import SIDES
 from .round_reader import round_beat
 
@@ -69,9 +69,7 @@ class RoundCompare(wiring.Component):
     """
 
     def __init__(self, *, geometry):
-        if not isinstance(geometry, TopKGeometry):
-            raise TypeError(f"geometry must be a TopKGeometry, not {geometry!r}")
-        self._geometry = g = geometry
+        self._geometry = g = check_geometry(geometry)
         pivots = data.ArrayLayout(g.shape, g.pivot_copies)
         super().__init__({"beat": In(round_beat(g)), "pivot_hi": In(pivots), "pivot_lo": In(pivots),
                           "parts": Out(round_parts(g))})

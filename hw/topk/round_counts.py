@@ -9,7 +9,7 @@ from golden.topk_timing import DECISION
 from ..prefix_sum import popcount, staged_block_counts
 from ..replicate import replicas
 from ..zero_eliminator import ZeroEliminator
-from .geometry import TopKGeometry
+from .geometry import check_geometry
 from .pivot_sampler import SIDES
 from .round_compare import CLASSES, round_parts
 
@@ -63,9 +63,7 @@ class RoundCounts(wiring.Component):
     """
 
     def __init__(self, *, geometry):
-        if not isinstance(geometry, TopKGeometry):
-            raise TypeError(f"geometry must be a TopKGeometry, not {geometry!r}")
-        self._geometry = g = geometry
+        self._geometry = g = check_geometry(geometry)
         diff = signed(g.count_bits + 2)
         super().__init__({
             "parts": In(round_parts(g)), "count_gt_hi": In(range(g.lanes + 1)), "count_valid": In(1),

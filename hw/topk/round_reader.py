@@ -8,7 +8,7 @@ from golden.topk_timing import BANK_READ, BEAT_ISSUE, PIVOT_WAIT
 
 from ..compare import greater_than_const
 from ..replicate import kept_copies, replicas
-from .geometry import TopKGeometry
+from .geometry import check_geometry
 from .lane_buffer import buffer_read
 from .pivot_sampler import SIDES
 
@@ -62,9 +62,7 @@ class RoundReader(wiring.Component):
     """
 
     def __init__(self, *, geometry):
-        if not isinstance(geometry, TopKGeometry):
-            raise TypeError(f"geometry must be a TopKGeometry, not {geometry!r}")
-        self._geometry = g = geometry
+        self._geometry = g = check_geometry(geometry)
         P, cb = g.lanes, g.count_bits
         super().__init__({
             "start": In(1), "n": In(cb), "n_lmask": In(P), "n_single": In(1), "n_double": In(1),
