@@ -166,27 +166,27 @@ class FinalPass(wiring.Component):
             m.d.sync += [r.eq(v) for r, v in zip(nbeat, beat, strict=True)]
             beat = nbeat
         h_valid, h_gt, h_eq, h_row, h_data = beat
-        # G: each lane's count of equals before it and the beat's total (its
+        # The quota stage: each lane's count of equals before it and the beat's total (its
         # own popcount of the block counts, not the last prefix).
         eq_incl = prefix_counts(h_part, P, half)
-        g_valid = Signal()
-        g_gt, g_eq = Signal(P, reset_less=True), Signal(P, reset_less=True)
-        g_row = Signal(row_w, reset_less=True)
-        g_data = Signal(data.ArrayLayout(shape, P), reset_less=True)
-        g_before = [Signal(range(P), name=f"g_before{lane}", reset_less=True) for lane in range(P)]
-        g_totals = kept_copies(range(P + 1), G, name="g_total", reset_less=True)
-        m.d.sync += [g_valid.eq(h_valid), g_gt.eq(h_gt), g_eq.eq(h_eq), g_row.eq(h_row),
-                     g_data.eq(h_data), *[t.eq(popcount(h_blk)) for t in g_totals]]
-        m.d.sync += [g_before[lane].eq(eq_incl[lane - 1] if lane else 0) for lane in range(P)]
+        quota_valid = Signal()
+        quota_gt, quota_eq = Signal(P, reset_less=True), Signal(P, reset_less=True)
+        quota_row = Signal(row_w, reset_less=True)
+        quota_data = Signal(data.ArrayLayout(shape, P), reset_less=True)
+        quota_before = [Signal(range(P), name=f"quota_before{lane}", reset_less=True) for lane in range(P)]
+        quota_totals = kept_copies(range(P + 1), G, name="quota_total", reset_less=True)
+        m.d.sync += [quota_valid.eq(h_valid), quota_gt.eq(h_gt), quota_eq.eq(h_eq), quota_row.eq(h_row),
+                     quota_data.eq(h_data), *[t.eq(popcount(h_blk)) for t in quota_totals]]
+        m.d.sync += [quota_before[lane].eq(eq_incl[lane - 1] if lane else 0) for lane in range(P)]
         # room_sat = min(max(room, 0), P), with room and room - P as two
         # accumulators (two carry chains side by side; the signs pick 0, P or
         # the difference), in one copy per lane group. Every cycle, with no
         # valid gate: a cycle without a beat has a total of 0.
         room_sats = kept_copies(range(P + 1), G, name="room_sat", reset_less=True)
-        keep = Cat(*[g_gt[lane] | (g_eq[lane] & (g_before[lane] < room_sats[g.group(lane, G)]))
+        keep = Cat(*[quota_gt[lane] | (quota_eq[lane] & (quota_before[lane] < room_sats[g.group(lane, G)]))
                      for lane in range(P)])
         rs_w = len(room_sats[0])
-        for room, room_mp, total, sat in zip(rooms, rooms_mp, g_totals, room_sats, strict=True):
+        for room, room_mp, total, sat in zip(rooms, rooms_mp, quota_totals, room_sats, strict=True):
             left_q, left_p = room - total, room_mp - total
             m.d.sync += [room.eq(left_q), room_mp.eq(left_p),
                          sat.eq(Mux(left_q[-1], 0, Mux(~left_p[-1], P, left_q[:rs_w])))]
@@ -196,7 +196,8 @@ class FinalPass(wiring.Component):
         f2_valid, f2_keep = Signal(), Signal(P, reset_less=True)
         f2_score = Signal(data.ArrayLayout(shape, P), reset_less=True)
         f2_row = Signal(row_w, reset_less=True)
-        m.d.sync += [f2_valid.eq(g_valid), f2_keep.eq(keep), f2_score.eq(g_data), f2_row.eq(g_row)]
+        m.d.sync += [f2_valid.eq(quota_valid), f2_keep.eq(keep), f2_score.eq(quota_data),
+                     f2_row.eq(quota_row)]
         # A lane's index is its row and its lane number (constant bits, not registered).
         f2_data = Signal(data.ArrayLayout(kept_layout(g), P))
         for lane in range(P):

@@ -163,24 +163,27 @@ class RoundReader(wiring.Component):
         q_rd = {side: [Signal(shape, name=f"q_rd{side}{lane}", reset_less=True) for lane in range(P)]
                 for side in SIDES}
         m.d.sync += [q_rd[side][lane].eq(reads[side].data[lane]) for side in SIDES for lane in range(P)]
-        # P, with block RAM: the beat's flags, selects and input data wait
+        # The landing stage, with block RAM: the beat's flags, selects and input data wait
         # a cycle more, beside the banks' landing registers.
-        p_flags, p_mask, p_in = (s_valid, s_first, s_last), s_mask, s_in
-        p_from_in, p_m, p_r = s_from_in, s_m, s_r
+        land_flags, land_mask, land_in = (s_valid, s_first, s_last), s_mask, s_in
+        land_from_in, land_m, land_r = s_from_in, s_m, s_r
         if g.read_delay:
-            p_flags = [replicas(m, f, 1, name=f"p_{n}")[0]
-                       for f, n in zip(p_flags, ("valid", "first", "last"), strict=True)]
-            p_mask, p_in = Signal(P, reset_less=True), Signal(data.ArrayLayout(shape, P), reset_less=True)
-            m.d.sync += [p_mask.eq(s_mask), p_in.eq(s_in)]
-            p_from_in, p_m, p_r = ([replicas(m, c, 1, name=f"p_{n}{i}")[0] for i, c in enumerate(copies)]
-                                   for copies, n in ((s_from_in, "from_in"), (s_m, "m"), (s_r, "r")))
+            land_flags = [replicas(m, f, 1, name=f"land_{n}")[0]
+                       for f, n in zip(land_flags, ("valid", "first", "last"), strict=True)]
+            land_mask = Signal(P, reset_less=True)
+            land_in = Signal(data.ArrayLayout(shape, P), reset_less=True)
+            m.d.sync += [land_mask.eq(s_mask), land_in.eq(s_in)]
+            land_from_in, land_m, land_r = (
+                [replicas(m, c, 1, name=f"land_{n}{i}")[0] for i, c in enumerate(copies)]
+                for copies, n in ((s_from_in, "from_in"), (s_m, "m"), (s_r, "r")))
         q_valid, q_first, q_last, q_mask = Signal(), Signal(), Signal(), Signal(P, reset_less=True)
         q_in = Signal(data.ArrayLayout(shape, P), reset_less=True)
-        q_from_in = [replicas(m, c, 1, name=f"q_from_in{i}")[0] for i, c in enumerate(p_from_in)]
-        q_m = [replicas(m, c, 1, name=f"q_m{i}")[0] for i, c in enumerate(p_m)]
-        q_r = [replicas(m, c, 1, name=f"q_r{i}")[0] for i, c in enumerate(p_r)]
-        m.d.sync += [q_valid.eq(p_flags[0]), q_first.eq(p_flags[1]), q_last.eq(p_flags[2]), q_mask.eq(p_mask),
-                     q_in.eq(p_in)]
+        q_from_in = [replicas(m, c, 1, name=f"q_from_in{i}")[0] for i, c in enumerate(land_from_in)]
+        q_m = [replicas(m, c, 1, name=f"q_m{i}")[0] for i, c in enumerate(land_m)]
+        q_r = [replicas(m, c, 1, name=f"q_r{i}")[0] for i, c in enumerate(land_r)]
+        m.d.sync += [q_valid.eq(land_flags[0]), q_first.eq(land_flags[1]), q_last.eq(land_flags[2]),
+                     q_mask.eq(land_mask),
+                     q_in.eq(land_in)]
         q_data = [Signal(shape, name=f"q_data{lane}") for lane in range(P)]
         for lane in range(P):
             sel = lane * GS // P
