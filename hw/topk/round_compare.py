@@ -82,32 +82,34 @@ class RoundCompare(wiring.Component):
         m = Module()
         g = self._geometry
         P, shape, beat = g.lanes, g.shape, self.beat
-        # C: the classes, all four masked in their chains.
-        c_valid, c_first, c_last = Signal(), Signal(), Signal()
-        c_data = Signal(data.ArrayLayout(shape, P), reset_less=True)
-        c_cls = {c: Signal(P, name=f"c_{c}", reset_less=True) for c in CLASSES}
-        c_mask = Signal(P, reset_less=True)
-        m.d.sync += [c_valid.eq(beat.valid), c_first.eq(beat.first), c_last.eq(beat.last),
-                     c_mask.eq(beat.mask)]
-        m.d.sync += [c_data[lane].eq(beat.data[lane]) for lane in range(P)]
+        # The compare stage: the classes, all four masked in their chains.
+        cmp_valid, cmp_first, cmp_last = Signal(), Signal(), Signal()
+        cmp_data = Signal(data.ArrayLayout(shape, P), reset_less=True)
+        cmp_cls = {c: Signal(P, name=f"cmp_{c}", reset_less=True) for c in CLASSES}
+        cmp_mask = Signal(P, reset_less=True)
+        m.d.sync += [cmp_valid.eq(beat.valid), cmp_first.eq(beat.first), cmp_last.eq(beat.last),
+                     cmp_mask.eq(beat.mask)]
+        m.d.sync += [cmp_data[lane].eq(beat.data[lane]) for lane in range(P)]
         copies = g.pivot_copies
         gt_hi, ge_hi = greater_at_least(m, [beat.data[lane] for lane in range(P)],
                                         [self.pivot_hi[c] for c in range(copies)], beat.mask, "chi")
         gt_lo, ge_lo = greater_at_least(m, [beat.data_lo[lane] for lane in range(P)],
                                         [self.pivot_lo[c] for c in range(copies)], beat.mask, "clo")
-        m.d.sync += [c_cls["gt_hi"].eq(gt_hi), c_cls["ge_hi"].eq(ge_hi),
-                     c_cls["gt_lo"].eq(gt_lo), c_cls["ge_lo"].eq(ge_lo)]
-        # K: the parts, registered beside the beat and the classes.
-        k_valid, k_first, k_last = Signal(name="k_valid"), Signal(name="k_first"), Signal(name="k_last")
-        k_data = Signal(data.ArrayLayout(shape, P), name="k_data", reset_less=True)
-        k_cls = {c: Signal(P, name=f"k_{c}", reset_less=True) for c in CLASSES}
-        k_keep = {side: Signal(P, name=f"k_keep{side}", reset_less=True) for side in SIDES}
-        m.d.sync += [k_valid.eq(c_valid), k_first.eq(c_first), k_last.eq(c_last), k_data.eq(c_data),
-                     *[k_cls[c].eq(c_cls[c]) for c in CLASSES],
-                     k_keep["L"].eq(c_cls["gt_hi"]), k_keep["M"].eq(c_cls["gt_lo"] & ~c_cls["ge_hi"]),
-                     k_keep["R"].eq(c_mask & ~c_cls["ge_lo"])]
+        m.d.sync += [cmp_cls["gt_hi"].eq(gt_hi), cmp_cls["ge_hi"].eq(ge_hi),
+                     cmp_cls["gt_lo"].eq(gt_lo), cmp_cls["ge_lo"].eq(ge_lo)]
+        # The parts stage: the masks, registered beside the beat and the classes.
+        part_valid, part_first, part_last = Signal(), Signal(), Signal()
+        part_data = Signal(data.ArrayLayout(shape, P), name="part_data", reset_less=True)
+        part_cls = {c: Signal(P, name=f"part_{c}", reset_less=True) for c in CLASSES}
+        part_keep = {side: Signal(P, name=f"part_keep{side}", reset_less=True) for side in SIDES}
+        m.d.sync += [part_valid.eq(cmp_valid), part_first.eq(cmp_first), part_last.eq(cmp_last),
+                     part_data.eq(cmp_data),
+                     *[part_cls[c].eq(cmp_cls[c]) for c in CLASSES],
+                     part_keep["L"].eq(cmp_cls["gt_hi"]),
+                     part_keep["M"].eq(cmp_cls["gt_lo"] & ~cmp_cls["ge_hi"]),
+                     part_keep["R"].eq(cmp_mask & ~cmp_cls["ge_lo"])]
         parts = self.parts
-        m.d.comb += [parts.valid.eq(k_valid), parts.first.eq(k_first), parts.last.eq(k_last),
-                     parts.data.eq(k_data), *[getattr(parts, c).eq(k_cls[c]) for c in CLASSES],
-                     *[getattr(parts, f"keep_{side}").eq(k_keep[side]) for side in SIDES]]
+        m.d.comb += [parts.valid.eq(part_valid), parts.first.eq(part_first), parts.last.eq(part_last),
+                     parts.data.eq(part_data), *[getattr(parts, c).eq(part_cls[c]) for c in CLASSES],
+                     *[getattr(parts, f"keep_{side}").eq(part_keep[side]) for side in SIDES]]
         return m

@@ -110,30 +110,31 @@ class RoundReader(wiring.Component):
         issue, issue_cnt = Signal(), Signal()
         m.d.comb += [issue.eq(taken[0] | self.run), issue_cnt.eq(taken[1] | run_c[-1])]
 
-        # S: the issued beat's flags, lanes and source selects (in one copy
+        # The issue stage: the issued beat's flags, lanes and source selects (in one copy
         # per SELECT_LANES lanes; the side is constant from HOLD until the
         # round's last issue, so they load every cycle).
-        s_valid, s_first, s_last = Signal(), Signal(), Signal()
-        s_from_in = kept_copies(1, GS, name="s_from_in")
-        s_m = kept_copies(1, GS, name="s_m")
-        s_r = kept_copies(1, GS, name="s_r")
-        s_mask = Signal(P, reset_less=True)
-        s_in = Signal(data.ArrayLayout(shape, P), reset_less=True)
-        m.d.sync += [s_valid.eq(issue), s_in.eq(self.in_beat),
-                     *[c.eq(self.side_m) for c in s_m], *[c.eq(self.side_r) for c in s_r]]
+        iss_valid, iss_first, iss_last = Signal(), Signal(), Signal()
+        iss_from_in = kept_copies(1, GS, name="iss_from_in")
+        iss_m = kept_copies(1, GS, name="iss_m")
+        iss_r = kept_copies(1, GS, name="iss_r")
+        iss_mask = Signal(P, reset_less=True)
+        iss_in = Signal(data.ArrayLayout(shape, P), reset_less=True)
+        m.d.sync += [iss_valid.eq(issue), iss_in.eq(self.in_beat),
+                     *[c.eq(self.side_m) for c in iss_m], *[c.eq(self.side_r) for c in iss_r]]
         with m.If(issue_cnt):
             m.d.sync += [
-                s_first.eq(iss_row == 0), s_last.eq(rem_last_c[0]),
-                s_mask.eq(~rem_last_c[0].replicate(P) | rem_lmask),
+                iss_first.eq(iss_row == 0), iss_last.eq(rem_last_c[0]),
+                iss_mask.eq(~rem_last_c[0].replicate(P) | rem_lmask),
                 iss_row.eq(iss_row + 1), rem.eq(rem - P),
                 *[c.eq(rem_last2) for c in rem_last_c], rem_last2.eq(~greater_than_const(rem, 3 * P)),
             ]
         with m.If(self.start):
             m.d.sync += [iss_row.eq(0), rem.eq(self.n), rem_lmask.eq(self.n_lmask),
                          *[c.eq(self.n_single) for c in rem_last_c], rem_last2.eq(self.n_double),
-                         *[c.eq(1) for c in s_from_in]]
+                         *[c.eq(1) for c in iss_from_in]]
         with m.If(gap_c[-1]):
-            m.d.sync += [*[c.eq(0) for c in s_from_in], rem.eq(self.round_n), rem_lmask.eq(self.round_lmask),
+            m.d.sync += [*[c.eq(0) for c in iss_from_in], rem.eq(self.round_n),
+                         rem_lmask.eq(self.round_lmask),
                          *[c.eq(self.round_last) for c in rem_last_c], rem_last2.eq(self.round_last2),
                          iss_row.eq(0)]
         # Each copy of RUN ends under its own copy of rem_last.
@@ -165,17 +166,17 @@ class RoundReader(wiring.Component):
         m.d.sync += [q_rd[side][lane].eq(reads[side].data[lane]) for side in SIDES for lane in range(P)]
         # The landing stage, with block RAM: the beat's flags, selects and input data wait
         # a cycle more, beside the banks' landing registers.
-        land_flags, land_mask, land_in = (s_valid, s_first, s_last), s_mask, s_in
-        land_from_in, land_m, land_r = s_from_in, s_m, s_r
+        land_flags, land_mask, land_in = (iss_valid, iss_first, iss_last), iss_mask, iss_in
+        land_from_in, land_m, land_r = iss_from_in, iss_m, iss_r
         if g.read_delay:
             land_flags = [replicas(m, f, 1, name=f"land_{n}")[0]
                        for f, n in zip(land_flags, ("valid", "first", "last"), strict=True)]
             land_mask = Signal(P, reset_less=True)
             land_in = Signal(data.ArrayLayout(shape, P), reset_less=True)
-            m.d.sync += [land_mask.eq(s_mask), land_in.eq(s_in)]
+            m.d.sync += [land_mask.eq(iss_mask), land_in.eq(iss_in)]
             land_from_in, land_m, land_r = (
                 [replicas(m, c, 1, name=f"land_{n}{i}")[0] for i, c in enumerate(copies)]
-                for copies, n in ((s_from_in, "from_in"), (s_m, "m"), (s_r, "r")))
+                for copies, n in ((iss_from_in, "from_in"), (iss_m, "m"), (iss_r, "r")))
         q_valid, q_first, q_last, q_mask = Signal(), Signal(), Signal(), Signal(P, reset_less=True)
         q_in = Signal(data.ArrayLayout(shape, P), reset_less=True)
         q_from_in = [replicas(m, c, 1, name=f"q_from_in{i}")[0] for i, c in enumerate(land_from_in)]
