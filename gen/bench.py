@@ -140,7 +140,7 @@ def main(args=None):
         rows += [_row(point, p) for point in measure(p, args.requests, args.seed, out)]
     report = {"block": "topk", "simulator": "verilator", "n_max": N_MAX, "score_bits": SCORE_BITS,
               "seed": args.seed, "requests_per_point": args.requests, "points": rows,
-              # The engine's pipeline constants (golden mirrors of TopKEngine's, pinned by tests).
+              # The engine's pipeline depths (golden.topk_timing, shared with the hardware).
               "round_latency_cycles": {str(p): topk_cycles.round_latency(N_MAX, p) for p in parallelisms},
               "round_gap_cycles": {str(p): topk_cycles.round_gap(p) for p in parallelisms},
               "final_latency_cycles": {str(p): topk_cycles.final_latency(N_MAX, p) for p in parallelisms},

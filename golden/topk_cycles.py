@@ -22,6 +22,19 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .topk_timing import (
+    BLOCK_RAM_LANDING,
+    DISCARD_DELAY,
+    EMPTY_DELAY,
+    EMPTY_IDLE_GAP,
+    FINAL_IDLE_GAP,
+    FINAL_LATENCY,
+    LUT_RAM_ROWS,
+    ROUND_LATENCY,
+    START_DELAY,
+    round_gap_of,
+)
+
 __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY", "round_gap",
            "FINAL_LATENCY", "LUT_RAM_ROWS", "block_ram", "round_latency", "final_latency",
            "sample_size", "pivot_targets", "Round",
@@ -29,25 +42,11 @@ __all__ = ["LFSR_TAPS", "lfsr_seeds", "lfsr_step", "sample_rows", "ROUND_LATENCY
            "START_DELAY", "DISCARD_DELAY", "EMPTY_DELAY", "FINAL_IDLE_GAP", "EMPTY_IDLE_GAP", "stream_cycles",
            "row_cycles"]
 
-# Mirrors TopKEngine.round_latency / round_gap / final_latency (pinned by tests),
-# with buffers of at most LUT_RAM_ROWS rows (LUT RAM); deeper buffers are block
-# RAM, whose reads the engine registers before any logic: one cycle more in
-# the sample's path (so in every round) and in the final pass.
-ROUND_LATENCY = 16
-FINAL_LATENCY = 14
-LUT_RAM_ROWS = 64
-# The request's control, read by TopKEngine (start_delay ...) and by
-# stream_cycles: cycles from accepting a request to its first score beat
-# (ACCEPT, PREP, then IN), to the first score beat dropped by a bad
-# request or k = 0 (ACCEPT, then DISCARD), to the empty answer of n = 0
-# (ACCEPT, then EMPTY), and from a request's last result beat to the first cycle the
-# engine accepts the next request (after a final pass: the pass ends from
-# a register, then IDLE; after an empty answer: IDLE).
-START_DELAY = 3
-DISCARD_DELAY = 2
-EMPTY_DELAY = 2
-FINAL_IDLE_GAP = 2
-EMPTY_IDLE_GAP = 1
+# The engine's pipeline depths and request delays, defined once in
+# golden.topk_timing and read by the hardware's stage components too.
+# Buffers of at most LUT_RAM_ROWS rows are LUT RAM; deeper ones are block RAM,
+# whose reads land in one register more: in the sample's path (so in every
+# round) and in the final pass.
 
 
 def block_ram(n_max, p):
@@ -57,23 +56,19 @@ def block_ram(n_max, p):
 
 def round_latency(n_max, p):
     """Cycles from a round's last beat to its decision, ``n_max`` and ``P = p``."""
-    return ROUND_LATENCY + block_ram(n_max, p)
+    return ROUND_LATENCY + BLOCK_RAM_LANDING * block_ram(n_max, p)
 
 
 def final_latency(n_max, p):
     """Cycles from the decision's next cycle plus a row's index to its result beat."""
-    return FINAL_LATENCY + block_ram(n_max, p)
+    return FINAL_LATENCY + BLOCK_RAM_LANDING * block_ram(n_max, p)
 
 
 def round_gap(p):
-    """Cycles from a decision to the next round's sample read, ``P = p`` lanes.
-
-    Two, plus one per layer of the rotation into the banks (4:1 layers:
-    ``ceil(log2(p) / 2)`` of them; the last row is then written before the
-    sample read), and at least one: the sample rows are registered a cycle
-    before they are loaded.
-    """
-    return 2 + max(1, _check_p(p).bit_length() // 2)
+    """Cycles from a decision to the next round's sample read, ``P = p`` lanes
+    (:func:`golden.topk_timing.round_gap_of`: the part writer's registers and
+    the rotation's layers, so that the decided part's last row is written)."""
+    return round_gap_of(_check_p(p))
 
 
 # x^16 + x^14 + x^13 + x^11 + 1: period 65535 (every nonzero state).

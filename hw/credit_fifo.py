@@ -5,6 +5,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from golden.topk_timing import CREDIT_FIFO_LATENCY
+
 from .params import check_int, check_pow2
 from .replicate import kept_copies, replicas
 
@@ -78,7 +80,8 @@ class CreditFifo(wiring.Component):
     width = property(lambda self: self._width)
     depth = property(lambda self: self._depth)
 
-    LATENCY = 2
+    # Defined with the top-k engine's other depths (golden.topk_timing).
+    LATENCY = CREDIT_FIFO_LATENCY
 
     @property
     def latency(self):

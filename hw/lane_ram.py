@@ -5,6 +5,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from golden.topk_timing import lane_ram_latency
+
 from .params import check_bool, check_int
 
 __all__ = ["LaneRam"]
@@ -79,7 +81,7 @@ class LaneRam(wiring.Component):
     @staticmethod
     def latency_of(*, block):
         """:attr:`latency` of an instance built with ``block`` (for a parent's own latency)."""
-        return 1 + bool(block)
+        return lane_ram_latency(block)
 
     def elaborate(self, platform):
         m = Module()
@@ -99,8 +101,8 @@ class LaneRam(wiring.Component):
             r_bits.append(rd.data)
         if self._block:
             # The read data lands in flip-flops with no other load, which
-            # the placer can put beside the block RAM (the parent's own
-            # register there was pulled toward its loads, 2 ns away).
+            # the placer can put beside the block RAM (a register with loads
+            # elsewhere is pulled toward them, away from the RAM).
             landing = Signal(self._shape, name="landing", reset_less=True)
             m.d.sync += landing.eq(Cat(*r_bits))
             m.d.comb += self.r_data.eq(landing)

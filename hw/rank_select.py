@@ -4,6 +4,8 @@ from amaranth.hdl import Cat, Module, Mux, Shape, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.topk_timing import RANK_SELECT_LATENCY, RANK_TARGET_DELAY
+
 from .compare import greater_than
 from .params import check_int, check_pow2
 from .prefix_sum import lut_count
@@ -87,11 +89,12 @@ class RankSelect(wiring.Component):
 
     # Also as class-level values, so that a parent can state its own latency
     # without building (and never elaborating) an instance.
-    LATENCY = 8
-    TARGET_DELAY = 3
+    # Defined with the top-k engine's other depths (golden.topk_timing).
+    LATENCY = RANK_SELECT_LATENCY
+    TARGET_DELAY = RANK_TARGET_DELAY
     # Copies of each key: copy c feeds the comparators against the lanes of
-    # the c-th quarter (each key bit drove all S - 1 of its comparators: the
-    # slowest path of the rank select inside the top-k engine).
+    # the c-th quarter, so that no key bit drives all S - 1 of its
+    # comparators (a wide fanout before a carry chain).
     KEY_COPIES = 4
 
     def elaborate(self, platform):
@@ -130,7 +133,7 @@ class RankSelect(wiring.Component):
         # above(j, i): lane j is ranked above lane i (for j < i: key[j] >=
         # key[i]; for j > i: key[j] > key[i]).
         # Each comparator's register in two copies, one by each of the two
-        # lanes' counts (a single register between them was a long route).
+        # lanes' counts (a single register between them is a long route).
         lt = {}
         for i in range(S):
             for j in range(i):
@@ -157,8 +160,8 @@ class RankSelect(wiring.Component):
         # Stages 3 and 4: a one-hot hit vector per target, rank == target
         # (exactly one lane hits), as a == target - b: stage 3 registers
         # target - b (L + 1 bits: a negative difference wraps above every
-        # a) beside a, stage 4 compares. (The add and compare in one stage
-        # were a slow path.)
+        # a) beside a, stage 4 compares (the add and the compare in one
+        # stage are too long a path).
         a_d = [Signal(L, name=f"rank{i}_a_d", reset_less=True) for i in range(S)]
         m.d.sync += [a_d[i].eq(half_a[i]) for i in range(S)]
         hits = []
@@ -173,10 +176,9 @@ class RankSelect(wiring.Component):
         # lanes (one LUT) into registers; stage 6 ORs the pairs (two LUT
         # levels for S = 16) into one register; stage 7 loads the copies
         # from it, with nothing between them, so that each copy can sit by
-        # its loads, far from the tree. (The whole tree in one stage, the
-        # tree and the copies' long routes in one, and groups of four lanes,
-        # two LUTs after the hit vector's wide fanout, were each the slowest
-        # path of the top-k engine in turn.)
+        # its loads, far from the tree: the OR tree, its copies' routes and
+        # the hit vector's wide fanout each take a cycle of their own
+        # (docs/topk.md has the measurements).
         # The values are held between samples: the pivots of a whole round.
         m.d.sync += self.o_valid.eq(valid)
         for r, hit in enumerate(hits):

@@ -4,6 +4,8 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.topk_timing import ZERO_ELIMINATOR_EARLY_LATENCY, zero_eliminator_latency
+
 from .params import check_bool, check_int, check_pow2
 from .prefix_sum import popcount, prefix_counts, prefix_levels, staged_block_counts
 from .replicate import replicas
@@ -112,12 +114,13 @@ class ZeroEliminator(wiring.Component):
 
     # Also as class-level values, so that a parent can state its own latency
     # without building (and never elaborating) an instance.
-    EARLY_LATENCY = 3
+    # Defined with the top-k engine's other depths (golden.topk_timing).
+    EARLY_LATENCY = ZERO_ELIMINATOR_EARLY_LATENCY
 
     @classmethod
     def latency_of(cls, *, split):
         """:attr:`latency` of an instance built with ``split``."""
-        return cls.EARLY_LATENCY + 1 + bool(split)
+        return zero_eliminator_latency(split)
 
     def elaborate(self, platform):
         m = Module()

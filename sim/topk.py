@@ -24,16 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cocotb
-import numpy as np
 from cocotb.triggers import SimTimeoutError, with_timeout
 
 # Imported when the simulation starts (not at the first check), so that the model and the
 # emitted RTL are as close in time as possible while both are being edited.
 from golden import topk_cycles
-from golden.topk import topk
-from sim import runner
+from sim import runner, topk_cases
 from sim.bench import StreamBench
 from sim.streams import random_pause
+from sim.topk_cases import expected
 
 __all__ = ["Case", "TopKBench", "random_cases", "edge_cases", "expected", "CHECKED_FILE"]
 
@@ -89,7 +88,7 @@ class TopKBench(StreamBench):
         self.lanes = self.engine.lanes
         self.signed = engine_params.get("signed", False)
         bits = engine_params["score_bits"]
-        self.lo, self.hi = (-(1 << bits - 1), (1 << bits - 1) - 1) if self.signed else (0, (1 << bits) - 1)
+        self.lo, self.hi = topk_cases.score_range(bits, self.signed)
         self.n_limit = (1 << self.engine.count_bits) - 1
         super().__init__(dut, self.engine, rng=rng, sources=("request", "scores"), sinks=("result",))
 
@@ -202,79 +201,19 @@ class TopKBench(StreamBench):
         return Case(label, n, k, list(scores))
 
 
-def expected(n, k, scores, n_max):
-    """``(indices, scores, error)`` an engine of ``n_max`` returns for the request ``{n, k}``.
-
-    The kept elements by :func:`golden.topk.topk` (``k`` clamped to ``n``,
-    ``error`` if it was above), or none with ``error`` for ``n = 0`` or
-    ``n > n_max``. Shared by this testbench and ``tests/test_hw_topk.py``.
-    """
-    if n == 0 or n > n_max:
-        return [], [], 1
-    indices = [int(i) for i in topk(np.array(scores, dtype=np.int64), min(k, n))]
-    return indices, [scores[i] for i in indices], int(k > n)
+def _bounds(bench):
+    return {"n_max": bench.n_max, "lanes": bench.lanes, "lo": bench.lo, "hi": bench.hi,
+            "n_limit": bench.n_limit}
 
 
 def edge_cases(bench):
-    """Hand-picked cases: orders, ties, k and n at their limits, extreme values, bad requests."""
-    rng, n_max, lo, hi = bench.rng, bench.n_max, bench.lo, bench.hi
-    mid = min(n_max, 3 * bench.lanes + 1)
-    up = sorted(rng.randint(lo, hi) for _ in range(mid))
-    cases = [
-        bench.case("sorted up", mid, mid // 3, up),
-        bench.case("sorted down", mid, mid // 3, up[::-1]),
-        bench.case("all equal", mid, mid // 2, [rng.randint(lo, hi)] * mid),
-        bench.case("heavy ties", n_max, n_max // 3, [rng.choice((lo, 0, hi)) for _ in range(n_max)]),
-        bench.case("two values", n_max, n_max // 2 + 1, [rng.choice((lo + 1, lo + 2)) for _ in range(n_max)]),
-        bench.case("k=0", mid, 0),
-        bench.case("k=1", mid, 1),
-        bench.case("k=n", mid, mid),
-        bench.case("n=1 k=1", 1, 1),
-        bench.case("n=1 k=0", 1, 0),
-        bench.case("n=n_max", n_max, max(1, n_max // 4)),
-        bench.case("n=n_max k=n_max", n_max, n_max),
-        bench.case("n=n_max k=1", n_max, 1),
-        bench.case("all min", mid, mid // 2, [lo] * mid),
-        bench.case("all max", mid, mid // 2, [hi] * mid),
-        bench.case("min and max", n_max, n_max // 2, [rng.choice((lo, hi)) for _ in range(n_max)]),
-        bench.case("max last", mid, 1, [lo] * (mid - 1) + [hi]),
-        bench.case("min first k=n-1", mid, mid - 1, [lo] + [hi] * (mid - 1)),
-        bench.case("k>n (clamped)", mid, mid + 1),
-        bench.case("k=k_max>n (clamped)", 1, bench.n_limit),
-        bench.case("n=0", 0, 1),
-        bench.case("n=0 k=0", 0, 0),
-        bench.case("n=n_max+1", n_max + 1, 1),
-        bench.case("n at field max", bench.n_limit, bench.n_limit),
-        bench.case("n=P", min(n_max, bench.lanes), 2),
-        bench.case("n=P+1", min(n_max, bench.lanes + 1), 2),
-    ]
-    # n and k are fields of count_bits: at n_max = 1 a request holds no k above 1.
-    return [case for case in cases if case.n <= bench.n_limit and case.k <= bench.n_limit]
+    """Hand-picked cases (:func:`sim.topk_cases.edge_cases`) as :class:`Case` s of ``bench``."""
+    return topk_cases.edge_cases(bench.rng, bench.case, **_bounds(bench))
 
 
 def random_cases(bench, count, *, bad=0.05):
-    """``count`` random requests mixing sizes, value spreads and a fraction ``bad`` of bad requests."""
-    rng, n_max, lo, hi = bench.rng, bench.n_max, bench.lo, bench.hi
-    cases = []
-    for _ in range(count):
-        draw = rng.random()
-        if draw < bad / 2:
-            n = rng.choice((0, rng.randint(n_max + 1, bench.n_limit) if bench.n_limit > n_max else 0))
-            cases.append(bench.case("bad n", n, rng.randint(0, bench.n_limit)))
-            continue
-        n = rng.choice((rng.randint(1, n_max), rng.randint(1, min(n_max, 4 * bench.lanes)), n_max))
-        k = rng.randint(n + 1, bench.n_limit) if draw < bad else rng.randint(0, n)
-        spread = rng.choice(("full", "narrow", "few"))
-        if spread == "full":
-            scores = [rng.randint(lo, hi) for _ in range(n)]
-        elif spread == "narrow":
-            base = rng.randint(lo, hi - 3)
-            scores = [rng.randint(base, base + 3) for _ in range(n)]
-        else:
-            values = [rng.randint(lo, hi) for _ in range(rng.randint(1, 3))]
-            scores = [rng.choice(values) for _ in range(n)]
-        cases.append(bench.case(f"random {spread}" + (" k>n" if k > n else ""), n, k, scores))
-    return cases
+    """``count`` random requests (:func:`sim.topk_cases.random_cases`) as :class:`Case` s of ``bench``."""
+    return topk_cases.random_cases(bench.rng, bench.case, count, bad=bad, **_bounds(bench))
 
 
 async def _bench(dut):

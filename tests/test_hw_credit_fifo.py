@@ -8,6 +8,7 @@ from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
 from hw.credit_fifo import CreditFifo
+from sim.amaranth_streams import run
 
 SEED = 2024
 
@@ -55,10 +56,7 @@ async def _drain(ctx, dut, depth, got):
 
 
 def _run(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run(dut, bench, deadline_cycles=1_000_000)
 
 
 def test_credit_fifo_latency_and_full():

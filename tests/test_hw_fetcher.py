@@ -26,6 +26,8 @@ from hw.fetcher import (
     RunPlanner,
     merge_lsb,
 )
+from sim.amaranth_streams import run, stream_get, stream_put
+from sim.streams import random_pause
 
 SEED = 20261203
 
@@ -161,30 +163,21 @@ def test_decision():
     got, refetched = [], []
 
     async def source(ctx):
+        pause = random_pause(random.Random(rng.random()), 0.3)
         for max_prob, visible in summaries:
-            while rng.random() < 0.3:
-                await ctx.tick()
-            ctx.set(dut.summary.valid, 1)
-            ctx.set(dut.summary.p.max_prob, max_prob)
-            ctx.set(dut.summary.p.visible, visible)
-            await ctx.tick().until(dut.summary.ready)
-            ctx.set(dut.summary.valid, 0)
+            await stream_put(ctx, dut.summary, {"max_prob": max_prob, "visible": visible}, pause=pause)
 
     async def sink(ctx):
+        pause = random_pause(random.Random(rng.random()), 0.4)
+        for _ in summaries:
+            got.append(bool((await stream_get(ctx, dut.decision, pause=pause)).refetch))
+
+    async def pulses(ctx):
         while len(got) < len(summaries):
-            ready = rng.random() < 0.6
-            ctx.set(dut.decision.ready, ready)
-            _, _, valid, value, pulse = await ctx.tick().sample(dut.decision.valid, dut.decision.p.refetch,
-                                                                  dut.refetched)
-            if valid and ready:
-                got.append(bool(value))
+            _, _, pulse = await ctx.tick().sample(dut.refetched)
             refetched.append(pulse)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(source)
-    sim.add_testbench(sink)
-    sim.run()
+    run(dut, source, sink, pulses, deadline_cycles=5000)
     assert got == want
     assert sum(refetched) == sum(want)
 
@@ -203,10 +196,7 @@ def test_counters_saturate():
         assert ctx.get(dut.counts.bytes_msb) == 255 and ctx.get(dut.counts.bursts) == 3
         assert ctx.get(dut.counts.bytes_lsb) == 0
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    run(dut, testbench, deadline_cycles=1_000_000)
 
 
 def _assembler_case(rng, width, row_bytes, runs):
@@ -238,52 +228,36 @@ def test_assembler(width, row_bytes, pauses):
                        nbytes_bits=BurstIssuer.nbytes_bits_of(run_bits, row_bytes))
     runs = [(rng.randrange(100), rng.randint(1, 7), rng.randrange(2), rng.random() < 0.3) for _ in range(25)]
     descs, words, want = _assembler_case(rng, width, row_bytes, runs)
-    got, beat_cycles, row_cycles = [], [], []
+    got, beat_cycles, row_cycles, ticks = [], [], [], []
+
+    def pause():
+        return random_pause(random.Random(rng.random()), pauses) if pauses else None
 
     async def put_descs(ctx):
+        bubbles = pause()
         for desc in descs:
-            while rng.random() < pauses:
-                await ctx.tick()
-            ctx.set(dut.desc.valid, 1)
-            for key, value in desc.items():
-                ctx.set(getattr(dut.desc.p, key), value)
-            await ctx.tick().until(dut.desc.ready)
-            ctx.set(dut.desc.valid, 0)
+            await stream_put(ctx, dut.desc, desc, pause=bubbles)
 
     async def put_beats(ctx):
-        cycle = 0
+        bubbles = pause()
         for word in words:
-            while rng.random() < pauses:
-                await ctx.tick()
-                cycle += 1
-            ctx.set(dut.beats.valid, 1)
-            ctx.set(dut.beats.p.data, word)
-            while True:
-                _, _, ready = await ctx.tick().sample(dut.beats.ready)
-                cycle += 1
-                if ready:
-                    beat_cycles.append(cycle)
-                    break
-            ctx.set(dut.beats.valid, 0)
+            await stream_put(ctx, dut.beats, {"data": word}, pause=bubbles)
+            beat_cycles.append(len(ticks))
 
     async def take_rows(ctx):
-        cycle = 0
-        while len(got) < len(want):
-            ready = rng.random() >= pauses
-            ctx.set(dut.rows.ready, ready)
-            _, _, valid, raw, index, last = await ctx.tick().sample(
-                dut.rows.valid, dut.rows.p.raw, dut.rows.p.index, dut.rows.p.last)
-            cycle += 1
-            if valid and ready:
-                got.append((index, raw, last))
-                row_cycles.append(cycle)
+        backpressure = pause()
+        for _ in want:
+            row = await stream_get(ctx, dut.rows, pause=backpressure)
+            got.append((row.index, row.raw, row.last))
+            row_cycles.append(len(ticks))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(put_descs)
-    sim.add_testbench(put_beats)
-    sim.add_testbench(take_rows)
-    sim.run()
+    async def clock(ctx):
+        # Cycles since the start, read after each beat taken and each row.
+        while len(got) < len(want):
+            await ctx.tick()
+            ticks.append(1)
+
+    run(dut, put_descs, put_beats, take_rows, clock, deadline_cycles=20_000)
     for n, ((gi, raw, gl), (wi, data, wl)) in enumerate(zip(got, want, strict=True)):
         assert (gi, gl) == (wi, wl), f"row {n}: index/last {gi, gl}, expected {wi, wl}"
         assert raw & ((1 << 8 * len(data)) - 1) == int.from_bytes(data, "little"), f"row {n} bytes"

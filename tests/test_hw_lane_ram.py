@@ -5,9 +5,9 @@ import random
 
 import pytest
 from amaranth.hdl import Shape, signed
-from amaranth.sim import Simulator
 
 from hw.lane_ram import LaneRam
+from sim.amaranth_streams import run
 
 SEED = 77
 
@@ -48,10 +48,7 @@ def test_lane_ram_random(shape, depth, slice_bits, slices, block):
                     assert ctx.get(dut.r_data) == old, (addr, old)
                     checked += 1
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run(dut, bench, deadline_cycles=1_000_000)
     assert checked > 200
 
 

@@ -2,10 +2,10 @@
 """Lfsr against its golden twin (golden.topk_cycles.lfsr_step)."""
 
 import pytest
-from amaranth.sim import Simulator
 
 from golden.topk_cycles import lfsr_seeds, lfsr_step
 from hw.lfsr import Lfsr
+from sim.amaranth_streams import run
 
 
 def test_lfsr_steps_reload():
@@ -22,10 +22,7 @@ def test_lfsr_steps_reload():
             await ctx.tick()
             state = 0xACE1 if reload else lfsr_step(state) if step else state
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run(dut, bench, deadline_cycles=1_000_000)
 
 
 def test_lfsr_period_and_seeds():

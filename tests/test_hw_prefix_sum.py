@@ -9,6 +9,7 @@ from amaranth.sim import Simulator
 
 from hw.prefix_sum import PrefixSum, block_prefix_counts, lut_count
 from hw.zero_eliminator import ZeroEliminator
+from sim.amaranth_streams import run
 
 SEED = 11
 
@@ -105,10 +106,7 @@ def _run_ze(lanes, masks, rng, stall, split=False):
                 step += 1
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run(dut, bench, deadline_cycles=1_000_000)
     assert got == [(t + dut.latency, lanes_) for t, lanes_ in sent]
     assert early == [(t + dut.early_latency, len(lanes_)) for t, lanes_ in sent]
     assert dut.early_latency < dut.latency

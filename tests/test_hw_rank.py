@@ -5,11 +5,11 @@ import random
 
 import pytest
 from amaranth.hdl import Shape, signed
-from amaranth.sim import Simulator
 
 from golden.topk_cycles import pivot_targets
 from hw.rank_select import RankSelect
 from hw.rank_target import RankTarget
+from sim.amaranth_streams import run
 
 SEED = 23
 
@@ -53,10 +53,7 @@ def test_rank_select(sample, shape, ranks, copies):
             await ctx.tick()
         assert not results and len(issued) > beats // 3
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run(dut, bench, deadline_cycles=1_000_000)
     # Pinned: the top-k engine's pipeline is built around these two figures.
     assert (dut.latency, dut.target_delay) == (8, 3)
 
@@ -77,10 +74,7 @@ def test_rank_target(sample):
             got = ctx.get(dut.target_hi), ctx.get(dut.target_lo)
             assert got == pivot_targets(n, k, sample), (n, k)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run(dut, bench, deadline_cycles=1_000_000)
 
 
 @pytest.mark.parametrize("cls, kwargs", [(RankSelect, {"shape": 4}), (RankTarget, {"count_bits": 4})])

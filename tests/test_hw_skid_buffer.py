@@ -4,9 +4,10 @@
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from hw.skid_buffer import SkidBuffer
+from sim.amaranth_streams import run, stream_get, stream_put
+from sim.streams import random_pause
 
 SEED = 20261203
 
@@ -16,35 +17,30 @@ def test_skid_buffer(bubbles, backpressure):
     dut = SkidBuffer(16)
     rng = random.Random(SEED)
     sent = [rng.getrandbits(16) for _ in range(200)]
-    got, cycles = [], []
+    got, cycles, put_cycles, ticks = [], [], [], []
 
     async def source(ctx):
+        pause = random_pause(random.Random(rng.random()), bubbles) if bubbles else None
         for value in sent:
-            while rng.random() < bubbles:
-                await ctx.tick()
-            ctx.set(dut.i.valid, 1)
-            ctx.set(dut.i.payload, value)
-            await ctx.tick().until(dut.i.ready)
-            ctx.set(dut.i.valid, 0)
+            await stream_put(ctx, dut.i, value, pause=pause)
+            put_cycles.append(len(ticks))
 
     async def sink(ctx):
-        cycle = 0
-        while len(got) < len(sent):
-            ready = rng.random() >= backpressure
-            ctx.set(dut.o.ready, ready)
-            _, _, valid, value = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-            cycle += 1
-            if valid and ready:
-                got.append(value)
-                cycles.append(cycle)
+        pause = random_pause(random.Random(rng.random()), backpressure) if backpressure else None
+        for _ in sent:
+            got.append(await stream_get(ctx, dut.o, pause=pause))
+            cycles.append(len(ticks))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(source)
-    sim.add_testbench(sink)
-    sim.run()
+    async def clock(ctx):
+        # Cycles since the start, read by the sink after each beat.
+        while len(got) < len(sent):
+            await ctx.tick()
+            ticks.append(1)
+
+    run(dut, source, sink, clock, deadline_cycles=5000)
     assert got == sent, f"seed {SEED}: order or values changed"
     if not bubbles and not backpressure:
         # latency 1 from the first beat, then one beat per cycle
         assert cycles == list(range(cycles[0], cycles[0] + len(sent)))
-        assert cycles[0] == 1 + dut.latency
+        assert put_cycles == list(range(put_cycles[0], put_cycles[0] + len(sent)))
+        assert cycles[0] - put_cycles[0] == dut.latency

@@ -2,7 +2,6 @@
 """The softmax unit's parameters, buffer sizes and latency (no simulation), and its credit counter."""
 
 import pytest
-from amaranth.sim import Simulator
 
 from hw.softmax.credits import Credits
 from hw.softmax.exp_stage import ExpStage
@@ -10,6 +9,7 @@ from hw.softmax.ingest import RowIngest
 from hw.softmax.norm_stage import NormStage
 from hw.softmax.reciprocal import Reciprocal
 from hw.softmax.softmax import Softmax
+from sim.amaranth_streams import run
 
 
 def test_softmax_wrong():
@@ -77,7 +77,4 @@ def test_credits_count():
         ctx.set(dut.take, 0)
         assert not ctx.get(dut.available)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run(dut, bench, deadline_cycles=1_000_000)

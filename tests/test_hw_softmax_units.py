@@ -5,12 +5,12 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.softmax import SOFTMAX, exp_fx, normalize, reciprocal, softmax_widths
 from hw.softmax.exp_unit import ExpUnit
 from hw.softmax.normalizer import MaxProbability, Normalizer
 from hw.softmax.reciprocal import Reciprocal
+from sim.amaranth_streams import run
 
 SEED = 1515
 
@@ -30,10 +30,7 @@ def _stream(dut, inputs, outputs, latency, values):
                     got[name].append(ctx.get(getattr(dut, name)))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run(dut, bench, deadline_cycles=1_000_000)
     return got
 
 

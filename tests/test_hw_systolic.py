@@ -7,7 +7,6 @@ import random
 import numpy as np
 import pytest
 from amaranth.hdl import signed, unsigned
-from amaranth.sim import Simulator
 
 from golden.formats import SCORE
 from golden.pv import pv_output
@@ -19,15 +18,13 @@ from hw.systolic.pv import PvUnit
 from hw.systolic.qk import QkUnit
 from hw.systolic.score_scale import ScoreScale
 from hw.systolic.tile import Tile
+from sim.amaranth_streams import run
 
 SEED = 16
 
 
 def _run(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run(dut, bench, deadline_cycles=1_000_000)
 
 
 @pytest.mark.parametrize("rows, cols, tile_rows, tile_cols",

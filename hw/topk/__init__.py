@@ -1,6 +1,10 @@
 """The SpAtten top-k engine and what is built around it.
 
-- :mod:`.engine`: :class:`TopKEngine`, one quick-select engine (one request at a time).
+- :mod:`.engine`: :class:`TopKEngine`, one quick-select engine (one request at a time),
+  joined from its stages: :mod:`.control`, :mod:`.input_writer`, :mod:`.pivot_sampler`,
+  :mod:`.round_reader`, :mod:`.round_compare`, :mod:`.round_counts`, :mod:`.part_writer`
+  (with :mod:`.rotate`), :mod:`.decision`, :mod:`.final_pass`, :mod:`.credited_output`,
+  over :mod:`.lane_buffer` s sized by :mod:`.geometry` (docs/topk.md has the map).
 - :mod:`.interleave`: :class:`TopKInterleave`, several engines behind one
   request/scores/result interface, round-robin, results in request order,
   from :mod:`.dispatch` (:class:`RequestDispatch`) and :mod:`.collect`

@@ -8,12 +8,9 @@ multiplexers with registers between them.
 
 from amaranth.hdl import Signal
 
+from golden.topk_timing import rotate_layers
+
 __all__ = ["rotate", "rotate_layers"]
-
-
-def rotate_layers(P):
-    """Multiplexer layers of :func:`rotate` over ``P`` lanes (registers between them)."""
-    return -(-(P.bit_length() - 1) // 2)
 
 
 def rotate(m, lanes, amounts, name):
