@@ -25,6 +25,11 @@ class ConfigError(ValueError):
     """A configuration value is out of its allowed range."""
 
 
+#: Allowed values of ``k_scale`` and ``v_scale``.
+K_SCALES = ("tensor", "channel")
+V_SCALES = ("tensor", "token", "channel")
+
+
 def _is_pow2(value):
     return value > 0 and value & (value - 1) == 0
 
@@ -83,6 +88,30 @@ class SpattenConfig:
         Memory port ID width, 1..16 (the fetcher reads with one ID: in-order data).
     axi_outstanding : int
         Read bursts the fetcher keeps in flight, 1..256.
+    k_scale : str
+        K quantization scales: ``"tensor"`` (one per layer, or per head) or
+        ``"channel"`` (one per head and channel, folded into Q before Q x K).
+    k_zero_point : bool
+        Per-channel K centres (asymmetric K); needs ``k_scale="channel"``.
+        The centre's term is the same for every key of a row, so the softmax
+        cancels it: nothing is stored or computed.
+    v_scale : str
+        V scales: ``"tensor"``, ``"token"`` (an 8-bit code per V row, stored
+        with the row and folded into the probability) or ``"channel"``
+        (folded into the output).
+    v_zero_point : bool
+        Per-channel V centres added to the output (times the sum of the kept
+        probabilities); needs ``v_scale="channel"``.
+    token_protect_sinks : int
+        Causal calls never prune the first this many tokens (attention sinks).
+    token_protect_recent : int
+        Causal calls never prune the newest this many tokens.
+    token_importance_norm : bool
+        Causal calls rank tokens by importance divided by the number of
+        query rows that have seen each token (no recency bias).
+    token_keep_min : int
+        Token pruning keeps at least this many tokens (``0``: no floor): short
+        inputs are pruned less than long ones.
     """
 
     name: str = "custom"
@@ -114,6 +143,16 @@ class SpattenConfig:
     axi_addr_bits: int = 32
     axi_id_bits: int = 4
     axi_outstanding: int = 16
+    # Training-free traffic options (issue 14, golden.formats): off here and in
+    # the presets the RTL follows; the evaluation's choice is the `eval` preset.
+    k_scale: str = "tensor"
+    k_zero_point: bool = False
+    v_scale: str = "tensor"
+    v_zero_point: bool = False
+    token_protect_sinks: int = 0
+    token_protect_recent: int = 0
+    token_importance_norm: bool = False
+    token_keep_min: int = 0
 
     def __post_init__(self):
         # The name becomes a build folder and part of report file names.
@@ -175,6 +214,25 @@ class SpattenConfig:
                 raise ConfigError(f"{name} must be in (0, 1], not {value!r}")
 
         self._check_memory_port()
+        self._check_traffic_options()
+
+    def _check_traffic_options(self):
+        for name, allowed in (("k_scale", K_SCALES), ("v_scale", V_SCALES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
+                                  f"not {getattr(self, name)!r}")
+        for name in ("k_zero_point", "v_zero_point", "token_importance_norm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be a bool, not {getattr(self, name)!r}")
+        for name in ("token_protect_sinks", "token_protect_recent", "token_keep_min"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name} must be an integer, not {value!r}")
+            self._range(name, 0, self.max_context)
+        if self.k_zero_point and self.k_scale != "channel":
+            raise ConfigError(f"k_zero_point needs k_scale='channel', not {self.k_scale!r}")
+        if self.v_zero_point and self.v_scale != "channel":
+            raise ConfigError(f"v_zero_point needs v_scale='channel', not {self.v_scale!r}")
 
     def _check_memory_port(self):
         if not _is_pow2(self.axi_data_bits) or not 32 <= self.axi_data_bits <= 1024:

@@ -185,3 +185,43 @@ def test_memory_port_range_wrong(field, lo, hi):
 
 def test_memory_port_integer_wrong():
     _raises("axi_outstanding must be an integer, not 2.5", axi_outstanding=2.5)
+
+
+@pytest.mark.parametrize("field, allowed", [("k_scale", "'tensor', 'channel'"),
+                                            ("v_scale", "'tensor', 'token', 'channel'")])
+def test_scale_kind_wrong(field, allowed):
+    _raises(f"{field} must be one of {allowed}, not 'group'", **{field: "group"})
+    _raises(f"{field} must be one of {allowed}, not 1", **{field: 1})
+
+
+@pytest.mark.parametrize("field", ["k_zero_point", "v_zero_point", "token_importance_norm"])
+def test_traffic_bool_wrong(field):
+    _raises(f"{field} must be a bool, not 1", **{field: 1})
+
+
+@pytest.mark.parametrize("field", ["token_protect_sinks", "token_protect_recent", "token_keep_min"])
+def test_traffic_count_wrong(field):
+    _raises(f"{field} must be an integer, not True", **{field: True})
+    _raises(f"{field} must be an integer, not 2.0", **{field: 2.0})
+    _raises(f"{field} must be in 0..1024, not -1", **{field: -1})
+    _raises(f"{field} must be in 0..1024, not 1025", **{field: 1025})
+
+
+def test_zero_point_needs_channel_scales_wrong():
+    _raises("k_zero_point needs k_scale='channel', not 'tensor'", k_zero_point=True)
+    _raises("v_zero_point needs v_scale='channel', not 'token'", v_scale="token", v_zero_point=True)
+    assert replace(PRESETS["paper"], v_scale="channel", v_zero_point=True).v_zero_point
+
+
+def test_traffic_options_off_in_rtl_presets():
+    # The RTL does not implement the traffic options yet: the presets it follows keep them off.
+    for name in ("tiny", "ulx3s", "paper"):
+        cfg = PRESETS[name]
+        assert (cfg.k_scale, cfg.v_scale, cfg.k_zero_point, cfg.v_zero_point) == ("tensor", "tensor", False, False)
+        assert (cfg.token_protect_sinks, cfg.token_protect_recent, cfg.token_keep_min) == (0, 0, 0)
+        assert not cfg.token_importance_norm
+
+
+def test_toml_traffic_options(tmp_path):
+    config = from_toml(_toml(tmp_path, 'k_scale = "channel"\nk_zero_point = true\ntoken_protect_recent = 32\n'))
+    assert (config.k_scale, config.k_zero_point, config.token_protect_recent) == ("channel", True, 32)
