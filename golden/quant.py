@@ -33,8 +33,9 @@ import numpy as np
 
 from .formats import as_int
 
-__all__ = ["max_code", "quant_scale", "channel_scale", "token_scale", "TOKEN_SCALE_BITS", "quantize", "dequantize", "split_planes", "join_planes",
-           "msb_only", "row_bytes", "pack_plane", "unpack_plane", "pack_kv", "unpack_kv"]
+__all__ = ["max_code", "quant_scale", "channel_scale", "token_scale", "TOKEN_SCALE_BITS", "quantize",
+           "dequantize", "split_planes", "join_planes", "msb_only", "row_bytes", "pack_plane",
+           "unpack_plane", "pack_kv", "unpack_kv"]
 
 
 def _bits(name, bits, lo=2, hi=16):

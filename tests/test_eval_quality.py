@@ -16,11 +16,9 @@ from golden.models.common import ExactAttention
 
 DATA = Path(__file__).parent / "data"
 
-POINT = ev.Point("MSB 6+4 thr 0.1, token 0.6, value 0.5", "combined", msb_bits=6, requant_threshold=0.1,
-                 token_keep_final=0.6, head_keep_final=1.0, value_keep=0.5)
-SCALED = ev.Point("scales, MSB 4+4 thr 0.1, protected token 0.5", "combined", msb_bits=4,
-                  requant_threshold=0.1, token_keep_final=0.5, head_keep_final=1.0, value_keep=1.0,
-                  **ev.SCALES, **ev.PROTECT)
+POINT = ev.Point("scales, MSB 6+4 thr 0.1, protected token 0.6, value 0.5", "combined", msb_bits=6,
+                 requant_threshold=0.1, token_keep_final=0.6, head_keep_final=1.0, value_keep=0.5,
+                 **ev.SCALES, **dict(ev.PROTECT, token_protect_recent=8))
 SETTINGS = dict(ev.QUICK, generate_prompt=24, generate_steps=3, long_tokens=0)
 
 
@@ -32,7 +30,7 @@ def report():
     ids = np.load(DATA / "ref_smollm2.npz")["ids"]
     pairs = [t.split(". ", 1) for t in (texts[1], texts[2], texts[4])]
     queries, docs = [p[0] for p in pairs], [p[1] for p in pairs]
-    return ev.run([ev.GRID[0], POINT, SCALED], SETTINGS, models=(enc, dec),
+    return ev.run([ev.GRID[0], POINT], SETTINGS, models=(enc, dec),
                   texts=(queries, docs, [ids[:32], ids[8:40]], [ids[:28], ids[4:32]]), log=print,
                   executor="thread", jobs=1)
 
@@ -47,7 +45,7 @@ def test_float_twin_reproduces_float_models(report):
 
 
 def test_counters_and_metrics_are_sane(report):
-    full12, point, scaled = report["points"]
+    full12, point = report["points"]
     for mode in ev.MODES:
         # Plain 12-bit K/V against 16-bit: exactly 4/3 of the bytes, every multiply done once.
         assert full12[mode]["dram_reduction_x"] == pytest.approx(16 / 12, rel=0.02)
@@ -64,9 +62,9 @@ def test_counters_and_metrics_are_sane(report):
     assert point["generate"]["refetch_fraction"] is not None
     # Scales and index lists are fetched and counted.
     for mode in ev.MODES:
-        assert scaled[mode]["dram_bytes_k_scale"] > 0 and scaled[mode]["dram_bytes_v_scale"] > 0
-        assert scaled[mode]["dram_bytes"] == sum(scaled[mode][k] for k in ev.DRAM_KEYS)
-    assert scaled["prefill"]["dram_bytes_index"] > 0
+        assert point[mode]["dram_bytes_k_scale"] > 0 and point[mode]["dram_bytes_v_scale"] > 0
+        assert point[mode]["dram_bytes"] == sum(point[mode][k] for k in ev.DRAM_KEYS)
+    assert point["prefill"]["dram_bytes_index"] > 0
     # Two documents per decoder mode: every row of both scored.
     assert report["exact"]["prefill"]["perplexity"] > 1
 
@@ -86,7 +84,7 @@ def test_pareto_front_and_progress():
 
 def test_report_renders_and_defaults_follow_budget(report):
     text = ev.render(report)
-    assert "| 12-bit, no pruning |" in text and "MSB 6+4 thr 0.1" in text
+    assert "| 12-bit, no pruning |" in text and "scales, MSB 6+4 thr 0.1" in text
     d = report["defaults"]
     for mode in ev.MODES:
         if mode in d:
@@ -114,7 +112,7 @@ def test_exact_attention_hook_has_no_counters():
 
 
 def test_protected_window_keeps_the_newest_tokens():
-    # Causal column sums rank the newest tokens last: plain pruning drops them; the protected window keeps them.
+    # Causal column sums rank the newest tokens last: plain pruning drops them, a protected window keeps them.
     rng = np.random.default_rng(7)
     print("seed 7")
     q, k, v = (rng.standard_normal((2, 40, 8)).astype(np.float32) for _ in range(3))

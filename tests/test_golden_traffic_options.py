@@ -1,4 +1,4 @@
-"""Traffic options of issue 14 in the golden: scales folded into Q and the probabilities, pruning protections."""
+"""Traffic options of issue 14 in the golden: folded scales, pruning protections, counted bytes."""
 
 import dataclasses
 from types import SimpleNamespace
@@ -137,7 +137,8 @@ def test_scale_bytes_and_index_list_counted():
     assert pruned_layers
     assert c["dram_bytes_index"] == sum((int(res["token_alive"][layer].sum()) * 10 + 7) // 8
                                         for layer in pruned_layers)
-    vch = spatten_model(q, k, v, dataclasses.replace(DENSE, v_scale="channel", v_zero_point=True), causal=True)
+    vch = spatten_model(q, k, v, dataclasses.replace(DENSE, v_scale="channel", v_zero_point=True),
+                        causal=True)
     assert vch["counters"]["dram_bytes_v_scale"] == 2 * 2 * 16 * vch["counters"]["heads_run"]
 
 
