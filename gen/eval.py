@@ -97,23 +97,29 @@ SCALES = dict(k_scale="channel", k_zero_point=True, v_scale="token")
 PROTECT = dict(token_protect_sinks=4, token_protect_recent=32, token_importance_norm=True)
 
 
+def _combined(thr, tok, val, floor=0):
+    name = (f"scales, MSB 4+4 thr {thr}" + (f", protected token {tok}" if tok < 1 else "")
+            + f", value {val}" + (f", keep >= {floor}" if floor else ""))
+    return Point(name, "combined", msb_bits=4, requant_threshold=thr, token_keep_final=tok,
+                 head_keep_final=1.0, value_keep=val, token_keep_min=floor, **SCALES, **PROTECT)
+
+
+def _scales(msb, thr):
+    return Point(f"scales, MSB {msb}+4, thr {thr}", "scales", msb_bits=msb, requant_threshold=thr,
+                 **SCALES, **NO_PRUNE)
+
+
 def _grid():
-    pts = [Point("12-bit, no pruning", "baseline", **FULL12, **NO_PRUNE),
-           Point("MSB 8+4, thr 0.0", "quant", msb_bits=8, requant_threshold=0.0, **NO_PRUNE)]
-    for msb, thr in ((6, 0.0), (4, 0.0), (4, 0.1), (4, 0.2)):
-        pts.append(Point(f"scales, MSB {msb}+4, thr {thr}", "scales", msb_bits=msb, requant_threshold=thr,
-                         **SCALES, **NO_PRUNE))
-    pts.append(Point("token keep 0.5", "token", **FULL12, **dict(NO_PRUNE, token_keep_final=0.5)))
-    pts.append(Point("protected token keep 0.5", "protected", **FULL12, **PROTECT,
-                     **dict(NO_PRUNE, token_keep_final=0.5)))
-    for thr, tok, val, floor in ((0.1, 1.0, 0.5, 0), (0.1, 0.5, 1.0, 0), (0.1, 0.5, 0.5, 0),
-                                 (0.1, 0.3, 0.5, 0), (0.2, 0.3, 0.5, 0), (0.1, 0.3, 0.5, 384)):
-        name = (f"scales, MSB 4+4 thr {thr}" + (f", protected token {tok}" if tok < 1 else "")
-                + f", value {val}")
-        pts.append(Point(name + (f", keep >= {floor}" if floor else ""), "combined", msb_bits=4,
-                         requant_threshold=thr, token_keep_final=tok, head_keep_final=1.0, value_keep=val,
-                         token_keep_min=floor, **SCALES, **PROTECT))
-    return pts
+    # In order of interest: a run cut short (checkpoints) still has the main points.
+    return [Point("12-bit, no pruning", "baseline", **FULL12, **NO_PRUNE),
+            _scales(4, 0.1), _combined(0.1, 0.5, 0.5), _combined(0.1, 0.3, 0.5), _combined(0.1, 0.5, 1.0),
+            _scales(4, 0.0), _scales(6, 0.0),
+            Point("MSB 8+4, thr 0.0", "quant", msb_bits=8, requant_threshold=0.0, **NO_PRUNE),
+            Point("protected token keep 0.5", "protected", **FULL12, **PROTECT,
+                  **dict(NO_PRUNE, token_keep_final=0.5)),
+            Point("token keep 0.5", "token", **FULL12, **dict(NO_PRUNE, token_keep_final=0.5)),
+            _scales(4, 0.2), _combined(0.1, 1.0, 0.5), _combined(0.2, 0.3, 0.5),
+            _combined(0.1, 0.3, 0.5, 384)]
 
 
 GRID = _grid()
@@ -338,12 +344,6 @@ def _line(entry):
         for m in MODES if m in entry) + f"  ({entry['seconds']:.0f} s of CPU)"
 
 
-def _exact(enc, dec, texts, prompt):
-    queries, docs, pre_ctx, gen_ctx = texts
-    return {"encoder": eval_encoder(enc, queries, docs)[0], "prefill": eval_prefill(dec, pre_ctx)[0],
-            "generate": eval_generate(dec, gen_ctx, prompt)[0]}
-
-
 # --- the executor: one task is a point, a mode and a document ---------------------------------------------
 
 _WORKER = {}
@@ -359,18 +359,23 @@ def _worker_init(models, texts):
 
 
 def _run_task(task):
-    """One task ``(key, point, mode, texts name, document, float twin)``: raw results and counters."""
+    """One task ``(key, point, mode, texts name, document, float twin)``: raw results and counters.
+
+    ``point=None``: the exact float model (the reference).
+    """
     key, point, mode, which, doc, twin = task
     t0 = time.process_time()
     enc, dec = _WORKER["models"]
     (queries, docs, pre_ctx, gen_ctx), prompt = _WORKER["texts"][which]
+
+    def hook(model, kind):
+        return None if point is None else spatten_factory(point, model, kind, twin)
     if mode == "encoder":
-        raw, counters = eval_encoder(enc, queries, docs, spatten_factory(point, enc, "summarize", twin))
+        raw, counters = eval_encoder(enc, queries, docs, hook(enc, "summarize"))
     elif mode == "prefill":
-        raw, counters = eval_prefill(dec, [pre_ctx[doc]], spatten_factory(point, dec, "summarize", twin))
+        raw, counters = eval_prefill(dec, [pre_ctx[doc]], hook(dec, "summarize"))
     else:
-        raw, counters = eval_generate(dec, [gen_ctx[doc]], prompt,
-                                      spatten_factory(point, dec, "generate", twin))
+        raw, counters = eval_generate(dec, [gen_ctx[doc]], prompt, hook(dec, "generate"))
     return key, mode, doc, raw, dict(counters), time.process_time() - t0
 
 
@@ -418,31 +423,46 @@ def _merge(parts, n_docs):
     return {k: np.concatenate([r[k] for r in raws]) for k in raws[0]}, counters
 
 
-def _sweep(executor, entries, texts, exact, label, log, modes=MODES_ALL, twin=False):
-    """Evaluate ``entries`` (``[(point, texts name)]``) through ``executor``; a list of result dicts."""
+def _sweep(executor, entries, texts, exact, label, log, modes=MODES_ALL, twin=False, on_entry=None):
+    """Evaluate ``entries`` (``[(point, texts name)]``) through ``executor``; a list of result dicts.
+
+    ``exact``: the reference raw results per texts name and mode; ``None`` runs
+    the references themselves (``point=None``) and returns their merged raw
+    results. ``on_entry(entry)`` is called as each entry completes.
+    """
     tasks = [t for i, (point, which) in enumerate(entries)
              for t in _tasks(i, point, which, texts[which][0], modes, twin)]
-    parts = {}
-    seconds = Counter()
+    left = Counter(t[0] for t in tasks)
+    parts, seconds, done = {}, Counter(), {}
     bar = Progress(len(tasks), label)
     for future in concurrent.futures.as_completed([executor.submit(_run_task, t) for t in tasks]):
         key, mode, doc, raw, counters, cpu = future.result()
         parts.setdefault((key, mode), {})[doc] = (raw, counters)
         seconds[key] += cpu
+        left[key] -= 1
         bar.step()
-    out = []
-    for i, (point, which) in enumerate(entries):
+        if left[key]:
+            continue
+        point, which = entries[key]
+        merged = {}
+        for m in modes:
+            n = {"encoder": 1} if m == "encoder" else {"n": len(texts[which][0][MODE_TEXTS[m]])}
+            merged[m] = _merge(parts[(key, m)], n)
+        if exact is None:
+            done[key] = {m: merged[m][0] for m in modes}
+            continue
         entry = {"name": point["name"], "family": point["family"],
                  "config": {k: v for k, v in point.items() if k not in ("name", "family")}}
-        for mode in modes:
-            n = {"encoder": 1} if mode == "encoder" else {"n": len(texts[which][0][MODE_TEXTS[mode]])}
-            raw, counters = _merge(parts[(i, mode)], n)
-            metrics = (encoder_metrics if mode == "encoder" else decoder_metrics)(raw, exact[which][mode])
-            entry[mode] = _mode_entry(metrics, counters)
-        entry["seconds"] = seconds[i]
-        out.append(entry)
+        for m in modes:
+            raw, counters = merged[m]
+            metrics = (encoder_metrics if m == "encoder" else decoder_metrics)(raw, exact[which][m])
+            entry[m] = _mode_entry(metrics, counters)
+        entry["seconds"] = seconds[key]
+        done[key] = entry
         log(f"{label}: " + _line(entry))
-    return out
+        if on_entry is not None:
+            on_entry(entry)
+    return [done[i] for i in range(len(entries))]
 
 
 def make_executor(kind="process", jobs=None, models=None, texts=None):
@@ -484,36 +504,49 @@ def run(grid=GRID, settings=FULL, models=None, texts=None, log=print, executor="
                       generate_prompt=s["long_tokens"] - s["long_generate_steps"],
                       generate_steps=s["long_generate_steps"])
         all_texts["long"] = (_texts(enc, dec, long_s), long_s["generate_prompt"])
-    t0 = time.perf_counter()
-    exact_raw = {which: _exact(enc, dec, t, prompt) for which, (t, prompt) in all_texts.items()}
-    exact = {which: {"encoder": encoder_metrics(r["encoder"], r["encoder"]),
-                     "prefill": decoder_metrics(r["prefill"], r["prefill"]),
-                     "generate": decoder_metrics(r["generate"], r["generate"])}
-             for which, r in exact_raw.items()}
-    exact_seconds = time.perf_counter() - t0
-    e = exact["sweep"]
-    log(f"exact float models: {exact_seconds:.1f} s; summarisation perplexity "
-        f"{e['prefill']['perplexity']:.3f}, generation perplexity {e['generate']['perplexity']:.3f}, "
-        f"retrieval accuracy {e['encoder']['retrieval_accuracy']:.3f}")
-    twin, points, long = None, [], []
+    twin, points, long, exact_raw, exact = None, [], [], {}, {}
     pool_models = models if executor == "thread" else None
+    t0 = time.perf_counter()
+
+    def reference(pool, which, modes=MODES_ALL):
+        exact_raw[which] = _sweep(pool, [(None, which)], all_texts, None, f"float model ({which})", log,
+                                  modes=modes)[0]
+        exact[which] = {m: (encoder_metrics if m == "encoder" else decoder_metrics)(r, r)
+                        for m, r in exact_raw[which].items()}
+
+    def checkpoint_now(_entry=None):
+        if checkpoint is not None:
+            checkpoint(_report(s, texts, enc, executor, jobs, exact, exact_seconds, twin, points, long,
+                               start, cpu_start))
+
     with make_executor(executor, jobs, pool_models, all_texts) as pool:
+        reference(pool, "sweep")
+        exact_seconds = time.perf_counter() - t0
+        e = exact["sweep"]
+        log(f"exact float models: {exact_seconds:.1f} s; summarisation perplexity "
+            f"{e['prefill']['perplexity']:.3f}, generation perplexity {e['generate']['perplexity']:.3f}, "
+            f"retrieval accuracy {e['encoder']['retrieval_accuracy']:.3f}")
         if grid:
             # The golden's float twin with every feature off must reproduce the float models.
             check = Point("float twin, no pruning", "check", **FULL12, **NO_PRUNE)
             twin = _sweep(pool, [(check, "sweep")], all_texts, exact_raw, "float twin", log, twin=True)[0]
-            points = _sweep(pool, [(p, "sweep") for p in grid], all_texts, exact_raw, "sweep", log)
-        if checkpoint is not None:
-            checkpoint(_report(s, texts, enc, executor, jobs, exact, exact_seconds, twin, points, [],
-                               start, cpu_start))
+            # Checkpoints as the points complete (in completion order), then the grid's order.
+            points[:] = _sweep(pool, [(p, "sweep") for p in grid], all_texts, exact_raw, "sweep", log,
+                               on_entry=lambda entry: (points.append(entry), checkpoint_now()))
+        checkpoint_now()
         candidates = _long_candidates(points, s["long_points"]) if long_s else []
         if candidates:
+            reference(pool, "long", modes=("prefill", "generate"))
             by_name = {p["name"]: p for p in grid}
-            long = _sweep(pool, [(by_name[n], "long") for n in candidates], all_texts, exact_raw,
-                          f"{s['long_tokens']} tokens", log, modes=("prefill", "generate"))
             sweep_by_name = {p["name"]: p for p in points}
-            for entry in long:
+
+            def add_encoder(entry):
                 entry["encoder"] = sweep_by_name[entry["name"]]["encoder"]
+                long.append(entry)
+                checkpoint_now()
+            long[:] = _sweep(pool, [(by_name[n], "long") for n in candidates], all_texts, exact_raw,
+                             f"{s['long_tokens']} tokens", log, modes=("prefill", "generate"),
+                             on_entry=add_encoder)
     return _report(s, texts, enc, executor, jobs, exact, exact_seconds, twin, points, long, start, cpu_start)
 
 
@@ -533,7 +566,7 @@ def _report(s, texts, enc, executor, jobs, exact, exact_seconds, twin, points, l
                                                            for t in texts[0] + texts[1]])),
                      "quality_budget_fraction": QUALITY_BUDGET, "executor": executor,
                      "jobs": jobs or os.cpu_count()},
-        "exact": exact["sweep"], "exact_long": exact.get("long", {}), "exact_seconds": exact_seconds,
+        "exact": exact.get("sweep", {}), "exact_long": exact.get("long", {}), "exact_seconds": exact_seconds,
         "float_twin_check": twin, "points": points,
         "defaults": defaults, "long_context": long, "run_seconds": time.perf_counter() - start,
         "run_cpu_seconds": time.process_time() - cpu_start,

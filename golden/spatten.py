@@ -6,8 +6,13 @@ attention (contract: ``notes/GOLDEN_API.md``); :func:`spatten_layer` and
 ``l`` and every head ``h`` still alive, does what the hardware does:
 
 1. **Token pruning** before the layer: keep ``keep_count(keep_ratio(l), Lk)``
-   of the alive tokens, ranked by accumulated token importance
-   (``golden.pruning``). **Head pruning**: the same with heads, among those
+   (at least ``cfg.token_keep_min``) of the alive tokens, ranked by accumulated
+   token importance (``golden.pruning``). In causal calls the first
+   ``cfg.token_protect_sinks`` and the newest ``cfg.token_protect_recent``
+   tokens are never pruned (they count towards the kept number), and with
+   ``cfg.token_importance_norm`` tokens rank by ``(importance << 16) // seen``,
+   ``seen`` the query rows (over heads, layers, calls) that saw the token; a
+   token no row has seen yet ranks first. **Head pruning**: the same with heads, among those
    alive at layer ``l - 1`` (and, across generation steps, at ``l`` before).
 2. **Quantization**: Q, K, V to ``B = cfg.value_bits`` symmetric codes, one float
    scale per tensor (Q and K per head with ``per_head_scale=True``; V always per
@@ -15,7 +20,15 @@ attention (contract: ``notes/GOLDEN_API.md``); :func:`spatten_layer` and
    ``"generate"`` mode the whole cache passed; a deployment would calibrate them
    once). K and V live in DRAM as MSB and LSB planes (``golden.quant``). ``D`` is
    taken from the data (``cfg.head_dim`` is the hardware's, not checked here);
-   ``Lk`` must not exceed ``cfg.max_context``.
+   ``Lk`` must not exceed ``cfg.max_context``. Traffic options (issue 14, off
+   unless the cfg sets them; costs in ``golden.formats``): ``k_scale="channel"``
+   quantizes K per head and channel (about its centre with ``k_zero_point``)
+   and multiplies Q by the K scales before Q is quantized, so the Q x K array
+   sees codes only and the centre's per-row constant drops out of the softmax;
+   ``v_scale="token"`` gives every V row an 8-bit scale code folded into its
+   kept probabilities (``golden.pv.fold_token_scale``), ``"channel"`` one
+   scale (and with ``v_zero_point`` a centre) per head and channel applied to
+   the output.
 3. **Progressive quantization**: scores from MSB-only K (``golden.qk``), softmax
    (``golden.softmax``); a row whose largest probability code is below
    ``round(cfg.requant_threshold * 2**15)`` is recomputed once with MSB+LSB K
@@ -39,7 +52,9 @@ Traffic and work counters (``counters``; bytes as the fetcher reads them,
 ``golden.quant.row_bytes`` per row): per alive head, every alive key visible
 to some row is fetched once (MSB plane; LSB plane for the keys visible to a
 re-fetched row), every V row selected by some row once (MSB plane; LSB plane
-for rows selected by re-fetched rows). MACs count every multiply: Q x K over
+for rows selected by re-fetched rows); scales as ``golden.formats`` lists them
+(``dram_bytes_k_scale``, ``dram_bytes_v_scale``) and, in a call with pruned
+tokens, the survivors' index list (``dram_bytes_index``). MACs count every multiply: Q x K over
 visible keys (again for re-fetched rows), prob x V over kept values. The
 dense baseline fetches 16-bit K and V of every token for every head and
 multiplies over every causally visible key (Q x K and prob x V).
