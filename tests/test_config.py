@@ -227,3 +227,15 @@ def test_toml_traffic_options(tmp_path):
     text = 'k_scale = "channel"\nk_zero_point = true\ntoken_protect_recent = 32\n'
     config = from_toml(_toml(tmp_path, text))
     assert (config.k_scale, config.k_zero_point, config.token_protect_recent) == ("channel", True, 32)
+
+
+def test_eval_choice():
+    # The evaluation's choice: the new fields' defaults, on the paper's architecture.
+    from gen.config import EVAL
+    base = SpattenConfig()
+    assert EVAL.name == "eval" and "eval" not in PRESETS
+    for name in ("k_scale", "k_zero_point", "v_scale", "v_zero_point", "token_protect_sinks",
+                 "token_protect_recent", "token_importance_norm", "token_keep_min"):
+        assert getattr(EVAL, name) == getattr(base, name)
+    assert EVAL.msb_bits + EVAL.lsb_bits == EVAL.value_bits
+    assert (EVAL.head_dim, EVAL.max_context, EVAL.qk_multipliers) == (64, 1024, 512)
