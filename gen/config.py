@@ -112,6 +112,10 @@ class SpattenConfig:
     token_keep_min : int
         Token pruning keeps at least this many tokens (``0``: no floor): short
         inputs are pruned less than long ones.
+    token_prune_prefill : bool
+        Token pruning in calls of several query rows (a prompt's prefill, a
+        summarisation, an encoder). ``False``: only decoding steps prune, ranked
+        by what the prefill accumulated (the prompt's hidden states stay dense).
     """
 
     name: str = "custom"
@@ -155,6 +159,7 @@ class SpattenConfig:
     token_protect_recent: int = 32
     token_importance_norm: bool = True
     token_keep_min: int = 0
+    token_prune_prefill: bool = False
 
     def __post_init__(self):
         # The name becomes a build folder and part of report file names.
@@ -223,7 +228,7 @@ class SpattenConfig:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
                                   f"not {getattr(self, name)!r}")
-        for name in ("k_zero_point", "v_zero_point", "token_importance_norm"):
+        for name in ("k_zero_point", "v_zero_point", "token_importance_norm", "token_prune_prefill"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be a bool, not {getattr(self, name)!r}")
         for name in ("token_protect_sinks", "token_protect_recent", "token_keep_min"):
@@ -274,7 +279,7 @@ _BASE = SpattenConfig()
 _OFF = {name: value for name, value in (("k_scale", "tensor"), ("k_zero_point", False), ("v_scale", "tensor"),
                                         ("v_zero_point", False), ("token_protect_sinks", 0),
                                         ("token_protect_recent", 0), ("token_importance_norm", False),
-                                        ("token_keep_min", 0))}
+                                        ("token_keep_min", 0), ("token_prune_prefill", True))}
 # The paper's architecture and pruning of its kind: progressive quantization
 # with a 0.1 threshold, token keep falling to 0.5, head keep to 0.9, half the V
 # rows kept. The paper fine-tunes for these; without it see `make eval`.

@@ -123,6 +123,19 @@ def _grid():
 
 
 GRID = _grid()
+
+
+def _decode(msb, thr, tok, val=1.0):
+    name = (f"scales, MSB {msb}+4 thr {thr}, decode-only protected token {tok}"
+            + (f", value {val}" if val < 1 else ""))
+    return Point(name, "decode-only", msb_bits=msb, requant_threshold=thr, token_keep_final=tok,
+                 head_keep_final=1.0, value_keep=val, token_prune_prefill=False, **SCALES, **PROTECT)
+
+
+# Token pruning in decoding steps only (the prompt's prefill dense, as H2O does): a second sweep.
+DECODE_GRID = [_decode(6, 0.0, 0.5), _decode(6, 0.0, 0.3), _decode(4, 0.1, 0.5), _decode(4, 0.1, 0.3),
+               _decode(6, 0.0, 0.3, 0.8)]
+GRIDS = {"main": ("eval_quality.json", GRID), "decode": ("eval_decode.json", DECODE_GRID)}
 QUICK_GRID = [GRID[0], next(p for p in GRID if p["family"] == "combined")]
 
 
@@ -640,7 +653,7 @@ _LOSS_LABEL = {"encoder": "MiniLM: 1 - mean cosine",
                "generate": "SmolLM2 generation: perplexity increase"}
 
 
-def plot(report, out_dir):
+def plot(report, out_dir, stem="eval_quality"):
     """quality loss vs DRAM (and vs MAC) reduction, one panel per mode; returns the PNG paths."""
     import matplotlib
     matplotlib.use("Agg")
@@ -651,9 +664,9 @@ def plot(report, out_dir):
     chosen = chosen and chosen["name"]
     paths = []
     for key, label, name in (("dram_reduction_x", "K/V DRAM traffic reduction vs dense 16-bit (x)",
-                              "eval_quality_dram.png"),
+                              f"{stem}_dram.png"),
                              ("mac_reduction_x", "attention MAC reduction vs dense (x)",
-                              "eval_quality_macs.png")):
+                              f"{stem}_macs.png")):
         fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
         for ax, mode in zip(axes, MODES, strict=True):
             every = report["points"]
@@ -785,12 +798,13 @@ def render(report):
                      f"within {budget:.0f}% quality loss in every mode.")
     else:
         lines.append(f"No setting keeps every mode within {budget:.0f}% quality loss on the long contexts.")
+    stem = GRIDS[report.get("grid", "main")][0].removesuffix(".json")
     cpu = report.get("tasks_cpu_seconds")
     lines += ["", "Quality loss: 1 - mean cosine (encoder), perplexity increase (decoder). Run time "
               f"{report['run_seconds'] / 60:.1f} min"
               + (f" ({cpu / 60:.1f} min of CPU in {s.get('jobs')} worker processes, BLAS on one thread "
                  "each)" if cpu else "")
-              + ". Plots: `build/reports/eval_quality_dram.png`, `build/reports/eval_quality_macs.png`."]
+              + f". Plots: `build/reports/{stem}_dram.png`, `build/reports/{stem}_macs.png`."]
     return "\n".join(lines)
 
 
@@ -801,6 +815,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a reduced run: 2 settings, short texts")
     parser.add_argument("--log", default=None, help="also append progress lines to this file")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: the CPUs)")
+    parser.add_argument("--grid", choices=sorted(GRIDS), default="main",
+                        help="main: eval_quality.json; decode: decoding-only pruning, eval_decode.json")
     args = parser.parse_args(argv)
     limit_blas_threads(1)
     out = Path(args.out) / "reports"
@@ -811,16 +827,17 @@ def main(argv=None):
             with open(args.log, "a") as f:
                 f.write(line + "\n")
 
-    path = out / "eval_quality.json"
+    name, grid = GRIDS[args.grid]
+    path = out / name
     settings = QUICK if args.quick else FULL
     def write(report):
-        report["quick"] = bool(args.quick)
+        report["quick"], report["grid"] = bool(args.quick), args.grid
         path.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
 
-    report = run(QUICK_GRID if args.quick else GRID, settings, log=log, jobs=args.jobs, checkpoint=write)
+    report = run(QUICK_GRID if args.quick else grid, settings, log=log, jobs=args.jobs, checkpoint=write)
     write(report)
     print(path)
-    for png in plot(report, out):
+    for png in plot(report, out, path.stem):
         print(png)
     print(render(report))
     return 0

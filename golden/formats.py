@@ -84,6 +84,8 @@ option (config field)       format                      hardware cost
                                                         feeding the top-k, one token per cycle
 ``token_keep_min``          ``k = max(ceil(r n),        one comparator/mux on the top-k's k
                             min(n, keep_min))``
+``token_prune_prefill``     off: prefill calls (several one mode bit: the top-k's k = n in prefill
+                            query rows) prune nothing   calls; importances accumulate as before
 lower MSB planes (4+4,      ``msb_bits``/``lsb_bits``   already built (fetcher, re-fetch decision)
 6+4) + LSB re-fetch
 index lists                 survivors' indices,         counted as DRAM traffic:

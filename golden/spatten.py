@@ -12,7 +12,9 @@ attention (contract: ``notes/GOLDEN_API.md``); :func:`spatten_layer` and
    tokens are never pruned (they count towards the kept number), and with
    ``cfg.token_importance_norm`` tokens rank by ``(importance << 16) // seen``,
    ``seen`` the query rows (over heads, layers, calls) that saw the token; a
-   token no row has seen yet ranks first. **Head pruning**: the same with heads, among those
+   token no row has seen yet ranks first. With ``cfg.token_prune_prefill``
+   false, calls of several query rows (prefills, encoders) prune no tokens:
+   only decoding steps do. **Head pruning**: the same with heads, among those
    alive at layer ``l - 1`` (and, across generation steps, at ``l`` before).
 2. **Quantization**: Q, K, V to ``B = cfg.value_bits`` symmetric codes, one float
    scale per tensor (Q and K per head with ``per_head_scale=True``; V always per
@@ -87,7 +89,7 @@ COUNTERS = ("dram_bytes_k_msb", "dram_bytes_k_lsb", "dram_bytes_v_msb", "dram_by
 #: Traffic options of issue 14 and their "off" values (a cfg without them runs as before).
 OPTION_DEFAULTS = {"k_scale": "tensor", "k_zero_point": False, "v_scale": "tensor", "v_zero_point": False,
                    "token_protect_sinks": 0, "token_protect_recent": 0, "token_importance_norm": False,
-                   "token_keep_min": 0}
+                   "token_keep_min": 0, "token_prune_prefill": True}
 #: Bytes of one stored per-channel scale or centre (16 bits).
 CHANNEL_SCALE_BYTES = 2
 #: Fraction bits of the normalised token importance (importance / rows that saw the token).
@@ -228,11 +230,13 @@ class SpattenAttention:
                                                 np.zeros(new, dtype=self._token_score.dtype)])
             self._token_seen = np.concatenate([self._token_seen, np.zeros(new, dtype=np.int64)])
 
-    def _prune(self, layer, lk, causal=False):
+    def _prune(self, layer, lk, causal=False, lq=1):
         cfg, opt = self._cfg, self._opt
         target = keep_count(keep_ratio(layer, self._n_layers, cfg.token_prune_start,
                                        cfg.token_keep_final), lk)
         target = max(target, min(lk, opt["token_keep_min"]))
+        if lq > 1 and not opt["token_prune_prefill"]:
+            target = lk
         if self._token_alive.sum() > target:
             alive = self._token_alive
             protect = np.zeros(lk, dtype=bool)
@@ -272,7 +276,7 @@ class SpattenAttention:
         n_heads, lq, d = q.shape
         lk = k.shape[1]
         self._grow(lk)
-        self._prune(layer, lk, causal)
+        self._prune(layer, lk, causal, lq)
         alive, heads = self._token_alive, self._head_alive[layer]
         pos = np.arange(lq)[:, None] + (lk - lq)
         visible = np.broadcast_to(alive[None, :], (lq, lk))

@@ -194,7 +194,8 @@ def test_scale_kind_wrong(field, allowed):
     _raises(f"{field} must be one of {allowed}, not 1", **{field: 1})
 
 
-@pytest.mark.parametrize("field", ["k_zero_point", "v_zero_point", "token_importance_norm"])
+@pytest.mark.parametrize("field", ["k_zero_point", "v_zero_point", "token_importance_norm",
+                                   "token_prune_prefill"])
 def test_traffic_bool_wrong(field):
     _raises(f"{field} must be a bool, not 1", **{field: 1})
 
@@ -220,7 +221,7 @@ def test_traffic_options_off_in_rtl_presets():
         assert (cfg.k_scale, cfg.v_scale) == ("tensor", "tensor")
         assert not (cfg.k_zero_point or cfg.v_zero_point)
         assert (cfg.token_protect_sinks, cfg.token_protect_recent, cfg.token_keep_min) == (0, 0, 0)
-        assert not cfg.token_importance_norm
+        assert not cfg.token_importance_norm and cfg.token_prune_prefill
 
 
 def test_toml_traffic_options(tmp_path):
@@ -235,7 +236,7 @@ def test_eval_choice():
     base = SpattenConfig()
     assert EVAL.name == "eval" and "eval" not in PRESETS
     for name in ("k_scale", "k_zero_point", "v_scale", "v_zero_point", "token_protect_sinks",
-                 "token_protect_recent", "token_importance_norm", "token_keep_min"):
+                 "token_protect_recent", "token_importance_norm", "token_keep_min", "token_prune_prefill"):
         assert getattr(EVAL, name) == getattr(base, name)
     assert EVAL.msb_bits + EVAL.lsb_bits == EVAL.value_bits
     assert (EVAL.head_dim, EVAL.max_context, EVAL.qk_multipliers) == (64, 1024, 512)

@@ -202,3 +202,19 @@ def test_keep_min_prunes_short_inputs_less():
                                              for layer in range(3)]
     _, short = _prefill(cfg, [x[:, :20] for x in q], [x[:, :20] for x in k], [x[:, :20] for x in v])
     assert all(a.all() for a in short)                                      # 20 < 30: nothing pruned
+
+
+def test_prefill_unpruned_decoding_pruned():
+    q, k, v = _qkv(n_layers=2, length=24)
+    cfg = dataclasses.replace(DENSE, token_keep_final=0.5, token_prune_start=0.0, token_prune_prefill=False)
+    att = SpattenAttention(cfg, 2, 2, "generate")
+    for layer in range(2):
+        att(layer, q[layer][:, :20], k[layer][:, :20], v[layer][:, :20], causal=True)
+        assert att.last["token_alive"].all()                       # the prompt's prefill: dense
+    att(0, q[0][:, 20:21], k[0][:, :21], v[0][:, :21], causal=True)
+    att(1, q[1][:, 20:21], k[1][:, :21], v[1][:, :21], causal=True)
+    assert att.last["token_alive"].sum() == keep_count(keep_ratio(1, 2, 0.0, 0.5), 21)   # decoding prunes
+    on = SpattenAttention(dataclasses.replace(cfg, token_prune_prefill=True), 2, 2, "generate")
+    on(0, q[0][:, :20], k[0][:, :20], v[0][:, :20], causal=True)
+    on(1, q[1][:, :20], k[1][:, :20], v[1][:, :20], causal=True)
+    assert on.last["token_alive"].sum() == keep_count(keep_ratio(1, 2, 0.0, 0.5), 20)
