@@ -286,8 +286,10 @@ _OFF = {name: value for name, value in (("k_scale", "tensor"), ("k_zero_point", 
 _PAPER = replace(_BASE, name="paper", requant_threshold=0.1, token_keep_final=0.5,
                  head_keep_final=0.9, value_keep=0.5, **_OFF)
 # The paper's architecture with the setting `make eval` chose (README, "Quality on real models"):
-# 4-bit MSB planes with per-channel K and per-token V scales, LSB re-fetch below 0.1.
-_EVAL = replace(_BASE, name="eval", msb_bits=4, lsb_bits=4, value_bits=8, requant_threshold=0.1,
+# 6-bit MSB planes with per-channel K (centred) and per-token V scales, no LSB re-fetch, no
+# token pruning (causal token pruning costs more than 1% in summarisation; in generation only
+# decoding steps would prune, token_prune_prefill=False).
+_EVAL = replace(_BASE, name="eval", msb_bits=6, lsb_bits=4, value_bits=10, requant_threshold=0.0,
                 token_keep_final=1.0, head_keep_final=1.0, value_keep=1.0)
 
 PRESETS = {
