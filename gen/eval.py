@@ -797,7 +797,8 @@ def render(report):
                      f"{chosen['generate_dram_reduction_x']:.2f}x less DRAM traffic than dense 16-bit "
                      f"within {budget:.0f}% quality loss in every mode.")
     else:
-        lines.append(f"No setting keeps every mode within {budget:.0f}% quality loss on the long contexts.")
+        where = "on the long contexts" if report.get("long_context") else "in the sweep"
+        lines.append(f"No setting keeps every mode within {budget:.0f}% quality loss {where}.")
     stem = GRIDS[report.get("grid", "main")][0].removesuffix(".json")
     cpu = report.get("tasks_cpu_seconds")
     lines += ["", "Quality loss: 1 - mean cosine (encoder), perplexity increase (decoder). Run time "
