@@ -683,7 +683,8 @@ def plot(report, out_dir, stem="eval_quality"):
                 ax.scatter([p[mode][key] for p in long],
                            [max(100 * p[mode]["quality_loss_fraction"], 1e-3) for p in long], marker="x",
                            color="black", label=f"{report['settings']['long_tokens']} tokens")
-            for p in report.get("long_context", []) if mode != "encoder" else report["points"]:
+            marked = report.get("long_context") if mode != "encoder" else None
+            for p in marked or report["points"]:
                 if p["name"] == chosen and p[mode][key]:
                     ax.scatter([p[mode][key]], [max(100 * p[mode]["quality_loss_fraction"], 1e-3)],
                                marker="*", s=220, facecolors="none", edgecolors="black",
@@ -791,7 +792,7 @@ def render(report):
     chosen = chosen_setting(report)
     lines.append("")
     if chosen:
-        lines.append(f"Chosen (the config defaults of the `eval` preset): **{chosen['name']}**: encoder "
+        lines.append(f"Chosen (`gen.config.EVAL`; its traffic options are the config defaults): **{chosen['name']}**: encoder "
                      f"{chosen['encoder_dram_reduction_x']:.2f}x, summarisation "
                      f"{chosen['prefill_dram_reduction_x']:.2f}x, generation "
                      f"{chosen['generate_dram_reduction_x']:.2f}x less DRAM traffic than dense 16-bit "
