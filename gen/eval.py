@@ -792,7 +792,8 @@ def render(report):
     chosen = chosen_setting(report)
     lines.append("")
     if chosen:
-        lines.append(f"Chosen (`gen.config.EVAL`; its traffic options are the config defaults): **{chosen['name']}**: encoder "
+        lines.append(f"Chosen (`gen.config.EVAL`; its traffic options are the config defaults): "
+                     f"**{chosen['name']}**: encoder "
                      f"{chosen['encoder_dram_reduction_x']:.2f}x, summarisation "
                      f"{chosen['prefill_dram_reduction_x']:.2f}x, generation "
                      f"{chosen['generate_dram_reduction_x']:.2f}x less DRAM traffic than dense 16-bit "
