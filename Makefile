@@ -60,10 +60,12 @@ bench: $(STAMP)
 	$(PY) -m gen report
 
 # Accuracy: golden fixed-point stages vs float and pruned-vs-dense traffic
-# (gen.golden_report), then SpAtten on real Transformers (gen.eval, ~15 min).
+# (gen.golden_report), then SpAtten on real Transformers (gen.eval: a process
+# pool over the CPUs; about 40 CPU-minutes for both sweeps).
 eval: $(STAMP)
 	$(PY) -m gen.golden_report --out $(BUILD)
 	$(PY) -m gen eval --out $(BUILD)
+	$(PY) -m gen eval --grid decode --out $(BUILD)
 	$(PY) -m gen report
 
 # Fuzzed configurations: every accepted one builds, lints and passes Yosys' check, a sample

@@ -18,11 +18,16 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-__all__ = ["ConfigError", "SpattenConfig", "PRESETS", "preset", "load", "from_toml"]
+__all__ = ["ConfigError", "SpattenConfig", "PRESETS", "EVAL", "preset", "load", "from_toml"]
 
 
 class ConfigError(ValueError):
     """A configuration value is out of its allowed range."""
+
+
+#: Allowed values of ``k_scale`` and ``v_scale``.
+K_SCALES = ("tensor", "channel")
+V_SCALES = ("tensor", "token", "channel")
 
 
 def _is_pow2(value):
@@ -83,6 +88,34 @@ class SpattenConfig:
         Memory port ID width, 1..16 (the fetcher reads with one ID: in-order data).
     axi_outstanding : int
         Read bursts the fetcher keeps in flight, 1..256.
+    k_scale : str
+        K quantization scales: ``"tensor"`` (one per layer, or per head) or
+        ``"channel"`` (one per head and channel, folded into Q before Q x K).
+    k_zero_point : bool
+        Per-channel K centres (asymmetric K); needs ``k_scale="channel"``.
+        The centre's term is the same for every key of a row, so the softmax
+        cancels it: nothing is stored or computed.
+    v_scale : str
+        V scales: ``"tensor"``, ``"token"`` (an 8-bit code per V row, stored
+        with the row and folded into the probability) or ``"channel"``
+        (folded into the output).
+    v_zero_point : bool
+        Per-channel V centres added to the output (times the sum of the kept
+        probabilities); needs ``v_scale="channel"``.
+    token_protect_sinks : int
+        Causal calls never prune the first this many tokens (attention sinks).
+    token_protect_recent : int
+        Causal calls never prune the newest this many tokens.
+    token_importance_norm : bool
+        Causal calls rank tokens by importance divided by the number of
+        query rows that have seen each token (no recency bias).
+    token_keep_min : int
+        Token pruning keeps at least this many tokens (``0``: no floor): short
+        inputs are pruned less than long ones.
+    token_prune_prefill : bool
+        Token pruning in calls of several query rows (a prompt's prefill, a
+        summarisation, an encoder). ``False``: only decoding steps prune, ranked
+        by what the prefill accumulated (the prompt's hidden states stay dense).
     """
 
     name: str = "custom"
@@ -114,6 +147,19 @@ class SpattenConfig:
     axi_addr_bits: int = 32
     axi_id_bits: int = 4
     axi_outstanding: int = 16
+    # Training-free traffic options (issue 14, costs in golden.formats): the
+    # defaults are what `make eval` chose (README); the presets the RTL follows
+    # (tiny, ulx3s, paper) turn them off until the RTL implements them (_OFF),
+    # and EVAL is the chosen setting whole.
+    k_scale: str = "channel"
+    k_zero_point: bool = True
+    v_scale: str = "token"
+    v_zero_point: bool = False
+    token_protect_sinks: int = 4
+    token_protect_recent: int = 32
+    token_importance_norm: bool = True
+    token_keep_min: int = 0
+    token_prune_prefill: bool = False
 
     def __post_init__(self):
         # The name becomes a build folder and part of report file names.
@@ -177,6 +223,25 @@ class SpattenConfig:
                 raise ConfigError(f"{name} must be in (0, 1], not {value!r}")
 
         self._check_memory_port()
+        self._check_traffic_options()
+
+    def _check_traffic_options(self):
+        for name, allowed in (("k_scale", K_SCALES), ("v_scale", V_SCALES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
+                                  f"not {getattr(self, name)!r}")
+        for name in ("k_zero_point", "v_zero_point", "token_importance_norm", "token_prune_prefill"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be a bool, not {getattr(self, name)!r}")
+        for name in ("token_protect_sinks", "token_protect_recent", "token_keep_min"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name} must be an integer, not {value!r}")
+            self._range(name, 0, self.max_context)
+        if self.k_zero_point and self.k_scale != "channel":
+            raise ConfigError(f"k_zero_point needs k_scale='channel', not {self.k_scale!r}")
+        if self.v_zero_point and self.v_scale != "channel":
+            raise ConfigError(f"v_zero_point needs v_scale='channel', not {self.v_scale!r}")
 
     def _check_memory_port(self):
         if not _is_pow2(self.axi_data_bits) or not 32 <= self.axi_data_bits <= 1024:
@@ -212,15 +277,26 @@ class SpattenConfig:
 
 
 _BASE = SpattenConfig()
+# The traffic options off: what the RTL computes today.
+_OFF = {name: value for name, value in (("k_scale", "tensor"), ("k_zero_point", False), ("v_scale", "tensor"),
+                                        ("v_zero_point", False), ("token_protect_sinks", 0),
+                                        ("token_protect_recent", 0), ("token_importance_norm", False),
+                                        ("token_keep_min", 0), ("token_prune_prefill", True))}
 # The paper's architecture and pruning of its kind: progressive quantization
 # with a 0.1 threshold, token keep falling to 0.5, head keep to 0.9, half the V
 # rows kept. The paper fine-tunes for these; without it see `make eval`.
 _PAPER = replace(_BASE, name="paper", requant_threshold=0.1, token_keep_final=0.5,
-                 head_keep_final=0.9, value_keep=0.5)
+                 head_keep_final=0.9, value_keep=0.5, **_OFF)
+# The paper's architecture with the setting `make eval` chose (README, "Quality on real models"):
+# 6-bit MSB planes with per-channel K (centred) and per-token V scales, no LSB re-fetch, no
+# token pruning (causal token pruning costs more than 1% in summarisation; in generation only
+# decoding steps would prune, token_prune_prefill=False).
+_EVAL = replace(_BASE, name="eval", msb_bits=6, lsb_bits=4, value_bits=10, requant_threshold=0.0,
+                token_keep_final=1.0, head_keep_final=1.0, value_keep=1.0)
 
 PRESETS = {
     # Small enough for fast co-simulation; exercises every width path.
-    "tiny": replace(_BASE, name="tiny", head_dim=8, max_context=64,
+    "tiny": replace(_BASE, name="tiny", head_dim=8, max_context=64, **_OFF,
                     qk_multipliers=16, pv_multipliers=16, softmax_lanes=2,
                     softmax_fifo_depth=16, topk_parallelism=4, topk_score_bits=12, topk_engines=1,
                     axi_data_bits=32, axi_outstanding=4),
@@ -231,7 +307,7 @@ PRESETS = {
     # top-k of 512 scores takes about 430-520 cycles at P = 4, 880-900 at
     # P = 2: golden.topk_cycles). Its buffers (128 rows) go to block RAM.
     # One engine: back to back, 0.86-0.97 of the 512-cycle row time.
-    "ulx3s": replace(_BASE, name="ulx3s", max_context=512,
+    "ulx3s": replace(_BASE, name="ulx3s", max_context=512, **_OFF,
                      qk_multipliers=64, pv_multipliers=64, softmax_lanes=2,
                      softmax_fifo_depth=64, topk_parallelism=4, topk_engines=1,
                      # ULX3S SDRAM behind a 64-bit port; 16 bursts in flight hide 50 cycles of
@@ -241,6 +317,9 @@ PRESETS = {
     # P=16, 8 softmax lanes, 12-bit on-chip values.
     "paper": _PAPER,
 }
+#: The setting `make eval` chose, on the paper's architecture: not a preset (the RTL does not
+#: implement its traffic options yet, and the presets are what hardware tests build).
+EVAL = _EVAL
 
 
 def preset(name):

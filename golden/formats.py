@@ -51,6 +51,48 @@ token importance    U17.15 (32 bits), saturating  probabilities added as they ar
 head importance     unsigned 40 bits, saturating  sum of |output| LSBs
 ==================  ===========================  ==========================================
 
+Training-free traffic options (``SpattenConfig`` fields, all off in the
+``tiny``/``ulx3s``/``paper`` presets the RTL follows; ``golden.spatten``
+computes them; hardware cost beside each, ``D`` = head_dim):
+
+==========================  ==========================  ==========================================
+option (config field)       format                      hardware cost
+==========================  ==========================  ==========================================
+``k_scale="channel"``       float scale per head and    Q x K array unchanged: ``q * s_k`` folded
+                            channel (from the keys of   before Q is quantized, one multiply per Q
+                            the call), stored 16-bit    element (D per query row, amortised over
+                                                        Lk keys); DRAM: 2 D bytes per head and call
+``k_zero_point``            per-channel K centre        nothing: ``q . centre`` is the same for
+                            ``(max + min) / 2``, K      every key of a row, the softmax cancels it
+                            codes of ``k - centre``     (not stored, not computed)
+``v_scale="token"``         8-bit code ``u`` per V row  one 16 x 8 multiplier per probability lane,
+                            (1..255), scale ``u *       ``p' = rnd(p u / 2^8)`` stays U1.15 (PROB):
+                            unit``, unit per layer      P x V array and accumulator unchanged;
+                                                        DRAM: 1 byte per fetched V row
+``v_scale="channel"``       float scale per head and    none in the core: the output's per-channel
+                            channel                     scale is applied where the output is
+                                                        dequantized; DRAM: 2 D bytes per head/call
+``v_zero_point``            per-channel V centre        an adder summing the kept probabilities
+                            (channel scales only)       per row; ``centre * sum(p)`` at the output
+                                                        (D multiply-adds); DRAM: 2 D more bytes
+``token_protect_sinks``     first S tokens never        two comparators on the token index before
+``token_protect_recent``    pruned; newest W neither    the top-k (protected tokens bypass it, k
+                            (causal calls)              reduced by their count); no DRAM
+``token_importance_norm``   ``(acc << 16) // seen``     a seen-rows counter per token (19+ bits,
+                            (causal calls), unseen      on chip beside the importance) and a
+                            tokens rank first           divider (or reciprocal ROM + multiplier)
+                                                        feeding the top-k, one token per cycle
+``token_keep_min``          ``k = max(ceil(r n),        one comparator/mux on the top-k's k
+                            min(n, keep_min))``
+``token_prune_prefill``     off: prefill calls (several one mode bit: the top-k's k = n in prefill
+                            query rows) prune nothing   calls; importances accumulate as before
+lower MSB planes (4+4,      ``msb_bits``/``lsb_bits``   already built (fetcher, re-fetch decision)
+6+4) + LSB re-fetch
+index lists                 survivors' indices,         counted as DRAM traffic:
+                            ``ceil(log2 max_context)``  ``ceil(n_alive * bits / 8)`` bytes per
+                            bits each                   pruned layer call
+==========================  ==========================  ==========================================
+
 Constants that should become configuration fields (not in gen.config yet):
 ``SCORE``, ``EXP_INDEX_BITS``, ``EXP_INTERPOLATE``, ``PROB``, ``OUT_FRAC``,
 ``TOKEN_IMPORTANCE``, ``HEAD_IMPORTANCE``.

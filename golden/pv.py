@@ -16,7 +16,7 @@ import numpy as np
 from .formats import OUT_FRAC, PROB, Fmt, as_int, round_shift, saturate, signed_bits_for
 from .quant import max_code
 
-__all__ = ["pv_acc_bits", "out_format", "pv_acc", "pv_output", "pv", "pv_float"]
+__all__ = ["pv_acc_bits", "out_format", "pv_acc", "pv_output", "pv", "pv_float", "fold_token_scale"]
 
 
 def pv_acc_bits(n_max, value_bits, prob=PROB):
@@ -79,3 +79,24 @@ def pv(prob, v, value_bits):
 def pv_float(prob, v):
     """Float twin: ``prob @ v`` in float64."""
     return np.asarray(prob, dtype=np.float64) @ np.asarray(v, dtype=np.float64)
+
+
+def fold_token_scale(prob, codes, code_bits, prob_fmt=PROB):
+    """Per-token V scales folded into the probabilities: ``round_half_up(p * u / 2**code_bits)``.
+
+    ``prob (..., rows, n)`` codes, ``codes (..., n)`` in ``1..2**code_bits - 1``
+    (``golden.quant.token_scale``): one ``prob.bits x code_bits`` multiply per
+    probability lane. The result stays in ``prob_fmt`` (``u < 2**code_bits``), so
+    the P x V array and its accumulator do not change; the output is then on the
+    grid of ``unit * 2**code_bits``.
+    """
+    prob = np.asarray(prob, dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    code_bits = as_int("code_bits", code_bits)
+    if codes.shape != prob.shape[:-2] + prob.shape[-1:]:
+        raise ValueError(f"codes must have shape {prob.shape[:-2] + prob.shape[-1:]}, not {codes.shape}")
+    if codes.size and (codes.min() < 1 or codes.max() >= 1 << code_bits):
+        raise ValueError(f"codes must be in 1..{(1 << code_bits) - 1}")
+    if prob.size and (prob.min() < 0 or prob.max() > 1 << prob_fmt.frac):
+        raise ValueError(f"prob must be codes in 0..{1 << prob_fmt.frac}")
+    return round_shift(prob * codes[..., None, :], code_bits)

@@ -33,8 +33,9 @@ import numpy as np
 
 from .formats import as_int
 
-__all__ = ["max_code", "quant_scale", "quantize", "dequantize", "split_planes", "join_planes",
-           "msb_only", "row_bytes", "pack_plane", "unpack_plane", "pack_kv", "unpack_kv"]
+__all__ = ["max_code", "quant_scale", "channel_scale", "token_scale", "TOKEN_SCALE_BITS", "quantize",
+           "dequantize", "split_planes", "join_planes", "msb_only", "row_bytes", "pack_plane",
+           "unpack_plane", "pack_kv", "unpack_kv"]
 
 
 def _bits(name, bits, lo=2, hi=16):
@@ -67,10 +68,65 @@ def quant_scale(x, bits, per_head=False):
     return scale if per_head else float(scale)
 
 
+#: Bits of a per-token V scale code (one byte stored with each V row).
+TOKEN_SCALE_BITS = 8
+
+
+def _finite(x):
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3:
+        raise ValueError(f"x must have shape (H, L, D), not {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x must be finite")
+    return x
+
+
+def channel_scale(x, bits, zero_point=False):
+    """Per head and channel of ``x (H, L, D)``: ``(scale, centre)``, each ``(H, 1, D)``.
+
+    Symmetric: ``scale = max_j |x| / max_code(bits)``, ``centre = 0``. With
+    ``zero_point``: ``centre = (max_j x + min_j x) / 2`` and
+    ``scale = (max_j x - min_j x) / 2 / max_code(bits)`` (the codes of
+    ``x - centre`` are symmetric again). An all-constant channel gets scale 1.0.
+    """
+    x = _finite(x)
+    if zero_point:
+        hi, lo = x.max(axis=1, keepdims=True), x.min(axis=1, keepdims=True)
+        centre, half = (hi + lo) / 2, (hi - lo) / 2
+    else:
+        centre, half = np.zeros((x.shape[0], 1, x.shape[2])), np.abs(x).max(axis=1, keepdims=True)
+    return np.where(half > 0, half / max_code(bits), 1.0), centre
+
+
+def token_scale(x, bits, code_bits=TOKEN_SCALE_BITS):
+    """Per-token scales of ``x (H, L, D)`` as codes: ``(codes (H, L), unit)``.
+
+    Row ``j`` of head ``h`` is quantized with scale ``codes[h, j] * unit``;
+    ``unit = max|x| / (max_code(bits) * (2**code_bits - 1))`` is one float for
+    the tensor and ``codes = ceil(max_d |x[h, j]| / (max_code(bits) * unit))``
+    in ``1..2**code_bits - 1`` (rounded up: no row saturates).
+    """
+    x = _finite(x)
+    code_bits = _bits("code_bits", code_bits, 1, 16)
+    top = (1 << code_bits) - 1
+    amax = np.abs(x).max(axis=2)
+    big = float(amax.max()) if amax.size else 0.0
+    unit = big / (max_code(bits) * top) if big > 0 else 1.0
+    codes = np.clip(np.ceil(np.round(amax / (max_code(bits) * unit), 9)), 1, top).astype(np.int64)
+    return codes, unit
+
+
 def _broadcast_scale(scale, x):
     scale = np.asarray(scale, dtype=np.float64)
     if np.any(~(scale > 0)) or not np.all(np.isfinite(scale)):
         raise ValueError("scale must be positive and finite")
+    if scale.ndim == x.ndim and scale.ndim > 1:
+        # Per channel or per token: one entry per head and channel (or row), broadcast.
+        try:
+            np.broadcast_shapes(scale.shape, x.shape)
+        except ValueError:
+            raise ValueError(f"scale must broadcast to {x.shape}, not shape {scale.shape}") from None
+        return scale
     if scale.ndim == 1:
         if x.ndim < 1 or x.shape[0] != scale.shape[0]:
             raise ValueError(f"scale must have one entry per head ({x.shape[:1]}), "

@@ -6,8 +6,15 @@ attention (contract: ``notes/GOLDEN_API.md``); :func:`spatten_layer` and
 ``l`` and every head ``h`` still alive, does what the hardware does:
 
 1. **Token pruning** before the layer: keep ``keep_count(keep_ratio(l), Lk)``
-   of the alive tokens, ranked by accumulated token importance
-   (``golden.pruning``). **Head pruning**: the same with heads, among those
+   (at least ``cfg.token_keep_min``) of the alive tokens, ranked by accumulated
+   token importance (``golden.pruning``). In causal calls the first
+   ``cfg.token_protect_sinks`` and the newest ``cfg.token_protect_recent``
+   tokens are never pruned (they count towards the kept number), and with
+   ``cfg.token_importance_norm`` tokens rank by ``(importance << 16) // seen``,
+   ``seen`` the query rows (over heads, layers, calls) that saw the token; a
+   token no row has seen yet ranks first. With ``cfg.token_prune_prefill``
+   false, calls of several query rows (prefills, encoders) prune no tokens:
+   only decoding steps do. **Head pruning**: the same with heads, among those
    alive at layer ``l - 1`` (and, across generation steps, at ``l`` before).
 2. **Quantization**: Q, K, V to ``B = cfg.value_bits`` symmetric codes, one float
    scale per tensor (Q and K per head with ``per_head_scale=True``; V always per
@@ -15,7 +22,15 @@ attention (contract: ``notes/GOLDEN_API.md``); :func:`spatten_layer` and
    ``"generate"`` mode the whole cache passed; a deployment would calibrate them
    once). K and V live in DRAM as MSB and LSB planes (``golden.quant``). ``D`` is
    taken from the data (``cfg.head_dim`` is the hardware's, not checked here);
-   ``Lk`` must not exceed ``cfg.max_context``.
+   ``Lk`` must not exceed ``cfg.max_context``. Traffic options (issue 14, off
+   unless the cfg sets them; costs in ``golden.formats``): ``k_scale="channel"``
+   quantizes K per head and channel (about its centre with ``k_zero_point``)
+   and multiplies Q by the K scales before Q is quantized, so the Q x K array
+   sees codes only and the centre's per-row constant drops out of the softmax;
+   ``v_scale="token"`` gives every V row an 8-bit scale code folded into its
+   kept probabilities (``golden.pv.fold_token_scale``), ``"channel"`` one
+   scale (and with ``v_zero_point`` a centre) per head and channel applied to
+   the output.
 3. **Progressive quantization**: scores from MSB-only K (``golden.qk``), softmax
    (``golden.softmax``); a row whose largest probability code is below
    ``round(cfg.requant_threshold * 2**15)`` is recomputed once with MSB+LSB K
@@ -39,7 +54,9 @@ Traffic and work counters (``counters``; bytes as the fetcher reads them,
 ``golden.quant.row_bytes`` per row): per alive head, every alive key visible
 to some row is fetched once (MSB plane; LSB plane for the keys visible to a
 re-fetched row), every V row selected by some row once (MSB plane; LSB plane
-for rows selected by re-fetched rows). MACs count every multiply: Q x K over
+for rows selected by re-fetched rows); scales as ``golden.formats`` lists them
+(``dram_bytes_k_scale``, ``dram_bytes_v_scale``) and, in a call with pruned
+tokens, the survivors' index list (``dram_bytes_index``). MACs count every multiply: Q x K over
 visible keys (again for re-fetched rows), prob x V over kept values. The
 dense baseline fetches 16-bit K and V of every token for every head and
 multiplies over every causally visible key (Q x K and prob x V).
@@ -53,11 +70,11 @@ from __future__ import annotations
 import numpy as np
 
 from .fetch import refetch_rows, refetch_threshold_code
-from .formats import HEAD_IMPORTANCE, OUT_FRAC, TOKEN_IMPORTANCE, as_int
+from .formats import HEAD_IMPORTANCE, OUT_FRAC, PROB, TOKEN_IMPORTANCE, as_int
 from .pruning import keep_count, keep_ratio, prune, sat_add, topk_rows, value_keep_count
-from .pv import pv_acc, pv_output
+from .pv import fold_token_scale, pv_acc, pv_output
 from .qk import qk_dot, qk_float, qk_scores, score_multiplier
-from .quant import msb_only, quant_scale, quantize, row_bytes
+from .quant import TOKEN_SCALE_BITS, channel_scale, msb_only, quant_scale, quantize, row_bytes, token_scale
 from .softmax import softmax_float, softmax_fx
 
 __all__ = ["SpattenAttention", "attend_head", "spatten_layer", "spatten_model", "COUNTERS",
@@ -67,7 +84,16 @@ __all__ = ["SpattenAttention", "attend_head", "spatten_layer", "spatten_model", 
 DENSE_BITS = 16
 COUNTERS = ("dram_bytes_k_msb", "dram_bytes_k_lsb", "dram_bytes_v_msb", "dram_bytes_v_lsb",
             "dram_bytes_dense", "macs_qk", "macs_pv", "macs_dense", "rows", "rows_refetched",
-            "heads_run", "heads_pruned", "keys_fetched", "values_fetched", "keys_dense", "calls")
+            "heads_run", "heads_pruned", "keys_fetched", "values_fetched", "keys_dense", "calls",
+            "dram_bytes_k_scale", "dram_bytes_v_scale", "dram_bytes_index")
+#: Traffic options of issue 14 and their "off" values (a cfg without them runs as before).
+OPTION_DEFAULTS = {"k_scale": "tensor", "k_zero_point": False, "v_scale": "tensor", "v_zero_point": False,
+                   "token_protect_sinks": 0, "token_protect_recent": 0, "token_importance_norm": False,
+                   "token_keep_min": 0, "token_prune_prefill": True}
+#: Bytes of one stored per-channel scale or centre (16 bits).
+CHANNEL_SCALE_BYTES = 2
+#: Fraction bits of the normalised token importance (importance / rows that saw the token).
+NORM_FRAC = 16
 _CFG_FIELDS = ("value_bits", "msb_bits", "lsb_bits", "requant_threshold", "token_prune_start",
                "token_keep_final", "head_prune_start", "head_keep_final", "value_keep", "max_context")
 
@@ -82,6 +108,11 @@ def _read_cfg(cfg):
     if not 2 <= cfg.value_bits <= 16:
         raise ValueError(f"cfg.value_bits must be in 2..16, not {cfg.value_bits}")
     return cfg
+
+
+def _options(cfg):
+    """The traffic options of ``cfg`` (their "off" values where it has none)."""
+    return {name: getattr(cfg, name, off) for name, off in OPTION_DEFAULTS.items()}
 
 
 class SpattenAttention:
@@ -109,6 +140,7 @@ class SpattenAttention:
     token_alive : bool array ``(Lk,)``
     head_alive : bool array ``(n_layers, n_heads)``
     token_score, head_score : importance accumulators (int64 codes; float if exact)
+    token_seen : int64 array ``(Lk,)``, query rows (over heads, layers, calls) that saw each token
     last : dict of the last call: ``refetch (H, Lq)``, ``values_kept (H, Lq)``,
         ``token_alive (Lk,)`` and ``head_alive (H,)`` as used by that layer.
     """
@@ -116,6 +148,7 @@ class SpattenAttention:
     def __init__(self, cfg, n_layers, n_heads, mode="summarize", *, exact=False, progressive=True,
                  per_head_scale=False):
         self._cfg = _read_cfg(cfg)
+        self._opt = _options(cfg)
         self._n_layers = as_int("n_layers", n_layers)
         self._n_heads = as_int("n_heads", n_heads)
         if self._n_layers < 1 or self._n_heads < 1:
@@ -132,6 +165,7 @@ class SpattenAttention:
         """Forget the sequence: all tokens and heads alive, importances zero, counters zero."""
         self._token_alive = np.zeros(0, dtype=bool)
         self._token_score = np.zeros(0, dtype=np.float64 if self._exact else np.int64)
+        self._token_seen = np.zeros(0, dtype=np.int64)
         self._head_alive = np.ones((self._n_layers, self._n_heads), dtype=bool)
         self._head_score = np.zeros(self._n_heads, dtype=np.float64 if self._exact else np.int64)
         self._counters = dict.fromkeys(COUNTERS, 0)
@@ -142,6 +176,7 @@ class SpattenAttention:
     token_alive = property(lambda self: self._token_alive.copy())
     head_alive = property(lambda self: self._head_alive.copy())
     token_score = property(lambda self: self._token_score.copy())
+    token_seen = property(lambda self: self._token_seen.copy())
     head_score = property(lambda self: self._head_score.copy())
     mode = property(lambda self: self._mode)
     exact = property(lambda self: self._exact)
@@ -193,19 +228,45 @@ class SpattenAttention:
             self._token_alive = np.concatenate([self._token_alive, np.ones(new, dtype=bool)])
             self._token_score = np.concatenate([self._token_score,
                                                 np.zeros(new, dtype=self._token_score.dtype)])
+            self._token_seen = np.concatenate([self._token_seen, np.zeros(new, dtype=np.int64)])
 
-    def _prune(self, layer, lk):
-        cfg = self._cfg
+    def _prune(self, layer, lk, causal=False, lq=1):
+        cfg, opt = self._cfg, self._opt
         target = keep_count(keep_ratio(layer, self._n_layers, cfg.token_prune_start,
                                        cfg.token_keep_final), lk)
+        target = max(target, min(lk, opt["token_keep_min"]))
+        if lq > 1 and not opt["token_prune_prefill"]:
+            target = lk
         if self._token_alive.sum() > target:
-            self._token_alive = prune(self._token_score, self._token_alive, target)
+            alive = self._token_alive
+            protect = np.zeros(lk, dtype=bool)
+            if causal:
+                protect[:opt["token_protect_sinks"]] = True
+                protect[lk - min(lk, opt["token_protect_recent"]):] = True
+            protect &= alive
+            rest = alive & ~protect
+            k_rest = min(int(rest.sum()), max(0, target - int(protect.sum())))
+            self._token_alive = protect | prune(self._rank_key(causal), rest, k_rest)
         cand = self._head_alive[layer] & (self._head_alive[layer - 1] if layer else True)
         target_h = keep_count(keep_ratio(layer, self._n_layers, cfg.head_prune_start,
                                          cfg.head_keep_final), self._n_heads)
         if cand.sum() > target_h:
             cand = prune(self._head_score, cand, target_h)
         self._head_alive[layer] = cand
+
+    def _rank_key(self, causal):
+        """What token pruning ranks: the importance, or (causal, normalised) importance per row that saw it.
+
+        A token no row has seen yet (new in generation) ranks first: there is
+        nothing to judge it by.
+        """
+        if not (causal and self._opt["token_importance_norm"]):
+            return self._token_score
+        seen = self._token_seen
+        if self._exact:
+            return np.where(seen > 0, self._token_score / np.maximum(seen, 1), np.inf)
+        key = (self._token_score << NORM_FRAC) // np.maximum(seen, 1)
+        return np.where(seen > 0, key, np.iinfo(np.int64).max)
 
     # -- one call -------------------------------------------------------------
 
@@ -215,7 +276,7 @@ class SpattenAttention:
         n_heads, lq, d = q.shape
         lk = k.shape[1]
         self._grow(lk)
-        self._prune(layer, lk)
+        self._prune(layer, lk, causal, lq)
         alive, heads = self._token_alive, self._head_alive[layer]
         pos = np.arange(lq)[:, None] + (lk - lq)
         visible = np.broadcast_to(alive[None, :], (lq, lk))
@@ -235,6 +296,7 @@ class SpattenAttention:
                 out[h], refetch[h], kept[h] = res["out"], res["refetch"], res["kept"].sum(axis=1)
                 col_sum = col_sum + res["prob"].sum(axis=0)
                 self._count_head(res, visible, d)
+                self._token_seen += np.where(alive, visible.sum(axis=0), 0)
                 self._head_score[h] = self._add_head_score(self._head_score[h], res["out_code"])
         if self._exact:
             self._token_score = self._token_score + np.where(alive, col_sum, 0.0)
@@ -242,6 +304,10 @@ class SpattenAttention:
             self._token_score = sat_add(self._token_score, np.where(alive, col_sum, 0),
                                         TOKEN_IMPORTANCE)
         c["calls"] += 1
+        if not alive.all() and heads.any():
+            # The survivors' index list (index_bits each), read once per layer by the fetcher.
+            index_bits = max(1, (self._cfg.max_context - 1).bit_length())
+            c["dram_bytes_index"] += (int(alive.sum()) * index_bits + 7) // 8
         c["rows"] += int(heads.sum()) * lq
         c["rows_refetched"] += int(refetch.sum())
         c["heads_run"] += int(heads.sum())
@@ -262,25 +328,50 @@ class SpattenAttention:
         """Quantize a layer (codes, planes, scales); the float twin keeps floats."""
         if self._exact:
             return {"q": q, "k": k, "v": v}
-        cfg = self._cfg
-        bits = cfg.value_bits
+        bits, opt = self._cfg.value_bits, self._opt
+        if opt["k_scale"] == "channel":
+            # (q * s_k) . k_code: the per-channel K scale folds into Q (one multiply per Q
+            # element), and the K centre's term q . centre is the same for every key of a
+            # row, so the softmax cancels it: K is quantized about its centre, and that is all.
+            sk_c, centre = channel_scale(k, bits, zero_point=opt["k_zero_point"])
+            ki = quantize(k - centre, sk_c, bits)
+            q = q * sk_c
+            sk = np.ones(q.shape[0])
+        else:
+            sk = quant_scale(k, bits, per_head=self._per_head_scale)
+            ki = quantize(k, sk, bits)
         sq = quant_scale(q, bits, per_head=self._per_head_scale)
-        sk = quant_scale(k, bits, per_head=self._per_head_scale)
-        sv = quant_scale(v, bits)
-        qi, ki, vi = quantize(q, sq, bits), quantize(k, sk, bits), quantize(v, sv, bits)
+        qi = quantize(q, sq, bits)
+        prep = {"q": qi, "k": ki, "v_codes": None, "v_centre": None}
+        if opt["v_scale"] == "token":
+            codes, unit = token_scale(v, bits)
+            prep["v"] = quantize(v, codes[..., None] * unit, bits)
+            prep["v_codes"], prep["sv"] = codes, unit * (1 << TOKEN_SCALE_BITS)
+        elif opt["v_scale"] == "channel":
+            sv_c, prep["v_centre"] = channel_scale(v, bits, zero_point=opt["v_zero_point"])
+            prep["v"], prep["sv"] = quantize(v - prep["v_centre"], sv_c, bits), sv_c
+        else:
+            prep["sv"] = quant_scale(v, bits)
+            prep["v"] = quantize(v, prep["sv"], bits)
         sq = np.broadcast_to(sq, (q.shape[0],))
         sk = np.broadcast_to(sk, (q.shape[0],))
-        mult = [score_multiplier(sq[h], sk[h], q.shape[2]) if heads[h] else None
-                for h in range(q.shape[0])]
-        return {"q": qi, "k": ki, "v": vi, "mult": mult, "sv": sv}
+        prep["mult"] = [score_multiplier(sq[h], sk[h], q.shape[2]) if heads[h] else None
+                        for h in range(q.shape[0])]
+        return prep
 
     def _head(self, h, prep, visible):
         if self._exact:
             return self._head_float(h, prep, visible)
         m, sh = prep["mult"][h]
+        codes = None if prep["v_codes"] is None else prep["v_codes"][h]
         res = attend_head(prep["q"][h], prep["k"][h], prep["v"][h], m, sh, visible, self._cfg,
-                          progressive=self._progressive)
-        res["out"] = res["out_code"] * (prep["sv"] / (1 << OUT_FRAC))
+                          progressive=self._progressive, v_token_scale=codes)
+        sv = prep["sv"] if np.ndim(prep["sv"]) == 0 else prep["sv"][h]
+        res["out"] = res["out_code"] * (sv / (1 << OUT_FRAC))
+        if prep["v_centre"] is not None:
+            # Per-channel V centres: out += centre * (sum of the kept probabilities).
+            p_sum = np.where(res["kept"], res["prob"], 0).sum(axis=1, keepdims=True)
+            res["out"] = res["out"] + prep["v_centre"][h] * (p_sum / (1 << PROB.frac))
         return res
 
     def _head_float(self, h, prep, visible):
@@ -311,18 +402,28 @@ class SpattenAttention:
             c["dram_bytes_k_lsb"] += int(keys.sum()) * lsb
             c["dram_bytes_v_msb"] += int(vals.sum()) * msb
             c["dram_bytes_v_lsb"] += int(vals.sum()) * lsb
+        opt = self._opt
+        if opt["k_scale"] == "channel":
+            c["dram_bytes_k_scale"] += CHANNEL_SCALE_BYTES * d
+        if opt["v_scale"] == "token":
+            c["dram_bytes_v_scale"] += int(vals.sum()) * (TOKEN_SCALE_BITS // 8)
+        elif opt["v_scale"] == "channel":
+            c["dram_bytes_v_scale"] += CHANNEL_SCALE_BYTES * d * (2 if opt["v_zero_point"] else 1)
         c["keys_fetched"] += int(keys.sum())
         c["values_fetched"] += int(vals.sum())
         c["macs_qk"] += (int(visible.sum()) + int(visible[res["refetch"]].sum())) * d
         c["macs_pv"] += int(res["kept"].sum()) * d
 
 
-def attend_head(q, k, v, m, sh, visible, cfg, progressive=True):
+def attend_head(q, k, v, m, sh, visible, cfg, progressive=True, *, v_token_scale=None):
     """One head on integer codes, as the hardware computes it.
 
     ``q (Lq, D)``, ``k, v (Lk, D)``: full ``cfg.value_bits`` codes (the DRAM planes
     joined); ``(m, sh)`` from :func:`golden.qk.score_multiplier`; ``visible (Lq, Lk)``
-    bool. Returns a dict: ``scores`` (of the final pass), ``prob``, ``refetch (Lq,)``,
+    bool. ``v_token_scale (Lk,)``: per-token V scale codes
+    (:func:`golden.quant.token_scale`), folded into the kept probabilities before
+    prob x V (:func:`golden.pv.fold_token_scale`); importances use the unfolded
+    probabilities. Returns a dict: ``scores`` (of the final pass), ``prob``, ``refetch (Lq,)``,
     ``kept (Lq, Lk)`` (V rows selected), ``out_code (Lq, D)``, ``two_pass``.
     """
     bits, lsb = cfg.value_bits, cfg.lsb_bits
@@ -342,8 +443,13 @@ def attend_head(q, k, v, m, sh, visible, cfg, progressive=True):
             rows = np.flatnonzero(refetch)
             scores[rows] = qk_scores(qk_dot(np.asarray(q)[rows], k, bits), m, sh)
             prob[rows] = softmax_fx(scores[rows], visible[rows])
-    kept = topk_rows(prob, value_keep_count(cfg.value_keep, visible.sum(axis=1)), visible)
+    if cfg.value_keep >= 1.0:
+        kept = visible.copy()       # every visible V row (what topk_rows gives, without its sort)
+    else:
+        kept = topk_rows(prob, value_keep_count(cfg.value_keep, visible.sum(axis=1)), visible)
     p_kept = np.where(kept, prob, 0)
+    if v_token_scale is not None:
+        p_kept = fold_token_scale(p_kept, v_token_scale, TOKEN_SCALE_BITS)
     v_first = msb_only(np.asarray(v) >> lsb, lsb) if two_pass else v
     acc = pv_acc(p_kept, v_first, bits)
     if refetch.any():

@@ -185,3 +185,58 @@ def test_memory_port_range_wrong(field, lo, hi):
 
 def test_memory_port_integer_wrong():
     _raises("axi_outstanding must be an integer, not 2.5", axi_outstanding=2.5)
+
+
+@pytest.mark.parametrize("field, allowed", [("k_scale", "'tensor', 'channel'"),
+                                            ("v_scale", "'tensor', 'token', 'channel'")])
+def test_scale_kind_wrong(field, allowed):
+    _raises(f"{field} must be one of {allowed}, not 'group'", **{field: "group"})
+    _raises(f"{field} must be one of {allowed}, not 1", **{field: 1})
+
+
+@pytest.mark.parametrize("field", ["k_zero_point", "v_zero_point", "token_importance_norm",
+                                   "token_prune_prefill"])
+def test_traffic_bool_wrong(field):
+    _raises(f"{field} must be a bool, not 1", **{field: 1})
+
+
+@pytest.mark.parametrize("field", ["token_protect_sinks", "token_protect_recent", "token_keep_min"])
+def test_traffic_count_wrong(field):
+    _raises(f"{field} must be an integer, not True", **{field: True})
+    _raises(f"{field} must be an integer, not 2.0", **{field: 2.0})
+    _raises(f"{field} must be in 0..1024, not -1", **{field: -1})
+    _raises(f"{field} must be in 0..1024, not 1025", **{field: 1025})
+
+
+def test_zero_point_needs_channel_scales_wrong():
+    _raises("k_zero_point needs k_scale='channel', not 'tensor'", k_zero_point=True)
+    _raises("v_zero_point needs v_scale='channel', not 'token'", v_scale="token", v_zero_point=True)
+    assert replace(PRESETS["paper"], v_scale="channel", v_zero_point=True).v_zero_point
+
+
+def test_traffic_options_off_in_rtl_presets():
+    # The RTL does not implement the traffic options yet: the presets it follows keep them off.
+    for name in ("tiny", "ulx3s", "paper"):
+        cfg = PRESETS[name]
+        assert (cfg.k_scale, cfg.v_scale) == ("tensor", "tensor")
+        assert not (cfg.k_zero_point or cfg.v_zero_point)
+        assert (cfg.token_protect_sinks, cfg.token_protect_recent, cfg.token_keep_min) == (0, 0, 0)
+        assert not cfg.token_importance_norm and cfg.token_prune_prefill
+
+
+def test_toml_traffic_options(tmp_path):
+    text = 'k_scale = "channel"\nk_zero_point = true\ntoken_protect_recent = 32\n'
+    config = from_toml(_toml(tmp_path, text))
+    assert (config.k_scale, config.k_zero_point, config.token_protect_recent) == ("channel", True, 32)
+
+
+def test_eval_choice():
+    # The evaluation's choice: the new fields' defaults, on the paper's architecture.
+    from gen.config import EVAL
+    base = SpattenConfig()
+    assert EVAL.name == "eval" and "eval" not in PRESETS
+    for name in ("k_scale", "k_zero_point", "v_scale", "v_zero_point", "token_protect_sinks",
+                 "token_protect_recent", "token_importance_norm", "token_keep_min", "token_prune_prefill"):
+        assert getattr(EVAL, name) == getattr(base, name)
+    assert EVAL.msb_bits + EVAL.lsb_bits == EVAL.value_bits
+    assert (EVAL.head_dim, EVAL.max_context, EVAL.qk_multipliers) == (64, 1024, 512)
