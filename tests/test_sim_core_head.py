@@ -11,7 +11,7 @@ from gen.config import preset
 from sim import runner
 from sim.core_head import CHECKED_FILE
 
-RUNS = [("icarus", "tiny", 8)]
+RUNS = [("icarus", "tiny", 8), ("verilator", "tiny", 40), ("verilator", "ulx3s", 6)]
 # edge_jobs, random_stream (two pause settings), bad_jobs.
 COCOTB_TESTS = 4
 
