@@ -16,6 +16,7 @@ error code of bad jobs (which give no rows), and that the next job runs
 exact. A mismatch names the seed and the job; ``SEED=<seed>`` reproduces it.
 """
 
+import json
 import logging
 import random
 import warnings
@@ -27,7 +28,7 @@ from cocotb.triggers import SimTimeoutError, with_timeout
 
 from gen.config import preset
 from golden.fetch import Status
-from golden.head import HeadError, head_job, job_error
+from golden.head import HeadError, cycles_floor, head_job, job_error
 from golden.pruning import value_keep_code
 from golden.qk import score_multiplier
 from golden.quant import pack_kv, quant_scale, quantize, row_bytes
@@ -38,7 +39,7 @@ from sim.clock import ClockDomain
 from sim.fetcher import AxiMemory
 from sim.streams import StreamSink, StreamSource, random_pause
 
-__all__ = ["HeadBench", "Job", "CHECKED_FILE"]
+__all__ = ["HeadBench", "Job", "CHECKED_FILE", "MEASURED_FILE"]
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\.axi\.")
 
@@ -47,10 +48,17 @@ CHECKED_FILE = "jobs_checked.txt"
 _checked_tests = []
 
 
-def _checked(test, jobs, rows):
+# The counters of every good job, one JSON object a line (read by gen.bench_head).
+MEASURED_FILE = "jobs_measured.jsonl"
+
+
+def _checked(test, jobs, rows, bench):
     _checked_tests.append(test)
-    with open(CHECKED_FILE, "a" if len(_checked_tests) > 1 else "w") as f:
+    mode = "a" if len(_checked_tests) > 1 else "w"
+    with open(CHECKED_FILE, mode) as f:
         f.write(f"{test} {jobs} {rows}\n")
+    with open(MEASURED_FILE, mode) as f:
+        f.writelines(json.dumps({"test": test, **m}) + "\n" for m in bench.measured)
 
 
 @dataclass
@@ -79,6 +87,7 @@ class HeadBench:
         self.memory.ram.log.setLevel(logging.WARNING)
         self.data_bytes = self.memory.data_bytes
         self._next_addr = 0
+        self.measured = []      # counters of every good job checked
 
     async def start(self):
         h = self.head
@@ -229,6 +238,11 @@ class HeadBench:
             assert counters[name] == value, f"{where}: counter {name} = {counters[name]}, expected {value}"
         phases = sum(counters[n] for n in ("cycles_fetch", "cycles_score", "cycles_select", "cycles_pv"))
         assert 0 < phases <= counters["cycles"], f"{where}: cycle counters {counters}"
+        floor = cycles_floor(cfg, alive=job.alive, lq=f["lq"], causal=bool(f["causal"]), lk=f["lk"],
+                             refetch=want["refetch"], kept=want["kept"])
+        assert counters["cycles"] >= floor, f"{where}: {counters['cycles']} cycles, below the floor {floor}"
+        self.measured.append({"label": job.label, "lk": f["lk"], "lq": f["lq"], "alive": len(job.alive),
+                              "cycles_floor": floor, **counters})
         assert set(counters) == set(COUNTERS)
         return len(rows)
 
@@ -271,7 +285,7 @@ async def edge_jobs(dut):
     rows = 0
     for job in jobs:
         rows += await bench.run([job], label="edge alone")
-    _checked("edge_jobs", len(jobs), rows)
+    _checked("edge_jobs", len(jobs), rows, bench)
 
 
 @cocotb.test()
@@ -283,7 +297,7 @@ async def random_stream(dut, pauses):
     bench.pauses(inputs=inputs, outputs=outputs, axi=axi, latency=latency)
     jobs = random_jobs(bench, params["jobs"] // 2)
     rows = await bench.run(jobs, label=f"random {pauses}")
-    _checked("random_stream", len(jobs), rows)
+    _checked("random_stream", len(jobs), rows, bench)
 
 
 @cocotb.test()
@@ -315,4 +329,4 @@ async def bad_jobs(dut):
     for job in bad:
         jobs += [job, bench.make_job(f"good after {job.label}", lk=12, lq=5, causal=True, keep=0.5)]
     rows = await bench.run(jobs, label="bad jobs")
-    _checked("bad_jobs", len(jobs), rows)
+    _checked("bad_jobs", len(jobs), rows, bench)
