@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(PY) -m gen bench softmax --out $(BUILD)
 	$(PY) -m gen bench arrays --out $(BUILD)
 	$(PY) -m gen bench fetcher --out $(BUILD)
+	$(PY) -m gen bench head --out $(BUILD)
 	$(PY) -m gen report
 
 # Accuracy: golden fixed-point stages vs float and pruned-vs-dense traffic

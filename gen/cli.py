@@ -25,6 +25,7 @@ __all__ = ["main", "parse_blocks", "config_from_args"]
 DEFAULT_PRESET = "ulx3s"
 # `python -m gen bench NAME ...`: the benchmark of one block (plain `bench`: the top-k engine's).
 BENCHES = {"softmax": "gen.bench_softmax", "arrays": "gen.bench_arrays", "fetcher": "gen.bench_fetcher"}
+BENCHES["head"] = "gen.bench_head"
 
 
 class UsageError(Exception):

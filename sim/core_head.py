@@ -330,3 +330,17 @@ async def bad_jobs(dut):
         jobs += [job, bench.make_job(f"good after {job.label}", lk=12, lq=5, causal=True, keep=0.5)]
     rows = await bench.run(jobs, label="bad jobs")
     _checked("bad_jobs", len(jobs), rows, bench)
+
+
+@cocotb.test(skip="measure" not in runner.params())
+async def measure(dut):
+    """Benchmark shapes (``gen.bench_head``): each job alone, checked, its counters written."""
+    bench, params = await _bench(dut)
+    bench.pauses(latency=tuple(params.get("latency", (10, 10))))
+    jobs, rows = 0, 0
+    for shape in params["measure"]:
+        job = bench.make_job(shape["label"], lk=shape["lk"], lq=shape["lq"], causal=shape["causal"],
+                             density=shape["density"], keep=shape["keep"], refetch=shape["refetch"])
+        rows += await bench.run([job], label="measure")
+        jobs += 1
+    _checked("measure", jobs, rows, bench)

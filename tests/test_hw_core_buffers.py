@@ -102,7 +102,9 @@ def test_head_wrong():
     from gen.config import preset
     with pytest.raises(TypeError, match="config must be a SpattenConfig, not 3"):
         HeadDatapath(config=3)
-    with pytest.raises(ValueError, match="config.lsb_bits must be at least 1 \\(progressive quantization\\), not 0"):
+    with pytest.raises(ValueError, match=r"config.lsb_bits must be at least 1 \(progressive quantization\), "
+                                         r"not 0"):
         HeadDatapath(config=replace(preset("tiny"), msb_bits=12, lsb_bits=0))
-    with pytest.raises(ValueError, match="config.qk_multipliers / config.head_dim must be a power of two, not 3"):
+    with pytest.raises(ValueError,
+                       match="config.qk_multipliers / config.head_dim must be a power of two, not 3"):
         HeadDatapath(config=replace(preset("tiny"), qk_multipliers=24))

@@ -23,11 +23,12 @@ def test_packer_then_serializer_round_trip(lanes):
         pause = random_pause(random.Random(SEED), 0.3)
         for values in lists:
             for n, value in enumerate(values):
-                await stream_put(ctx, packer.i, {"value": value, "last": int(n == len(values) - 1)}, pause=pause)
+                last = int(n == len(values) - 1)
+                await stream_put(ctx, packer.i, {"value": value, "last": last}, pause=pause)
 
     async def middle(ctx):
         pause = random_pause(random.Random(SEED + 1), 0.3)
-        for values in lists:
+        for _ in lists:
             while True:
                 beat = await stream_get(ctx, packer.o, pause=pause)
                 beats.append(beat)
@@ -37,7 +38,7 @@ def test_packer_then_serializer_round_trip(lanes):
 
     async def drain(ctx):
         pause = random_pause(random.Random(SEED + 2), 0.3)
-        for values in lists:
+        for _ in lists:
             out = []
             while True:
                 element = await stream_get(ctx, serializer.o, pause=pause)

@@ -18,8 +18,15 @@ from ..topk import TopKInterleave
 from .column_sums import ColumnSums
 from .key_buffer import KeyBuffer
 from .lanes import Packer, Serializer
-from .layouts import (COUNTER_BITS, COUNTERS, HeadError, importance_layout, job_layout, out_row_layout,
-                      result_layout)
+from .layouts import (
+    COUNTER_BITS,
+    COUNTERS,
+    HeadError,
+    importance_layout,
+    job_layout,
+    out_row_layout,
+    result_layout,
+)
 
 __all__ = ["HeadDatapath", "FetchKind"]
 
@@ -39,7 +46,7 @@ class ListSource(enum.Enum, shape=2):
     ALIVE = 0       # alive-list positions start..end-1 (K rows)
     MISS_MSB = 1    # kept tokens whose V MSB row is not on chip yet
     MISS_LSB = 2    # kept tokens of a re-fetched row whose V LSB row is not on chip yet
-    ROW = 3         # the query row's number (Q rows)
+    COUNT = 3       # start..end-1 themselves (Q rows)
 
 
 def _check_config(config):
@@ -153,7 +160,8 @@ class HeadDatapath(wiring.Component):
         m.submodules.pv = pv = PvUnit(head_dim=cfg.head_dim, max_context=cfg.max_context,
                                       value_bits=cfg.value_bits, multipliers=cfg.pv_multipliers)
         m.submodules.keys = keys = KeyBuffer(head_dim=cfg.head_dim, max_context=cfg.max_context,
-                                             msb_bits=cfg.msb_bits, lsb_bits=cfg.lsb_bits, lanes=self.qk_lanes)
+                                             msb_bits=cfg.msb_bits, lsb_bits=cfg.lsb_bits,
+                                             lanes=self.qk_lanes)
         m.submodules.colsum = colsum = ColumnSums(depth=cfg.max_context, sum_bits=TOKEN_IMPORTANCE.bits)
         return fetcher, qk, softmax, topk, pv, keys, colsum
 
@@ -177,6 +185,8 @@ class HeadDatapath(wiring.Component):
         kept_wr, kept_rd = memory("kept_mem", kept_shape)
         v_msb_wr, v_msb_rd = memory("v_msb_mem", unsigned(D * cfg.msb_bits))
         v_lsb_wr, v_lsb_rd = memory("v_lsb_mem", unsigned(D * lsb))
+        q_msb_wr, q_msb_rd = memory("q_msb_mem", unsigned(D * cfg.msb_bits))
+        q_lsb_wr, q_lsb_rd = memory("q_lsb_mem", unsigned(D * lsb))
         v_valid = [Signal(MC, name=f"v_{p}_valid") for p in ("msb", "lsb")]
 
         job = Signal(self.job.p.shape(), reset_less=True)
@@ -213,6 +223,7 @@ class HeadDatapath(wiring.Component):
         f_status = Signal(Status)
         l_next, l_end = Signal(CB + 1), Signal(CB + 1)
         l_last = Signal()
+        l_cur = Signal(CB, reset_less=True)
         w_pos = Signal(CB)
         idx = fetcher.index
         advance = ~idx.valid | idx.ready
@@ -222,13 +233,14 @@ class HeadDatapath(wiring.Component):
         with m.If(advance):
             m.d.sync += idx.valid.eq(l_next < l_end)
             with m.If(l_next < l_end):
-                m.d.sync += [l_next.eq(l_next + 1), l_last.eq(l_next + 1 == l_end)]
+                m.d.sync += [l_next.eq(l_next + 1), l_last.eq(l_next + 1 == l_end), l_cur.eq(l_next)]
         with m.Switch(f_src):
-            for src, rd in zip((ListSource.ALIVE, ListSource.MISS_MSB, ListSource.MISS_LSB), list_reads):
+            for src, rd in zip((ListSource.ALIVE, ListSource.MISS_MSB, ListSource.MISS_LSB), list_reads,
+                               strict=True):
                 with m.Case(src):
                     m.d.comb += idx.p.index.eq(rd.data)
-            with m.Case(ListSource.ROW):
-                m.d.comb += idx.p.index.eq(row)
+            with m.Case(ListSource.COUNT):
+                m.d.comb += idx.p.index.eq(l_cur)
         m.d.comb += [idx.p.last.eq(l_last), idx.p.none.eq(0)]
 
         req = fetcher.request.p
@@ -248,16 +260,18 @@ class HeadDatapath(wiring.Component):
                      keys.w_lsb.eq(f_kind == FetchKind.K_LSB),
                      v_msb_wr.addr.eq(r.index), v_lsb_wr.addr.eq(r.index),
                      v_msb_wr.data.eq(Cat(r.codes[i][lsb:] for i in range(D))),
-                     v_lsb_wr.data.eq(Cat(r.codes[i][:lsb] for i in range(D)))]
+                     v_lsb_wr.data.eq(Cat(r.codes[i][:lsb] for i in range(D))),
+                     q_msb_wr.addr.eq(r.index), q_lsb_wr.addr.eq(r.index),
+                     q_msb_wr.data.eq(v_msb_wr.data), q_lsb_wr.data.eq(v_lsb_wr.data)]
         with m.If(rows.valid & r.has_row):
             with m.Switch(f_kind):
                 with m.Case(FetchKind.K_MSB, FetchKind.K_LSB):
                     m.d.comb += keys.w_en.eq(1)
                     m.d.sync += w_pos.eq(w_pos + 1)
                 with m.Case(FetchKind.Q_MSB):
-                    m.d.sync += q_row.eq(r.codes)
+                    m.d.comb += q_msb_wr.en.eq(1)
                 with m.Case(FetchKind.Q_LSB):
-                    m.d.sync += [q_row[i].eq(Cat(r.codes[i][:lsb], q_row[i][lsb:])) for i in range(D)]
+                    m.d.comb += q_lsb_wr.en.eq(1)
                 with m.Case(FetchKind.V_MSB):
                     m.d.comb += v_msb_wr.en.eq(1)
                 with m.Case(FetchKind.V_LSB):
@@ -324,6 +338,7 @@ class HeadDatapath(wiring.Component):
         look_prob = Signal(PROB.bits, reset_less=True)
         kept_done = Signal()
         token = alive_rd.data
+        m.d.comb += [q_msb_rd.addr.eq(row), q_lsb_rd.addr.eq(row)]
         m.d.comb += [kept_wr.addr.eq(kcount), kept_wr.data.token.eq(token), kept_wr.data.prob.eq(look_prob)]
         with m.If(look):
             m.d.comb += kept_wr.en.eq(1)
@@ -375,7 +390,8 @@ class HeadDatapath(wiring.Component):
         i_next = Signal(CB + 1)
         i_last, i_valid, i_empty = Signal(), Signal(), Signal()
         i_adv = ~i_valid | imp.ready
-        m.d.comb += [colsum.rd_pos.eq(i_next), imp.p.token.eq(alive_rd.data), imp.p.importance.eq(colsum.rd_data),
+        m.d.comb += [colsum.rd_pos.eq(i_next), imp.p.token.eq(alive_rd.data),
+                     imp.p.importance.eq(colsum.rd_data),
                      imp.valid.eq(i_valid | i_empty), imp.p.last.eq(i_last | i_empty), imp.p.none.eq(i_empty)]
 
         # ---- the sequencer -------------------------------------------------------------------------
@@ -441,15 +457,13 @@ class HeadDatapath(wiring.Component):
                 with m.Elif(n_alive != 0):
                     fetch(FetchKind.K_MSB, ListSource.ALIVE, 0, n_alive)
                 with m.Else():
-                    m.next = "ROW"
+                    fetch(FetchKind.Q_MSB, ListSource.COUNT, 0, job.lq)
 
             with m.State("FETCH_REQ"):
                 bump("cycles_fetch")
                 m.d.comb += fetcher.request.valid.eq(1)
                 with m.If(fetcher.request.ready):
                     m.d.sync += l_end.eq(fetch_end)
-                    with m.If(f_src == ListSource.ROW):
-                        m.d.sync += [l_next.eq(0), l_end.eq(1)]
                     m.next = "FETCH_WAIT"
             with m.State("FETCH_WAIT"):
                 bump("cycles_fetch")
@@ -460,11 +474,11 @@ class HeadDatapath(wiring.Component):
                     with m.Else():
                         with m.Switch(f_kind):
                             with m.Case(FetchKind.K_MSB):
-                                m.next = "ROW"
+                                fetch(FetchKind.Q_MSB, ListSource.COUNT, 0, job.lq)
                             with m.Case(FetchKind.Q_MSB):
-                                fetch(FetchKind.Q_LSB, ListSource.ROW, 0, 1)
+                                fetch(FetchKind.Q_LSB, ListSource.COUNT, 0, job.lq)
                             with m.Case(FetchKind.Q_LSB):
-                                m.next = "NVIS"
+                                m.next = "ROW"
                             with m.Case(FetchKind.K_LSB):
                                 m.next = "PASS"
                             with m.Case(FetchKind.V_MSB):
@@ -477,7 +491,11 @@ class HeadDatapath(wiring.Component):
                              mcount[0].eq(0), mcount[1].eq(0), kept_done.eq(0)]
                 with m.If(~job.causal):
                     m.d.sync += nvis.eq(n_alive)
-                fetch(FetchKind.Q_MSB, ListSource.ROW, 0, 1)
+                m.next = "ROW_Q"
+            with m.State("ROW_Q"):
+                m.d.sync += [q_row[i].eq(Cat(q_lsb_rd.data.word_select(i, lsb),
+                                             q_msb_rd.data.word_select(i, cfg.msb_bits))) for i in range(D)]
+                m.next = "NVIS"
             with m.State("NVIS"):
                 # Causal: the visible keys are the alive ones up to the row's position, a prefix.
                 m.d.comb += [alive_rd.addr.eq(nvis), alive_rd.en.eq(1)]
@@ -529,24 +547,22 @@ class HeadDatapath(wiring.Component):
                         m.next = "PASS"
             with m.State("SELECT"):
                 bump("cycles_select")
-                m.d.comb += [prob_ser.i.valid.eq(softmax.probs.valid), softmax.probs.ready.eq(prob_ser.i.ready),
+                m.d.comb += [prob_ser.i.valid.eq(softmax.probs.valid),
+                             softmax.probs.ready.eq(prob_ser.i.ready),
                              ko.ready.eq(1), alive_rd.addr.eq(ko.p.value.pos), alive_rd.en.eq(1)]
                 m.d.sync += [look.eq(ko.valid & ~ko.p.none), look_last.eq(ko.valid & ko.p.last),
                              look_prob.eq(ko.p.value.prob)]
                 with m.If(kept_done):
                     m.next = "V_MSB"
-            with m.State("V_MSB"):
-                bump("cycles_fetch")
-                with m.If(mcount[0] != 0):
-                    fetch(FetchKind.V_MSB, ListSource.MISS_MSB, 0, mcount[0])
-                with m.Else():
-                    m.next = "V_LSB"
-            with m.State("V_LSB"):
-                bump("cycles_fetch")
-                with m.If(mcount[1] != 0):
-                    fetch(FetchKind.V_LSB, ListSource.MISS_LSB, 0, mcount[1])
-                with m.Else():
-                    m.next = "PV"
+            # The kept V rows not on chip: MSB plane, then (re-fetched rows) LSB plane; none: no request.
+            for p, (kind, src, after) in enumerate(((FetchKind.V_MSB, ListSource.MISS_MSB, "V_LSB"),
+                                                    (FetchKind.V_LSB, ListSource.MISS_LSB, "PV"))):
+                with m.State(kind.name):
+                    bump("cycles_fetch")
+                    with m.If(mcount[p] != 0):
+                        fetch(kind, src, 0, mcount[p])
+                    with m.Else():
+                        m.next = after
             with m.State("PV"):
                 bump("cycles_pv")
                 m.d.comb += pv.request.valid.eq(1)

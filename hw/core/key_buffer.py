@@ -71,7 +71,8 @@ class KeyBuffer(wiring.Component):
         lane_bits = (L - 1).bit_length()
         planes = {}
         for name, width in (("msb", msb), ("lsb", lsb)):
-            mem = m.submodules[f"{name}_mem"] = Memory(shape=unsigned(L * D * width), depth=self.words, init=[])
+            mem = Memory(shape=unsigned(L * D * width), depth=self.words, init=[])
+            m.submodules[f"{name}_mem"] = mem
             planes[name] = (mem.write_port(granularity=D * width), mem.read_port(transparent_for=()), width)
 
         # Writes: the plane's bits of every element, into the row's lane.

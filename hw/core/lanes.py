@@ -20,12 +20,8 @@ def element_layout(shape):
     return data.StructLayout({"value": shape, "last": 1, "none": 1})
 
 
-class Serializer(wiring.Component):
-    """Beats of ``lanes`` elements in, one element per cycle out, in lane order.
-
-    A beat of ``count = 0`` gives one element with ``none`` (so that its
-    ``last`` is not lost). The next beat is taken in the cycle the current
-    one's last element goes: ``count`` cycles per beat, no bubble.
+class _LaneConverter(wiring.Component):
+    """A converter between beats of ``lanes`` elements of ``shape`` and one element per cycle.
 
     Parameters
     ----------
@@ -33,6 +29,22 @@ class Serializer(wiring.Component):
         One element.
     lanes : int
         1..64.
+    """
+
+    def __init__(self, *, shape, lanes):
+        self._lanes = check_int("lanes", lanes, 1, 64)
+        super().__init__(self._ports(shape, self._lanes))
+
+    lanes = property(lambda self: self._lanes)
+
+
+class Serializer(_LaneConverter):
+    """Beats of ``lanes`` elements in, one element per cycle out, in lane order.
+
+    A beat of ``count = 0`` gives one element with ``none`` (so that its
+    ``last`` is not lost). The next beat is taken in the cycle the current
+    one's last element goes: ``count`` cycles per beat, no bubble.
+    Parameters as :class:`_LaneConverter`.
 
     Members
     -------
@@ -41,15 +53,9 @@ class Serializer(wiring.Component):
         Combinational from the held beat (a lane multiplexer).
     """
 
-    def __init__(self, *, shape, lanes):
-        self._lanes = check_int("lanes", lanes, 1, 64)
-        self._shape = shape
-        super().__init__({
-            "i": In(stream.Signature(lanes_layout(shape, self._lanes))),
-            "o": Out(stream.Signature(element_layout(shape))),
-        })
-
-    lanes = property(lambda self: self._lanes)
+    def _ports(self, shape, lanes):
+        return {"i": In(stream.Signature(lanes_layout(shape, lanes))),
+                "o": Out(stream.Signature(element_layout(shape)))}
 
     def elaborate(self, platform):
         m = Module()
@@ -71,15 +77,10 @@ class Serializer(wiring.Component):
         return m
 
 
-class Packer(wiring.Component):
+class Packer(_LaneConverter):
     """One element per cycle in, beats of ``lanes`` elements out: full beats, then the rest at ``last``.
 
-    Parameters
-    ----------
-    shape : shape-like
-        One element.
-    lanes : int
-        1..64.
+    Parameters as :class:`_LaneConverter`.
 
     Members
     -------
@@ -89,14 +90,9 @@ class Packer(wiring.Component):
         one element per cycle while ``o`` is taken.
     """
 
-    def __init__(self, *, shape, lanes):
-        self._lanes = check_int("lanes", lanes, 1, 64)
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({"value": shape, "last": 1}))),
-            "o": Out(stream.Signature(lanes_layout(shape, self._lanes))),
-        })
-
-    lanes = property(lambda self: self._lanes)
+    def _ports(self, shape, lanes):
+        return {"i": In(stream.Signature(data.StructLayout({"value": shape, "last": 1}))),
+                "o": Out(stream.Signature(lanes_layout(shape, lanes)))}
 
     def elaborate(self, platform):
         m = Module()
