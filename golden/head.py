@@ -19,9 +19,9 @@ computes nothing: its result carries the error and no row.
 
 **Cycles.** The datapath runs one query row at a time through every stage
 (the sequential schedule); its cycles depend on the memory's latency, so
-:func:`cycles_floor` is a bound, not a prediction: the beats every stage
-must take, one per cycle, with no latency and no overlap between stages
-summed. The testbench checks ``cycles >= cycles_floor`` on every job and
+:func:`cycles_floor` is a bound, not a prediction: the bus words of the
+rows read and the beats every stage must take, one per cycle, with no
+latency and no overlap between stages, summed. The testbench checks ``cycles >= cycles_floor`` on every job and
 the benchmark reports their ratio (the schedule's overhead).
 """
 
@@ -126,31 +126,26 @@ class _JobConfig:
         return getattr(self._cfg, name)
 
 
-def cycles_floor(cfg, *, alive, lq, causal, lk, refetch, kept):
+def cycles_floor(cfg, *, dram_bytes, lk, lq, alive, causal, refetch, kept):
     """Fewest cycles a job can take in the sequential schedule (a bound, see the module docstring).
 
-    Per job: one cycle per alive key row fetched. Per row with ``n`` visible
-    keys (``b = ceil(n / lanes)`` beats, ``lanes`` keys per Q x K beat):
-    two Q rows fetched; per pass (two for a re-fetched row) ``3 b``, the
+    ``dram_bytes / (axi_data_bits / 8)``: the bus words of every row read
+    (one per cycle at most; no fetch overlaps computing in this schedule).
+    Per row with ``n`` visible keys (``b = ceil(n / lanes)`` beats, ``lanes``
+    keys per Q x K beat): per pass (two for a re-fetched row) ``3 b``, the
     softmax's three passes over the row (ingest while Q x K streams, exp,
-    normalise), each needing the one before it whole; the LSB rows a
-    re-fetched row adds; then ``max(ceil(n / P), kept)``, the top-k's final
-    pass and the kept lookup (one element per cycle) beside it; then
-    ``ceil(kept / rows)`` prob x V beats (``rows`` V rows per beat).
+    normalise), each needing the one before it whole; then ``max(ceil(n /
+    P), kept)``, the top-k's final pass and the kept lookup (one element per
+    cycle) beside it; then ``ceil(kept / rows)`` prob x V beats (``rows`` V
+    rows per beat).
     """
     lanes = cfg.qk_multipliers // cfg.head_dim
     rows = cfg.pv_multipliers // cfg.head_dim
     visible = visible_of(alive, lk, lq, causal).sum(axis=1)
-    total, lsb_have = len(alive), 0
+    total = -(-as_int("dram_bytes", dram_bytes) // (cfg.axi_data_bits // 8))
     for n, again, k in zip(visible.tolist(), np.asarray(refetch).tolist(), np.asarray(kept).tolist(),
                            strict=True):
-        total += 2
-        if not n:
-            continue
-        passes = 2 if again else 1
-        total += passes * 3 * -(-n // lanes)
-        if again:
-            total += max(0, n - lsb_have)
-            lsb_have = max(lsb_have, n)
-        total += max(-(-n // cfg.topk_parallelism), k) + -(-k // rows)
+        if n:
+            total += (2 if again else 1) * 3 * -(-n // lanes)
+            total += max(-(-n // cfg.topk_parallelism), k) + -(-k // rows)
     return total

@@ -191,7 +191,8 @@ class HeadBench:
         for n, job in enumerate(jobs):
             where = f"SEED={runner.seed()} {label} job {n} [{job.label}]"
             try:
-                result = await with_timeout(self.result.recv(), self._timeout(job) * self.domain.period_ns, "ns")
+                timeout = self._timeout(job) * self.domain.period_ns
+                result = await with_timeout(self.result.recv(), timeout, "ns")
             except SimTimeoutError:
                 raise AssertionError(f"{where}: no result within {self._timeout(job)} cycles "
                                      f"({len(self.out_rows.beats)} rows so far)") from None
@@ -211,7 +212,8 @@ class HeadBench:
         if job.want is None:
             assert res["fetch_status"] == job.fetch_status.value, \
                 f"{where}: fetch status {Status(res['fetch_status']).name}, expected {job.fetch_status.name}"
-            assert not rows and not imps, f"{where}: a refused job gave {len(rows)} rows, {len(imps)} importances"
+            assert not rows and not imps, \
+                f"{where}: a refused job gave {len(rows)} rows, {len(imps)} importances"
             return 0
         want = job.want
         assert res["fetch_status"] == Status.OK.value, f"{where}: fetch status {res['fetch_status']}"
@@ -238,8 +240,9 @@ class HeadBench:
             assert counters[name] == value, f"{where}: counter {name} = {counters[name]}, expected {value}"
         phases = sum(counters[n] for n in ("cycles_fetch", "cycles_score", "cycles_select", "cycles_pv"))
         assert 0 < phases <= counters["cycles"], f"{where}: cycle counters {counters}"
-        floor = cycles_floor(cfg, alive=job.alive, lq=f["lq"], causal=bool(f["causal"]), lk=f["lk"],
-                             refetch=want["refetch"], kept=want["kept"])
+        dram_bytes = sum(v for k, v in exp.items() if k.startswith("dram_bytes_"))
+        floor = cycles_floor(cfg, dram_bytes=dram_bytes, alive=job.alive, lq=f["lq"],
+                             causal=bool(f["causal"]), lk=f["lk"], refetch=want["refetch"], kept=want["kept"])
         assert counters["cycles"] >= floor, f"{where}: {counters['cycles']} cycles, below the floor {floor}"
         self.measured.append({"label": job.label, "lk": f["lk"], "lq": f["lq"], "alive": len(job.alive),
                               "cycles_floor": floor, **counters})

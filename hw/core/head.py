@@ -337,10 +337,13 @@ class HeadDatapath(wiring.Component):
         look_last = Signal()
         look_prob = Signal(PROB.bits, reset_less=True)
         kept_done = Signal()
-        token = alive_rd.data
+        # The token read is registered before the valid-bit lookups (a max_context-way multiplexer).
+        token, got, got_last = Signal(IB, reset_less=True), Signal(), Signal()
+        got_prob = Signal(PROB.bits, reset_less=True)
+        m.d.sync += [token.eq(alive_rd.data), got.eq(look), got_last.eq(look_last), got_prob.eq(look_prob)]
         m.d.comb += [q_msb_rd.addr.eq(row), q_lsb_rd.addr.eq(row)]
-        m.d.comb += [kept_wr.addr.eq(kcount), kept_wr.data.token.eq(token), kept_wr.data.prob.eq(look_prob)]
-        with m.If(look):
+        m.d.comb += [kept_wr.addr.eq(kcount), kept_wr.data.token.eq(token), kept_wr.data.prob.eq(got_prob)]
+        with m.If(got):
             m.d.comb += kept_wr.en.eq(1)
             m.d.sync += kcount.eq(kcount + 1)
             for p, (wr, _) in enumerate(miss):
@@ -351,7 +354,7 @@ class HeadDatapath(wiring.Component):
                 with m.If(missing):
                     m.d.comb += wr.en.eq(1)
                     m.d.sync += [mcount[p].eq(mcount[p] + 1), v_valid[p].bit_select(token, 1).eq(1)]
-        with m.If(look_last):
+        with m.If(got_last):
             m.d.sync += kept_done.eq(1)
 
         # ---- kept V rows -> prob x V -------------------------------------------------------------
@@ -403,8 +406,18 @@ class HeadDatapath(wiring.Component):
                      res.counters.eq(counts)]
         for name, snapshot in snap.items():
             m.d.comb += res.counters[name].eq(live[name] - snapshot)
-        abs_sum = sum(Mux(out_row[i] < 0, -out_row[i], out_row[i]) for i in range(D))
-        imp_top = HEAD_IMPORTANCE.max_int
+        # sum |out| of a row, ``group`` columns per cycle into a registered partial sum, then the
+        # saturating head importance: short paths, D / group cycles per row.
+        group = min(4, D)
+        abs_col = Signal(range(D // group))
+        out_bits = self.out_rows.p.out[0].shape().width
+        part, part_valid = Signal(range(group * (1 << (out_bits - 1)) + 1)), Signal()
+        m.d.sync += part_valid.eq(0)
+        with m.If(part_valid):
+            total = head_imp + part
+            m.d.sync += head_imp.eq(Mux(total > HEAD_IMPORTANCE.max_int, HEAD_IMPORTANCE.max_int, total))
+        cols = [out_row[abs_col * group + g] for g in range(group)]
+        abs_part = sum(Mux(c < 0, -c, c) for c in cols)
         # The counters stand still while the result (which carries them) is offered.
         stalled = (self.out_rows.valid & ~self.out_rows.ready) | (imp.valid & ~imp.ready)
         with m.If(stalled):
@@ -576,9 +589,10 @@ class HeadDatapath(wiring.Component):
                     m.d.sync += [out_row.eq(pv.output.p.out), out_error.eq(pv.output.p.error)]
                     m.next = "ABS"
             with m.State("ABS"):
-                total = head_imp + abs_sum
-                m.d.sync += head_imp.eq(Mux(total > imp_top, imp_top, total))
-                m.next = "EMIT"
+                m.d.sync += [part.eq(abs_part), part_valid.eq(1), abs_col.eq(abs_col + 1)]
+                with m.If(abs_col == D // group - 1):
+                    m.d.sync += abs_col.eq(0)
+                    m.next = "EMIT"
             with m.State("EMIT"):
                 m.d.comb += self.out_rows.valid.eq(1)
                 with m.If(self.out_rows.ready):
