@@ -21,8 +21,9 @@ computes nothing: its result carries the error and no row.
 (the sequential schedule); its cycles depend on the memory's latency, so
 :func:`cycles_floor` is a bound, not a prediction: the bus words of the
 rows read and the beats every stage must take, one per cycle, with no
-latency and no overlap between stages, summed. The testbench checks ``cycles >= cycles_floor`` on every job and
-the benchmark reports their ratio (the schedule's overhead).
+latency and no overlap between stages, summed. The testbench checks
+``cycles >= cycles_floor`` on every job and the benchmark reports their
+ratio (the schedule's overhead).
 """
 
 from __future__ import annotations
