@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The head datapath's K buffer and column sums (hw/core) in Amaranth's simulator."""
 
 import random

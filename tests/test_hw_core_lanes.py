@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The head datapath's lane converters (hw/core/lanes.py) in Amaranth's simulator."""
 
 import random

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """cocotb tests of the head datapath (sim/core_head.py): tiny on Icarus and Verilator, ulx3s on Verilator.
 
 Each run checks random jobs (summarisation causal or not, generation,
