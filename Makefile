@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(PY) -m gen bench softmax --out $(BUILD)
 	$(PY) -m gen bench arrays --out $(BUILD)
 	$(PY) -m gen bench fetcher --out $(BUILD)
+	$(PY) -m gen bench head --out $(BUILD)
 	$(PY) -m gen bench core --out $(BUILD)
 	$(PY) -m gen report
 

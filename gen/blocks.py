@@ -49,6 +49,13 @@ def _fetcher(config):
     return fetcher_from_config(config)
 
 
+def _head(config):
+    """The datapath of one attention head (hw/core): every stage above joined, one AXI4 read port."""
+    from hw.core import head_from_config
+
+    return head_from_config(config)
+
+
 # Heads per layer the head-importance top-k ranks at most (BERT-base and
 # GPT-2 have 12, BERT-large 16, GPT-2 XL 25).
 TOPK_HEADS = 32
@@ -91,7 +98,8 @@ def _uart_bridge(config):
 # topk_token and topk_head rank the importances of cascade pruning.
 BLOCKS = {"topk": _topk, "topk_rank": _topk_rank, "topk_packer": _topk_packer,
           "topk_token": _topk_token, "topk_head": _topk_head,
-          "softmax": _softmax, "qk": _qk, "pv": _pv, "fetcher": _fetcher, "uart_bridge": _uart_bridge}
+          "softmax": _softmax, "qk": _qk, "pv": _pv, "fetcher": _fetcher, "uart_bridge": _uart_bridge,
+          "head": _head}
 
 
 def build_block(name, config):

@@ -78,11 +78,22 @@ def _pipeline_smoke(block):
     return smoke
 
 
+def _head_smoke(config, head):
+    return Smoke("sim.core_head", {"config": config.to_dict()}, "jobs", ("random_stream",),
+                 "jobs_checked.txt")
+
+
+def _uart_bridge_smoke(config, bridge):
+    # Serial bits are slow to simulate: short requests.
+    return Smoke("sim.uart_bridge", {"clocks_per_bit": bridge.clocks_per_bit, "max_words": 4}, "requests",
+                 ("random_requests",))
+
+
 SMOKES = {
     "topk": _topk_smoke, "topk_token": _topk_smoke, "topk_head": _topk_smoke,
     "topk_rank": _pipeline_smoke("topk_rank"), "topk_packer": _pipeline_smoke("topk_packer"),
     "softmax": _softmax_smoke, "qk": _array_smoke("sim.qk"), "pv": _array_smoke("sim.pv"),
-    "fetcher": _fetcher_smoke,
+    "fetcher": _fetcher_smoke, "head": _head_smoke, "uart_bridge": _uart_bridge_smoke,
 }
 
 

@@ -48,6 +48,8 @@ P x V accumulator   signed, pv_acc_bits(n, B)     exact, cannot overflow (28 bit
                                                   n <= 1024): sum(p) <= 1 + n 2^-16
 attention output    signed B+4 bits, 4 frac bits  on V's integer grid (units of s_v / 16)
 token importance    U17.15 (32 bits), saturating  probabilities added as they are
+value keep code     U1.16 (17 bits), floor        ``floor(value_keep * 2**16)``; the hardware
+                                                  keeps ``ceil(code * n / 2**16)`` rows
 head importance     unsigned 40 bits, saturating  sum of |output| LSBs
 ==================  ===========================  ==========================================
 
@@ -110,7 +112,7 @@ __all__ = [
     "Fmt", "round_shift", "round_div", "saturate", "to_fixed", "to_float", "check_fits",
     "signed_bits_for", "unsigned_bits_for",
     "ROUNDING", "SCORE", "SCALE_MANT_BITS", "PROB", "OUT_FRAC", "TOKEN_IMPORTANCE",
-    "HEAD_IMPORTANCE", "EXP_INDEX_BITS", "EXP_INTERPOLATE", "INT64_SAFE_BITS",
+    "HEAD_IMPORTANCE", "VALUE_KEEP", "EXP_INDEX_BITS", "EXP_INTERPOLATE", "INT64_SAFE_BITS",
 ]
 
 #: The rounding rule of every fixed-point step (see the module docstring).
@@ -233,6 +235,8 @@ OUT_FRAC = 4
 TOKEN_IMPORTANCE = Fmt(signed=False, bits=32, frac=PROB.frac)
 #: Cascade head importance: sum of |output| codes, saturating.
 HEAD_IMPORTANCE = Fmt(signed=False, bits=40, frac=OUT_FRAC)
+#: Local value pruning's keep fraction as the hardware takes it: U1.16, 1.0 = 65536.
+VALUE_KEEP = Fmt(signed=False, bits=17, frac=16)
 #: exp table: 2**EXP_INDEX_BITS + 1 entries, linear interpolation between them.
 EXP_INDEX_BITS = 6
 EXP_INTERPOLATE = True

@@ -22,9 +22,12 @@ All addends are non-negative, so saturating after every single addition (what
 the hardware does) equals ``min(total, max)`` (tested).
 
 Local value pruning (:func:`value_keep_count`, :func:`topk_rows`): a query row
-with ``n`` visible keys keeps the ``ceil(value_keep * n)`` (at least 1) largest
-probabilities, by the same tie rule; only those V rows are fetched and
-multiplied, and the kept probabilities are not renormalised.
+with ``n`` visible keys keeps the ``ceil(code * n / 2**16)`` (at least 1) largest
+probabilities, ``code = floor(value_keep * 2**16)`` (:func:`value_keep_code`,
+``VALUE_KEEP``: what the hardware takes; for tenths and quarters and
+``n <= 8192`` it equals ``ceil(value_keep * n)``, tested), by the
+same tie rule; only those V rows are fetched and multiplied, and the kept
+probabilities are not renormalised.
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ import math
 
 import numpy as np
 
-from .formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE, as_int
+from .formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE, VALUE_KEEP, as_int
 from .topk import topk
 
-__all__ = ["keep_start", "keep_ratio", "keep_count", "value_keep_count", "sat_add",
+__all__ = ["keep_start", "keep_ratio", "keep_count", "value_keep_code", "value_keep_count",
+           "value_keep_count_code", "sat_add",
            "token_importance", "head_importance", "prune", "topk_rows"]
 
 
@@ -77,12 +81,26 @@ def keep_count(ratio, n):
     return min(n, max(1, math.ceil(round(ratio * n, 9)))) if n else 0
 
 
-def value_keep_count(value_keep, n_visible):
-    """Per row, V rows kept by local value pruning: ``ceil(value_keep * n)``, at least 1."""
+def value_keep_code(value_keep):
+    """The keep fraction as a ``VALUE_KEEP`` code: ``floor(value_keep * 2**16)`` (1.0 -> 65536)."""
     value_keep = _fraction("value_keep", value_keep, lo_open=True)
+    # round() first so that a fraction computed in float (0.5 as 0.49999999999) keeps its code.
+    return math.floor(round(value_keep * (1 << VALUE_KEEP.frac), 6))
+
+
+def value_keep_count_code(code, n_visible):
+    """Per row, V rows kept for a ``VALUE_KEEP`` code: ``ceil(code * n / 2**16)``, at least 1."""
+    code = as_int("code", code)
+    if not 0 <= code <= 1 << VALUE_KEEP.frac:
+        raise ValueError(f"code must be in 0..{1 << VALUE_KEEP.frac}, not {code}")
     n_visible = np.asarray(n_visible, dtype=np.int64)
-    k = np.ceil(np.round(value_keep * n_visible, 9)).astype(np.int64)
+    k = (code * n_visible + (1 << VALUE_KEEP.frac) - 1) >> VALUE_KEEP.frac
     return np.where(n_visible > 0, np.clip(k, 1, None), 0)
+
+
+def value_keep_count(value_keep, n_visible):
+    """Per row, V rows kept by local value pruning: :func:`value_keep_count_code` of the code."""
+    return value_keep_count_code(value_keep_code(value_keep), n_visible)
 
 
 def sat_add(acc, add, fmt):

@@ -77,8 +77,8 @@ from .qk import qk_dot, qk_float, qk_scores, score_multiplier
 from .quant import TOKEN_SCALE_BITS, channel_scale, msb_only, quant_scale, quantize, row_bytes, token_scale
 from .softmax import softmax_float, softmax_fx
 
-__all__ = ["SpattenAttention", "attend_head", "spatten_layer", "spatten_model", "COUNTERS",
-           "DENSE_BITS"]
+__all__ = ["SpattenAttention", "attend_head", "head_counters", "spatten_layer", "spatten_model",
+           "COUNTERS", "HEAD_COUNTERS", "DENSE_BITS"]
 
 #: Bits per K/V element of the dense baseline.
 DENSE_BITS = 16
@@ -383,25 +383,10 @@ class SpattenAttention:
                 "refetch": np.zeros(visible.shape[0], dtype=bool)}
 
     def _count_head(self, res, visible, d):
-        cfg, c = self._cfg, self._counters
-        keys = visible.any(axis=0)
-        keys_lsb = visible[res["refetch"]].any(axis=0)
+        c = self._counters
+        for name, value in head_counters(res, visible, d, self._cfg).items():
+            c[name] += value
         vals = res["kept"].any(axis=0)
-        vals_lsb = res["kept"][res["refetch"]].any(axis=0)
-        if res["two_pass"]:
-            msb, lsb = row_bytes(d, cfg.msb_bits), row_bytes(d, cfg.lsb_bits)
-            c["dram_bytes_k_msb"] += int(keys.sum()) * msb
-            c["dram_bytes_k_lsb"] += int(keys_lsb.sum()) * lsb
-            c["dram_bytes_v_msb"] += int(vals.sum()) * msb
-            c["dram_bytes_v_lsb"] += int(vals_lsb.sum()) * lsb
-        else:
-            # Both planes fetched up front (or the float twin, counted at value_bits).
-            msb = row_bytes(d, cfg.msb_bits)
-            lsb = row_bytes(d, cfg.lsb_bits) if cfg.lsb_bits else 0
-            c["dram_bytes_k_msb"] += int(keys.sum()) * msb
-            c["dram_bytes_k_lsb"] += int(keys.sum()) * lsb
-            c["dram_bytes_v_msb"] += int(vals.sum()) * msb
-            c["dram_bytes_v_lsb"] += int(vals.sum()) * lsb
         opt = self._opt
         if opt["k_scale"] == "channel":
             c["dram_bytes_k_scale"] += CHANNEL_SCALE_BYTES * d
@@ -409,10 +394,33 @@ class SpattenAttention:
             c["dram_bytes_v_scale"] += int(vals.sum()) * (TOKEN_SCALE_BITS // 8)
         elif opt["v_scale"] == "channel":
             c["dram_bytes_v_scale"] += CHANNEL_SCALE_BYTES * d * (2 if opt["v_zero_point"] else 1)
-        c["keys_fetched"] += int(keys.sum())
-        c["values_fetched"] += int(vals.sum())
-        c["macs_qk"] += (int(visible.sum()) + int(visible[res["refetch"]].sum())) * d
-        c["macs_pv"] += int(res["kept"].sum()) * d
+
+
+HEAD_COUNTERS = ("dram_bytes_k_msb", "dram_bytes_k_lsb", "dram_bytes_v_msb", "dram_bytes_v_lsb",
+                 "keys_fetched", "values_fetched", "macs_qk", "macs_pv")
+
+
+def head_counters(res, visible, d, cfg, row_d=None):
+    """The traffic and work of one head (:data:`HEAD_COUNTERS`), from :func:`attend_head`'s result.
+
+    ``row_d``: elements per DRAM row (default ``d``; a core whose rows are
+    ``cfg.head_dim`` wide reads that many per row whatever ``d``).
+    """
+    row_d = d if row_d is None else row_d
+    keys = visible.any(axis=0)
+    keys_lsb = visible[res["refetch"]].any(axis=0)
+    vals = res["kept"].any(axis=0)
+    vals_lsb = res["kept"][res["refetch"]].any(axis=0)
+    if not res["two_pass"]:
+        # Both planes fetched up front (or the float twin, counted at value_bits).
+        keys_lsb, vals_lsb = keys, vals
+    msb = row_bytes(row_d, cfg.msb_bits)
+    lsb = row_bytes(row_d, cfg.lsb_bits) if cfg.lsb_bits else 0
+    return {"dram_bytes_k_msb": int(keys.sum()) * msb, "dram_bytes_k_lsb": int(keys_lsb.sum()) * lsb,
+            "dram_bytes_v_msb": int(vals.sum()) * msb, "dram_bytes_v_lsb": int(vals_lsb.sum()) * lsb,
+            "keys_fetched": int(keys.sum()), "values_fetched": int(vals.sum()),
+            "macs_qk": (int(visible.sum()) + int(visible[res["refetch"]].sum())) * d,
+            "macs_pv": int(res["kept"].sum()) * d}
 
 
 def attend_head(q, k, v, m, sh, visible, cfg, progressive=True, *, v_token_scale=None):

@@ -26,6 +26,8 @@ from sim.streams import random_pause
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\.(uart|axi)\.")
 
 PERIOD_NS = 10
+# "<cocotb test> <requests checked>", in the run's folder (read by gen.smoke).
+CHECKED_FILE = "requests_checked.txt"
 MEMORY_BYTES = 1 << 14
 
 
@@ -79,3 +81,5 @@ async def random_requests(dut):
     for address, word in copy.items():
         assert int.from_bytes(ram.read(address, 4), "little") == word, f"memory at {address:#x}"
     assert dut.framing_errors.value == 0 and dut.overruns.value == 0
+    with open(CHECKED_FILE, "w") as f:
+        f.write(f"random_requests {params['requests']}\n")

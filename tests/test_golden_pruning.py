@@ -15,7 +15,9 @@ from golden.pruning import (
     sat_add,
     token_importance,
     topk_rows,
+    value_keep_code,
     value_keep_count,
+    value_keep_count_code,
 )
 from golden.topk import topk
 
@@ -38,6 +40,16 @@ def test_keep_count():
     assert keep_count(0.7, 10) == 7                # no float drift to 8
     assert keep_count(0.01, 10) == 1 and keep_count(1.0, 0) == 0
     assert value_keep_count(0.5, np.array([0, 1, 3, 993])).tolist() == [0, 1, 2, 497]
+
+
+def test_value_keep_code_counts_equal_ceil():
+    assert value_keep_code(1.0) == 65536 and value_keep_code(0.5) == 32768
+    assert value_keep_code(0.3) == 19660
+    n = np.arange(0, 8193)
+    for frac in (1.0, 0.9, 0.8, 0.75, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.1):
+        ceil = np.where(n > 0, np.clip(np.ceil(np.round(frac * n, 9)).astype(np.int64), 1, None), 0)
+        assert np.array_equal(value_keep_count(frac, n), ceil), frac
+    assert value_keep_count_code(0, np.array([0, 5])).tolist() == [0, 1]
 
 
 @settings(derandomize=True, max_examples=100, deadline=None)
@@ -92,6 +104,13 @@ def test_property_topk_rows_matches_golden(rows, n, seed):
         idx = np.flatnonzero(mask[i])
         assert np.array_equal(np.flatnonzero(keep[i]), idx[topk(scores[i, idx], int(k[i]))])
         assert keep[i].sum() == k[i]
+
+
+def test_value_keep_code_wrong():
+    with pytest.raises(ValueError, match="code must be in 0..65536, not 65537"):
+        value_keep_count_code(65537, [3])
+    with pytest.raises(TypeError, match="code must be an integer"):
+        value_keep_count_code(0.5, [3])
 
 
 def test_pruning_wrong():

@@ -194,6 +194,10 @@ class UartBridge(wiring.Component):
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "framing_errors": Out(16),
                           "overruns": Out(16), **axil_master_members(addr_bits)})
 
+    @property
+    def clocks_per_bit(self):
+        return self._cpb
+
     def elaborate(self, platform):
         m = Module()
         m.submodules.rx = rx = self._rx
