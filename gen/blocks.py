@@ -72,6 +72,14 @@ def _topk_head(config):
                       score_bits=HEAD_IMPORTANCE.bits, signed=HEAD_IMPORTANCE.signed)
 
 
+def _axil_regs(config):
+    """The core's AXI4-Lite register block (hw.core.regmap)."""
+    from hw.axi.lite import AxiLiteRegisters
+    from hw.core.regmap import ADDR_BITS, register_map
+
+    return AxiLiteRegisters(registers=register_map(config), addr_bits=ADDR_BITS)
+
+
 # Filled as blocks land: name -> callable(SpattenConfig) -> wiring.Component.
 # topk_rank and topk_packer are the engine's pivot picker and zero eliminator
 # alone, so that their area and Fmax are reported beside the whole engine's.
@@ -79,6 +87,7 @@ def _topk_head(config):
 BLOCKS = {"topk": _topk, "topk_rank": _topk_rank, "topk_packer": _topk_packer,
           "topk_token": _topk_token, "topk_head": _topk_head,
           "softmax": _softmax, "qk": _qk, "pv": _pv, "fetcher": _fetcher}
+BLOCKS.update({"axil_regs": _axil_regs})
 
 
 def build_block(name, config):
