@@ -16,7 +16,7 @@ from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiResp
 
 from gen.config import preset
-from hw.core.regmap import ADDR_BITS, register_map
+from hw.core.regmap import register_map
 from sim import runner
 from sim.axi_models import lite_master, stall
 from sim.clock import ClockDomain

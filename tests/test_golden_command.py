@@ -8,11 +8,9 @@ import pytest
 from gen.config import preset
 from golden.command import (
     MAGIC,
-    MAX_HEADS,
     RECORD_BYTES,
     RECORD_WORDS,
     WORDS,
-    Command,
     Error,
     Mode,
     check_command,
@@ -22,20 +20,9 @@ from golden.command import (
     unpack_command,
     value_keep_code,
 )
+from sim.command_cases import bad_cases, good
 
 TINY = preset("tiny")
-
-
-def good(**overrides):
-    """A valid tiny-preset command (4-byte port: every address a multiple of 4)."""
-    values = dict(mode=Mode.SUMMARIZE, last=True, keys=40, rows=40, head_dim=8, heads=2,
-                  token_keep=30, head_keep=2, value_keep=value_keep_code(0.5), threshold=3277,
-                  q_base=0x1000, k_msb_base=0x2000, k_lsb_base=0x3000, v_msb_base=0x4000,
-                  v_lsb_base=0x5000, out_base=0x6000, q_stride=0x200, k_msb_stride=0x200,
-                  k_lsb_stride=0x100, v_msb_stride=0x200, v_lsb_stride=0x100, out_stride=0x400,
-                  out_row_stride=16, scales=((40000, 20), (123, 3)))
-    values.update(overrides)
-    return Command(**values)
 
 
 def test_record_size():
@@ -80,39 +67,7 @@ def test_good_passes():
     assert check_command(pack_command(good()), TINY) is Error.NONE
 
 
-# Each bad-command class and the code that names it.
-BAD = [
-    (dict(magic=0x1234), Error.MAGIC),
-    (dict(mode=2), Error.MODE),
-    (dict(keys=0), Error.L_RANGE),
-    (dict(keys=TINY.max_context + 1, rows=1, token_keep=1), Error.L_RANGE),
-    (dict(rows=0), Error.ROWS_RANGE),
-    (dict(rows=41), Error.ROWS_RANGE),
-    (dict(head_dim=TINY.head_dim + 1), Error.D_RANGE),
-    (dict(head_dim=0), Error.D_RANGE),
-    (dict(heads=0, head_keep=0), Error.HEADS_RANGE),
-    (dict(heads=MAX_HEADS + 1), Error.HEADS_RANGE),
-    (dict(token_keep=41), Error.KEEP_RANGE),
-    (dict(token_keep=0), Error.KEEP_RANGE),
-    (dict(head_keep=3), Error.HEAD_KEEP_RANGE),
-    (dict(value_keep=0), Error.VALUE_KEEP_RANGE),
-    (dict(value_keep=32769), Error.VALUE_KEEP_RANGE),
-    (dict(threshold=32769), Error.THRESHOLD_RANGE),
-    (dict(scales=((0, 3), (1, 1))), Error.SCALE_RANGE),
-    (dict(scales=((1, 1), (1, 63))), Error.SCALE_RANGE),
-    (dict(q_base=0x1002), Error.ALIGN_Q),
-    (dict(k_msb_stride=0x201), Error.ALIGN_K_MSB),
-    (dict(k_lsb_base=0x3001), Error.ALIGN_K_LSB),
-    (dict(v_msb_base=0x4003), Error.ALIGN_V_MSB),
-    (dict(v_lsb_stride=2), Error.ALIGN_V_LSB),
-    (dict(out_row_stride=18), Error.ALIGN_OUT),
-    (dict(q_base=1 << 32), Error.RANGE_Q),
-    (dict(k_msb_base=(1 << 32) - 0x3FC), Error.RANGE_K_MSB),
-    (dict(k_lsb_stride=0x8000_0000), Error.RANGE_K_LSB),
-    (dict(v_msb_base=(1 << 32) - 0x200), Error.RANGE_V_MSB),
-    (dict(v_lsb_base=0xFFFF_FF00), Error.RANGE_V_LSB),
-    (dict(out_stride=0x8000_0000), Error.RANGE_OUT),
-]
+BAD = bad_cases(TINY)
 
 
 @pytest.mark.parametrize("overrides, error", BAD, ids=[f"{e.name}-{i}" for i, (_, e) in enumerate(BAD)])
