@@ -62,3 +62,52 @@ def stall(model, rng, probability):
         else:
             channel.set_pause_generator(None)
             channel.pause = False
+
+
+class WriteMemory:
+    """cocotbext-axi's ``AxiRamWrite`` on ``prefix`` with error words and an AW log.
+
+    ``errors`` maps byte addresses to ``"SLVERR"`` (the write there fails, the
+    burst answers SLVERR) or ``"DECERR"`` (the burst answers DECERR). ``log``
+    lists ``(address, len, size)`` of every AW handshake.
+    """
+
+    def __init__(self, dut, prefix, size):
+        from cocotb.triggers import RisingEdge
+        from cocotbext.axi import AxiRamWrite
+
+        self.ram = AxiRamWrite(write_bus(dut, prefix), dut.clk, dut.rst, size=size)
+        for channel in (self.ram.aw_channel, self.ram.w_channel):
+            channel.queue_occupancy_limit = 512
+        self.errors = {}
+        self.log = []
+        self._decerr = False
+        write, send = self.ram._write, self.ram.b_channel.send
+
+        async def checked_write(address, data):
+            hit = [self.errors.get(a) for a in range(address, address + len(data))]
+            if "DECERR" in hit:
+                self._decerr = True
+            if "SLVERR" in hit:
+                raise ValueError("slave error region")
+            await write(address, data)
+
+        async def send_with_resp(beat):
+            if self._decerr:
+                beat.bresp = 3
+            self._decerr = False
+            await send(beat)
+
+        self.ram._write = checked_write
+        self.ram.b_channel.send = send_with_resp
+        valid, ready = getattr(dut, f"{prefix}__awvalid"), getattr(dut, f"{prefix}__awready")
+        addr, length, size = (getattr(dut, f"{prefix}__aw{n}") for n in ("addr", "len", "size"))
+
+        async def watch():
+            while True:
+                await RisingEdge(dut.clk)
+                if not int(dut.rst.value) and int(valid.value) and int(ready.value):
+                    self.log.append((int(addr.value), int(length.value), int(size.value)))
+
+        import cocotb
+        cocotb.start_soon(watch())
