@@ -80,6 +80,31 @@ def _axil_regs(config):
     return AxiLiteRegisters(registers=register_map(config), addr_bits=ADDR_BITS)
 
 
+def _command_reader(config):
+    """Reads and checks layer commands (golden.command) over AXI4."""
+    from hw.core.command_reader import command_reader_from_config
+
+    return command_reader_from_config(config)
+
+
+def _axi_write(config):
+    """Writes output rows (golden.command.out_row_bytes) over AXI4."""
+    from golden.command import out_row_bytes
+    from hw.axi.write import AxiWriteMaster
+
+    return AxiWriteMaster(addr_bits=config.axi_addr_bits, data_bits=config.axi_data_bits,
+                          id_bits=config.axi_id_bits, row_bytes=out_row_bytes(config.head_dim, config.value_bits),
+                          outstanding=config.axi_outstanding)
+
+
+def _axi_read_arbiter(config):
+    """The command reader and the head datapath on one AXI4 read port (one ID bit names the master)."""
+    from hw.axi.read_arbiter import AxiReadArbiter
+
+    return AxiReadArbiter(masters=2, addr_bits=config.axi_addr_bits, data_bits=config.axi_data_bits,
+                          id_bits=max(1, config.axi_id_bits - 1))
+
+
 # Filled as blocks land: name -> callable(SpattenConfig) -> wiring.Component.
 # topk_rank and topk_packer are the engine's pivot picker and zero eliminator
 # alone, so that their area and Fmax are reported beside the whole engine's.
@@ -87,7 +112,8 @@ def _axil_regs(config):
 BLOCKS = {"topk": _topk, "topk_rank": _topk_rank, "topk_packer": _topk_packer,
           "topk_token": _topk_token, "topk_head": _topk_head,
           "softmax": _softmax, "qk": _qk, "pv": _pv, "fetcher": _fetcher}
-BLOCKS.update({"axil_regs": _axil_regs})
+BLOCKS.update({"axil_regs": _axil_regs, "command_reader": _command_reader, "axi_write": _axi_write,
+               "axi_read_arbiter": _axi_read_arbiter})
 
 
 def build_block(name, config):

@@ -31,8 +31,8 @@ class AxiWriteSignature(wiring.Signature):
             "awvalid": Out(1), "awready": In(1), "awid": Out(self.id_bits), "awaddr": Out(self.addr_bits),
             "awlen": Out(8), "awsize": Out(3), "awburst": Out(2), "awlock": Out(1), "awcache": Out(4),
             "awprot": Out(3),
-            "wvalid": Out(1), "wready": In(1), "wdata": Out(self.data_bits), "wstrb": Out(self.data_bits // 8),
-            "wlast": Out(1),
+            "wvalid": Out(1), "wready": In(1), "wdata": Out(self.data_bits),
+            "wstrb": Out(self.data_bits // 8), "wlast": Out(1),
             "bvalid": In(1), "bready": Out(1), "bid": In(self.id_bits), "bresp": In(2),
         })
 
