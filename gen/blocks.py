@@ -93,8 +93,8 @@ def _axi_write(config):
     from hw.axi.write import AxiWriteMaster
 
     return AxiWriteMaster(addr_bits=config.axi_addr_bits, data_bits=config.axi_data_bits,
-                          id_bits=config.axi_id_bits, row_bytes=out_row_bytes(config.head_dim, config.value_bits),
-                          outstanding=config.axi_outstanding)
+                          id_bits=config.axi_id_bits, outstanding=config.axi_outstanding,
+                          row_bytes=out_row_bytes(config.head_dim, config.value_bits))
 
 
 def _axi_read_arbiter(config):

@@ -88,7 +88,8 @@ class ArbiterBench:
         for addr, length, task in pending:
             got = (await task).data
             want = self.memory.ram.read(addr, length)
-            assert got == want, f"{label}: master {index} read {addr:#x}+{length} wrong (seed {runner.seed()})"
+            assert got == want, (f"{label}: master {index} read {addr:#x}+{length} wrong "
+                                 f"(seed {runner.seed()})")
         return expected_beats
 
 
