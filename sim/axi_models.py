@@ -67,16 +67,17 @@ def stall(model, rng, probability):
 class WriteMemory:
     """cocotbext-axi's ``AxiRamWrite`` on ``prefix`` with error words and an AW log.
 
+    ``mem`` shares the storage of another model (a read RAM on the same port).
     ``errors`` maps byte addresses to ``"SLVERR"`` (the write there fails, the
     burst answers SLVERR) or ``"DECERR"`` (the burst answers DECERR). ``log``
     lists ``(address, len, size)`` of every AW handshake.
     """
 
-    def __init__(self, dut, prefix, size):
+    def __init__(self, dut, prefix, size, mem=None):
         from cocotb.triggers import RisingEdge
         from cocotbext.axi import AxiRamWrite
 
-        self.ram = AxiRamWrite(write_bus(dut, prefix), dut.clk, dut.rst, size=size)
+        self.ram = AxiRamWrite(write_bus(dut, prefix), dut.clk, dut.rst, size=size, mem=mem)
         for channel in (self.ram.aw_channel, self.ram.w_channel):
             channel.queue_occupancy_limit = 512
         self.errors = {}

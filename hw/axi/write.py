@@ -9,7 +9,8 @@ from golden.fetch import AXI_BOUNDARY, AXI_MAX_BEATS
 from ..params import check_int, check_pow2
 from .lite import RESP_DECERR, RESP_SLVERR
 
-__all__ = ["AxiWriteSignature", "AxiWriteMaster", "write_status_layout"]
+__all__ = ["AxiWriteSignature", "AxiSignature", "AxiWriteMaster", "write_status_layout",
+           "connect_channels"]
 
 BURST_INCR = 1
 
@@ -43,6 +44,31 @@ class AxiWriteSignature(wiring.Signature):
 
     def __hash__(self):
         return hash((AxiWriteSignature, self.addr_bits, self.data_bits, self.id_bits))
+
+
+class AxiSignature(wiring.Signature):
+    """A whole AXI4 master port: the read channels (``hw.fetcher.axi.AxiReadSignature``) and the
+    write channels (:class:`AxiWriteSignature`), flat, as cocotbext-axi's ``AxiBus`` binds them."""
+
+    def __init__(self, *, addr_bits, data_bits, read_id_bits, write_id_bits):
+        from ..fetcher.axi import AxiReadSignature
+
+        self.read = AxiReadSignature(addr_bits=addr_bits, data_bits=data_bits, id_bits=read_id_bits)
+        self.write = AxiWriteSignature(addr_bits=addr_bits, data_bits=data_bits, id_bits=write_id_bits)
+        super().__init__({**self.read.members, **self.write.members})
+
+    def __eq__(self, other):
+        return isinstance(other, AxiSignature) and (self.read, self.write) == (other.read, other.write)
+
+    def __hash__(self):
+        return hash((AxiSignature, self.read, self.write))
+
+
+def connect_channels(m, port, part):
+    """Join the members of ``part`` (a sub-port of a master) to the same members of ``port``."""
+    for name, member in part.signature.members.items():
+        outer, inner = getattr(port, name), getattr(part, name)
+        m.d.comb += (outer.eq(inner) if member.flow == Out else inner.eq(outer))
 
 
 class AxiWriteMaster(wiring.Component):
@@ -79,6 +105,8 @@ class AxiWriteMaster(wiring.Component):
         No row held and no burst waiting for its response.
     bytes_written : Out(64)
         Bytes sent on W (strobed), since reset.
+    beat_bytes : Out(range(data_bytes + 1))
+        Bytes of the W beat taken this cycle (0 without one), for a counter bank.
 
     Throughput: one W beat per cycle within a row; a row costs
     :attr:`row_overhead` cycle beside its beats (the AW of its first burst
@@ -99,6 +127,7 @@ class AxiWriteMaster(wiring.Component):
             "clear": In(1),
             "idle": Out(1),
             "bytes_written": Out(64),
+            "beat_bytes": Out(range(self.data_bytes + 1)),
         })
 
     @property
@@ -167,6 +196,7 @@ class AxiWriteMaster(wiring.Component):
                      axi.wstrb.eq(Mux(w_left == 1, tail_strobe, full_strobe)),
                      axi.wlast.eq((w_left == 1) | burst_end)]
         with m.If(axi.wvalid & axi.wready):
+            m.d.comb += self.beat_bytes.eq(Mux(w_left == 1, tail, db))
             m.d.sync += [w_left.eq(w_left - 1), w_word.eq(w_word + 1), row.eq(row >> db * 8),
                          w_in_burst.eq(Mux(axi.wlast, 0, w_in_burst + 1)),
                          self.bytes_written.eq(self.bytes_written + Mux(w_left == 1, tail, db))]

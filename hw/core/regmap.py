@@ -12,7 +12,10 @@ Use: write ``CMD_PTR_LO/HI`` (the first record, a multiple of
 failed (``STATUS.error``, ``error_code`` naming the field, ``command`` its
 index); ``CTRL.clear`` clears ``done`` and ``error``, ``CTRL.soft_reset``
 stops the core and clears its state (the registers keep their values).
-The ``DECODED_*`` registers show the last command the core read.
+The ``DECODED_*`` registers show the last command the core read. Counters
+(saturating, 64 bits: read ``_LO`` first, it latches ``_HI``) count from
+``CTRL.start`` in total, and the ``LAYER_*`` copies hold the counts of the
+last layer command completed.
 """
 
 from golden.command import MAX_HEADS, RECORD_BYTES
@@ -90,4 +93,6 @@ def register_map(cfg):
                  fields=(Field("token_keep", 0, 16), Field("head_keep", 16, 16))),
     ]
     regs += [Register(name, 0x100 + 8 * i, "counter", doc) for i, (name, doc) in enumerate(COUNTERS)]
+    regs += [Register(f"LAYER_{name}", 0x200 + 8 * i, "counter", f"{doc}, last layer command")
+             for i, (name, doc) in enumerate(COUNTERS)]
     return regs
