@@ -105,6 +105,13 @@ def _axi_read_arbiter(config):
                           id_bits=max(1, config.axi_id_bits - 1))
 
 
+def _control_plane(config):
+    """Registers, command list, read arbiter, write master and counters of the core (hw.core.control)."""
+    from hw.core.control import ControlPlane
+
+    return ControlPlane(config)
+
+
 # Filled as blocks land: name -> callable(SpattenConfig) -> wiring.Component.
 # topk_rank and topk_packer are the engine's pivot picker and zero eliminator
 # alone, so that their area and Fmax are reported beside the whole engine's.
@@ -113,7 +120,7 @@ BLOCKS = {"topk": _topk, "topk_rank": _topk_rank, "topk_packer": _topk_packer,
           "topk_token": _topk_token, "topk_head": _topk_head,
           "softmax": _softmax, "qk": _qk, "pv": _pv, "fetcher": _fetcher}
 BLOCKS.update({"axil_regs": _axil_regs, "command_reader": _command_reader, "axi_write": _axi_write,
-               "axi_read_arbiter": _axi_read_arbiter})
+               "axi_read_arbiter": _axi_read_arbiter, "control_plane": _control_plane})
 
 
 def build_block(name, config):

@@ -63,11 +63,11 @@ class ControlPlane(wiring.Component):
     """
 
     def __init__(self, cfg):
-        self._cfg = cfg
-        self._regs = AxiLiteRegisters(registers=register_map(cfg), addr_bits=ADDR_BITS)
         if cfg.axi_id_bits < 2:
             raise ValueError(f"cfg.axi_id_bits must be at least 2 (one names the read master), "
                              f"not {cfg.axi_id_bits!r}")
+        self._cfg = cfg
+        self._regs = AxiLiteRegisters(registers=register_map(cfg), addr_bits=ADDR_BITS)
         self._reader = CommandReader(max_context=cfg.max_context, head_dim=cfg.head_dim,
                                      data_bits=cfg.axi_data_bits, addr_bits=cfg.axi_addr_bits,
                                      id_bits=cfg.axi_id_bits - 1)
