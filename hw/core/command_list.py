@@ -1,5 +1,7 @@
 """Walks the command list: one command read, checked, run and finished at a time; the STATUS."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -68,11 +70,14 @@ class CommandList(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        status = Signal(status_layout)
+        # Fields as signals of their own: the reserved bits of STATUS stay constant zero.
+        status = SimpleNamespace(**{name: Signal(status_layout[name].shape, name=f"status_{name}")
+                                    for name in ("busy", "done", "error", "error_code", "command")})
+        for name, field in vars(status).items():
+            m.d.comb += self.status[name].eq(field)
         addr = Signal(64, reset_less=True)
         held = Signal(self._command, reset_less=True)
-        m.d.comb += [self.status.eq(status), self.request.p.addr.eq(addr), self.command.p.eq(held),
-                     self.decoded.eq(held)]
+        m.d.comb += [self.request.p.addr.eq(addr), self.command.p.eq(held), self.decoded.eq(held)]
         with m.If(self.clear & ~status.busy):
             m.d.sync += [status.done.eq(0), status.error.eq(0), status.error_code.eq(0)]
 
