@@ -14,8 +14,8 @@ from pathlib import Path
 from golden.command import RECORD_BYTES, Error
 from hw.core.regmap import register_map
 
-__all__ = ["symbols", "c_header", "python_module", "markdown_table", "emit", "load_module",
-           "module_for"]
+__all__ = ["symbols", "c_header", "python_module", "markdown_table", "command_table", "emit",
+           "load_module", "module_for"]
 
 
 def symbols(cfg):
@@ -72,6 +72,20 @@ def markdown_table(cfg):
         doc = reg.doc.replace("|", "\\|")
         rows.append(f"| 0x{reg.offset:03X} | {names} | {reg.access} | {fields} | {doc} |")
     return "\n".join(rows) + "\n"
+
+
+def command_table():
+    """The command record's words (``golden.command``) and the error codes as Markdown tables."""
+    from golden.command import MAX_HEADS, SCALE_WORD, WORDS
+
+    rows = ["| word | field |", "| ---: | --- |"]
+    for name, word in sorted(WORDS.items(), key=lambda item: item[1]):
+        span = f"{word}-{word + 1}" if name.endswith("_base") else f"{word}"
+        meaning = " = `MAGIC << 16 \\| last << 8 \\| mode`" if name == "control" else ""
+        rows.append(f"| {span} | `{name}`{meaning} |")
+    rows.append(f"| {SCALE_WORD}-{SCALE_WORD + MAX_HEADS - 1} | `scale[h]`: shift << 16 \\| mantissa |")
+    codes = ", ".join(f"{int(e)} `{e.name}`" for e in Error)
+    return "\n".join(rows) + f"\n\nError codes (`STATUS.error_code`, `golden.command.Error`): {codes}.\n"
 
 
 def emit(cfg, folder):

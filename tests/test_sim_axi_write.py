@@ -19,7 +19,7 @@ RUNS = [
     ("icarus", "8B-w128", _master(128, 8, 1), 40),
     # 275 beats: bursts split at 256 beats and at 4 KB.
     ("icarus", "1100B-w32", _master(32, 1100, 2), 12),
-    # ulx3s output rows (Icarus: a Verilator build costs more than the run): D = 64 codes of 16 bits on a 64-bit port.
+    # ulx3s output rows: D = 64 codes of 16 bits on a 64-bit port (a Verilator build costs more).
     ("icarus", "ulx3s", _master(64, 128, 16), 100),
 ]
 COCOTB_TESTS = 3
