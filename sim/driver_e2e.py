@@ -80,6 +80,15 @@ class E2eBench:
             self.check_copy(layer, f"{label} command {i}")
         return ptr
 
+    async def expect_error(self, code, index):
+        """The running list must stop at command ``index`` with ``code`` (the driver clears it)."""
+        try:
+            await self.driver.wait(polls=500)
+        except CommandError as error:
+            assert (error.code, error.index) == (code, index), f"{error}, expected {code.name} at {index}"
+            return
+        raise AssertionError(f"{code.name} at command {index} was not reported (seed {runner.seed()})")
+
     def check_copy(self, layer, label, written=True):
         cmd = layer.command
         n = out_row_bytes(self.cfg.head_dim, self.cfg.value_bits)
@@ -127,11 +136,7 @@ async def bad_command_in_a_list(dut):
         await drv.write_layer(layer)
     ptr = await drv.write_commands([layer.command for layer in layers])
     await drv.start(ptr, 3)
-    try:
-        await drv.wait(polls=500)
-        raise AssertionError("the bad command was not reported")
-    except CommandError as error:
-        assert (error.code, error.index) == (Error.L_RANGE, 1), f"{error}"
+    await bench.expect_error(Error.L_RANGE, 1)
     bench.check_copy(layers[0], "before the bad one")
     bench.check_copy(layers[1], "the bad one", written=False)
     bench.check_copy(layers[2], "after the bad one", written=False)
@@ -155,19 +160,11 @@ async def axi_errors(dut):
         await drv.write_layer(layer)
         ptr = await drv.write_commands([layer.command])
         await drv.start(ptr, 1)
-        try:
-            await drv.wait(polls=500)
-            raise AssertionError(f"{code.name} was not reported")
-        except CommandError as error:
-            assert (error.code, error.index) == (code, 0), f"{error}"
+        await bench.expect_error(code, 0)
         bench.reads.errors, bench.writes.errors = {}, {}
         await bench.run_list([bench.layer()], f"after {code.name}")
     await drv.start(ptr + 4, 1)
-    try:
-        await drv.wait(polls=2_000)
-        raise AssertionError("ALIGN_CMD was not reported")
-    except CommandError as error:
-        assert error.code == Error.ALIGN_CMD
+    await bench.expect_error(Error.ALIGN_CMD, 0)
     await bench.run_list([bench.layer()], "after ALIGN_CMD")
 
 
