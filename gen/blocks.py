@@ -92,6 +92,46 @@ def _uart_bridge(config):
                       addr_bits=min(32, config.axi_addr_bits))
 
 
+def _axil_regs(config):
+    """The core's AXI4-Lite register block (hw.core.regmap)."""
+    from hw.axi.lite import AxiLiteRegisters
+    from hw.core.regmap import ADDR_BITS, register_map
+
+    return AxiLiteRegisters(registers=register_map(config), addr_bits=ADDR_BITS)
+
+
+def _command_reader(config):
+    """Reads and checks layer commands (golden.command) over AXI4."""
+    from hw.core.command_reader import command_reader_from_config
+
+    return command_reader_from_config(config)
+
+
+def _axi_write(config):
+    """Writes output rows (golden.command.out_row_bytes) over AXI4."""
+    from golden.command import out_row_bytes
+    from hw.axi.write import AxiWriteMaster
+
+    return AxiWriteMaster(addr_bits=config.axi_addr_bits, data_bits=config.axi_data_bits,
+                          id_bits=config.axi_id_bits, outstanding=config.axi_outstanding,
+                          row_bytes=out_row_bytes(config.head_dim, config.value_bits))
+
+
+def _axi_read_arbiter(config):
+    """The command reader and the head datapath on one AXI4 read port (one ID bit names the master)."""
+    from hw.axi.read_arbiter import AxiReadArbiter
+
+    return AxiReadArbiter(masters=2, addr_bits=config.axi_addr_bits, data_bits=config.axi_data_bits,
+                          id_bits=max(1, config.axi_id_bits - 1))
+
+
+def _control_plane(config):
+    """Registers, command list, read arbiter, write master and counters of the core (hw.core.control)."""
+    from hw.core.control import ControlPlane
+
+    return ControlPlane(config)
+
+
 # Filled as blocks land: name -> callable(SpattenConfig) -> wiring.Component.
 # topk_rank and topk_packer are the engine's pivot picker and zero eliminator
 # alone, so that their area and Fmax are reported beside the whole engine's.
@@ -100,6 +140,8 @@ BLOCKS = {"topk": _topk, "topk_rank": _topk_rank, "topk_packer": _topk_packer,
           "topk_token": _topk_token, "topk_head": _topk_head,
           "softmax": _softmax, "qk": _qk, "pv": _pv, "fetcher": _fetcher, "uart_bridge": _uart_bridge,
           "head": _head}
+BLOCKS.update({"axil_regs": _axil_regs, "command_reader": _command_reader, "axi_write": _axi_write,
+               "axi_read_arbiter": _axi_read_arbiter, "control_plane": _control_plane})
 
 
 def build_block(name, config):

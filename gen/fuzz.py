@@ -208,7 +208,7 @@ def check_config(config, folder, *, smoke_requests=0, blocks=None, seed=None, sm
 
     from .blocks import build_block
     from .lint import verilator_lint, yosys_check
-    from .smoke import run_smoke
+    from .smoke import SMOKES, run_smoke
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -223,7 +223,7 @@ def check_config(config, folder, *, smoke_requests=0, blocks=None, seed=None, sm
             entry["waived"] = verilator_lint(path, name)
             stage = "check"
             yosys_check(path, name)
-            if smoke_requests and (smoke_blocks is None or name in smoke_blocks):
+            if smoke_requests and name in SMOKES and (smoke_blocks is None or name in smoke_blocks):
                 stage = "smoke"
                 smoke = run_smoke(name, config, requests=smoke_requests, seed=seed, build_root=folder / "sim",
                                   run_name=f"smoke-{name}", component=build_block(name, config))

@@ -4,6 +4,8 @@ A section is delimited by ``<!-- BEGIN report:NAME -->`` and
 ``<!-- END report:NAME -->``. What goes between them depends on NAME:
 
 - ``presets``: the presets of :mod:`gen.config` (no report needed);
+- ``regmap``, ``command_format``: the register map and the command record
+  (``gen.regmap``, no report needed);
 - ``synth``: one table of every ``synth_<block>_<config>.json``;
   ``synth_<block>``: the same for one block (rendered here);
 - ``topk_cycles``: ``gen.bench.render(report)`` of ``topk_cycles.json``;
@@ -147,6 +149,9 @@ def _render_section(name, reports_dir):
     reports_dir = Path(reports_dir)
     if name == "presets":
         return render_presets(), None
+    if name in ("regmap", "command_format"):
+        from . import regmap
+        return (regmap.markdown_table(PRESETS["ulx3s"]) if name == "regmap" else regmap.command_table()), None
     if name == "synth" or name.startswith("synth_"):
         pattern = "synth_*.json" if name == "synth" else f"{name}_*.json"
         found = [_load(path) for path in sorted(reports_dir.glob(pattern))]

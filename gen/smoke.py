@@ -97,9 +97,14 @@ SMOKES = {
 }
 
 
+#: Registered blocks whose testbench does not take a configuration's fields and count what it checks
+#: yet (they landed with the control plane, issue 19): fuzzed for build, lint and Yosys check only.
+NO_SMOKE_YET = {"axil_regs", "command_reader", "axi_write", "axi_read_arbiter", "control_plane"}
+
+
 def missing_smokes():
-    """Registered blocks without a smoke request."""
-    return sorted(set(BLOCKS) - set(SMOKES))
+    """Registered blocks without a smoke request (and not in :data:`NO_SMOKE_YET`)."""
+    return sorted(set(BLOCKS) - set(SMOKES) - NO_SMOKE_YET)
 
 
 def run_smoke(name, config, *, requests, seed=None, build_root=None, run_name=None, component=None):

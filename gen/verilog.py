@@ -8,6 +8,8 @@ For a configuration named ``NAME`` and an output folder ``OUT``:
   ``rst``. No source attributes, so the text depends on the design only.
 - ``OUT/NAME/verilog/spatten_params.vh``: the configuration as ``define``
   macros (``SPATTEN_HEAD_DIM`` ...), for hand-written Verilog around the blocks.
+- ``OUT/NAME/spatten_regs.h`` and ``spatten_regs.py``: the core's register map
+  (``gen.regmap``) as a C header and a Python module.
 - ``OUT/NAME/config.json``: the configuration fields, the derived widths
   (under ``"derived"``) and the emitted block names.
 - ``OUT/NAME/spatten_NAME.core``: a FuseSoC (CAPI2) core of those files, one
@@ -86,6 +88,8 @@ def emit(config, out, blocks=None):
     written = [folder / "config.json", vdir / "spatten_params.vh"]
     written[0].write_text(json.dumps(data, indent=2) + "\n")
     written[1].write_text(params_header(config))
+    from .regmap import emit as emit_regmap
+    written += emit_regmap(config, folder)
     for name in blocks:
         path = vdir / f"{name}.v"
         path.write_text(block_verilog(name, config))

@@ -1,0 +1,319 @@
+"""The host driver of the SpAtten core: DRAM layout, command lists, start, wait, results.
+
+:class:`SpattenDriver` talks to the core through a :class:`Transport`
+(32-bit register reads and writes on the AXI4-Lite port, bulk DRAM reads
+and writes): ``sim.transport.CocotbTransport`` in simulation, a serial
+link on the board. Registers are used by NAME from the register module
+that ``python -m gen verilog`` emits (``build/<config>/spatten_regs.py``,
+:func:`gen.regmap.load_module`; by default the same module built in
+memory). Every method that touches the core is a coroutine: a blocking
+transport runs it with ``asyncio.run``.
+
+Typical use::
+
+    drv = SpattenDriver(transport, cfg)
+    await drv.check_hardware()
+    layer = drv.prepare_layer(q, k, v, token_keep=..., head_keep=..., value_keep=0.5)
+    await drv.write_layer(layer)
+    ptr = await drv.write_commands([layer.command])
+    await drv.start(ptr, 1)
+    status = await drv.wait()
+    out = await drv.read_outputs(layer)
+    counts = await drv.counters()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from golden.command import (
+    MAX_HEADS,
+    RECORD_BYTES,
+    Command,
+    Error,
+    Mode,
+    command_bytes,
+    out_row_bytes,
+    value_keep_code,
+)
+from golden.fetch import refetch_threshold_code
+from golden.formats import OUT_FRAC
+from golden.qk import score_multiplier
+from golden.quant import pack_kv, pack_plane, quant_scale, quantize, row_bytes, unpack_plane
+
+__all__ = ["Transport", "MemoryTransport", "Allocator", "Layer", "Status", "CommandError",
+           "SpattenDriver"]
+
+
+class Transport:
+    """How the driver reaches the core: override the four coroutines."""
+
+    async def read32(self, addr):
+        raise NotImplementedError
+
+    async def write32(self, addr, value):
+        raise NotImplementedError
+
+    async def read_mem(self, addr, length):
+        raise NotImplementedError
+
+    async def write_mem(self, addr, data):
+        raise NotImplementedError
+
+    async def idle(self):
+        """Called between status polls (wait a little)."""
+
+
+class MemoryTransport(Transport):
+    """A transport to nothing: a bytearray as DRAM and a dict as registers (driver tests)."""
+
+    def __init__(self, size):
+        self.mem = bytearray(size)
+        self.regs = {}
+
+    async def read32(self, addr):
+        return self.regs.get(addr, 0)
+
+    async def write32(self, addr, value):
+        self.regs[addr] = value & 0xFFFF_FFFF
+
+    async def read_mem(self, addr, length):
+        return bytes(self.mem[addr:addr + length])
+
+    async def write_mem(self, addr, data):
+        self.mem[addr:addr + len(data)] = data
+
+
+class Allocator:
+    """Bump allocation of DRAM from ``base`` to ``base + size``, each region aligned."""
+
+    def __init__(self, base, size, align):
+        self.base, self.end, self.align = base, base + size, align
+        self.next = base
+
+    def alloc(self, nbytes, align=None):
+        align = max(align or self.align, self.align)
+        start = -(-self.next // align) * align
+        if start + nbytes > self.end:
+            raise MemoryError(f"DRAM region of {self.end - self.base} bytes is full "
+                              f"(asked {nbytes} at {start:#x})")
+        self.next = start + nbytes
+        return start
+
+
+@dataclass
+class Layer:
+    """One layer command and the DRAM images it needs (written by :meth:`SpattenDriver.write_layer`)."""
+    command: Command
+    images: list            # (address, bytes)
+    scale_v: float = 1.0
+
+
+@dataclass(frozen=True)
+class Status:
+    busy: bool
+    done: bool
+    error: bool
+    error_code: Error
+    command: int
+
+
+class CommandError(RuntimeError):
+    """The core stopped a command list: ``code`` (golden.command.Error) at command ``index``."""
+
+    def __init__(self, code, index):
+        self.code, self.index = Error(code), index
+        super().__init__(f"command {index} failed: {self.code.name}")
+
+
+class SpattenDriver:
+    """Drives one SpAtten core.
+
+    Parameters
+    ----------
+    transport : Transport
+    cfg : SpattenConfig
+        The core's configuration (checked against the hardware by :meth:`check_hardware`).
+    regs : module or None
+        The emitted register module; default ``gen.regmap.module_for(cfg)``.
+    dram : (base, size)
+        The DRAM window the driver allocates from.
+    """
+
+    def __init__(self, transport, cfg, *, regs=None, dram=(0x1_0000, 1 << 20)):
+        if not isinstance(transport, Transport):
+            raise TypeError(f"transport must be a Transport, not {transport!r}")
+        if regs is None:
+            from .regmap import module_for
+            regs = module_for(cfg)
+        self.transport, self.cfg, self.regs = transport, cfg, regs
+        self.port_bytes = cfg.axi_data_bits // 8
+        self.dram = Allocator(dram[0], dram[1], self.port_bytes)
+
+    # -- registers by name ------------------------------------------------------------------
+
+    def offset(self, name):
+        try:
+            return self.regs.REGISTERS[name][0]
+        except KeyError:
+            raise KeyError(f"name must be a register of the map, not {name!r}") from None
+
+    async def read_reg(self, name):
+        return await self.transport.read32(self.offset(name))
+
+    async def write_reg(self, name, value):
+        await self.transport.write32(self.offset(name), value)
+
+    def field(self, value, reg, field):
+        mask, shift = (getattr(self.regs, f"{reg}_{field}_{part}") for part in ("MASK", "SHIFT"))
+        return (value & mask) >> shift
+
+    async def check_hardware(self):
+        """Raise ``RuntimeError`` naming the register when the core is not the one ``cfg`` describes."""
+        for name in [n for n, (_, access) in self.regs.REGISTERS.items() if access == "const"]:
+            got, want = await self.read_reg(name), getattr(self.regs, f"{name}_VALUE")
+            if got != want:
+                raise RuntimeError(f"{name} reads {got:#x}, expected {want:#x} for configuration "
+                                   f"{self.cfg.name!r}")
+
+    # -- DRAM layout ----------------------------------------------------------------------------
+
+    def quantize(self, q, k, v):
+        """Float ``q, k, v (H, L, D)`` -> codes and scales (``golden.quant``, per tensor)."""
+        bits = self.cfg.value_bits
+        scales = [quant_scale(x, bits) for x in (q, k, v)]
+        return [quantize(x, s, bits) for x, s in zip((q, k, v), scales, strict=True)], scales
+
+    def prepare_layer(self, q, k, v, *, token_keep=None, head_keep=None, value_keep=1.0, threshold=None,
+                      mode=Mode.SUMMARIZE, last=False):
+        """Quantize ``q, k, v`` (float, ``(H, L, D)``), lay them out in DRAM, and build the command.
+
+        Q rows are ``value_bits`` codes, K and V ``golden.quant.pack_kv`` planes; each head's
+        region is padded to the port width. Keep counts default to everything.
+        """
+        cfg = self.cfg
+        (qc, kc, vc), (sq, sk, sv) = self.quantize(q, k, v)
+        heads, rows, d = qc.shape
+        keys = kc.shape[1]
+        if heads > MAX_HEADS:
+            raise ValueError(f"heads must be at most {MAX_HEADS}, not {heads}")
+        images, fields = [], {}
+
+        def region(name, per_head):
+            stride = -(-per_head.shape[-1] * per_head.shape[-2] // self.port_bytes) * self.port_bytes
+            base = self.dram.alloc(max(stride, self.port_bytes) * heads)
+            for h in range(heads):
+                images.append((base + h * stride, per_head[h].tobytes()))
+            fields[f"{name}_base"], fields[f"{name}_stride"] = base, stride
+
+        region("q", pack_plane(qc, cfg.value_bits, signed=True))
+        for name, codes in (("k", kc), ("v", vc)):
+            msb, lsb = pack_kv(codes, cfg.msb_bits, cfg.lsb_bits)
+            region(f"{name}_msb", msb)
+            region(f"{name}_lsb", lsb if lsb.shape[-1] else np.zeros((heads, keys, 1), np.uint8))
+        orb = out_row_bytes(d, cfg.value_bits)
+        row_stride = -(-orb // self.port_bytes) * self.port_bytes
+        fields["out_row_stride"] = row_stride
+        fields["out_stride"] = row_stride * rows
+        fields["out_base"] = self.dram.alloc(row_stride * rows * heads)
+        scale = score_multiplier(sq, sk, d)
+        command = Command(mode=mode, last=last, keys=keys, rows=rows, head_dim=d, heads=heads,
+                          token_keep=keys if token_keep is None else token_keep,
+                          head_keep=heads if head_keep is None else head_keep,
+                          value_keep=value_keep_code(value_keep),
+                          threshold=refetch_threshold_code(cfg.requant_threshold if threshold is None
+                                                           else threshold),
+                          scales=(scale,) * heads, **fields)
+        return Layer(command, images, sv)
+
+    async def write_layer(self, layer):
+        for addr, data in layer.images:
+            await self.transport.write_mem(addr, data)
+
+    async def write_commands(self, commands):
+        """Write a command list (the last one flagged ``last``); return its address."""
+        commands = list(commands)
+        ptr = self.dram.alloc(RECORD_BYTES * len(commands), align=RECORD_BYTES)
+        for i, cmd in enumerate(commands):
+            if i == len(commands) - 1 and not cmd.last:
+                cmd = dataclasses.replace(cmd, last=True)
+            await self.transport.write_mem(ptr + i * RECORD_BYTES, command_bytes(cmd))
+        return ptr
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def start(self, ptr, count):
+        await self.write_reg("CMD_PTR_LO", ptr & 0xFFFF_FFFF)
+        await self.write_reg("CMD_PTR_HI", ptr >> 32)
+        await self.write_reg("CMD_COUNT", count)
+        await self.write_reg("CTRL", self.regs.CTRL_START_MASK)
+
+    async def status(self):
+        value = await self.read_reg("STATUS")
+        return Status(busy=bool(self.field(value, "STATUS", "BUSY")),
+                      done=bool(self.field(value, "STATUS", "DONE")),
+                      error=bool(self.field(value, "STATUS", "ERROR")),
+                      error_code=Error(self.field(value, "STATUS", "ERROR_CODE")),
+                      command=self.field(value, "STATUS", "COMMAND"))
+
+    async def wait(self, *, polls=100_000, raise_on_error=True):
+        """Poll STATUS until the core is not busy; on an error clear it and raise :class:`CommandError`.
+
+        ``TimeoutError`` after ``polls`` polls with the core still busy.
+        """
+        for _ in range(polls):
+            status = await self.status()
+            if not status.busy:
+                break
+            await self.transport.idle()
+        else:
+            raise TimeoutError(f"the core is still busy after {polls} polls (command {status.command})")
+        if status.error and raise_on_error:
+            await self.clear()
+            raise CommandError(status.error_code, status.command)
+        return status
+
+    async def clear(self):
+        await self.write_reg("CTRL", self.regs.CTRL_CLEAR_MASK)
+
+    async def soft_reset(self):
+        await self.write_reg("CTRL", self.regs.CTRL_SOFT_RESET_MASK)
+
+    # -- results ------------------------------------------------------------------------------
+
+    async def read_outputs(self, layer):
+        """The output codes ``(H, rows, D)`` of a layer (``value_bits + OUT_FRAC``-bit signed)."""
+        cmd = layer.command
+        bits = self.cfg.value_bits + OUT_FRAC
+        nbytes = row_bytes(cmd.head_dim, bits)
+        out = np.zeros((cmd.heads, cmd.rows, cmd.head_dim), np.int64)
+        for h in range(cmd.heads):
+            for i in range(cmd.rows):
+                addr = cmd.out_base + h * cmd.out_stride + i * cmd.out_row_stride
+                raw = np.frombuffer(await self.transport.read_mem(addr, nbytes), np.uint8)
+                out[h, i] = unpack_plane(raw[None], bits, cmd.head_dim, signed=True)[0]
+        return out
+
+    async def counters(self, *, layer=False):
+        """Every counter (``LAYER_*`` ones with ``layer=True``) by name: lo word first, it latches hi."""
+        names = [n[:-3] for n, (_, access) in self.regs.REGISTERS.items()
+                 if access == "counter" and n.endswith("_LO") and n.startswith("LAYER_") == layer]
+        values = {}
+        for name in names:
+            lo = await self.read_reg(f"{name}_LO")
+            values[name] = lo | await self.read_reg(f"{name}_HI") << 32
+        return values
+
+    async def decoded(self):
+        """The last command the core read, from the ``DECODED_*`` registers."""
+        control, keep = await self.read_reg("DECODED_CONTROL"), await self.read_reg("DECODED_KEEP")
+        return {"mode": self.field(control, "DECODED_CONTROL", "MODE"),
+                "last": self.field(control, "DECODED_CONTROL", "LAST"),
+                "keys": await self.read_reg("DECODED_KEYS"), "rows": await self.read_reg("DECODED_ROWS"),
+                "head_dim": await self.read_reg("DECODED_HEAD_DIM"),
+                "heads": await self.read_reg("DECODED_HEADS"),
+                "token_keep": self.field(keep, "DECODED_KEEP", "TOKEN_KEEP"),
+                "head_keep": self.field(keep, "DECODED_KEEP", "HEAD_KEEP")}
