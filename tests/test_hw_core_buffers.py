@@ -103,8 +103,8 @@ def test_head_wrong():
     from gen.config import preset
     with pytest.raises(TypeError, match="config must be a SpattenConfig, not 3"):
         HeadDatapath(config=3)
-    with pytest.raises(ValueError, match=r"config.lsb_bits must be at least 1 \(progressive quantization\), "
-                                         r"not 0"):
+    # The configuration itself refuses a datapath with no LSB plane (gen.config, issue 21).
+    with pytest.raises(ValueError, match=r"lsb_bits must be in 1\.\.15, not 0"):
         HeadDatapath(config=replace(preset("tiny"), msb_bits=12, lsb_bits=0))
     with pytest.raises(ValueError,
                        match="config.qk_multipliers / config.head_dim must be a power of two, not 3"):
