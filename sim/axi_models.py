@@ -8,17 +8,15 @@ from ``sim.streams.random_pause``.
 """
 
 import random
-import warnings
 
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam, AxiReadBus, AxiWriteBus
 
+from sim import runner
 from sim.streams import random_pause
 
 __all__ = ["lite_master", "memory", "read_bus", "write_bus", "stall", "channels"]
 
-# cocotbext-axi 0.1.28 sets signals with cocotb's deprecated setimmediatevalue; the runs treat
-# warnings as errors, so that one (and only from that package) is let through.
-warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\.axi\.")
+runner.allow_cocotbext_deprecations()
 
 
 def lite_master(dut, prefix="s_axil"):

@@ -19,7 +19,6 @@ exact. A mismatch names the seed and the job; ``SEED=<seed>`` reproduces it.
 import json
 import logging
 import random
-import warnings
 from dataclasses import dataclass
 
 import cocotb
@@ -41,7 +40,7 @@ from sim.streams import StreamSink, StreamSource, random_pause
 
 __all__ = ["HeadBench", "Job", "CHECKED_FILE", "MEASURED_FILE"]
 
-warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\.axi\.")
+runner.allow_cocotbext_deprecations()
 
 # One line "<cocotb test> <jobs checked> <rows checked>" per test, in the run's folder.
 CHECKED_FILE = "jobs_checked.txt"

@@ -23,7 +23,6 @@ writes the bytes per cycle achieved.
 
 import json
 import random
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,9 +40,7 @@ from sim.streams import StreamSink, StreamSource, random_pause
 
 __all__ = ["AxiMemory", "FetcherBench", "Request", "CHECKED_FILE"]
 
-# cocotbext-axi 0.1.28 sets signals with cocotb's deprecated setimmediatevalue; the runs treat
-# warnings as errors, so that one (and only from that package) is let through.
-warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\.axi\.")
+runner.allow_cocotbext_deprecations()
 
 # One line "<cocotb test> <requests checked>" per test, in the run's folder.
 CHECKED_FILE = "requests_checked.txt"

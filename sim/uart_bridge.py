@@ -10,7 +10,6 @@ unknown ops, checked against a Python copy of the memory. Run through
 """
 
 import random
-import warnings
 
 import cocotb
 from cocotbext.axi import AxiLiteBus, AxiLiteRam
@@ -21,9 +20,7 @@ from sim import runner
 from sim.clock import ClockDomain
 from sim.streams import random_pause
 
-# cocotbext-uart 0.1.4 and cocotbext-axi 0.1.28 set signals with cocotb's deprecated
-# setimmediatevalue; the runs treat warnings as errors, so that one (from them only) passes.
-warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\.(uart|axi)\.")
+runner.allow_cocotbext_deprecations()
 
 PERIOD_NS = 10
 # "<cocotb test> <requests checked>", in the run's folder (read by gen.smoke).
