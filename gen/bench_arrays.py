@@ -7,7 +7,7 @@ D = 64: one head alone, and a layer's heads back to back. Utilization is the
 units' own counters, ``busy_mac_count / (active_cycle_count * multipliers)``,
 and the span from the first input beat to the last output beat is checked
 against ``requests * beats + latency``. Then the cycles per head of the
-shapes of ``/work/shared/workloads`` (keys and values fetched per head; a
+shapes of ``../shared/workloads`` (keys and values fetched per head; a
 summarisation head has ``L`` query rows, a generation head one) follow from
 ``golden.array_cycles`` with the units' latencies (the Q x K bank turnaround
 included), which the measured spans check.
@@ -31,7 +31,8 @@ PRESETS = ("ulx3s", "paper")
 HEAD_KEYS = 1024
 HEAD_DIM = 64
 LAYER_HEADS = 12
-WORKLOADS = Path("/work/shared/workloads")
+# The project's shared/ folder, beside the repository.
+WORKLOADS = Path(__file__).resolve().parents[2] / "shared" / "workloads"
 
 
 def _config(preset_name):

@@ -38,9 +38,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from .bench_arrays import WORKLOADS
+
 __all__ = ["main", "measure", "render", "trace_calls", "machine_rates", "MACHINES", "TRACE"]
 
-TRACE = Path(__file__).resolve().parents[2] / "shared" / "workloads" / "gpt2-small-wikitext2-per8.csv"
+TRACE = WORKLOADS / "gpt2-small-wikitext2-per8.csv"
 #: Machine -> (preset, DRAM bytes per cycle or None for the preset's AXI port).
 MACHINES = {"paper": ("paper", 512.0), "spatten_1_8": ("ulx3s", 64.0), "ulx3s": ("ulx3s", None)}
 TRACE_CONTEXT = 1024

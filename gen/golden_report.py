@@ -27,7 +27,7 @@ import numpy as np
 
 __all__ = ["synthetic_layer", "accuracy", "traffic", "render", "main"]
 
-WORKLOAD = Path("/work/shared/workloads/gpt2-small-wikitext2-per8.csv")
+WORKLOAD = Path(__file__).resolve().parents[2] / "shared" / "workloads" / "gpt2-small-wikitext2-per8.csv"
 GPT2 = {"n_layers": 12, "n_heads": 12, "length": 993, "head_dim": 64, "gen_steps": 31}
 QUICK = {"n_layers": 4, "n_heads": 2, "length": 96, "head_dim": 16, "gen_steps": 4}
 
