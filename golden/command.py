@@ -1,35 +1,56 @@
 """The layer command list in DRAM: record layout, packing, and the checks the core applies.
 
 The host writes one **record** per layer command, :data:`RECORD_WORDS`
-little-endian 32-bit words (:data:`RECORD_BYTES` = 256 bytes), the records
+little-endian 32-bit words (:data:`RECORD_BYTES` = 512 bytes), the records
 of a list one after the other from ``CMD_PTR`` (a multiple of
 :data:`RECORD_BYTES`, so a record never crosses a 4 KB boundary and is one
 burst). Words (:data:`WORDS` gives each field's word):
 
-====  ==================  ==========================================================
-word  field               meaning
-====  ==================  ==========================================================
-0     control             ``magic << 16 | last << 8 | mode`` (:data:`MAGIC`, :class:`Mode`)
-1     keys                L, tokens of the context (1..max_context)
-2     rows                query rows (1..L)
-3     head_dim            D (1..cfg.head_dim)
-4     heads               heads of the layer (1..:data:`MAX_HEADS`)
-5     token_keep          tokens this layer keeps (1..L, ``golden.pruning.keep_count``)
-6     head_keep           heads this layer keeps (1..heads)
-7     value_keep          local value pruning ratio code, U1.15 (1..32768, :func:`value_keep_code`)
-8     threshold           re-fetch threshold code, U1.15 (0..32768, ``golden.fetch``)
-9-20  <plane>_base        byte addresses, lo/hi word pairs: q, k_msb, k_lsb, v_msb, v_lsb, out
-21-26 <plane>_stride      bytes from one head's region to the next (same planes)
-27    out_row_stride      bytes from one output row to the next
-28-31 (reserved, zero)
-32+h  scale[h]            head h's score scale ``shift << 16 | mantissa``
-                          (``golden.qk.score_multiplier``; mantissa 1..65535, shift 0..62)
-====  ==================  ==========================================================
+=====  ==================  ==========================================================
+word   field               meaning
+=====  ==================  ==========================================================
+0      control             ``magic << 16 | causal << 10 | fresh << 9 | last << 8 | mode``
+                           (:data:`MAGIC`, :class:`Mode`)
+1      keys                L, tokens of the context (1..max_context)
+2      rows                query rows (1..L); row ``i`` sits at position ``L - rows + i``
+3      head_dim            D (1..cfg.head_dim)
+4      heads               heads of the layer (1..:data:`MAX_HEADS`)
+5      layer               the layer's index in the model (0..:data:`MAX_LAYERS` - 1)
+6      token_keep          tokens this layer keeps (1..L): survivors of cascade pruning
+7      head_keep           heads this layer keeps (1..heads)
+8      value_keep          local value pruning code, U1.16 (1..65536, ``golden.pruning.value_keep_code``)
+9      threshold           re-fetch threshold code, U1.15 (0..32768, ``golden.fetch``)
+10-23  <plane>_base        byte addresses, lo/hi word pairs, of :data:`PLANES`
+24-30  <plane>_stride      bytes from one head's region to the next (same planes)
+31     out_row_stride      bytes from one output row to the next
+32-33  survivors_base      where the core writes the layer's survivor record (lo/hi)
+34-63  (reserved, zero)
+64+h   scale[h]            head h's score scale ``shift << 16 | mantissa``
+                           (``golden.qk.score_multiplier``; mantissa 1..65535, shift 0..62)
+96-127 (reserved, zero)
+=====  ==================  ==========================================================
 
-Planes: Q rows are ``pack_plane(q, value_bits, signed=True)`` rows, K and V
-the MSB and LSB planes of ``golden.quant.pack_kv``; output rows are
-``pack_plane(out, value_bits + OUT_FRAC, signed=True)`` rows
-(:func:`out_row_bytes`) at ``out_base + h * out_stride + i * out_row_stride``.
+``fresh`` starts a new sequence: the core forgets its tokens, importances
+and head lists before this command. Without it the command continues the
+sequence: ``keys`` may grow (new tokens alive, importance 0; generation) but
+not shrink (:attr:`Error.KEYS_SHRINK`). ``causal`` masks key ``j`` from row
+``i`` when ``j > L - rows + i``. ``mode`` is recorded (``DECODED_CONTROL``);
+both modes run the same datapath, they differ in ``rows`` and in what the
+host re-quantises.
+
+Planes: Q, K and V rows are the MSB and LSB planes of ``golden.quant.pack_kv``
+(Q too: the fetcher's bit-width converter joins them), ``cfg.head_dim``
+elements per row (a head with ``D < cfg.head_dim`` stored zero-padded), row
+``j`` of a head at ``base + h * stride + j * row_bytes``; output rows are
+``pack_plane(out, value_bits + OUT_FRAC, signed=True)`` rows of
+``cfg.head_dim`` elements (:func:`out_row_bytes`) at ``out_base + h *
+out_stride + i * out_row_stride``. Heads pruned by the layer write no rows.
+
+**Survivor record** (:func:`pack_survivors`): the bit string ``head mask
+(32 bits: bit h = head h ran) | alive token count (32 bits) | token bitmap
+(max_context bits: bit j = token j was a key of this layer)``, cut into
+:func:`survivor_rows` rows of ``out_row_bytes(cfg.head_dim, value_bits)``
+bytes, row ``r`` at ``survivors_base + r * survivor_row_stride(cfg)``.
 
 **Checks** (:func:`check_command`): the rules of :class:`Error` in code
 order; the first that fails names the command's error, and the core runs
@@ -47,23 +68,28 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .formats import OUT_FRAC, PROB, as_int
+from .formats import OUT_FRAC, PROB, VALUE_KEEP, as_int
 from .quant import row_bytes
 
 __all__ = ["MAGIC", "RECORD_WORDS", "RECORD_BYTES", "MAX_HEADS", "SCALE_WORD", "PLANES", "WORDS",
-           "Mode", "Error", "Command", "value_keep_code", "out_row_bytes", "pack_command",
-           "unpack_command", "check_command", "command_bytes"]
+           "MAX_LAYERS", "Mode", "Error", "Command", "out_row_bytes", "pack_command",
+           "unpack_command", "check_command", "command_bytes", "survivor_rows", "survivor_row_stride",
+           "survivor_bytes", "pack_survivors", "unpack_survivors", "COMMAND_FIELDS"]
 
 #: The upper half of word 0 of every record: a list that runs into garbage stops.
 MAGIC = 0x5A77
-RECORD_WORDS = 64
+RECORD_WORDS = 128
 RECORD_BYTES = 4 * RECORD_WORDS
 #: Heads a layer command holds scales for (as gen.blocks.TOPK_HEADS ranks).
 MAX_HEADS = 32
+#: Layers of a model the core keeps head lists for.
+MAX_LAYERS = 64
 #: Word of head 0's score scale.
-SCALE_WORD = 32
-#: The DRAM regions of a command, in word order.
-PLANES = ("q", "k_msb", "k_lsb", "v_msb", "v_lsb", "out")
+SCALE_WORD = 64
+#: The per-head DRAM regions of a command, in word order.
+PLANES = ("q_msb", "q_lsb", "k_msb", "k_lsb", "v_msb", "v_lsb", "out")
+#: Bits of the survivor record ahead of the token bitmap: head mask, alive token count.
+SURVIVOR_HEADER_BITS = 64
 #: Largest score shift (``golden.qk.qk_scores``) and the field widths of a scale word.
 SCALE_SHIFT_MAX = 62
 SCALE_MANT_FIELD = 16
@@ -71,12 +97,13 @@ SCALE_SHIFT_FIELD = 6
 
 
 def _word_table():
-    words = {"control": 0, "keys": 1, "rows": 2, "head_dim": 3, "heads": 4, "token_keep": 5,
-             "head_keep": 6, "value_keep": 7, "threshold": 8}
+    words = {"control": 0, "keys": 1, "rows": 2, "head_dim": 3, "heads": 4, "layer": 5, "token_keep": 6,
+             "head_keep": 7, "value_keep": 8, "threshold": 9}
     for i, plane in enumerate(PLANES):
-        words[f"{plane}_base"] = 9 + 2 * i         # lo word; hi word follows
-        words[f"{plane}_stride"] = 21 + i
-    words["out_row_stride"] = 27
+        words[f"{plane}_base"] = 10 + 2 * i        # lo word; hi word follows
+        words[f"{plane}_stride"] = 24 + i
+    words["out_row_stride"] = 31
+    words["survivors_base"] = 32                    # lo word; hi word follows
     return words
 
 
@@ -99,28 +126,34 @@ class Error(enum.IntEnum):
     ROWS_RANGE = 4       # rows not in 1..keys
     D_RANGE = 5          # head_dim not in 1..cfg.head_dim
     HEADS_RANGE = 6      # heads not in 1..MAX_HEADS
-    KEEP_RANGE = 7       # token_keep not in 1..keys
-    HEAD_KEEP_RANGE = 8  # head_keep not in 1..heads
-    VALUE_KEEP_RANGE = 9     # value_keep code not in 1..32768
-    THRESHOLD_RANGE = 10     # threshold code above 32768
-    SCALE_RANGE = 11     # a used head's scale: mantissa 0 or shift above 62
-    ALIGN_Q = 12         # base or stride not a multiple of the port width ...
-    ALIGN_K_MSB = 13
-    ALIGN_K_LSB = 14
-    ALIGN_V_MSB = 15
-    ALIGN_V_LSB = 16
-    ALIGN_OUT = 17       # ... (out: the row stride too)
-    RANGE_Q = 18         # base + heads * stride beyond the address space ...
-    RANGE_K_MSB = 19
-    RANGE_K_LSB = 20
-    RANGE_V_MSB = 21
-    RANGE_V_LSB = 22
-    RANGE_OUT = 23
-    # The core's own, not a field of the command:
-    ALIGN_CMD = 24       # CMD_PTR not a multiple of RECORD_BYTES
-    CMD_READ = 25        # SLVERR / DECERR reading the command record
-    DATA_READ = 26       # SLVERR / DECERR reading Q, K or V
-    OUT_WRITE = 27       # SLVERR / DECERR writing output rows
+    LAYER_RANGE = 7      # layer not in 0..MAX_LAYERS - 1
+    KEEP_RANGE = 8       # token_keep not in 1..keys
+    HEAD_KEEP_RANGE = 9  # head_keep not in 1..heads
+    VALUE_KEEP_RANGE = 10    # value_keep code not in 1..65536
+    THRESHOLD_RANGE = 11     # threshold code above 32768
+    SCALE_RANGE = 12     # a used head's scale: mantissa 0 or shift above 62
+    ALIGN_Q_MSB = 13     # base or stride not a multiple of the port width ...
+    ALIGN_Q_LSB = 14
+    ALIGN_K_MSB = 15
+    ALIGN_K_LSB = 16
+    ALIGN_V_MSB = 17
+    ALIGN_V_LSB = 18
+    ALIGN_OUT = 19       # ... (out: the row stride too)
+    ALIGN_SURVIVORS = 20     # survivors_base not a multiple of the port width
+    RANGE_Q_MSB = 21     # base + heads * stride beyond the address space ...
+    RANGE_Q_LSB = 22
+    RANGE_K_MSB = 23
+    RANGE_K_LSB = 24
+    RANGE_V_MSB = 25
+    RANGE_V_LSB = 26
+    RANGE_OUT = 27
+    RANGE_SURVIVORS = 28     # survivors_base + survivor_bytes beyond the address space
+    # The core's own, not a field of the command alone:
+    ALIGN_CMD = 29       # CMD_PTR not a multiple of RECORD_BYTES
+    CMD_READ = 30        # SLVERR / DECERR reading the command record
+    DATA_READ = 31       # SLVERR / DECERR reading Q, K or V
+    OUT_WRITE = 32       # SLVERR / DECERR writing output rows or the survivor record
+    KEYS_SHRINK = 33     # keys below the tokens of the sequence, without fresh
 
 
 @dataclass(frozen=True)
@@ -128,41 +161,45 @@ class Command:
     """One layer command as the host fills it (see the module docstring for each field)."""
     mode: int = Mode.SUMMARIZE
     last: bool = True
+    fresh: bool = True
+    causal: bool = False
     keys: int = 1
     rows: int = 1
     head_dim: int = 1
     heads: int = 1
+    layer: int = 0
     token_keep: int = 1
     head_keep: int = 1
-    value_keep: int = 1 << PROB.frac
+    value_keep: int = 1 << VALUE_KEEP.frac
     threshold: int = 0
-    q_base: int = 0
+    q_msb_base: int = 0
+    q_lsb_base: int = 0
     k_msb_base: int = 0
     k_lsb_base: int = 0
     v_msb_base: int = 0
     v_lsb_base: int = 0
     out_base: int = 0
-    q_stride: int = 0
+    q_msb_stride: int = 0
+    q_lsb_stride: int = 0
     k_msb_stride: int = 0
     k_lsb_stride: int = 0
     v_msb_stride: int = 0
     v_lsb_stride: int = 0
     out_stride: int = 0
     out_row_stride: int = 0
+    survivors_base: int = 0
     scales: tuple = ()          # (mantissa, shift) per head, at most MAX_HEADS
     magic: int = MAGIC
-
-
-def value_keep_code(ratio):
-    """Local value pruning ratio as a U1.15 code ``round_half_up(ratio * 2**15)``, at least 1."""
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
-        raise ValueError(f"ratio must be a number in (0, 1], not {ratio!r}")
-    return max(1, int(np.floor(ratio * (1 << PROB.frac) + 0.5)))
 
 
 def out_row_bytes(head_dim, value_bits):
     """Bytes of one packed output row (``value_bits + OUT_FRAC``-bit signed codes)."""
     return row_bytes(head_dim, value_bits + OUT_FRAC)
+
+
+#: The one-word fields, packed as they are.
+_SCALAR_FIELDS = ("keys", "rows", "head_dim", "heads", "layer", "token_keep", "head_keep", "value_keep",
+                  "threshold", "out_row_stride")
 
 
 def _u32(name, value, bits=32):
@@ -181,16 +218,18 @@ def pack_command(cmd):
     if not isinstance(cmd, Command):
         raise TypeError(f"cmd must be a Command, not {cmd!r}")
     words = np.zeros(RECORD_WORDS, dtype=np.uint32)
-    words[0] = (_u32("magic", cmd.magic, 16) << 16 | int(bool(cmd.last)) << 8
-                | _u32("mode", cmd.mode, 8))
-    for name in ("keys", "rows", "head_dim", "heads", "token_keep", "head_keep", "value_keep",
-                 "threshold", "out_row_stride"):
+    words[0] = (_u32("magic", cmd.magic, 16) << 16 | int(bool(cmd.causal)) << 10
+                | int(bool(cmd.fresh)) << 9 | int(bool(cmd.last)) << 8 | _u32("mode", cmd.mode, 8))
+    for name in _SCALAR_FIELDS:
         words[WORDS[name]] = _u32(name, getattr(cmd, name))
     for plane in PLANES:
         base = _u32(f"{plane}_base", getattr(cmd, f"{plane}_base"), 64)
         words[WORDS[f"{plane}_base"]] = base & 0xFFFF_FFFF
         words[WORDS[f"{plane}_base"] + 1] = base >> 32
         words[WORDS[f"{plane}_stride"]] = _u32(f"{plane}_stride", getattr(cmd, f"{plane}_stride"))
+    survivors = _u32("survivors_base", cmd.survivors_base, 64)
+    words[WORDS["survivors_base"]] = survivors & 0xFFFF_FFFF
+    words[WORDS["survivors_base"] + 1] = survivors >> 32
     if len(cmd.scales) > MAX_HEADS:
         raise ValueError(f"scales must hold at most {MAX_HEADS} heads, not {len(cmd.scales)}")
     for h, (mant, shift) in enumerate(cmd.scales):
@@ -215,28 +254,30 @@ def unpack_command(words):
     words = [int(w) for w in np.asarray(words, dtype=np.uint64).ravel()]
     if len(words) != RECORD_WORDS:
         raise ValueError(f"words must hold {RECORD_WORDS} words, not {len(words)}")
-    values = {"magic": words[0] >> 16, "last": bool(words[0] >> 8 & 1), "mode": words[0] & 0xFF}
-    for name in ("keys", "rows", "head_dim", "heads", "token_keep", "head_keep", "value_keep",
-                 "threshold", "out_row_stride"):
+    values = {"magic": words[0] >> 16, "last": bool(words[0] >> 8 & 1), "fresh": bool(words[0] >> 9 & 1),
+              "causal": bool(words[0] >> 10 & 1), "mode": words[0] & 0xFF}
+    for name in _SCALAR_FIELDS:
         values[name] = words[WORDS[name]]
+    w = WORDS["survivors_base"]
+    values["survivors_base"] = words[w] | words[w + 1] << 32
     for plane in PLANES:
         w = WORDS[f"{plane}_base"]
         values[f"{plane}_base"] = words[w] | words[w + 1] << 32
         values[f"{plane}_stride"] = words[WORDS[f"{plane}_stride"]]
-    values["scales"] = tuple((w & 0xFFFF, w >> 16 & 0x3F) for w in words[SCALE_WORD:])
+    values["scales"] = tuple((w & 0xFFFF, w >> 16 & 0x3F) for w in words[SCALE_WORD:SCALE_WORD + MAX_HEADS])
     return Command(**values)
 
 
 def _mode_ok(words):
     control = words[0]
-    return (control & 0xFF) in tuple(Mode) and (control >> 9) & 0x7F == 0
+    return (control & 0xFF) in tuple(Mode) and (control >> 11) & 0x1F == 0
 
 
 def check_command(cmd, cfg):
     """The :class:`Error` of ``cmd`` (a :class:`Command` or its record words) on hardware ``cfg``.
 
-    ``cfg`` is read for ``max_context``, ``head_dim``, ``axi_data_bits`` and
-    ``axi_addr_bits``. The rules are tried in code order; the first failing
+    ``cfg`` is read for ``max_context``, ``head_dim``, ``value_bits``,
+    ``axi_data_bits`` and ``axi_addr_bits``. The rules are tried in code order; the first failing
     one is returned, :attr:`Error.NONE` when all pass.
     """
     words = pack_command(cmd) if isinstance(cmd, Command) else np.asarray(cmd, dtype=np.uint32)
@@ -251,9 +292,10 @@ def check_command(cmd, cfg):
         (Error.ROWS_RANGE, 1 <= c.rows <= c.keys),
         (Error.D_RANGE, 1 <= c.head_dim <= cfg.head_dim),
         (Error.HEADS_RANGE, 1 <= c.heads <= MAX_HEADS),
+        (Error.LAYER_RANGE, c.layer < MAX_LAYERS),
         (Error.KEEP_RANGE, 1 <= c.token_keep <= c.keys),
         (Error.HEAD_KEEP_RANGE, 1 <= c.head_keep <= c.heads),
-        (Error.VALUE_KEEP_RANGE, 1 <= c.value_keep <= 1 << PROB.frac),
+        (Error.VALUE_KEEP_RANGE, 1 <= c.value_keep <= 1 << VALUE_KEEP.frac),
         (Error.THRESHOLD_RANGE, c.threshold <= 1 << PROB.frac),
         (Error.SCALE_RANGE, all(m >= 1 and s <= SCALE_SHIFT_MAX for m, s in c.scales[:c.heads])),
     ]
@@ -261,13 +303,69 @@ def check_command(cmd, cfg):
         strides = [getattr(c, f"{plane}_stride")] + ([c.out_row_stride] if plane == "out" else [])
         aligned = all(v % port == 0 for v in [getattr(c, f"{plane}_base"), *strides])
         rules.append((Error[f"ALIGN_{plane.upper()}"], aligned))
+    rules.append((Error.ALIGN_SURVIVORS, c.survivors_base % port == 0))
     for plane in PLANES:
         end = getattr(c, f"{plane}_base") + c.heads * getattr(c, f"{plane}_stride")
         rules.append((Error[f"RANGE_{plane.upper()}"], end <= space))
+    rules.append((Error.RANGE_SURVIVORS, c.survivors_base + survivor_bytes(cfg) <= space))
     for error, ok in rules:
         if not ok:
             return error
     return Error.NONE
+
+
+def _survivor_row(cfg):
+    return out_row_bytes(cfg.head_dim, cfg.value_bits)
+
+
+def survivor_rows(cfg):
+    """Rows of ``out_row_bytes(cfg.head_dim, cfg.value_bits)`` bytes the survivor record takes."""
+    return -(-(SURVIVOR_HEADER_BITS + cfg.max_context) // (8 * _survivor_row(cfg)))
+
+
+def survivor_row_stride(cfg):
+    """Bytes from one survivor record row to the next: a row rounded up to the port width."""
+    port = cfg.axi_data_bits // 8
+    return -(-_survivor_row(cfg) // port) * port
+
+
+def survivor_bytes(cfg):
+    """Bytes from ``survivors_base`` to the end of the survivor record's last row."""
+    return (survivor_rows(cfg) - 1) * survivor_row_stride(cfg) + _survivor_row(cfg)
+
+
+def pack_survivors(cfg, head_alive, token_alive):
+    """The survivor record as ``[(offset, bytes)]`` rows from ``survivors_base``.
+
+    ``head_alive`` bool ``(heads,)``, ``token_alive`` bool ``(keys,)``: the heads
+    that ran and the tokens that were keys of the layer.
+    """
+    head_alive = np.asarray(head_alive, dtype=bool).ravel()
+    token_alive = np.asarray(token_alive, dtype=bool).ravel()
+    if head_alive.size > MAX_HEADS or token_alive.size > cfg.max_context:
+        raise ValueError(f"head_alive must hold at most {MAX_HEADS} heads and token_alive at most "
+                         f"{cfg.max_context} tokens, not {head_alive.size}, {token_alive.size}")
+    bits = np.zeros(survivor_rows(cfg) * 8 * _survivor_row(cfg), dtype=np.uint8)
+    mask = sum(1 << h for h in np.flatnonzero(head_alive))
+    header = mask | int(token_alive.sum()) << 32
+    bits[:SURVIVOR_HEADER_BITS] = [(header >> i) & 1 for i in range(SURVIVOR_HEADER_BITS)]
+    bits[SURVIVOR_HEADER_BITS:SURVIVOR_HEADER_BITS + token_alive.size] = token_alive
+    raw = np.packbits(bits, bitorder="little").reshape(survivor_rows(cfg), _survivor_row(cfg))
+    return [(r * survivor_row_stride(cfg), raw[r].tobytes()) for r in range(survivor_rows(cfg))]
+
+
+def unpack_survivors(cfg, image, keys, heads):
+    """``(head_alive (heads,), token_alive (keys,), count)`` from the ``survivor_bytes(cfg)``
+    bytes at ``survivors_base``."""
+    image = np.frombuffer(bytes(image), dtype=np.uint8)
+    if image.size < survivor_bytes(cfg):
+        raise ValueError(f"image must hold survivor_bytes(cfg) = {survivor_bytes(cfg)} bytes, not {image.size}")
+    rows = [image[r * survivor_row_stride(cfg):][:_survivor_row(cfg)] for r in range(survivor_rows(cfg))]
+    bits = np.unpackbits(np.concatenate(rows), bitorder="little")
+    header = sum(int(b) << i for i, b in enumerate(bits[:SURVIVOR_HEADER_BITS]))
+    head_alive = np.array([(header >> h) & 1 for h in range(heads)], dtype=bool)
+    token_alive = bits[SURVIVOR_HEADER_BITS:SURVIVOR_HEADER_BITS + keys].astype(bool)
+    return head_alive, token_alive, header >> 32
 
 
 #: The Command fields in declaration order (for tables and drivers).
