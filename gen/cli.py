@@ -1,11 +1,11 @@
-"""Command line of the generator: ``python -m gen verilog|synth|bench|eval|sweep|fuzz|soak|report``.
+"""Command line of the generator: ``python -m gen verilog|synth|bench|eval|sweep|fuzz|soak|capture|report``.
 
 ``verilog`` and ``synth`` take a configuration (``--preset NAME`` or
 ``--config FILE.toml``), an output folder (``--out``, default ``build``) and a
 block list (``--blocks a,b``, default every block of :data:`gen.blocks.BLOCKS`).
-``bench``, ``eval``, ``sweep``, ``fuzz`` and ``soak`` hand the rest of the command line
-to ``gen.bench.main`` (``bench NAME``: the module of :data:`BENCHES`), ``gen.eval.main``,
-``gen.sweep.main``, ``gen.fuzz.main`` and ``gen.soak.main``.
+``bench``, ``eval``, ``sweep``, ``fuzz``, ``soak`` and ``capture`` hand the rest of the
+command line to ``gen.bench.main`` (``bench NAME``: the module of :data:`BENCHES`),
+``gen.eval.main``, ``gen.sweep.main``, ``gen.fuzz.main``, ``gen.soak.main`` and ``gen.capture.main``.
 ``report`` re-renders the README tables from ``build/reports/*.json``.
 
 A bad parameter ends the program with a one-line error naming it and exit
@@ -133,6 +133,8 @@ def _parser():
                         add_help=False)
     commands.add_parser("soak", help="many randomized requests per block on Verilator (gen.soak)",
                         add_help=False)
+    commands.add_parser("capture", help="real Q/K/V of MiniLM and SmolLM2 for the core's tests (gen.capture)",
+                        add_help=False)
     report = commands.add_parser("report", help="render build/reports/*.json into README.md")
     report.add_argument("--out", default="build", metavar="DIR",
                         help="build folder whose reports/*.json are rendered (default build)")
@@ -154,7 +156,7 @@ def main(argv=None):
     """Run the command line; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     # bench and eval own their options: pass everything after the command through.
-    if argv and argv[0] in ("bench", "eval", "sweep", "fuzz", "soak"):
+    if argv and argv[0] in ("bench", "eval", "sweep", "fuzz", "soak", "capture"):
         module, rest = f"gen.{argv[0]}", argv[1:]
         if argv[0] == "bench" and rest[:1] and rest[0] in BENCHES:
             module, rest = BENCHES[rest[0]], rest[1:]

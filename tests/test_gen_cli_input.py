@@ -41,6 +41,9 @@ def test_cli_config_folder_wrong(capsys, tmp_path):
     (["fuzz", "--smoke-every", "x"], "argument --smoke-every: must be an integer >= 0, not 'x'"),
     (["soak", "--requests", "-5"], "argument --requests: must be an integer >= 1, not '-5'"),
     (["soak", "--blocks", "topk,nope"], "--blocks: block must be one of"),
+    (["capture", "--models", "minilm,gpt2"], "--models must name some of minilm, smollm2, not 'minilm,gpt2'"),
+    (["capture", "--out", "/nonexistent/qkv"], "--out: no such folder '/nonexistent/qkv'"),
+    (["capture", "--bogus"], "unrecognized arguments: --bogus"),
 ])
 def test_cli_arguments_wrong(capsys, argv, message):
     code, err = _error(capsys, argv)
