@@ -45,9 +45,9 @@ from golden.core import check_core_cfg
 from golden.fetch import refetch_threshold_code
 from golden.formats import OUT_FRAC
 from golden.pruning import value_keep_code
-from golden.spatten import head_target, quantize_layer, token_target
 from golden.qk import score_multiplier
 from golden.quant import pack_kv, pack_plane, quant_scale, quantize, row_bytes, unpack_plane
+from golden.spatten import head_target, quantize_layer, token_target
 
 __all__ = ["Transport", "MemoryTransport", "Allocator", "Layer", "Status", "CommandError",
            "SpattenDriver", "SequenceLayout", "StepLayer"]
@@ -426,7 +426,8 @@ class SpattenDriver:
         out = np.zeros((cmd.heads, cmd.rows, cmd.head_dim), np.float64)
         for h in np.flatnonzero(head_alive):
             base = cmd.out_base + h * cmd.out_stride
-            rows = [await self.transport.read_mem(base + i * cmd.out_row_stride, nbytes) for i in range(cmd.rows)]
+            rows = [await self.transport.read_mem(base + i * cmd.out_row_stride, nbytes)
+                    for i in range(cmd.rows)]
             raw = np.frombuffer(b"".join(rows), np.uint8).reshape(cmd.rows, nbytes)
             codes[h] = unpack_plane(raw, bits, cfg.head_dim, signed=True)[:, :cmd.head_dim]
             sv = layer.scale_v if np.ndim(layer.scale_v) == 0 else layer.scale_v[h]
@@ -506,8 +507,9 @@ class SpattenDriver:
                 refetch[i, s] = counts["ROWS_REFETCHED"]
             if s == 0:
                 prompt = dict(totals)
-        return {"outputs": outputs, "token_alive": used, "head_alive": head_alive, "refetch_counts": refetch,
-                "steps": steps, "counters": totals, "counters_prompt": prompt, "command_counters": per_command}
+        return {"outputs": outputs, "token_alive": used, "head_alive": head_alive,
+                "refetch_counts": refetch, "steps": steps, "counters": totals, "counters_prompt": prompt,
+                "command_counters": per_command}
 
 
 @dataclass

@@ -268,8 +268,9 @@ class CoreModel:
         out = np.zeros((cmd.rows, cfg.head_dim), dtype=np.int64)
         out[:, :cmd.head_dim] = res["out"]
         packed = pack_plane(out, cfg.value_bits + OUT_FRAC, signed=True)
+        base = cmd.out_base + h * cmd.out_stride
         for i in range(cmd.rows):
-            self._write(memory, cmd.out_base + h * cmd.out_stride + i * cmd.out_row_stride, packed[i].tobytes())
+            self._write(memory, base + i * cmd.out_row_stride, packed[i].tobytes())
         c = res["counters"]
         q_row = row_bytes(cfg.head_dim, cfg.msb_bits) + row_bytes(cfg.head_dim, cfg.lsb_bits)
         for name, value in (("BYTES_READ_Q", cmd.rows * q_row), ("BYTES_READ_K_MSB", c["dram_bytes_k_msb"]),
