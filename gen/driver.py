@@ -525,8 +525,11 @@ class SequenceLayout:
 
 
 @dataclass
-class StepLayer(Layer):
-    """One layer command of a sequence step: a :class:`Layer` with its query rows ``lo..hi-1``
-    (``scale_v``: a float, or ``(H, 1, D)`` per-channel V scales, applied on the host)."""
-    lo: int = 0
-    hi: int = 0
+class StepLayer:
+    """One layer command of a sequence step, the DRAM images it needs, its V scale (a float, or
+    ``(H, 1, D)`` per channel, applied on the host) and its query rows ``lo..hi-1``."""
+    command: Command
+    images: list            # (address, bytes)
+    scale_v: object
+    lo: int
+    hi: int

@@ -315,3 +315,43 @@ def test_sinks_and_recent_tokens_protected_in_causal_commands(causal):
     alive = second["token_alive"]
     assert alive.sum() == 7
     assert alive[low].all() == causal and alive[low].any() == causal
+
+
+def test_per_head_scales_equal_spatten_attention():
+    from golden.spatten import SpattenAttention
+
+    q, k, v = qkv(3, 3, 14, TINY.head_dim, SEED + 6)
+    for h in range(3):                      # heads of different ranges: per-head scales differ
+        q[1][h] *= 1 + h
+        k[1][h] *= 3 - h
+    _, drv = core(PRUNE)
+    got = run(drv.run_model(q, k, v, "summarize", True, per_head_scale=True))
+    att = SpattenAttention(PRUNE, 3, 3, per_head_scale=True)
+    for layer in range(3):
+        assert np.array_equal(got["outputs"][layer], att(layer, q[layer], k[layer], v[layer], causal=True))
+    shared = run(core(PRUNE)[1].run_model(q, k, v, "summarize", True))
+    assert not np.array_equal(shared["outputs"][1], got["outputs"][1])
+
+
+@pytest.mark.parametrize("args, message", [
+    ((0, 2, 8, 8), r"n_layers must be in 1\.\.64, not 0"),
+    ((1, 33, 8, 8), r"n_heads must be in 1\.\.32, not 33"),
+    ((1, 2, 65, 8), r"length must be in 1\.\.64, not 65"),
+    ((1, 2, 8, 9), r"d must be in 1\.\.8, not 9"),
+])
+def test_prepare_sequence_wrong(args, message):
+    with pytest.raises(ValueError, match=message):
+        core(TINY)[1].prepare_sequence(*args)
+
+
+def test_run_model_wrong():
+    q, k, v = qkv(2, 2, 8, TINY.head_dim, SEED)
+    drv = core(TINY)[1]
+    with pytest.raises(ValueError, match="equally long non-empty lists, not 2, 1, 2"):
+        run(drv.run_model(q, k[:1], v))
+    with pytest.raises(ValueError, match="prompt_len must be in 1..8, not 9"):
+        run(drv.run_model(q, k, v, "generate", True, 9))
+    with pytest.raises(ValueError, match="mode must be 'summarize' or 'generate', not 'decode'"):
+        run(drv.run_model(q, k, v, "decode"))
+    with pytest.raises(ValueError, match=r"k_layers\[1\] must be \(H=2, L, D=8\), not \(2, 8, 4\)"):
+        run(drv.run_model(q, [k[0], k[1][..., :4]], v))
