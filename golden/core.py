@@ -29,7 +29,7 @@ Per command, in order:
 4. The survivor record (:func:`golden.command.pack_survivors`) at
    ``survivors_base``.
 5. Each alive head in order: its Q, K, V planes read (K and V: the alive
-   rows only, as the fetcher reads them), :func:`golden.head.head_job`,
+   rows only; the others do not matter), :func:`golden.head.head_job`,
    its output rows written, its token and head importance added
    (saturating). Pruned heads write nothing.
 
