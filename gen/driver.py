@@ -31,21 +31,26 @@ import numpy as np
 
 from golden.command import (
     MAX_HEADS,
+    MAX_LAYERS,
     RECORD_BYTES,
     Command,
     Error,
     Mode,
     command_bytes,
     out_row_bytes,
-    value_keep_code,
+    survivor_bytes,
+    unpack_survivors,
 )
+from golden.core import check_core_cfg
 from golden.fetch import refetch_threshold_code
 from golden.formats import OUT_FRAC
+from golden.pruning import value_keep_code
 from golden.qk import score_multiplier
 from golden.quant import pack_kv, pack_plane, quant_scale, quantize, row_bytes, unpack_plane
+from golden.spatten import head_target, quantize_layer, token_target
 
 __all__ = ["Transport", "MemoryTransport", "Allocator", "Layer", "Status", "CommandError",
-           "SpattenDriver"]
+           "SpattenDriver", "SequenceLayout", "StepLayer"]
 
 
 class Transport:
@@ -317,3 +322,214 @@ class SpattenDriver:
                 "heads": await self.read_reg("DECODED_HEADS"),
                 "token_keep": self.field(keep, "DECODED_KEEP", "TOKEN_KEEP"),
                 "head_keep": self.field(keep, "DECODED_KEEP", "HEAD_KEEP")}
+
+    # -- sequences: the layers of a model, summarised or generated token by token ----------
+
+    def prepare_sequence(self, n_layers, n_heads, length, d):
+        """Allocate the DRAM regions of a sequence: per layer, Q/K/V planes, outputs, survivors.
+
+        Every plane holds ``length`` rows of ``cfg.head_dim`` elements per head
+        (each step of a generation re-writes its rows from 0), and the command
+        records one region of ``n_layers`` records. Returns a :class:`SequenceLayout`.
+        """
+        cfg = self.cfg
+        n_layers, n_heads, length, d = (int(x) for x in (n_layers, n_heads, length, d))
+        for name, value, hi in (("n_layers", n_layers, MAX_LAYERS), ("n_heads", n_heads, MAX_HEADS),
+                                ("length", length, cfg.max_context), ("d", d, cfg.head_dim)):
+            if not 1 <= value <= hi:
+                raise ValueError(f"{name} must be in 1..{hi}, not {value}")
+        port = self.port_bytes
+
+        def up(n):
+            return -(-n // port) * port
+
+        layers = []
+        for _ in range(n_layers):
+            fields = {}
+            for name in ("q", "k", "v"):
+                for part, bits in (("msb", cfg.msb_bits), ("lsb", cfg.lsb_bits)):
+                    stride = up(length * row_bytes(cfg.head_dim, bits))
+                    fields[f"{name}_{part}_base"] = self.dram.alloc(stride * n_heads)
+                    fields[f"{name}_{part}_stride"] = stride
+            fields["out_row_stride"] = up(out_row_bytes(cfg.head_dim, cfg.value_bits))
+            fields["out_stride"] = fields["out_row_stride"] * length
+            fields["out_base"] = self.dram.alloc(fields["out_stride"] * n_heads)
+            fields["survivors_base"] = self.dram.alloc(survivor_bytes(cfg))
+            layers.append(fields)
+        cmd_ptr = self.dram.alloc(RECORD_BYTES * n_layers, align=RECORD_BYTES)
+        return SequenceLayout(n_layers, n_heads, length, d, layers, cmd_ptr)
+
+    def sequence_step(self, layout, q_layers, k_layers, v_layers, lo, hi, *, mode="summarize",
+                      causal=True, fresh=False, per_head_scale=False):
+        """The commands of one step of a sequence: query rows ``lo..hi-1``, keys ``0..hi-1``, every layer.
+
+        Each layer is quantized as ``golden.spatten.quantize_layer`` does (the whole
+        cache of the step), its keep targets are the cfg's schedules
+        (``token_target`` / ``head_target``), and its value keep and re-fetch
+        threshold the cfg's codes. ``fresh`` marks the first command (a new
+        sequence). Returns a list of :class:`StepLayer`, one per layer.
+        """
+        cfg = self.cfg
+        check_core_cfg(cfg)
+        n_layers, n_heads = layout.n_layers, layout.n_heads
+        if mode not in ("summarize", "generate"):
+            raise ValueError(f"mode must be 'summarize' or 'generate', not {mode!r}")
+        if not 0 <= lo < hi <= layout.length:
+            raise ValueError(f"rows lo..hi must satisfy 0 <= lo < hi <= {layout.length}, not {lo}..{hi}")
+        out = []
+        for layer in range(n_layers):
+            q = np.asarray(q_layers[layer], dtype=np.float64)[:, lo:hi]
+            k = np.asarray(k_layers[layer], dtype=np.float64)[:, :hi]
+            v = np.asarray(v_layers[layer], dtype=np.float64)[:, :hi]
+            for name, x in (("q", q), ("k", k), ("v", v)):
+                if x.shape[0] != n_heads or x.shape[2] != layout.d:
+                    raise ValueError(f"{name}_layers[{layer}] must be (H={n_heads}, L, D={layout.d}), "
+                                     f"not {x.shape}")
+            prep = quantize_layer(cfg, q, k, v, np.ones(n_heads, dtype=bool), per_head_scale=per_head_scale)
+            fields = layout.layers[layer]
+            images = []
+            for name in ("q", "k", "v"):
+                codes = np.zeros(prep[name].shape[:2] + (cfg.head_dim,), dtype=np.int64)
+                codes[..., :layout.d] = prep[name]
+                for part, packed in zip(("msb", "lsb"), pack_kv(codes, cfg.msb_bits, cfg.lsb_bits),
+                                        strict=True):
+                    base, stride = fields[f"{name}_{part}_base"], fields[f"{name}_{part}_stride"]
+                    images += [(base + h * stride, packed[h].tobytes()) for h in range(n_heads)]
+            command = Command(mode=Mode.SUMMARIZE if mode == "summarize" else Mode.GENERATE,
+                              last=layer == n_layers - 1, fresh=fresh and layer == 0, causal=causal,
+                              keys=hi, rows=hi - lo, head_dim=layout.d, heads=n_heads, layer=layer,
+                              token_keep=token_target(cfg, layer, n_layers, hi, hi - lo),
+                              head_keep=head_target(cfg, layer, n_layers, n_heads),
+                              value_keep=value_keep_code(cfg.value_keep),
+                              threshold=refetch_threshold_code(cfg.requant_threshold),
+                              scales=tuple(prep["mult"]), **fields)
+            out.append(StepLayer(command, images, prep["sv"], lo, hi))
+        return out
+
+    async def write_step(self, layout, step):
+        """Write a step's planes and its command records (at ``layout.cmd_ptr``)."""
+        for layer in step:
+            await self.write_layer(layer)
+        for i, layer in enumerate(step):
+            await self.transport.write_mem(layout.cmd_ptr + i * RECORD_BYTES, command_bytes(layer.command))
+
+    async def read_step_layer(self, layer):
+        """A finished layer command's results: a dict of ``out`` ``(H, rows, D)`` float32 (dequantised
+        as ``SpattenAttention`` does, pruned heads zero), ``codes``, ``head_alive (H,)``,
+        ``token_alive (keys,)`` and ``tokens_alive`` (the survivor record's count)."""
+        cmd, cfg = layer.command, self.cfg
+        raw = await self.transport.read_mem(cmd.survivors_base, survivor_bytes(cfg))
+        head_alive, token_alive, count = unpack_survivors(cfg, raw, cmd.keys, cmd.heads)
+        bits = cfg.value_bits + OUT_FRAC
+        nbytes = row_bytes(cfg.head_dim, bits)
+        codes = np.zeros((cmd.heads, cmd.rows, cmd.head_dim), np.int64)
+        out = np.zeros((cmd.heads, cmd.rows, cmd.head_dim), np.float64)
+        for h in np.flatnonzero(head_alive):
+            base = cmd.out_base + h * cmd.out_stride
+            rows = [await self.transport.read_mem(base + i * cmd.out_row_stride, nbytes)
+                    for i in range(cmd.rows)]
+            raw = np.frombuffer(b"".join(rows), np.uint8).reshape(cmd.rows, nbytes)
+            codes[h] = unpack_plane(raw, bits, cfg.head_dim, signed=True)[:, :cmd.head_dim]
+            sv = layer.scale_v if np.ndim(layer.scale_v) == 0 else layer.scale_v[h]
+            out[h] = codes[h] * (sv / (1 << OUT_FRAC))
+        return {"out": out.astype(np.float32), "codes": codes, "head_alive": head_alive,
+                "token_alive": token_alive, "tokens_alive": count}
+
+    async def run_model(self, q_layers, k_layers, v_layers, mode="summarize", causal=True, prompt_len=None,
+                        *, per_head_scale=False):
+        """Run one sequence on the core, as ``golden.spatten.spatten_model`` computes it.
+
+        ``q_layers``, ``k_layers``, ``v_layers``: lists per layer of float ``(H, L, D)``.
+        ``"summarize"``: one step of all ``L`` rows; ``"generate"``: the first
+        ``prompt_len`` rows, then one step per further token, every step through all
+        layers with the whole cache re-quantised and re-written. Each command runs
+        alone (a start of one command: the core keeps the sequence between starts),
+        so that its counters are read. The DRAM the run allocates is given back.
+
+        Returns a dict: ``outputs`` (per layer ``(H, L, D)`` float32), ``token_alive``
+        (``(n_layers, L)``: the keys each layer used in its last command),
+        ``head_alive`` (``(n_layers, H)``), ``refetch_counts`` (``(n_layers, steps)``:
+        the rows that re-fetched LSBs, over heads, per layer command; the core tells
+        counts, not rows), ``steps`` (``(lo, hi)`` per step), ``counters`` and
+        ``counters_prompt`` (register totals over the run, and after the prompt),
+        ``command_counters`` (per step, per layer: the command's counters).
+        Raises :class:`CommandError` when the core rejects a command.
+        """
+        n_layers = len(q_layers)
+        if not n_layers or len(k_layers) != n_layers or len(v_layers) != n_layers:
+            raise ValueError(f"q_layers, k_layers, v_layers must be equally long non-empty lists, "
+                             f"not {len(q_layers)}, {len(k_layers)}, {len(v_layers)}")
+        shape = np.shape(q_layers[0])
+        if len(shape) != 3:
+            raise ValueError(f"q_layers[0] must be (H, L, D), not {shape}")
+        n_heads, length, d = shape
+        if mode == "summarize":
+            steps = [(0, length)]
+        elif mode == "generate":
+            prompt_len = length if prompt_len is None else int(prompt_len)
+            if not 1 <= prompt_len <= length:
+                raise ValueError(f"prompt_len must be in 1..{length}, not {prompt_len}")
+            steps = [(0, prompt_len)] + [(t, t + 1) for t in range(prompt_len, length)]
+        else:
+            raise ValueError(f"mode must be 'summarize' or 'generate', not {mode!r}")
+        mark = self.dram.next
+        try:
+            layout = self.prepare_sequence(n_layers, n_heads, length, d)
+            return await self._run_steps(layout, steps, q_layers, k_layers, v_layers, mode, causal,
+                                         per_head_scale)
+        finally:
+            self.dram.next = mark
+
+    async def _run_steps(self, layout, steps, q_layers, k_layers, v_layers, mode, causal, per_head_scale):
+        n_layers, n_heads, length, d = layout.n_layers, layout.n_heads, layout.length, layout.d
+        outputs = [np.zeros((n_heads, length, d), dtype=np.float32) for _ in range(n_layers)]
+        used = np.zeros((n_layers, length), dtype=bool)
+        head_alive = np.ones((n_layers, n_heads), dtype=bool)
+        refetch = np.zeros((n_layers, len(steps)), dtype=np.int64)
+        totals, prompt, per_command = {}, None, []
+        for s, (lo, hi) in enumerate(steps):
+            step = self.sequence_step(layout, q_layers, k_layers, v_layers, lo, hi, mode=mode, causal=causal,
+                                      fresh=s == 0, per_head_scale=per_head_scale)
+            await self.write_step(layout, step)
+            per_command.append([])
+            for i, layer in enumerate(step):
+                await self.start(layout.cmd_ptr + i * RECORD_BYTES, 1)
+                await self.wait()
+                counts = await self.counters()
+                per_command[-1].append(counts)
+                for name, value in counts.items():
+                    totals[name] = totals.get(name, 0) + value
+                res = await self.read_step_layer(layer)
+                outputs[i][:, lo:hi] = res["out"]
+                used[i] = False
+                used[i, :hi] = res["token_alive"]
+                head_alive[i] = res["head_alive"]
+                refetch[i, s] = counts["ROWS_REFETCHED"]
+            if s == 0:
+                prompt = dict(totals)
+        return {"outputs": outputs, "token_alive": used, "head_alive": head_alive,
+                "refetch_counts": refetch, "steps": steps, "counters": totals, "counters_prompt": prompt,
+                "command_counters": per_command}
+
+
+@dataclass
+class SequenceLayout:
+    """The DRAM regions of a sequence (:meth:`SpattenDriver.prepare_sequence`): per layer the
+    command fields of its bases and strides (``layers``), and where the records go (``cmd_ptr``)."""
+    n_layers: int
+    n_heads: int
+    length: int
+    d: int
+    layers: list
+    cmd_ptr: int
+
+
+@dataclass
+class StepLayer:
+    """One layer command of a sequence step, the DRAM images it needs, its V scale (a float, or
+    ``(H, 1, D)`` per channel, applied on the host) and its query rows ``lo..hi-1``."""
+    command: Command
+    images: list            # (address, bytes)
+    scale_v: object
+    lo: int
+    hi: int

@@ -41,7 +41,7 @@ from .topk import topk
 
 __all__ = ["keep_start", "keep_ratio", "keep_count", "value_keep_code", "value_keep_count",
            "value_keep_count_code", "sat_add",
-           "token_importance", "head_importance", "prune", "topk_rows"]
+           "token_importance", "head_importance", "prune", "protect_mask", "prune_step", "topk_rows"]
 
 
 def _fraction(name, value, lo_open=False):
@@ -147,6 +147,37 @@ def prune(scores, alive, k):
     keep = np.zeros_like(alive)
     keep[idx[topk(scores[idx], k)]] = True
     return keep
+
+
+def protect_mask(n, sinks=0, recent=0):
+    """``(n,)`` bool: the first ``sinks`` and the last ``recent`` of ``n`` tokens (never pruned)."""
+    n, sinks, recent = (as_int(name, v) for name, v in (("n", n), ("sinks", sinks), ("recent", recent)))
+    if n < 0 or sinks < 0 or recent < 0:
+        raise ValueError(f"n, sinks and recent must be >= 0, not {n}, {sinks}, {recent}")
+    protect = np.zeros(n, dtype=bool)
+    protect[:sinks] = True
+    protect[n - min(n, recent):] = True
+    return protect
+
+
+def prune_step(scores, alive, target, protect=None):
+    """One cascade pruning step: the new alive mask, at most ``target`` of ``alive`` kept.
+
+    With more than ``target`` alive, the alive ``protect``ed elements stay (they
+    count towards ``target``) and the rest keep the ``target - protected`` (at
+    least 0) largest ``scores`` (:func:`prune`); otherwise nothing changes. The
+    step of tokens and of heads alike (heads: no protection).
+    """
+    alive = np.asarray(alive, dtype=bool)
+    target = as_int("target", target)
+    if target < 0:
+        raise ValueError(f"target must be >= 0, not {target}")
+    if alive.sum() <= target:
+        return alive.copy()
+    protect = np.zeros_like(alive) if protect is None else np.asarray(protect, dtype=bool) & alive
+    rest = alive & ~protect
+    k_rest = min(int(rest.sum()), max(0, target - int(protect.sum())))
+    return protect | prune(scores, rest, k_rest)
 
 
 def topk_rows(scores, k, mask=None):

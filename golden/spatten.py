@@ -71,13 +71,14 @@ import numpy as np
 
 from .fetch import refetch_rows, refetch_threshold_code
 from .formats import HEAD_IMPORTANCE, OUT_FRAC, PROB, TOKEN_IMPORTANCE, as_int
-from .pruning import keep_count, keep_ratio, prune, sat_add, topk_rows, value_keep_count
+from .pruning import keep_count, keep_ratio, protect_mask, prune_step, sat_add, topk_rows, value_keep_count
 from .pv import fold_token_scale, pv_acc, pv_output
 from .qk import qk_dot, qk_float, qk_scores, score_multiplier
 from .quant import TOKEN_SCALE_BITS, channel_scale, msb_only, quant_scale, quantize, row_bytes, token_scale
 from .softmax import softmax_float, softmax_fx
 
 __all__ = ["SpattenAttention", "attend_head", "head_counters", "spatten_layer", "spatten_model",
+           "token_target", "head_target", "quantize_layer",
            "COUNTERS", "HEAD_COUNTERS", "DENSE_BITS"]
 
 #: Bits per K/V element of the dense baseline.
@@ -232,27 +233,13 @@ class SpattenAttention:
 
     def _prune(self, layer, lk, causal=False, lq=1):
         cfg, opt = self._cfg, self._opt
-        target = keep_count(keep_ratio(layer, self._n_layers, cfg.token_prune_start,
-                                       cfg.token_keep_final), lk)
-        target = max(target, min(lk, opt["token_keep_min"]))
-        if lq > 1 and not opt["token_prune_prefill"]:
-            target = lk
-        if self._token_alive.sum() > target:
-            alive = self._token_alive
-            protect = np.zeros(lk, dtype=bool)
-            if causal:
-                protect[:opt["token_protect_sinks"]] = True
-                protect[lk - min(lk, opt["token_protect_recent"]):] = True
-            protect &= alive
-            rest = alive & ~protect
-            k_rest = min(int(rest.sum()), max(0, target - int(protect.sum())))
-            self._token_alive = protect | prune(self._rank_key(causal), rest, k_rest)
+        target = token_target(cfg, layer, self._n_layers, lk, lq)
+        protect = (protect_mask(lk, opt["token_protect_sinks"], opt["token_protect_recent"]) if causal
+                   else None)
+        self._token_alive = prune_step(self._rank_key(causal), self._token_alive, target, protect)
         cand = self._head_alive[layer] & (self._head_alive[layer - 1] if layer else True)
-        target_h = keep_count(keep_ratio(layer, self._n_layers, cfg.head_prune_start,
-                                         cfg.head_keep_final), self._n_heads)
-        if cand.sum() > target_h:
-            cand = prune(self._head_score, cand, target_h)
-        self._head_alive[layer] = cand
+        target_h = head_target(cfg, layer, self._n_layers, self._n_heads)
+        self._head_alive[layer] = prune_step(self._head_score, cand, target_h)
 
     def _rank_key(self, causal):
         """What token pruning ranks: the importance, or (causal, normalised) importance per row that saw it.
@@ -328,36 +315,7 @@ class SpattenAttention:
         """Quantize a layer (codes, planes, scales); the float twin keeps floats."""
         if self._exact:
             return {"q": q, "k": k, "v": v}
-        bits, opt = self._cfg.value_bits, self._opt
-        if opt["k_scale"] == "channel":
-            # (q * s_k) . k_code: the per-channel K scale folds into Q (one multiply per Q
-            # element), and the K centre's term q . centre is the same for every key of a
-            # row, so the softmax cancels it: K is quantized about its centre, and that is all.
-            sk_c, centre = channel_scale(k, bits, zero_point=opt["k_zero_point"])
-            ki = quantize(k - centre, sk_c, bits)
-            q = q * sk_c
-            sk = np.ones(q.shape[0])
-        else:
-            sk = quant_scale(k, bits, per_head=self._per_head_scale)
-            ki = quantize(k, sk, bits)
-        sq = quant_scale(q, bits, per_head=self._per_head_scale)
-        qi = quantize(q, sq, bits)
-        prep = {"q": qi, "k": ki, "v_codes": None, "v_centre": None}
-        if opt["v_scale"] == "token":
-            codes, unit = token_scale(v, bits)
-            prep["v"] = quantize(v, codes[..., None] * unit, bits)
-            prep["v_codes"], prep["sv"] = codes, unit * (1 << TOKEN_SCALE_BITS)
-        elif opt["v_scale"] == "channel":
-            sv_c, prep["v_centre"] = channel_scale(v, bits, zero_point=opt["v_zero_point"])
-            prep["v"], prep["sv"] = quantize(v - prep["v_centre"], sv_c, bits), sv_c
-        else:
-            prep["sv"] = quant_scale(v, bits)
-            prep["v"] = quantize(v, prep["sv"], bits)
-        sq = np.broadcast_to(sq, (q.shape[0],))
-        sk = np.broadcast_to(sk, (q.shape[0],))
-        prep["mult"] = [score_multiplier(sq[h], sk[h], q.shape[2]) if heads[h] else None
-                        for h in range(q.shape[0])]
-        return prep
+        return quantize_layer(self._cfg, q, k, v, heads, per_head_scale=self._per_head_scale)
 
     def _head(self, h, prep, visible):
         if self._exact:
@@ -394,6 +352,71 @@ class SpattenAttention:
             c["dram_bytes_v_scale"] += int(vals.sum()) * (TOKEN_SCALE_BITS // 8)
         elif opt["v_scale"] == "channel":
             c["dram_bytes_v_scale"] += CHANNEL_SCALE_BYTES * d * (2 if opt["v_zero_point"] else 1)
+
+
+def token_target(cfg, layer, n_layers, lk, lq):
+    """Tokens layer ``layer`` of ``n_layers`` keeps of ``lk`` in a call of ``lq`` query rows.
+
+    ``keep_count(keep_ratio(...), lk)`` of the token schedule, at least
+    ``min(lk, cfg.token_keep_min)``, and all ``lk`` in a call of several rows
+    when ``cfg.token_prune_prefill`` is false: a layer command's ``token_keep``.
+    """
+    opt = _options(cfg)
+    target = keep_count(keep_ratio(layer, n_layers, cfg.token_prune_start, cfg.token_keep_final), lk)
+    target = max(target, min(lk, opt["token_keep_min"]))
+    if lq > 1 and not opt["token_prune_prefill"]:
+        target = lk
+    return target
+
+
+def head_target(cfg, layer, n_layers, n_heads):
+    """Heads layer ``layer`` of ``n_layers`` keeps of ``n_heads``: a layer command's ``head_keep``."""
+    return keep_count(keep_ratio(layer, n_layers, cfg.head_prune_start, cfg.head_keep_final), n_heads)
+
+
+def quantize_layer(cfg, q, k, v, heads, per_head_scale=False):
+    """Quantize one layer call as the host does: float ``q (H, Lq, D)``, ``k, v (H, Lk, D)`` -> a dict.
+
+    ``q``, ``k``, ``v``: ``cfg.value_bits`` codes; ``mult``: per head the score
+    scale ``(m, sh)`` (:func:`golden.qk.score_multiplier`), ``None`` where
+    ``heads`` (bool ``(H,)``) is false; ``sv``: the V scale (a float, or
+    ``(H, 1, D)`` per channel, or with ``v_scale="token"`` the unit of the
+    per-row codes ``v_codes (H, Lk)``); ``v_centre``: per-channel V centres
+    or ``None``. The traffic options ``k_scale`` / ``k_zero_point`` act here
+    (host side: Q carries the K scales, K is centred); ``v_scale`` and
+    ``v_zero_point`` choose ``sv`` / ``v_codes`` / ``v_centre``.
+    """
+    q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
+    bits, opt = cfg.value_bits, _options(cfg)
+    if opt["k_scale"] == "channel":
+        # (q * s_k) . k_code: the per-channel K scale folds into Q (one multiply per Q
+        # element), and the K centre's term q . centre is the same for every key of a
+        # row, so the softmax cancels it: K is quantized about its centre, and that is all.
+        sk_c, centre = channel_scale(k, bits, zero_point=opt["k_zero_point"])
+        ki = quantize(k - centre, sk_c, bits)
+        q = q * sk_c
+        sk = np.ones(q.shape[0])
+    else:
+        sk = quant_scale(k, bits, per_head=per_head_scale)
+        ki = quantize(k, sk, bits)
+    sq = quant_scale(q, bits, per_head=per_head_scale)
+    qi = quantize(q, sq, bits)
+    prep = {"q": qi, "k": ki, "v_codes": None, "v_centre": None}
+    if opt["v_scale"] == "token":
+        codes, unit = token_scale(v, bits)
+        prep["v"] = quantize(v, codes[..., None] * unit, bits)
+        prep["v_codes"], prep["sv"] = codes, unit * (1 << TOKEN_SCALE_BITS)
+    elif opt["v_scale"] == "channel":
+        sv_c, prep["v_centre"] = channel_scale(v, bits, zero_point=opt["v_zero_point"])
+        prep["v"], prep["sv"] = quantize(v - prep["v_centre"], sv_c, bits), sv_c
+    else:
+        prep["sv"] = quant_scale(v, bits)
+        prep["v"] = quantize(v, prep["sv"], bits)
+    sq = np.broadcast_to(sq, (q.shape[0],))
+    sk = np.broadcast_to(sk, (q.shape[0],))
+    prep["mult"] = [score_multiplier(sq[h], sk[h], q.shape[2]) if heads[h] else None
+                    for h in range(q.shape[0])]
+    return prep
 
 
 HEAD_COUNTERS = ("dram_bytes_k_msb", "dram_bytes_k_lsb", "dram_bytes_v_msb", "dram_bytes_v_lsb",
