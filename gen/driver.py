@@ -46,7 +46,7 @@ from golden.fetch import refetch_threshold_code
 from golden.formats import OUT_FRAC
 from golden.pruning import value_keep_code
 from golden.qk import score_multiplier
-from golden.quant import pack_kv, pack_plane, quant_scale, quantize, row_bytes, unpack_plane
+from golden.quant import pack_kv, quant_scale, quantize, row_bytes, unpack_plane
 from golden.spatten import head_target, quantize_layer, token_target
 
 __all__ = ["Transport", "MemoryTransport", "Allocator", "Layer", "Status", "CommandError",
@@ -193,11 +193,14 @@ class SpattenDriver:
         return [quantize(x, s, bits) for x, s in zip((q, k, v), scales, strict=True)], scales
 
     def prepare_layer(self, q, k, v, *, token_keep=None, head_keep=None, value_keep=1.0, threshold=None,
-                      mode=Mode.SUMMARIZE, last=False):
+                      mode=Mode.SUMMARIZE, last=False, layer=0, causal=False, fresh=True):
         """Quantize ``q, k, v`` (float, ``(H, L, D)``), lay them out in DRAM, and build the command.
 
-        Q rows are ``value_bits`` codes, K and V ``golden.quant.pack_kv`` planes; each head's
-        region is padded to the port width. Keep counts default to everything.
+        Q, K and V are ``golden.quant.pack_kv`` MSB and LSB planes of ``cfg.head_dim``-element
+        rows (zero-padded when ``D < cfg.head_dim``), each head's region padded to the port
+        width; output rows are ``out_row_bytes(cfg.head_dim, value_bits)`` bytes at a stride
+        rounded up to the port; the survivor record gets ``survivor_bytes(cfg)``. Keep counts
+        default to everything.
         """
         cfg = self.cfg
         (qc, kc, vc), (sq, sk, sv) = self.quantize(q, k, v)
@@ -205,6 +208,8 @@ class SpattenDriver:
         keys = kc.shape[1]
         if heads > MAX_HEADS:
             raise ValueError(f"heads must be at most {MAX_HEADS}, not {heads}")
+        if d > cfg.head_dim:
+            raise ValueError(f"D must be at most cfg.head_dim = {cfg.head_dim}, not {d}")
         images, fields = [], {}
 
         def region(name, per_head):
@@ -214,18 +219,20 @@ class SpattenDriver:
                 images.append((base + h * stride, per_head[h].tobytes()))
             fields[f"{name}_base"], fields[f"{name}_stride"] = base, stride
 
-        region("q", pack_plane(qc, cfg.value_bits, signed=True))
-        for name, codes in (("k", kc), ("v", vc)):
-            msb, lsb = pack_kv(codes, cfg.msb_bits, cfg.lsb_bits)
+        for name, codes in (("q", qc), ("k", kc), ("v", vc)):
+            padded = np.zeros(codes.shape[:-1] + (cfg.head_dim,), np.int64)
+            padded[..., :d] = codes
+            msb, lsb = pack_kv(padded, cfg.msb_bits, cfg.lsb_bits)
             region(f"{name}_msb", msb)
-            region(f"{name}_lsb", lsb if lsb.shape[-1] else np.zeros((heads, keys, 1), np.uint8))
-        orb = out_row_bytes(d, cfg.value_bits)
-        row_stride = -(-orb // self.port_bytes) * self.port_bytes
+            region(f"{name}_lsb", lsb)
+        row_stride = -(-out_row_bytes(cfg.head_dim, cfg.value_bits) // self.port_bytes) * self.port_bytes
         fields["out_row_stride"] = row_stride
         fields["out_stride"] = row_stride * rows
         fields["out_base"] = self.dram.alloc(row_stride * rows * heads)
+        fields["survivors_base"] = self.dram.alloc(survivor_bytes(cfg))
         scale = score_multiplier(sq, sk, d)
-        command = Command(mode=mode, last=last, keys=keys, rows=rows, head_dim=d, heads=heads,
+        command = Command(mode=mode, last=last, fresh=fresh, causal=causal, keys=keys, rows=rows, head_dim=d,
+                          heads=heads, layer=layer,
                           token_keep=keys if token_keep is None else token_keep,
                           head_keep=heads if head_keep is None else head_keep,
                           value_keep=value_keep_code(value_keep),
@@ -290,16 +297,19 @@ class SpattenDriver:
     # -- results ------------------------------------------------------------------------------
 
     async def read_outputs(self, layer):
-        """The output codes ``(H, rows, D)`` of a layer (``value_bits + OUT_FRAC``-bit signed)."""
-        cmd = layer.command
+        """The output codes ``(H, rows, D)`` of a layer (``value_bits + OUT_FRAC``-bit signed).
+
+        Rows in DRAM hold ``cfg.head_dim`` elements; the first ``D`` are the layer's.
+        """
+        cmd, width = layer.command, self.cfg.head_dim
         bits = self.cfg.value_bits + OUT_FRAC
-        nbytes = row_bytes(cmd.head_dim, bits)
+        nbytes = out_row_bytes(width, self.cfg.value_bits)
         out = np.zeros((cmd.heads, cmd.rows, cmd.head_dim), np.int64)
         for h in range(cmd.heads):
             for i in range(cmd.rows):
                 addr = cmd.out_base + h * cmd.out_stride + i * cmd.out_row_stride
                 raw = np.frombuffer(await self.transport.read_mem(addr, nbytes), np.uint8)
-                out[h, i] = unpack_plane(raw[None], bits, cmd.head_dim, signed=True)[0]
+                out[h, i] = unpack_plane(raw[None], bits, width, signed=True)[0, :cmd.head_dim]
         return out
 
     async def counters(self, *, layer=False):

@@ -76,14 +76,21 @@ def markdown_table(cfg):
 
 def command_table():
     """The command record's words (``golden.command``) and the error codes as Markdown tables."""
-    from golden.command import MAX_HEADS, SCALE_WORD, WORDS
+    from golden.command import MAX_HEADS, RECORD_WORDS, SCALE_WORD, WORDS
 
+    spans = [(word, word + name.endswith("_base"), f"`{name}`") for name, word in WORDS.items()]
+    spans[0] = (0, 0, "`control` = `MAGIC << 16 \\| causal << 10 \\| fresh << 9 \\| last << 8 \\| mode`")
+    spans.append((SCALE_WORD, SCALE_WORD + MAX_HEADS - 1, "`scale[h]`: shift << 16 \\| mantissa"))
+    spans.sort()
+    # The words no field holds: reserved, zero.
+    free, end = [], 0
+    for first, last, _ in spans + [(RECORD_WORDS, RECORD_WORDS, "")]:
+        if first > end:
+            free.append((end, first - 1, "(reserved, zero)"))
+        end = max(end, last + 1)
     rows = ["| word | field |", "| ---: | --- |"]
-    for name, word in sorted(WORDS.items(), key=lambda item: item[1]):
-        span = f"{word}-{word + 1}" if name.endswith("_base") else f"{word}"
-        meaning = " = `MAGIC << 16 \\| last << 8 \\| mode`" if name == "control" else ""
-        rows.append(f"| {span} | `{name}`{meaning} |")
-    rows.append(f"| {SCALE_WORD}-{SCALE_WORD + MAX_HEADS - 1} | `scale[h]`: shift << 16 \\| mantissa |")
+    for first, last, text in sorted(spans + free):
+        rows.append(f"| {first if first == last else f'{first}-{last}'} | {text} |")
     codes = ", ".join(f"{int(e)} `{e.name}`" for e in Error)
     return "\n".join(rows) + f"\n\nError codes (`STATUS.error_code`, `golden.command.Error`): {codes}.\n"
 

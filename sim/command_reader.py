@@ -24,7 +24,7 @@ from golden.fetch import Status
 from hw.core.command_reader import command_reader_from_config
 from sim import runner
 from sim.clock import ClockDomain
-from sim.command_cases import bad_cases, expected_result, good, mutate, random_good
+from sim.command_cases import bad_cases, boundary_cases, expected_result, good, mutate, random_good
 from sim.fetcher import AxiMemory
 from sim.streams import StreamSink, StreamSource, random_pause, unpack
 
@@ -126,16 +126,21 @@ async def bad_commands(dut):
 
 @cocotb.test()
 async def every_rule(dut):
-    """One record per command rule, each followed by a good command."""
+    """One record per command rule, each followed by a good command; then records on every boundary."""
     bench = ReaderBench(dut)
     await bench.start()
-    cases = []
-    for i, (overrides, error) in enumerate(bad_cases(bench.cfg)):
-        cases.append((2 * i * RECORD_BYTES, pack_command(good(**overrides)), None))
-        cases.append(((2 * i + 1) * RECORD_BYTES, pack_command(good()), None))
-        assert expected_result(cases[-2][1], bench.cfg)[0] is error
-    await bench.run(cases[:_SLOTS], "every rule")
-    await bench.run(cases[_SLOTS:], "every rule, second half")
+    records = []
+    for overrides, error in bad_cases(bench.cfg):
+        records += [pack_command(good(**overrides)), pack_command(good())]
+        assert expected_result(records[-2], bench.cfg)[0] is error
+    for overrides in boundary_cases(bench.cfg):
+        records.append(pack_command(good(**overrides)))
+        assert expected_result(records[-1], bench.cfg)[0] is Error.NONE
+    # Slots reused from one run to the next: a run's records stay until it has been served.
+    for start in range(0, len(records), _SLOTS):
+        chunk = records[start:start + _SLOTS]
+        await bench.run([(i * RECORD_BYTES, words, None) for i, words in enumerate(chunk)],
+                        f"every rule from record {start}")
 
 
 @cocotb.test()

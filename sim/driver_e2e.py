@@ -10,8 +10,8 @@ words). Parameter: ``preset``.
 
 Checks: the hardware's constant registers equal ``cfg``; a command list
 written, started and waited for; every command's output row in DRAM (the
-fake datapath's copy of its Q bytes); STATUS, the ``DECODED_*`` registers
-(the last command) and the counters (totals and the last layer's); a bad
+fake datapath's copy of its Q MSB-plane bytes); STATUS, the ``DECODED_*``
+registers (the last command, its flags and layer index) and the counters (totals and the last layer's); a bad
 command in a list (error code naming the field, command index, nothing
 written for it or after it), an AXI read error (``DATA_READ``), a write
 error (``OUT_WRITE``), a misaligned list (``ALIGN_CMD``), each followed by a
@@ -25,7 +25,7 @@ import numpy as np
 
 from gen.config import preset
 from gen.driver import CommandError, SpattenDriver
-from golden.command import RECORD_BYTES, Error, out_row_bytes
+from golden.command import MAX_LAYERS, RECORD_BYTES, Error, out_row_bytes
 from golden.fetch import Status
 from sim import runner
 from sim.axi_models import WriteMemory, lite_master, stall
@@ -66,7 +66,9 @@ class E2eBench:
         shape = (heads, keys, cfg.head_dim)
         q = np.random.default_rng(self.rng.getrandbits(32)).normal(size=(heads, rows, cfg.head_dim))
         k, v = (np.random.default_rng(self.rng.getrandbits(32)).normal(size=shape) for _ in range(2))
-        return self.driver.prepare_layer(q, k, v, token_keep=max(1, keys // 2))
+        return self.driver.prepare_layer(q, k, v, token_keep=max(1, keys // 2),
+                                         layer=self.rng.randrange(MAX_LAYERS), causal=self.rng.random() < 0.5,
+                                         fresh=self.rng.random() < 0.5)
 
     async def run_list(self, layers, label):
         drv = self.driver
@@ -93,7 +95,7 @@ class E2eBench:
         cmd = layer.command
         n = out_row_bytes(self.cfg.head_dim, self.cfg.value_bits)
         got = self.reads.ram.read(cmd.out_base, n)
-        want = self.reads.ram.read(cmd.q_base, n) if written else bytes(n)
+        want = self.reads.ram.read(cmd.q_msb_base, n) if written else bytes(n)
         assert got == want, f"{label}: out row {got.hex()} != {want.hex()} (seed {runner.seed()})"
 
 
@@ -112,6 +114,10 @@ async def command_list(dut):
             "head_dim": last.head_dim, "heads": last.heads, "token_keep": last.token_keep,
             "head_keep": last.head_keep}
     assert decoded == want, f"decoded {decoded} != {want}"
+    control = await drv.read_reg("DECODED_CONTROL")
+    flags = {f: drv.field(control, "DECODED_CONTROL", f.upper()) for f in ("fresh", "causal")}
+    assert flags == {"fresh": int(last.fresh), "causal": int(last.causal)}, f"flags {flags} of {last}"
+    assert await drv.read_reg("DECODED_LAYER") == last.layer, f"layer of {last}"
     row = out_row_bytes(bench.cfg.head_dim, bench.cfg.value_bits)
     total, layer = await drv.counters(), await drv.counters(layer=True)
     expect = {"COMMANDS_DONE": 3, "BYTES_READ_CMD": 3 * RECORD_BYTES, "BYTES_WRITTEN": 3 * row,
@@ -143,6 +149,7 @@ async def bad_command_in_a_list(dut):
     status = await drv.status()
     assert not status.error and not status.done, f"not cleared: {status}"
     assert (await drv.decoded())["keys"] == 0, "a rejected command shows as zero"
+    assert await drv.read_reg("DECODED_LAYER") == 0, "a rejected command's layer shows as zero"
     await bench.run_list([bench.layer()], "after the bad list")
 
 
@@ -153,7 +160,7 @@ async def axi_errors(dut):
     await bench.start()
     drv = bench.driver
     first = bench.layer()
-    bench.reads.errors = {first.command.q_base: Status.DECERR}
+    bench.reads.errors = {first.command.q_msb_base: Status.DECERR}
     for code, layer in ((Error.DATA_READ, first), (Error.OUT_WRITE, bench.layer())):
         if code is Error.OUT_WRITE:
             bench.writes.errors = {layer.command.out_base + 1: "SLVERR"}

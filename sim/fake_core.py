@@ -2,7 +2,7 @@
 fake datapath (Amaranth), emitted and run under cocotb like any block.
 
 The fake datapath runs a command by copying one output row: it reads
-``out_row_bytes`` bytes at the command's Q base through the control
+``out_row_bytes`` bytes at the command's Q MSB-plane base through the control
 plane's datapath read port (one burst), writes them as an output row at
 the out base, counts the bytes in ``BYTES_READ_Q`` and the command's ``keys``
 in ``MACS`` (so that the counters have something to show), and finishes
@@ -25,7 +25,7 @@ __all__ = ["FakeDatapath", "FakeCore"]
 
 
 class FakeDatapath(wiring.Component):
-    """Copies ``out_row_bytes`` bytes from a command's Q base to its out base."""
+    """Copies ``out_row_bytes`` bytes from a command's Q MSB-plane base to its out base."""
 
     def __init__(self, cfg, command):
         self._cfg = cfg
@@ -47,7 +47,7 @@ class FakeDatapath(wiring.Component):
         cmd = Signal.like(self.command.p)
         row = Signal(self._beats * cfg.axi_data_bits)
         error = Signal()
-        m.d.comb += [axi.araddr.eq(cmd.base.q), axi.arlen.eq(self._beats - 1),
+        m.d.comb += [axi.araddr.eq(cmd.base.q_msb), axi.arlen.eq(self._beats - 1),
                      axi.arsize.eq((cfg.axi_data_bits // 8 - 1).bit_length()), axi.arburst.eq(BURST_INCR),
                      self.rows.p.addr.eq(cmd.base.out), self.rows.p.data.eq(row),
                      self.finished.p.error.eq(error * Error.DATA_READ)]

@@ -10,7 +10,7 @@ from gen.config import preset
 from gen.verilog import emit
 from golden.command import Error
 from hw.axi.lite import Field, Register
-from hw.core.regmap import ADDR_BITS, COUNTERS, register_map
+from hw.core.regmap import ADDR_BITS, COUNTERS, VERSION, register_map
 
 TINY = preset("tiny")
 
@@ -30,10 +30,28 @@ def test_header_and_module_have_the_same_names(tmp_path):
     for name in names:
         assert int(c[name], 16) == getattr(py, name), name
     assert py.STATUS == 0x44 and py.CYCLES_BUSY_HI == py.CYCLES_BUSY_LO + 4
-    assert py.ERR_L_RANGE == Error.L_RANGE and py.ERRORS[py.ERR_ALIGN_Q] == "ALIGN_Q"
+    assert py.ERR_L_RANGE == Error.L_RANGE and py.ERRORS[py.ERR_ALIGN_Q_MSB] == "ALIGN_Q_MSB"
+    assert py.ERR_RANGE_SURVIVORS == Error.RANGE_SURVIVORS and py.ERR_KEYS_SHRINK == Error.KEYS_SHRINK
+    assert py.RECORD_BYTES == 512 and py.CFG_LIMITS_VALUE >> 16 == 512
     assert py.REGISTERS["CTRL"] == (0x40, "pulse")
     assert py.CFG_MAX_CONTEXT_VALUE == TINY.max_context
     assert py.STATUS_ERROR_CODE_MASK == 0xFF00 and py.STATUS_ERROR_CODE_SHIFT == 8
+
+
+def test_decoded_command_registers():
+    py = regmap.module_for(TINY)
+    assert py.VERSION_VALUE == VERSION == 0x0001_0001
+    assert [(f, getattr(py, f"DECODED_CONTROL_{f}_SHIFT"), getattr(py, f"DECODED_CONTROL_{f}_MASK"))
+            for f in ("MODE", "LAST", "FRESH", "CAUSAL")] == [("MODE", 0, 0xFF), ("LAST", 8, 0x100),
+                                                            ("FRESH", 9, 0x200), ("CAUSAL", 10, 0x400)]
+    assert py.REGISTERS["DECODED_LAYER"] == (0x098, "ro")
+
+
+def test_command_table_covers_the_record():
+    table = regmap.command_table()
+    assert "| 5 | `layer` |" in table and "| 32-33 | `survivors_base` |" in table
+    assert "| 34-63 | (reserved, zero) |" in table and "| 96-127 | (reserved, zero) |" in table
+    assert "33 `KEYS_SHRINK`" in table
 
 
 def test_module_for_matches_the_file(tmp_path):

@@ -52,9 +52,11 @@ def test_axi_read_arbiter_wrong():
 
 def test_command_blocks_wrong():
     with pytest.raises(ValueError, match=r"data_bytes must be a power of two in 1..128, not 3"):
-        CommandCheck(max_context=64, head_dim=8, data_bytes=3, addr_bits=32)
+        CommandCheck(max_context=64, head_dim=8, data_bytes=3, addr_bits=32, survivor_bytes=16)
     with pytest.raises(ValueError, match=r"max_context must be in 1..65536, not 0"):
-        CommandCheck(max_context=0, head_dim=8, data_bytes=4, addr_bits=32)
+        CommandCheck(max_context=0, head_dim=8, data_bytes=4, addr_bits=32, survivor_bytes=16)
+    with pytest.raises(ValueError, match=r"survivor_bytes must be in 1..4294967296, not 0"):
+        CommandCheck(max_context=64, head_dim=8, data_bytes=4, addr_bits=32, survivor_bytes=0)
     with pytest.raises(ValueError, match=r"data_bits must be a power of two in 32..1024, not 16"):
         RecordFetch(data_bits=16, addr_bits=32, id_bits=4)
     with pytest.raises(ValueError, match=r"width must be in 1..32, not 33"):
@@ -71,5 +73,5 @@ def test_control_plane_wrong():
 
 
 def test_record_fetch_beats():
-    assert RecordFetch(data_bits=32, addr_bits=32, id_bits=1).beats == 64
-    assert RecordFetch(data_bits=1024, addr_bits=32, id_bits=1).beats == 2
+    assert RecordFetch(data_bits=32, addr_bits=32, id_bits=1).beats == 128
+    assert RecordFetch(data_bits=1024, addr_bits=32, id_bits=1).beats == 4

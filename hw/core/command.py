@@ -8,8 +8,16 @@ Amaranth enum.
 from amaranth.hdl import unsigned
 from amaranth.lib import data, enum
 
-from golden.command import MAX_HEADS, PLANES, RECORD_WORDS, SCALE_MANT_FIELD, SCALE_SHIFT_FIELD, Error
-from golden.formats import PROB
+from golden.command import (
+    MAX_HEADS,
+    MAX_LAYERS,
+    PLANES,
+    RECORD_WORDS,
+    SCALE_MANT_FIELD,
+    SCALE_SHIFT_FIELD,
+    Error,
+)
+from golden.formats import PROB, VALUE_KEEP
 
 __all__ = ["ErrorCode", "record_layout", "scale_layout", "command_layout", "result_layout"]
 
@@ -24,18 +32,22 @@ scale_layout = data.StructLayout({"mantissa": SCALE_MANT_FIELD, "shift": SCALE_S
 
 
 def command_layout(*, max_context, head_dim, addr_bits):
-    """A checked command: every field within the range ``golden.command.check_command`` allows."""
+    """A checked command: every field within the range ``golden.command.check_command`` allows.
+
+    ``base`` and ``stride`` hold one field per plane of ``golden.command.PLANES``.
+    """
     count = unsigned(max_context.bit_length())
     heads = unsigned(MAX_HEADS.bit_length())
-    code = unsigned((1 << PROB.frac).bit_length())
     return data.StructLayout({
-        "mode": 1, "last": 1,
+        "mode": 1, "last": 1, "fresh": 1, "causal": 1,
         "keys": count, "rows": count, "head_dim": unsigned(head_dim.bit_length()),
-        "heads": heads, "token_keep": count, "head_keep": heads,
-        "value_keep": code, "threshold": code,
+        "heads": heads, "layer": range(MAX_LAYERS), "token_keep": count, "head_keep": heads,
+        "value_keep": unsigned((1 << VALUE_KEEP.frac).bit_length()),
+        "threshold": unsigned((1 << PROB.frac).bit_length()),
         "base": data.StructLayout({plane: addr_bits for plane in PLANES}),
         "stride": data.StructLayout({plane: 32 for plane in PLANES}),
         "out_row_stride": 32,
+        "survivors_base": addr_bits,
         "scale": data.ArrayLayout(scale_layout, MAX_HEADS),
     })
 

@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 from golden.command import (
     MAGIC,
     MAX_HEADS,
+    MAX_LAYERS,
     PLANES,
     SCALE_SHIFT_MAX,
     SCALE_WORD,
@@ -14,7 +15,7 @@ from golden.command import (
     Error,
     Mode,
 )
-from golden.formats import PROB
+from golden.formats import PROB, VALUE_KEEP
 
 from ..params import check_int, check_pow2
 from .command import ErrorCode, command_layout, record_layout, result_layout
@@ -43,6 +44,9 @@ class CommandCheck(wiring.Component):
         Memory port width in bytes (alignment rules), a power of two in 1..128.
     addr_bits : int
         Address space (range rules), 12..64.
+    survivor_bytes : int
+        Bytes of the survivor record (``golden.command.survivor_bytes(cfg)``,
+        the ``RANGE_SURVIVORS`` rule), 1..2**32.
 
     Members
     -------
@@ -53,11 +57,12 @@ class CommandCheck(wiring.Component):
     being offered; one record at a time.
     """
 
-    def __init__(self, *, max_context, head_dim, data_bytes, addr_bits):
+    def __init__(self, *, max_context, head_dim, data_bytes, addr_bits, survivor_bytes):
         self._max_context = check_int("max_context", max_context, 1, 65536)
         self._head_dim = check_int("head_dim", head_dim, 1, 256)
         self._data_bytes = check_pow2("data_bytes", data_bytes, 1, 128)
         self._addr_bits = check_int("addr_bits", addr_bits, 12, 64)
+        self._survivor_bytes = check_int("survivor_bytes", survivor_bytes, 1, 1 << 32)
         self._command = command_layout(max_context=self._max_context, head_dim=self._head_dim,
                                        addr_bits=self._addr_bits)
         super().__init__({
@@ -90,9 +95,9 @@ class CommandCheck(wiring.Component):
 
         keys, rows, dim = w[WORDS["keys"]], w[WORDS["rows"]], w[WORDS["head_dim"]]
         heads, token_keep, head_keep = w[WORDS["heads"]], w[WORDS["token_keep"]], w[WORDS["head_keep"]]
-        value_keep, threshold = w[WORDS["value_keep"]], w[WORDS["threshold"]]
+        value_keep, threshold, layer = w[WORDS["value_keep"]], w[WORDS["threshold"]], w[WORDS["layer"]]
         control = w[WORDS["control"]]
-        one = 1 << PROB.frac
+        survivors = Cat(w[WORDS["survivors_base"]], w[WORDS["survivors_base"] + 1])
 
         # Region ends by shift-and-add over the head bits, one bit per cycle.
         ends = {p: Signal(64 + _HEAD_BITS + 1, name=f"end_{p}", reset_less=True) for p in PLANES}
@@ -102,23 +107,27 @@ class CommandCheck(wiring.Component):
                          | (heads <= h) for h in range(MAX_HEADS))).all()
         rules = {
             Error.MAGIC: control[16:] != MAGIC,
-            Error.MODE: (control[:8] > max(Mode)) | (control[9:16] != 0),
+            # Bits 8..10 are last, fresh and causal; 11..15 are reserved.
+            Error.MODE: (control[:8] > max(Mode)) | (control[11:16] != 0),
             Error.L_RANGE: (keys == 0) | (keys > self._max_context),
             Error.ROWS_RANGE: (rows == 0) | (rows > keys),
             Error.D_RANGE: (dim == 0) | (dim > self._head_dim),
             Error.HEADS_RANGE: (heads == 0) | (heads > MAX_HEADS),
+            Error.LAYER_RANGE: layer >= MAX_LAYERS,
             Error.KEEP_RANGE: (token_keep == 0) | (token_keep > keys),
             Error.HEAD_KEEP_RANGE: (head_keep == 0) | (head_keep > heads),
-            Error.VALUE_KEEP_RANGE: (value_keep == 0) | (value_keep > one),
-            Error.THRESHOLD_RANGE: threshold > one,
+            Error.VALUE_KEEP_RANGE: (value_keep == 0) | (value_keep > 1 << VALUE_KEEP.frac),
+            Error.THRESHOLD_RANGE: threshold > 1 << PROB.frac,
             Error.SCALE_RANGE: ~scale_ok,
         }
         mask = self._data_bytes - 1
         for p in PLANES:
             extra = w[WORDS["out_row_stride"]] if p == "out" else Const(0, 32)
             rules[Error[f"ALIGN_{p.upper()}"]] = ((base(p)[:32] | stride(p) | extra) & mask) != 0
+        rules[Error.ALIGN_SURVIVORS] = (survivors[:32] & mask) != 0
         for p in PLANES:
             rules[Error[f"RANGE_{p.upper()}"]] = ends[p] > (1 << self._addr_bits)
+        rules[Error.RANGE_SURVIVORS] = survivors + self._survivor_bytes > (1 << self._addr_bits)
         order = sorted(rules)
         assert order == list(range(1, len(order) + 1)), "the rules must be the codes 1..n"
         failed = Signal(len(order), reset_less=True)
@@ -126,11 +135,13 @@ class CommandCheck(wiring.Component):
         result = self.result.p
         cmd = Signal(self._command, reset_less=True)
         decoded = Signal(self._command)
-        m.d.comb += [decoded.mode.eq(control[0]), decoded.last.eq(control[8]), decoded.keys.eq(keys),
-                     decoded.rows.eq(rows), decoded.head_dim.eq(dim), decoded.heads.eq(heads),
+        m.d.comb += [decoded.mode.eq(control[0]), decoded.last.eq(control[8]), decoded.fresh.eq(control[9]),
+                     decoded.causal.eq(control[10]), decoded.keys.eq(keys), decoded.rows.eq(rows),
+                     decoded.head_dim.eq(dim), decoded.heads.eq(heads), decoded.layer.eq(layer),
                      decoded.token_keep.eq(token_keep), decoded.head_keep.eq(head_keep),
                      decoded.value_keep.eq(value_keep), decoded.threshold.eq(threshold),
-                     decoded.out_row_stride.eq(w[WORDS["out_row_stride"]])]
+                     decoded.out_row_stride.eq(w[WORDS["out_row_stride"]]),
+                     decoded.survivors_base.eq(survivors)]
         for p in PLANES:
             m.d.comb += [decoded.base[p].eq(base(p)), decoded.stride[p].eq(stride(p))]
         for h in range(MAX_HEADS):

@@ -1,10 +1,10 @@
 """The command reader: a command record from DRAM in one AXI4 burst, checked, as a command stream."""
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.command import RECORD_BYTES, Error
+from golden.command import RECORD_BYTES, Error, survivor_bytes
 
 from ..fetcher.axi import BURST_INCR, AxiReadSignature
 from ..params import check_int, check_pow2
@@ -18,14 +18,16 @@ request_layout = data.StructLayout({"addr": 64})
 
 
 class RecordFetch(wiring.Component):
-    """Reads one command record (``RECORD_BYTES`` at ``addr``) as one INCR burst.
+    """Reads one command record (``RECORD_BYTES`` at ``addr``, ``RECORD_WORDS`` words) as one INCR burst.
 
     A request whose address is not a multiple of ``RECORD_BYTES`` or lies
     beyond the address space reads nothing and ends with ``ALIGN_CMD``; an
     R beat answered SLVERR or DECERR ends the record with ``CMD_READ`` (the
     burst is still read to its end, so the port is left clean). The words
-    of a failed record are zero. R beats shift into the record from the
-    top, so no beat needs a multiplexer.
+    of a failed record are zero. R beat ``i`` is written into record bits
+    ``i * data_bits`` on (a beat counter enables each slot), so the words no
+    rule reads (the reserved ones) drive nothing and synthesis drops their
+    flip-flops.
 
     Parameters
     ----------
@@ -63,6 +65,7 @@ class RecordFetch(wiring.Component):
         axi = self.m_axi
         addr = Signal(64, reset_less=True)
         words = Signal(record_layout.size, reset_less=True)
+        beat = Signal(range(self.beats), reset_less=True)
         error = Signal(ErrorCode)
         m.d.comb += [axi.araddr.eq(addr), axi.arlen.eq(self.beats - 1),
                      axi.arsize.eq((self._data_bits // 8 - 1).bit_length()), axi.arburst.eq(BURST_INCR),
@@ -75,7 +78,7 @@ class RecordFetch(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.request.ready.eq(1)
                 with m.If(self.request.valid):
-                    m.d.sync += [addr.eq(self.request.p.addr), words.eq(0), error.eq(Error.NONE)]
+                    m.d.sync += [addr.eq(self.request.p.addr), beat.eq(0), error.eq(Error.NONE)]
                     with m.If(misaligned):
                         m.d.sync += error.eq(Error.ALIGN_CMD)
                         m.next = "OFFER"
@@ -88,7 +91,7 @@ class RecordFetch(wiring.Component):
             with m.State("DATA"):
                 m.d.comb += [axi.rready.eq(1), self.beat.eq(axi.rvalid)]
                 with m.If(axi.rvalid):
-                    m.d.sync += words.eq(Cat(words[self._data_bits:], axi.rdata))
+                    m.d.sync += [words.word_select(beat, self._data_bits).eq(axi.rdata), beat.eq(beat + 1)]
                     with m.If(axi.rresp[1]):
                         m.d.sync += error.eq(Error.CMD_READ)
                     with m.If(axi.rlast):
@@ -117,6 +120,8 @@ class CommandReader(wiring.Component):
         Limits of the checks (the core's configuration).
     data_bits, addr_bits, id_bits : int
         The AXI4 read port.
+    survivor_bytes : int
+        Bytes of the survivor record (``golden.command.survivor_bytes(cfg)``).
 
     Members
     -------
@@ -130,10 +135,10 @@ class CommandReader(wiring.Component):
     Throughput: one command at a time (a few per layer: never the bottleneck).
     """
 
-    def __init__(self, *, max_context, head_dim, data_bits, addr_bits, id_bits):
+    def __init__(self, *, max_context, head_dim, data_bits, addr_bits, id_bits, survivor_bytes):
         self._fetch = RecordFetch(data_bits=data_bits, addr_bits=addr_bits, id_bits=id_bits)
         self._check = CommandCheck(max_context=max_context, head_dim=head_dim, data_bytes=data_bits // 8,
-                                   addr_bits=addr_bits)
+                                   addr_bits=addr_bits, survivor_bytes=survivor_bytes)
         super().__init__({
             "request": In(stream.Signature(request_layout)),
             "result": Out(self._check.result.signature),
@@ -166,7 +171,8 @@ class CommandReader(wiring.Component):
         return m
 
 
-def command_reader_from_config(cfg):
-    """The command reader of a ``SpattenConfig``."""
+def command_reader_from_config(cfg, *, id_bits=None):
+    """The command reader of a ``SpattenConfig`` (``id_bits`` defaults to ``cfg.axi_id_bits``)."""
     return CommandReader(max_context=cfg.max_context, head_dim=cfg.head_dim, data_bits=cfg.axi_data_bits,
-                         addr_bits=cfg.axi_addr_bits, id_bits=cfg.axi_id_bits)
+                         addr_bits=cfg.axi_addr_bits, id_bits=cfg.axi_id_bits if id_bits is None else id_bits,
+                         survivor_bytes=survivor_bytes(cfg))

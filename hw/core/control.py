@@ -11,7 +11,7 @@ from ..axi.read_arbiter import AxiReadArbiter
 from ..axi.write import AxiSignature, AxiWriteMaster, connect_channels
 from ..fetcher.axi import AxiReadSignature
 from .command_list import CommandList, finished_layout
-from .command_reader import CommandReader
+from .command_reader import command_reader_from_config
 from .counters import CounterBank
 from .regmap import ADDR_BITS, COUNTERS, register_map
 
@@ -56,7 +56,7 @@ class ControlPlane(wiring.Component):
     command : Out(stream.Signature(command layout))
     finished : In(stream.Signature(finished_layout))
     rows : In(stream.Signature({addr, data}))
-        Output rows of ``golden.command.out_row_bytes`` bytes.
+        Output rows and survivor record rows, ``golden.command.out_row_bytes`` bytes each.
     inc_<name> : In(32) for each of :data:`DATAPATH_COUNTERS`
     core_reset : Out(1)
     irq : Out(1)
@@ -68,9 +68,7 @@ class ControlPlane(wiring.Component):
                              f"not {cfg.axi_id_bits!r}")
         self._cfg = cfg
         self._regs = AxiLiteRegisters(registers=register_map(cfg), addr_bits=ADDR_BITS)
-        self._reader = CommandReader(max_context=cfg.max_context, head_dim=cfg.head_dim,
-                                     data_bits=cfg.axi_data_bits, addr_bits=cfg.axi_addr_bits,
-                                     id_bits=cfg.axi_id_bits - 1)
+        self._reader = command_reader_from_config(cfg, id_bits=cfg.axi_id_bits - 1)
         self._arbiter = AxiReadArbiter(masters=2, addr_bits=cfg.axi_addr_bits, data_bits=cfg.axi_data_bits,
                                        id_bits=cfg.axi_id_bits - 1)
         self._writer = AxiWriteMaster(addr_bits=cfg.axi_addr_bits, data_bits=cfg.axi_data_bits,
@@ -135,7 +133,9 @@ class ControlPlane(wiring.Component):
                                                           | status.error & regs.irq_enable.error)]
         cmd = walker.decoded
         m.d.comb += [regs.decoded_control.mode.eq(cmd.mode), regs.decoded_control.last.eq(cmd.last),
-                     regs.decoded_keys.eq(cmd.keys), regs.decoded_rows.eq(cmd.rows),
+                     regs.decoded_control.fresh.eq(cmd.fresh), regs.decoded_control.causal.eq(cmd.causal),
+                     regs.decoded_layer.eq(cmd.layer), regs.decoded_keys.eq(cmd.keys),
+                     regs.decoded_rows.eq(cmd.rows),
                      regs.decoded_head_dim.eq(cmd.head_dim), regs.decoded_heads.eq(cmd.heads),
                      regs.decoded_keep.token_keep.eq(cmd.token_keep),
                      regs.decoded_keep.head_keep.eq(cmd.head_keep)]

@@ -27,7 +27,7 @@ __all__ = ["ID", "VERSION", "ADDR_BITS", "COUNTERS", "register_map"]
 #: ``ID`` register: "SPAT" in ASCII.
 ID = 0x5350_4154
 #: ``VERSION``: major << 16 | minor of this register map.
-VERSION = 0x0001_0000
+VERSION = 0x0001_0001
 #: The map spans 4 KB.
 ADDR_BITS = 12
 
@@ -83,14 +83,16 @@ def register_map(cfg):
         Register("CMD_COUNT", 0x050, "rw", "commands in the list", bits=16),
         Register("IRQ_ENABLE", 0x054, "rw", "interrupt on STATUS.done / STATUS.error",
                  bits=2, fields=(Field("done", 0), Field("error", 1))),
-        Register("DECODED_CONTROL", 0x080, "ro", "last command read: mode and last flag",
-                 bits=9, fields=(Field("mode", 0, 8), Field("last", 8))),
+        Register("DECODED_CONTROL", 0x080, "ro", "last command read: mode, last, fresh and causal flags",
+                 bits=11, fields=(Field("mode", 0, 8), Field("last", 8), Field("fresh", 9),
+                                  Field("causal", 10))),
         Register("DECODED_KEYS", 0x084, "ro", "last command read: L", bits=32),
         Register("DECODED_ROWS", 0x088, "ro", "last command read: query rows", bits=32),
         Register("DECODED_HEAD_DIM", 0x08C, "ro", "last command read: D", bits=32),
         Register("DECODED_HEADS", 0x090, "ro", "last command read: heads", bits=32),
         Register("DECODED_KEEP", 0x094, "ro", "last command read: token and head keep counts",
                  fields=(Field("token_keep", 0, 16), Field("head_keep", 16, 16))),
+        Register("DECODED_LAYER", 0x098, "ro", "last command read: layer index", bits=32),
     ]
     regs += [Register(name, 0x100 + 8 * i, "counter", doc) for i, (name, doc) in enumerate(COUNTERS)]
     regs += [Register(f"LAYER_{name}", 0x200 + 8 * i, "counter", f"{doc}, last layer command")
