@@ -41,7 +41,7 @@ from .topk import topk
 
 __all__ = ["keep_start", "keep_ratio", "keep_count", "value_keep_code", "value_keep_count",
            "value_keep_count_code", "sat_add",
-           "token_importance", "head_importance", "prune", "topk_rows"]
+           "token_importance", "head_importance", "prune", "protect_mask", "prune_protected", "topk_rows"]
 
 
 def _fraction(name, value, lo_open=False):
@@ -147,6 +147,42 @@ def prune(scores, alive, k):
     keep = np.zeros_like(alive)
     keep[idx[topk(scores[idx], k)]] = True
     return keep
+
+
+def protect_mask(n, causal, sinks, recent):
+    """Tokens of an ``n``-token context never pruned: in a causal call the first ``sinks`` and the
+    newest ``recent`` (none otherwise)."""
+    n, sinks, recent = as_int("n", n), as_int("sinks", sinks), as_int("recent", recent)
+    if n < 0 or sinks < 0 or recent < 0:
+        raise ValueError(f"n, sinks and recent must be >= 0, not {n}, {sinks}, {recent}")
+    protect = np.zeros(n, dtype=bool)
+    if causal:
+        protect[:sinks] = True
+        protect[n - min(n, recent):] = True
+    return protect
+
+
+def prune_protected(scores, alive, k, protect):
+    """New alive mask of cascade token pruning: ``k`` survivors, the protected alive ones first.
+
+    Every protected alive element stays (counting towards ``k``; more of them
+    than ``k`` all stay); the rest of the quota goes to the other alive
+    elements with the largest scores (:func:`prune`). With ``alive.sum() <= k``
+    nothing is pruned.
+    """
+    alive = np.asarray(alive, dtype=bool)
+    protect = np.asarray(protect, dtype=bool)
+    if protect.shape != alive.shape:
+        raise ValueError(f"protect must have the shape of alive {alive.shape}, not {protect.shape}")
+    k = as_int("k", k)
+    if k < 0:
+        raise ValueError(f"k must be >= 0, not {k}")
+    if alive.sum() <= k:
+        return alive.copy()
+    protect = protect & alive
+    rest = alive & ~protect
+    k_rest = min(int(rest.sum()), max(0, k - int(protect.sum())))
+    return protect | prune(scores, rest, k_rest)
 
 
 def topk_rows(scores, k, mask=None):

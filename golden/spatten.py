@@ -71,7 +71,8 @@ import numpy as np
 
 from .fetch import refetch_rows, refetch_threshold_code
 from .formats import HEAD_IMPORTANCE, OUT_FRAC, PROB, TOKEN_IMPORTANCE, as_int
-from .pruning import keep_count, keep_ratio, prune, sat_add, topk_rows, value_keep_count
+from .pruning import (keep_count, keep_ratio, protect_mask, prune, prune_protected, sat_add, topk_rows,
+                      value_keep_count)
 from .pv import fold_token_scale, pv_acc, pv_output
 from .qk import qk_dot, qk_float, qk_scores, score_multiplier
 from .quant import TOKEN_SCALE_BITS, channel_scale, msb_only, quant_scale, quantize, row_bytes, token_scale
@@ -238,15 +239,8 @@ class SpattenAttention:
         if lq > 1 and not opt["token_prune_prefill"]:
             target = lk
         if self._token_alive.sum() > target:
-            alive = self._token_alive
-            protect = np.zeros(lk, dtype=bool)
-            if causal:
-                protect[:opt["token_protect_sinks"]] = True
-                protect[lk - min(lk, opt["token_protect_recent"]):] = True
-            protect &= alive
-            rest = alive & ~protect
-            k_rest = min(int(rest.sum()), max(0, target - int(protect.sum())))
-            self._token_alive = protect | prune(self._rank_key(causal), rest, k_rest)
+            protect = protect_mask(lk, causal, opt["token_protect_sinks"], opt["token_protect_recent"])
+            self._token_alive = prune_protected(self._rank_key(causal), self._token_alive, target, protect)
         cand = self._head_alive[layer] & (self._head_alive[layer - 1] if layer else True)
         target_h = keep_count(keep_ratio(layer, self._n_layers, cfg.head_prune_start,
                                          cfg.head_keep_final), self._n_heads)
