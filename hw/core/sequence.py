@@ -1,0 +1,387 @@
+"""The sequence state between layers: token and head importances, alive lists, cascade pruning."""
+
+from functools import reduce
+from operator import or_
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden.command import MAX_HEADS, MAX_LAYERS, SURVIVOR_HEADER_BITS, out_row_bytes
+from golden.formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE
+
+from ..fetcher.layouts import index_layout
+from ..params import check_int, check_pow2
+from .alive_list import AliveList
+from .layouts import importance_layout
+from .ranker import Ranker
+
+__all__ = ["SequenceState", "sequence_state_from_config", "layer_layout", "pruned_layout",
+           "head_importance_layout"]
+
+#: Heads the head ranker packs per beat at most (32 heads: a few beats).
+HEAD_LANES = 4
+
+
+def _keys_shape(max_context):
+    return unsigned(max_context.bit_length())
+
+
+def _heads_shape():
+    return unsigned(MAX_HEADS.bit_length())
+
+
+def layer_layout(*, max_context):
+    """What the core tells the sequence state of one (already checked) layer command."""
+    keys = _keys_shape(max_context)
+    return data.StructLayout({"fresh": 1, "causal": 1, "layer": range(MAX_LAYERS), "keys": keys,
+                              "heads": _heads_shape(), "token_keep": keys, "head_keep": _heads_shape()})
+
+
+def pruned_layout(*, max_context):
+    """A command's outcome: error (``KEYS_SHRINK``), the layer's heads, tokens alive and pruned."""
+    keys = _keys_shape(max_context)
+    return data.StructLayout({"error": 1, "head_alive": MAX_HEADS, "tokens_alive": keys,
+                              "tokens_pruned": keys, "heads_pruned": _heads_shape()})
+
+
+def head_importance_layout():
+    """One head's importance (``HEAD_IMPORTANCE`` codes) to add to its score."""
+    return data.StructLayout({"head": unsigned((MAX_HEADS - 1).bit_length()),
+                              "importance": unsigned(HEAD_IMPORTANCE.bits)})
+
+
+class SequenceState(wiring.Component):
+    """Tokens, importances and head lists of one sequence; cascade pruning of each layer command.
+
+    Bit-exact with ``golden.spatten.SpattenAttention`` (``_grow``, ``_prune`` with
+    ``golden.pruning.protect_mask`` and ``prune_protected``, the saturating
+    importance sums), with the keep counts of the command instead of the
+    schedule. Per ``layer`` beat, in order: ``fresh`` forgets the sequence
+    (no tokens, importances 0, every head alive in every layer, head scores
+    0); ``keys`` below the sequence's tokens without ``fresh`` is the error
+    ``KEYS_SHRINK`` (nothing changes, no survivor rows); tokens ``n..keys-1``
+    become alive with importance 0; if more than ``token_keep`` are alive, the
+    protected ones (causal: the first ``protect_sinks`` and the newest
+    ``protect_recent``) stay and the others are ranked by importance (a
+    :class:`.ranker.Ranker` of ``P = topk_parallelism``) for the rest of the
+    quota; the layer's head candidates (alive at this layer and at the one
+    before) beyond ``head_keep`` are ranked by score (a ranker of ``min(4,
+    P)`` lanes) and the result is stored as the layer's heads. Then the
+    survivor record (``golden.command.pack_survivors``) goes out on
+    ``survivors`` and the outcome on ``pruned``.
+
+    Parameters
+    ----------
+    max_context : int
+        Tokens of a sequence at most, 1..65536.
+    topk_parallelism : int
+        ``P`` of the token ranker, power of two in 2..64.
+    protect_sinks, protect_recent : int
+        0..max_context: tokens of a causal command never pruned
+        (``cfg.token_protect_sinks``, ``cfg.token_protect_recent``).
+    row_bits : int
+        Bits of one survivor record row, a multiple of 8 in 8..65536
+        (``8 * golden.command.out_row_bytes(cfg.head_dim, cfg.value_bits)``).
+
+    Members
+    -------
+    layer : In(stream of :func:`layer_layout`)
+        One beat per layer command, taken when idle and no importance, head
+        importance or alive request is offered (those go first).
+    survivors : Out(stream of ``{data: row_bits, last}``)
+        :attr:`survivor_rows` beats per good command: row ``r``'s bytes as a
+        little-endian integer. Registered.
+    pruned : Out(stream of :func:`pruned_layout`)
+        One beat per command, after its rows; ``tokens_pruned`` and
+        ``heads_pruned``: pruned by this command. Registered.
+    alive_request : In(stream.Signature(1))
+    alive : Out(stream of :func:`hw.fetcher.layouts.index_layout`)
+        Per request, the alive tokens below the last good command's ``keys``
+        ascending (:class:`.alive_list.AliveList`), for
+        ``hw.core.head.HeadDatapath.alive``.
+    importance : In(stream of :func:`hw.core.layouts.importance_layout`)
+        ``HeadDatapath.importance``: saturating add into the token's
+        importance; ``none`` beats add nothing.
+    head_importance : In(stream of :func:`head_importance_layout`)
+        Saturating add into the head's score.
+    busy : Out(1)
+        A command is under way or a list is being streamed.
+
+    Latency (no backpressure) of a command with ``n`` tokens before and
+    ``L = keys``: ``L - n + 1`` cycles to grow; if tokens are pruned, ``L`` to
+    find the candidates (``c`` of them), ``c + 3`` to feed the token ranker
+    and its ranking (``golden.topk_cycles``); ``3`` for the head candidates,
+    and if heads are pruned, up to ``heads + 2`` plus the head ranker; ``L`` to
+    write the alive list; then :attr:`survivor_rows` cycles of rows and the
+    ``pruned`` beat. Throughput: one importance, one head importance and one
+    alive index per cycle while idle.
+    """
+
+    def __init__(self, *, max_context, topk_parallelism, protect_sinks=0, protect_recent=0, row_bits):
+        self._max_context = check_int("max_context", max_context, 1, 65536)
+        self._parallelism = check_pow2("topk_parallelism", topk_parallelism, 2, 64)
+        self._sinks = check_int("protect_sinks", protect_sinks, 0, self._max_context)
+        self._recent = check_int("protect_recent", protect_recent, 0, self._max_context)
+        self._row_bits = check_int("row_bits", row_bits, 8, 65536)
+        if self._row_bits % 8:
+            raise ValueError(f"row_bits must be a multiple of 8 in 8..65536, not {row_bits!r}")
+        index = index_layout(index_bits=self.index_bits)
+        super().__init__({
+            "layer": In(stream.Signature(layer_layout(max_context=self._max_context))),
+            "survivors": Out(stream.Signature(data.StructLayout({"data": self._row_bits, "last": 1}))),
+            "pruned": Out(stream.Signature(pruned_layout(max_context=self._max_context))),
+            "alive_request": In(stream.Signature(1)),
+            "alive": Out(stream.Signature(index)),
+            "importance": In(stream.Signature(importance_layout(max_context=self._max_context))),
+            "head_importance": In(stream.Signature(head_importance_layout())),
+            "busy": Out(1),
+        })
+
+    max_context = property(lambda self: self._max_context)
+    topk_parallelism = property(lambda self: self._parallelism)
+    protect_sinks = property(lambda self: self._sinks)
+    protect_recent = property(lambda self: self._recent)
+    row_bits = property(lambda self: self._row_bits)
+
+    @property
+    def index_bits(self):
+        return max(1, (self._max_context - 1).bit_length())
+
+    @property
+    def survivor_rows(self):
+        """Rows of the survivor record (``golden.command.survivor_rows``)."""
+        return -(-(SURVIVOR_HEADER_BITS + self._max_context) // self._row_bits)
+
+    def _protected(self, cmd, i):
+        terms = ([i < self._sinks] if self._sinks else []) + ([i + self._recent >= cmd.keys] if self._recent else [])
+        return cmd.causal & reduce(or_, terms) if terms else Const(0)
+
+    def elaborate(self, platform):  # noqa: C901 (one sequencer: its states read top to bottom)
+        m = Module()
+        MC, KB = self._max_context, self._max_context.bit_length()
+        m.submodules.tokens = tr = Ranker(n_max=MC, parallelism=self._parallelism,
+                                          score_bits=TOKEN_IMPORTANCE.bits)
+        m.submodules.heads = hr = Ranker(n_max=MAX_HEADS, parallelism=min(HEAD_LANES, self._parallelism),
+                                         score_bits=HEAD_IMPORTANCE.bits)
+        m.submodules.alive_list = al = AliveList(max_context=MC)
+        wiring.connect(m, wiring.flipped(self.alive_request), al.request)
+        wiring.connect(m, al.alive, wiring.flipped(self.alive))
+
+        def memory(name, shape, depth, reads=1):
+            mem = m.submodules[name] = Memory(shape=unsigned(shape), depth=depth, init=[])
+            return (mem.write_port(), *[mem.read_port(transparent_for=()) for _ in range(reads)])
+
+        imp_wr, imp_rd = memory("importance_mem", TOKEN_IMPORTANCE.bits, MC)
+        cand_wr, cand_rd = memory("candidate_mem", self.index_bits, MC)
+        ha_wr, ha_rd, ha_prev_rd = memory("head_alive_mem", MAX_HEADS, MAX_LAYERS, reads=2)
+
+        cmd = Signal(self.layer.p.shape(), reset_less=True)
+        n_tok, alive_cnt, alive_before = Signal(KB), Signal(KB), Signal(KB)
+        alive = Signal(MC)                  # token j alive (j < n_tok)
+        i, nc, npro, pos = Signal(KB), Signal(KB), Signal(KB), Signal(KB)
+        head_valid = Signal(MAX_LAYERS)     # the layer's head list is stored (else: all alive)
+        head_score = Array(Signal(HEAD_IMPORTANCE.bits, name=f"head_score_{h}") for h in range(MAX_HEADS))
+        cand_head = Array(Signal(5, name=f"cand_head_{h}") for h in range(MAX_HEADS))
+        cand_h, keep_h = Signal(MAX_HEADS), Signal(MAX_HEADS)
+        h, hc, heads_pruned = Signal(range(MAX_HEADS + 1)), Signal(range(MAX_HEADS + 1)), Signal(_heads_shape())
+        hcnt = Signal(_heads_shape())
+        m.d.comb += hcnt.eq(sum(cand_h[j] for j in range(MAX_HEADS)))
+        idle = Signal()
+        m.d.comb += self.busy.eq(~idle | al.busy)
+
+        # ---- importances: read-modify-write, one beat per cycle ----
+        # The read is a cycle ahead of the write: a beat naming the token of the beat
+        # just before takes that beat's sum instead of the memory's stale word.
+        ib, hb = self.importance, self.head_importance
+        take = ib.valid & ib.ready & ~ib.p.none
+        rmw_v, fwd, rmw_tok = Signal(), Signal(), Signal(self.index_bits, reset_less=True)
+        rmw_add, rmw_sum = (Signal(TOKEN_IMPORTANCE.bits, reset_less=True) for _ in range(2))
+        m.d.sync += [rmw_v.eq(take), fwd.eq(take & rmw_v & (ib.p.token == rmw_tok)), rmw_tok.eq(ib.p.token),
+                     rmw_add.eq(ib.p.importance), rmw_sum.eq(imp_wr.data)]
+        total = Mux(fwd, rmw_sum, imp_rd.data) + rmw_add
+        m.d.comb += [imp_rd.addr.eq(ib.p.token), imp_rd.en.eq(1),
+                     imp_wr.addr.eq(rmw_tok), imp_wr.en.eq(rmw_v),
+                     imp_wr.data.eq(Mux(total > TOKEN_IMPORTANCE.max_int, TOKEN_IMPORTANCE.max_int, total))]
+        h_total = head_score[hb.p.head] + hb.p.importance
+        with m.If(hb.valid & hb.ready):
+            m.d.sync += head_score[hb.p.head].eq(
+                Mux(h_total > HEAD_IMPORTANCE.max_int, HEAD_IMPORTANCE.max_int, h_total))
+
+        # ---- head lists: this layer's and the previous layer's (a layer without one: all alive) ----
+        prev_layer = Signal(range(MAX_LAYERS))
+        m.d.comb += [prev_layer.eq(cmd.layer - 1), ha_rd.addr.eq(cmd.layer), ha_prev_rd.addr.eq(prev_layer),
+                     ha_wr.addr.eq(cmd.layer), ha_wr.data.eq(keep_h)]
+        ones = Const((1 << MAX_HEADS) - 1, MAX_HEADS)
+        cur = Mux(head_valid.bit_select(cmd.layer, 1), ha_rd.data, ones)
+        prev = Mux((cmd.layer == 0) | ~head_valid.bit_select(prev_layer, 1), ones, ha_prev_rd.data)
+        heads_mask = Signal(MAX_HEADS)
+        m.d.comb += heads_mask.eq((Const(1, MAX_HEADS + 1) << cmd.heads) - 1)
+
+        # ---- the survivor record: head mask | alive count (32 bits) | token bitmap ----
+        R, RB = self.survivor_rows, self._row_bits
+        record = Cat(keep_h, alive_cnt, Const(0, 32 - KB), alive, Const(0, R * RB - SURVIVOR_HEADER_BITS - MC))
+        row = Signal(range(R + 1))
+        s, pr = self.survivors, self.pruned
+
+        def outcome(error):
+            m.d.sync += [pr.valid.eq(1), pr.p.error.eq(error), pr.p.head_alive.eq(Mux(error, 0, keep_h)),
+                         pr.p.tokens_alive.eq(alive_cnt),
+                         pr.p.tokens_pruned.eq(Mux(error, 0, alive_before - alive_cnt)),
+                         pr.p.heads_pruned.eq(Mux(error, 0, heads_pruned))]
+            m.next = "PRUNED"
+
+        # Token feed: positions -> candidate tokens -> importances, both reads held on a stall.
+        va, la, vb, lb = Signal(), Signal(), Signal(), Signal()
+        advance = ~vb | tr.scores.ready
+        set_v = Signal()
+        m.d.sync += set_v.eq(0)
+        with m.If(set_v):
+            m.d.sync += [alive.bit_select(cand_rd.data, 1).eq(1), alive_cnt.eq(alive_cnt + 1)]
+        m.d.comb += [cand_rd.addr.eq(pos), cand_rd.en.eq(1), cand_wr.addr.eq(nc), cand_wr.data.eq(i)]
+
+        here = alive.bit_select(i, 1)
+        protect = self._protected(cmd, i)
+        avail = Signal(KB)
+        m.d.comb += avail.eq(Mux(cmd.token_keep > npro, cmd.token_keep - npro, 0))
+        k_rest = Mux(avail < nc, avail, nc)
+        kept_head = Signal(5)
+        m.d.comb += kept_head.eq(cand_head[hr.kept.p.value])
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += [idle.eq(1), ib.ready.eq(1), hb.ready.eq(1), al.allow.eq(1),
+                             self.layer.ready.eq(~rmw_v & ~ib.valid & ~hb.valid & ~self.alive_request.valid
+                                                 & ~al.busy)]
+                lp = self.layer.p
+                with m.If(self.layer.valid & self.layer.ready):
+                    m.d.sync += cmd.eq(lp)
+                    with m.If(~lp.fresh & (lp.keys < n_tok)):
+                        outcome(1)
+                    with m.Else():
+                        m.d.sync += i.eq(Mux(lp.fresh, 0, n_tok))
+                        with m.If(lp.fresh):
+                            m.d.sync += [alive.eq(0), alive_cnt.eq(0), head_valid.eq(0),
+                                         *[score.eq(0) for score in head_score]]
+                        m.next = "GROW"
+
+            with m.State("GROW"):
+                with m.If(i < cmd.keys):
+                    m.d.comb += [imp_wr.addr.eq(i), imp_wr.data.eq(0), imp_wr.en.eq(1)]
+                    m.d.sync += [alive.bit_select(i, 1).eq(1), alive_cnt.eq(alive_cnt + 1), i.eq(i + 1)]
+                with m.Else():
+                    m.d.sync += [n_tok.eq(cmd.keys), alive_before.eq(alive_cnt), i.eq(0), nc.eq(0),
+                                 npro.eq(0)]
+                    with m.If(alive_cnt > cmd.token_keep):
+                        m.next = "CANDIDATES"
+                    with m.Else():
+                        m.next = "HEADS"
+
+            # The unprotected alive tokens become candidates (and provisionally dead).
+            with m.State("CANDIDATES"):
+                with m.If(here & ~protect):
+                    m.d.comb += cand_wr.en.eq(1)
+                    m.d.sync += [nc.eq(nc + 1), alive.bit_select(i, 1).eq(0)]
+                with m.If(here & protect):
+                    m.d.sync += npro.eq(npro + 1)
+                m.d.sync += i.eq(i + 1)
+                with m.If(i == cmd.keys - 1):
+                    m.next = "TOKEN_REQUEST"
+
+            with m.State("TOKEN_REQUEST"):
+                m.d.sync += [alive_cnt.eq(npro), pos.eq(0), va.eq(0), vb.eq(0)]
+                m.d.comb += [tr.request.p.n.eq(nc), tr.request.p.k.eq(k_rest)]
+                with m.If(k_rest == 0):
+                    m.next = "HEADS"
+                with m.Else():
+                    m.d.comb += tr.request.valid.eq(1)
+                    with m.If(tr.request.ready):
+                        m.next = "TOKEN_FEED"
+
+            with m.State("TOKEN_FEED"):
+                issue = pos < nc
+                m.d.comb += [cand_rd.en.eq(advance), imp_rd.addr.eq(cand_rd.data), imp_rd.en.eq(advance),
+                             tr.scores.valid.eq(vb), tr.scores.p.value.eq(imp_rd.data),
+                             tr.scores.p.last.eq(lb)]
+                with m.If(advance):
+                    m.d.sync += [va.eq(issue), la.eq(pos == nc - 1), vb.eq(va), lb.eq(la),
+                                 pos.eq(pos + issue)]
+                with m.If(vb & lb & tr.scores.ready):
+                    m.next = "TOKEN_KEPT"
+
+            # Kept positions -> their tokens come back to life (set_v, a cycle later).
+            with m.State("TOKEN_KEPT"):
+                k = tr.kept
+                m.d.comb += [k.ready.eq(1), cand_rd.addr.eq(k.p.value)]
+                m.d.sync += set_v.eq(k.valid & ~k.p.none)
+                with m.If(k.valid & k.p.last):
+                    m.next = "HEADS"
+
+            with m.State("HEADS"):
+                m.d.sync += cand_h.eq(cur & prev & heads_mask)
+                m.next = "HEAD_DECIDE"
+
+            with m.State("HEAD_DECIDE"):
+                m.d.comb += [hr.request.p.n.eq(hcnt), hr.request.p.k.eq(cmd.head_keep)]
+                m.d.sync += [h.eq(0), hc.eq(0), keep_h.eq(0), heads_pruned.eq(hcnt - cmd.head_keep)]
+                with m.If(hcnt > cmd.head_keep):
+                    m.d.comb += hr.request.valid.eq(1)
+                    with m.If(hr.request.ready):
+                        m.next = "HEAD_FEED"
+                with m.Else():
+                    m.d.sync += [keep_h.eq(cand_h), heads_pruned.eq(0)]
+                    m.next = "HEAD_STORE"
+
+            with m.State("HEAD_FEED"):
+                c = cand_h.bit_select(h, 1)
+                last = (cand_h >> (h + 1)) == 0
+                m.d.comb += [hr.scores.valid.eq(c), hr.scores.p.value.eq(head_score[h]),
+                             hr.scores.p.last.eq(last)]
+                with m.If(~c | hr.scores.ready):
+                    m.d.sync += h.eq(h + 1)
+                    with m.If(c):
+                        m.d.sync += [cand_head[hc].eq(h), hc.eq(hc + 1)]
+                        with m.If(last):
+                            m.next = "HEAD_KEPT"
+
+            with m.State("HEAD_KEPT"):
+                k = hr.kept
+                m.d.comb += k.ready.eq(1)
+                with m.If(k.valid & ~k.p.none):
+                    m.d.sync += keep_h.bit_select(kept_head, 1).eq(1)
+                with m.If(k.valid & k.p.last):
+                    m.next = "HEAD_STORE"
+
+            with m.State("HEAD_STORE"):
+                m.d.comb += [ha_wr.en.eq(1), al.clear.eq(1)]
+                m.d.sync += [head_valid.bit_select(cmd.layer, 1).eq(1), i.eq(0), row.eq(0)]
+                m.next = "LIST"
+
+            with m.State("LIST"):
+                m.d.comb += [al.push.eq(here), al.push_index.eq(i)]
+                m.d.sync += i.eq(i + 1)
+                with m.If(i == cmd.keys - 1):
+                    m.next = "ROWS"
+
+            with m.State("ROWS"):
+                with m.If(~s.valid | s.ready):
+                    with m.If(row < R):
+                        m.d.sync += [s.valid.eq(1), s.p.data.eq(record.word_select(row, RB)),
+                                     s.p.last.eq(row == R - 1), row.eq(row + 1)]
+                    with m.Else():
+                        m.d.sync += s.valid.eq(0)
+                        outcome(0)
+
+            with m.State("PRUNED"):
+                with m.If(pr.ready):
+                    m.d.sync += pr.valid.eq(0)
+                    m.next = "IDLE"
+        return m
+
+
+def sequence_state_from_config(cfg):
+    """The sequence state of one :class:`gen.config.SpattenConfig`."""
+    return SequenceState(max_context=cfg.max_context, topk_parallelism=cfg.topk_parallelism,
+                         protect_sinks=cfg.token_protect_sinks, protect_recent=cfg.token_protect_recent,
+                         row_bits=8 * out_row_bytes(cfg.head_dim, cfg.value_bits))

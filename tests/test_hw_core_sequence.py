@@ -1,0 +1,270 @@
+# amaranth: UnusedElaboratable=no
+"""The sequence state and cascade pruning (hw/core/sequence.py) against golden, in Amaranth's simulator."""
+
+import random
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from amaranth.hdl import Fragment
+
+from golden.command import MAX_HEADS, MAX_LAYERS, out_row_bytes, pack_survivors, survivor_rows
+from golden.formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE
+from golden.pruning import protect_mask, prune, prune_protected, sat_add
+from hw.core.sequence import SequenceState, sequence_state_from_config
+from sim.amaranth_streams import run, stream_get, stream_put
+from sim.streams import random_pause
+
+
+@dataclass(frozen=True)
+class Layer:
+    fresh: bool
+    causal: bool
+    layer: int
+    keys: int
+    heads: int
+    token_keep: int
+    head_keep: int
+
+
+class Reference:
+    """The sequence state of golden.spatten.SpattenAttention, with the command's keep counts."""
+
+    def __init__(self, cfg, sinks, recent):
+        self.cfg, self.sinks, self.recent = cfg, sinks, recent
+        self.alive_list = []
+        self.reset()
+
+    def reset(self):
+        self.alive = np.zeros(0, dtype=bool)
+        self.imp = np.zeros(0, dtype=np.int64)
+        self.head_alive = {}
+        self.head_score = np.zeros(MAX_HEADS, dtype=np.int64)
+
+    def add(self, token, value):
+        self.imp[token] = sat_add(self.imp[token:token + 1], [value], TOKEN_IMPORTANCE)[0]
+
+    def add_head(self, head, value):
+        self.head_score[head] = sat_add(self.head_score[head:head + 1], [value], HEAD_IMPORTANCE)[0]
+
+    def step(self, c):
+        """``(rows, pruned)`` of command ``c``: survivor rows (bytes), the pruned beat's fields."""
+        if c.fresh:
+            self.reset()
+        n = self.alive.size
+        if c.keys < n:
+            return [], {"error": 1, "head_alive": 0, "tokens_alive": int(self.alive.sum()),
+                        "tokens_pruned": 0, "heads_pruned": 0}
+        self.alive = np.concatenate([self.alive, np.ones(c.keys - n, dtype=bool)])
+        self.imp = np.concatenate([self.imp, np.zeros(c.keys - n, dtype=np.int64)])
+        before = int(self.alive.sum())
+        protect = protect_mask(c.keys, c.causal, self.sinks, self.recent)
+        self.alive = prune_protected(self.imp, self.alive, c.token_keep, protect)
+        ones = np.ones(MAX_HEADS, dtype=bool)
+        cand = self.head_alive.get(c.layer, ones) & (self.head_alive.get(c.layer - 1, ones) if c.layer else ones)
+        cand &= np.arange(MAX_HEADS) < c.heads
+        kept = prune(self.head_score, cand, c.head_keep) if cand.sum() > c.head_keep else cand
+        self.head_alive[c.layer] = kept
+        self.alive_list = [int(j) for j in np.flatnonzero(self.alive)]
+        rows = [raw for _, raw in pack_survivors(self.cfg, kept[:c.heads], self.alive)]
+        return rows, {"error": 0, "head_alive": sum(1 << h for h in np.flatnonzero(kept)),
+                      "tokens_alive": int(self.alive.sum()), "tokens_pruned": before - int(self.alive.sum()),
+                      "heads_pruned": int(cand.sum() - kept.sum())}
+
+
+def _cfg(max_context, head_dim, value_bits=8):
+    return SimpleNamespace(max_context=max_context, head_dim=head_dim, value_bits=value_bits, axi_data_bits=32)
+
+
+def _importance(rng, fmt):
+    r = rng.random()
+    if r < 0.1:
+        return fmt.max_int - rng.randrange(4)
+    if r < 0.25:
+        return rng.randrange(fmt.max_int // 4, fmt.max_int // 2)
+    if r < 0.35:
+        return rng.randrange(4)     # ties
+    return rng.randrange(1 << 16)
+
+
+def _commands(rng, max_context, count):
+    """A random run of layer commands: sequences (fresh), growth, pruning, a few keys shrinks."""
+    n, layer, heads = 0, 0, 1
+    out = []
+    for _ in range(count):
+        fresh = n == 0 or rng.random() < 0.15
+        if fresh:
+            n, layer, heads = 0, rng.randrange(3), rng.choice([1, 2, 5, 12, MAX_HEADS])
+        else:
+            layer = rng.choice([layer + 1, layer + 1, 0, rng.randrange(MAX_LAYERS)]) % MAX_LAYERS
+            if rng.random() < 0.1:
+                heads = rng.randint(1, MAX_HEADS)
+        if not fresh and n > 1 and rng.random() < 0.1:
+            keys = rng.randrange(1, n)          # KEYS_SHRINK
+        else:
+            keys = min(max_context, max(1, n + rng.choice([0, 0, 1, 1, 3, rng.randrange(max_context)])))
+        token_keep = rng.choice([keys, rng.randint(1, keys), rng.randint(max(1, keys // 2), keys)])
+        head_keep = rng.choice([heads, rng.randint(1, heads)])
+        out.append(Layer(fresh, rng.random() < 0.5, layer, keys, heads, token_keep, head_keep))
+        if keys >= n or fresh:
+            n = keys
+    return out
+
+
+CASES = [  # max_context, P, sinks, recent, head_dim, seed
+    (16, 2, 0, 0, 2, 1),
+    (24, 4, 2, 3, 1, 2),
+    (32, 4, 1, 5, 4, 3),
+    (64, 8, 4, 2, 8, 4),
+]
+
+
+@pytest.mark.parametrize("max_context,P,sinks,recent,head_dim,seed", CASES)
+def test_sequence_state_vs_golden(max_context, P, sinks, recent, head_dim, seed):
+    """Random command runs with importances between them, random stalls: rows, outcomes and lists exact."""
+    cfg = _cfg(max_context, head_dim)
+    dut = SequenceState(max_context=max_context, topk_parallelism=P, protect_sinks=sinks,
+                        protect_recent=recent, row_bits=8 * out_row_bytes(cfg.head_dim, cfg.value_bits))
+    assert dut.survivor_rows == survivor_rows(cfg)
+    rng = random.Random(seed)
+    ref = Reference(cfg, sinks, recent)
+    commands = _commands(rng, max_context, 40)
+    label = f"seed={seed} max_context={max_context} P={P} sinks={sinks} recent={recent}"
+    checked = {"rows": 0, "pruned": 0, "alive": 0, "errors": 0, "tokens_pruned": 0, "heads_pruned": 0}
+
+    async def bench(ctx):
+        put_pause, get_pause = random_pause(random.Random(seed), 0.3), random_pause(random.Random(seed + 1), 0.3)
+        for step, c in enumerate(commands):
+            where = f"{label} command {step} {c}"
+            # Importances of a few head jobs over the alive list (a job's list may be empty).
+            for _ in range(rng.randrange(4)):
+                tokens = [t for t in ref.alive_list if rng.random() < 0.8]
+                beats = [(t, _importance(rng, TOKEN_IMPORTANCE), 1, 0) for t in tokens] or [(0, 0, 1, 1)]
+                beats = [(t, v, int(j == len(beats) - 1), none) for j, (t, v, _, none) in enumerate(beats)]
+                for t, v, last, none in beats:
+                    await stream_put(ctx, dut.importance, {"token": t, "importance": v, "last": last,
+                                                           "none": none}, pause=put_pause)
+                    if not none:
+                        ref.add(t, v)
+            for _ in range(rng.randrange(6)):
+                h, v = rng.randrange(MAX_HEADS), _importance(rng, HEAD_IMPORTANCE)
+                await stream_put(ctx, dut.head_importance, {"head": h, "importance": v}, pause=put_pause)
+                ref.add_head(h, v)
+            want_rows, want = ref.step(c)
+            await stream_put(ctx, dut.layer, c.__dict__, pause=put_pause)
+            for r, raw in enumerate(want_rows):
+                beat = await stream_get(ctx, dut.survivors, pause=get_pause)
+                got = int(beat.data).to_bytes(len(raw), "little")
+                assert got == raw, f"{where}: row {r} {got.hex()} != {raw.hex()}"
+                assert beat.last == (r == len(want_rows) - 1), f"{where}: row {r} last"
+                checked["rows"] += 1
+            beat = await stream_get(ctx, dut.pruned, pause=get_pause)
+            got = {name: int(getattr(beat, name)) for name in want}
+            assert got == want, f"{where}: pruned {got} != {want}"
+            checked["pruned"] += 1
+            checked["errors"] += want["error"]
+            checked["tokens_pruned"] += want["tokens_pruned"]
+            checked["heads_pruned"] += want["heads_pruned"]
+            await stream_put(ctx, dut.alive_request, 0, pause=put_pause)
+            got = []
+            while True:
+                beat = await stream_get(ctx, dut.alive, pause=get_pause)
+                if beat.none:
+                    assert beat.last, f"{where}: none without last"
+                else:
+                    got.append(int(beat.index))
+                if beat.last:
+                    break
+            assert got == ref.alive_list, f"{where}: alive {got} != {ref.alive_list}"
+            checked["alive"] += 1
+
+    run(dut, bench, deadline_cycles=400_000)
+    # The run exercised what it claims: errors, token and head pruning happened.
+    assert checked["errors"] > 0 and checked["tokens_pruned"] > 0 and checked["heads_pruned"] > 0, \
+        f"{label}: {checked}"
+
+
+def test_importance_and_alive_rates():
+    """Importances go in one per cycle (the same token twice in a row included); a list streams one per cycle."""
+    cfg = _cfg(32, 2)
+    dut = SequenceState(max_context=32, topk_parallelism=4, row_bits=8 * out_row_bytes(2, 8))
+    rng = random.Random(7)
+    ref = Reference(cfg, 0, 0)
+    c = Layer(True, False, 0, 32, 1, 32, 1)
+    beats = [(t, _importance(rng, TOKEN_IMPORTANCE)) for t in [3, 3, 3, 4, 3, 5, 5, 31, 0, 31, 31] * 3]
+
+    async def bench(ctx):
+        await stream_put(ctx, dut.layer, c.__dict__)
+        ref.step(c)
+        for _ in range(survivor_rows(cfg)):
+            await stream_get(ctx, dut.survivors)
+        await stream_get(ctx, dut.pruned)
+        start = ctx.get(cycle)
+        for t, v in beats:
+            await stream_put(ctx, dut.importance, {"token": t, "importance": v, "last": 0, "none": 0})
+            ref.add(t, v)
+        assert ctx.get(cycle) - start == len(beats), "importances must go in one per cycle"
+        # Prune to the importances just added: the survivors say whether every sum landed.
+        keep = Layer(False, False, 1, 32, 1, 5, 1)
+        want_rows, want = ref.step(keep)
+        await stream_put(ctx, dut.layer, keep.__dict__)
+        for raw in want_rows:
+            assert int((await stream_get(ctx, dut.survivors)).data).to_bytes(len(raw), "little") == raw
+        beat = await stream_get(ctx, dut.pruned)
+        assert int(beat.tokens_alive) == 5 and int(beat.tokens_pruned) == 27
+        await stream_put(ctx, dut.alive_request, 0)
+        ctx.set(dut.alive.ready, 1)
+        start, got = ctx.get(cycle), []
+        while True:
+            await ctx.tick()
+            if ctx.get(dut.alive.valid):
+                got.append(ctx.get(dut.alive.p.index))
+                if ctx.get(dut.alive.p.last):
+                    break
+        assert got == ref.alive_list
+        assert ctx.get(cycle) - start <= len(got) + 2, "the alive list must stream one index per cycle"
+
+    from amaranth.hdl import Module, Signal
+    cycle = Signal(32)
+    top = Module()
+    top.submodules.dut = dut
+    top.d.sync += cycle.eq(cycle + 1)
+    run(top, bench)
+
+
+def test_empty_alive_list():
+    """Before any command the list is empty: one beat with none and last."""
+    dut = SequenceState(max_context=16, topk_parallelism=2, row_bits=16)
+
+    async def bench(ctx):
+        await stream_put(ctx, dut.alive_request, 0)
+        beat = await stream_get(ctx, dut.alive)
+        assert beat.none and beat.last
+
+    run(dut, bench)
+
+
+def test_sequence_state_from_config():
+    from gen.config import PRESETS
+
+    cfg = PRESETS["tiny"]
+    dut = sequence_state_from_config(cfg)
+    assert dut.max_context == cfg.max_context and dut.topk_parallelism == cfg.topk_parallelism
+    assert dut.survivor_rows == survivor_rows(cfg)
+    assert dut.row_bits == 8 * out_row_bytes(cfg.head_dim, cfg.value_bits)
+    Fragment.get(dut, None)     # elaborates (and so is used)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"max_context": 0}, "max_context must be in 1..65536, not 0"),
+    ({"topk_parallelism": 3}, "topk_parallelism must be a power of two in 2..64, not 3"),
+    ({"protect_sinks": 17}, "protect_sinks must be in 0..16, not 17"),
+    ({"protect_recent": -1}, "protect_recent must be in 0..16, not -1"),
+    ({"row_bits": 12}, "row_bits must be a multiple of 8 in 8..65536, not 12"),
+    ({"row_bits": 0}, "row_bits must be in 8..65536, not 0"),
+])
+def test_sequence_state_wrong(kwargs, message):
+    args = {"max_context": 16, "topk_parallelism": 2, "row_bits": 16, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        SequenceState(**args)
