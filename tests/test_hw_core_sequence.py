@@ -189,10 +189,10 @@ def test_importance_and_alive_rates():
     """Importances go in one per cycle (the same token twice in a row included); a list streams one per cycle."""
     cfg = _cfg(32, 2)
     dut = SequenceState(max_context=32, topk_parallelism=4, row_bits=8 * out_row_bytes(2, 8))
-    rng = random.Random(7)
     ref = Reference(cfg, 0, 0)
     c = Layer(True, False, 0, 32, 1, 32, 1)
-    beats = [(t, _importance(rng, TOKEN_IMPORTANCE)) for t in [3, 3, 3, 4, 3, 5, 5, 31, 0, 31, 31] * 3]
+    # Back-to-back beats of one token: a lost update would let token 4 or 5 outrank 3 and 31.
+    beats = [(3, 100)] * 3 + [(4, 250), (5, 120), (5, 119), (0, 7)] + [(31, 50)] * 6 + [(4, 1), (3, 0)]
 
     async def bench(ctx):
         await stream_put(ctx, dut.layer, c.__dict__)
@@ -206,13 +206,14 @@ def test_importance_and_alive_rates():
             ref.add(t, v)
         assert ctx.get(cycle) - start == len(beats), "importances must go in one per cycle"
         # Prune to the importances just added: the survivors say whether every sum landed.
-        keep = Layer(False, False, 1, 32, 1, 5, 1)
+        keep = Layer(False, False, 1, 32, 1, 2, 1)
         want_rows, want = ref.step(keep)
+        assert ref.alive_list == [3, 31]
         await stream_put(ctx, dut.layer, keep.__dict__)
         for raw in want_rows:
             assert int((await stream_get(ctx, dut.survivors)).data).to_bytes(len(raw), "little") == raw
         beat = await stream_get(ctx, dut.pruned)
-        assert int(beat.tokens_alive) == 5 and int(beat.tokens_pruned) == 27
+        assert int(beat.tokens_alive) == 2 and int(beat.tokens_pruned) == 30
         await stream_put(ctx, dut.alive_request, 0)
         ctx.set(dut.alive.ready, 1)
         start, got = ctx.get(cycle), []

@@ -3,19 +3,21 @@
 from functools import reduce
 from operator import or_
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.command import MAX_HEADS, MAX_LAYERS, SURVIVOR_HEADER_BITS, out_row_bytes
-from golden.formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE
+from golden.formats import TOKEN_IMPORTANCE
 
 from ..fetcher.layouts import index_layout
 from ..params import check_int, check_pow2
 from .alive_list import AliveList
+from .head_pruning import HEAD_COUNT_BITS, HeadPruning, head_importance_layout
 from .layouts import importance_layout
 from .ranker import Ranker
+from .token_importance import TokenImportance
 
 __all__ = ["SequenceState", "sequence_state_from_config", "layer_layout", "pruned_layout",
            "head_importance_layout"]
@@ -29,7 +31,7 @@ def _keys_shape(max_context):
 
 
 def _heads_shape():
-    return unsigned(MAX_HEADS.bit_length())
+    return unsigned(HEAD_COUNT_BITS)
 
 
 def layer_layout(*, max_context):
@@ -44,12 +46,6 @@ def pruned_layout(*, max_context):
     keys = _keys_shape(max_context)
     return data.StructLayout({"error": 1, "head_alive": MAX_HEADS, "tokens_alive": keys,
                               "tokens_pruned": keys, "heads_pruned": _heads_shape()})
-
-
-def head_importance_layout():
-    """One head's importance (``HEAD_IMPORTANCE`` codes) to add to its score."""
-    return data.StructLayout({"head": unsigned((MAX_HEADS - 1).bit_length()),
-                              "importance": unsigned(HEAD_IMPORTANCE.bits)})
 
 
 class SequenceState(wiring.Component):
@@ -161,98 +157,63 @@ class SequenceState(wiring.Component):
     def elaborate(self, platform):  # noqa: C901 (one sequencer: its states read top to bottom)
         m = Module()
         MC, KB = self._max_context, self._max_context.bit_length()
-        m.submodules.tokens = tr = Ranker(n_max=MC, parallelism=self._parallelism,
+        m.submodules.importance = imp = TokenImportance(max_context=MC)
+        m.submodules.rank = rank = Ranker(n_max=MC, parallelism=self._parallelism,
                                           score_bits=TOKEN_IMPORTANCE.bits)
-        m.submodules.heads = hr = Ranker(n_max=MAX_HEADS, parallelism=min(HEAD_LANES, self._parallelism),
-                                         score_bits=HEAD_IMPORTANCE.bits)
+        m.submodules.heads = heads = HeadPruning(parallelism=min(HEAD_LANES, self._parallelism))
         m.submodules.alive_list = al = AliveList(max_context=MC)
+        wiring.connect(m, wiring.flipped(self.importance), imp.add)
+        wiring.connect(m, wiring.flipped(self.head_importance), heads.head_importance)
         wiring.connect(m, wiring.flipped(self.alive_request), al.request)
         wiring.connect(m, al.alive, wiring.flipped(self.alive))
-
-        def memory(name, shape, depth, reads=1):
-            mem = m.submodules[name] = Memory(shape=unsigned(shape), depth=depth, init=[])
-            return (mem.write_port(), *[mem.read_port(transparent_for=()) for _ in range(reads)])
-
-        imp_wr, imp_rd = memory("importance_mem", TOKEN_IMPORTANCE.bits, MC)
-        cand_wr, cand_rd = memory("candidate_mem", self.index_bits, MC)
-        ha_wr, ha_rd, ha_prev_rd = memory("head_alive_mem", MAX_HEADS, MAX_LAYERS, reads=2)
+        m.submodules.candidate_mem = cand_mem = Memory(shape=unsigned(self.index_bits), depth=MC, init=[])
+        cand_wr, cand_rd = cand_mem.write_port(), cand_mem.read_port(transparent_for=())
 
         cmd = Signal(self.layer.p.shape(), reset_less=True)
+        m.d.comb += [heads.layer.eq(cmd.layer), heads.heads.eq(cmd.heads), heads.head_keep.eq(cmd.head_keep)]
         n_tok, alive_cnt, alive_before = Signal(KB), Signal(KB), Signal(KB)
         alive = Signal(MC)                  # token j alive (j < n_tok)
         i, nc, npro, pos = Signal(KB), Signal(KB), Signal(KB), Signal(KB)
-        head_valid = Signal(MAX_LAYERS)     # the layer's head list is stored (else: all alive)
-        head_score = Array(Signal(HEAD_IMPORTANCE.bits, name=f"head_score_{h}") for h in range(MAX_HEADS))
-        cand_head = Array(Signal(5, name=f"cand_head_{h}") for h in range(MAX_HEADS))
-        cand_h, keep_h = Signal(MAX_HEADS), Signal(MAX_HEADS)
-        h, hc, heads_pruned = Signal(range(MAX_HEADS + 1)), Signal(range(MAX_HEADS + 1)), Signal(_heads_shape())
-        hcnt = Signal(_heads_shape())
-        m.d.comb += hcnt.eq(sum(cand_h[j] for j in range(MAX_HEADS)))
         idle = Signal()
         m.d.comb += self.busy.eq(~idle | al.busy)
 
-        # ---- importances: read-modify-write, one beat per cycle ----
-        # The read is a cycle ahead of the write: a beat naming the token of the beat
-        # just before takes that beat's sum instead of the memory's stale word.
-        ib, hb = self.importance, self.head_importance
-        take = ib.valid & ib.ready & ~ib.p.none
-        rmw_v, fwd, rmw_tok = Signal(), Signal(), Signal(self.index_bits, reset_less=True)
-        rmw_add, rmw_sum = (Signal(TOKEN_IMPORTANCE.bits, reset_less=True) for _ in range(2))
-        m.d.sync += [rmw_v.eq(take), fwd.eq(take & rmw_v & (ib.p.token == rmw_tok)), rmw_tok.eq(ib.p.token),
-                     rmw_add.eq(ib.p.importance), rmw_sum.eq(imp_wr.data)]
-        total = Mux(fwd, rmw_sum, imp_rd.data) + rmw_add
-        m.d.comb += [imp_rd.addr.eq(ib.p.token), imp_rd.en.eq(1),
-                     imp_wr.addr.eq(rmw_tok), imp_wr.en.eq(rmw_v),
-                     imp_wr.data.eq(Mux(total > TOKEN_IMPORTANCE.max_int, TOKEN_IMPORTANCE.max_int, total))]
-        h_total = head_score[hb.p.head] + hb.p.importance
-        with m.If(hb.valid & hb.ready):
-            m.d.sync += head_score[hb.p.head].eq(
-                Mux(h_total > HEAD_IMPORTANCE.max_int, HEAD_IMPORTANCE.max_int, h_total))
-
-        # ---- head lists: this layer's and the previous layer's (a layer without one: all alive) ----
-        prev_layer = Signal(range(MAX_LAYERS))
-        m.d.comb += [prev_layer.eq(cmd.layer - 1), ha_rd.addr.eq(cmd.layer), ha_prev_rd.addr.eq(prev_layer),
-                     ha_wr.addr.eq(cmd.layer), ha_wr.data.eq(keep_h)]
-        ones = Const((1 << MAX_HEADS) - 1, MAX_HEADS)
-        cur = Mux(head_valid.bit_select(cmd.layer, 1), ha_rd.data, ones)
-        prev = Mux((cmd.layer == 0) | ~head_valid.bit_select(prev_layer, 1), ones, ha_prev_rd.data)
-        heads_mask = Signal(MAX_HEADS)
-        m.d.comb += heads_mask.eq((Const(1, MAX_HEADS + 1) << cmd.heads) - 1)
-
-        # ---- the survivor record: head mask | alive count (32 bits) | token bitmap ----
+        # The survivor record: head mask | alive count (32 bits) | token bitmap, in rows.
         R, RB = self.survivor_rows, self._row_bits
-        record = Cat(keep_h, alive_cnt, Const(0, 32 - KB), alive, Const(0, R * RB - SURVIVOR_HEADER_BITS - MC))
+        record = Cat(heads.keep, alive_cnt, Const(0, 32 - KB), alive,
+                     Const(0, R * RB - SURVIVOR_HEADER_BITS - MC))
         row = Signal(range(R + 1))
         s, pr = self.survivors, self.pruned
 
         def outcome(error):
-            m.d.sync += [pr.valid.eq(1), pr.p.error.eq(error), pr.p.head_alive.eq(Mux(error, 0, keep_h)),
+            m.d.sync += [pr.valid.eq(1), pr.p.error.eq(error), pr.p.head_alive.eq(Mux(error, 0, heads.keep)),
                          pr.p.tokens_alive.eq(alive_cnt),
                          pr.p.tokens_pruned.eq(Mux(error, 0, alive_before - alive_cnt)),
-                         pr.p.heads_pruned.eq(Mux(error, 0, heads_pruned))]
+                         pr.p.heads_pruned.eq(Mux(error, 0, heads.pruned))]
             m.next = "PRUNED"
 
         # Token feed: positions -> candidate tokens -> importances, both reads held on a stall.
         va, la, vb, lb = Signal(), Signal(), Signal(), Signal()
-        advance = ~vb | tr.scores.ready
-        set_v = Signal()
-        m.d.sync += set_v.eq(0)
-        with m.If(set_v):
+        advance = ~vb | rank.scores.ready
+        # A kept position's token comes back to life a cycle later (the candidate read).
+        revive = Signal()
+        m.d.sync += revive.eq(0)
+        with m.If(revive):
             m.d.sync += [alive.bit_select(cand_rd.data, 1).eq(1), alive_cnt.eq(alive_cnt + 1)]
-        m.d.comb += [cand_rd.addr.eq(pos), cand_rd.en.eq(1), cand_wr.addr.eq(nc), cand_wr.data.eq(i)]
+        m.d.comb += [cand_rd.addr.eq(pos), cand_rd.en.eq(1), cand_wr.addr.eq(nc), cand_wr.data.eq(i),
+                     imp.rd_token.eq(cand_rd.data), imp.rd_en.eq(advance), imp.zero_token.eq(i)]
 
         here = alive.bit_select(i, 1)
         protect = self._protected(cmd, i)
-        avail = Signal(KB)
-        m.d.comb += avail.eq(Mux(cmd.token_keep > npro, cmd.token_keep - npro, 0))
-        k_rest = Mux(avail < nc, avail, nc)
-        kept_head = Signal(5)
-        m.d.comb += kept_head.eq(cand_head[hr.kept.p.value])
+        # The candidates' quota: token_keep less the protected alive tokens. It is below the
+        # candidates' count, for the alive ones (candidates and protected) exceed token_keep.
+        k_rest = Signal(KB)
+        m.d.comb += k_rest.eq(Mux(cmd.token_keep > npro, cmd.token_keep - npro, 0))
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [idle.eq(1), ib.ready.eq(1), hb.ready.eq(1), al.allow.eq(1),
-                             self.layer.ready.eq(~rmw_v & ~ib.valid & ~hb.valid & ~self.alive_request.valid
+                m.d.comb += [idle.eq(1), imp.allow.eq(1), heads.allow.eq(1), al.allow.eq(1),
+                             self.layer.ready.eq(~imp.pending & ~self.importance.valid
+                                                 & ~self.head_importance.valid & ~self.alive_request.valid
                                                  & ~al.busy)]
                 lp = self.layer.p
                 with m.If(self.layer.valid & self.layer.ready):
@@ -260,15 +221,15 @@ class SequenceState(wiring.Component):
                     with m.If(~lp.fresh & (lp.keys < n_tok)):
                         outcome(1)
                     with m.Else():
+                        m.d.comb += heads.forget.eq(lp.fresh)
                         m.d.sync += i.eq(Mux(lp.fresh, 0, n_tok))
                         with m.If(lp.fresh):
-                            m.d.sync += [alive.eq(0), alive_cnt.eq(0), head_valid.eq(0),
-                                         *[score.eq(0) for score in head_score]]
+                            m.d.sync += [alive.eq(0), alive_cnt.eq(0)]
                         m.next = "GROW"
 
             with m.State("GROW"):
                 with m.If(i < cmd.keys):
-                    m.d.comb += [imp_wr.addr.eq(i), imp_wr.data.eq(0), imp_wr.en.eq(1)]
+                    m.d.comb += imp.zero.eq(1)
                     m.d.sync += [alive.bit_select(i, 1).eq(1), alive_cnt.eq(alive_cnt + 1), i.eq(i + 1)]
                 with m.Else():
                     m.d.sync += [n_tok.eq(cmd.keys), alive_before.eq(alive_cnt), i.eq(0), nc.eq(0),
@@ -291,72 +252,40 @@ class SequenceState(wiring.Component):
 
             with m.State("TOKEN_REQUEST"):
                 m.d.sync += [alive_cnt.eq(npro), pos.eq(0), va.eq(0), vb.eq(0)]
-                m.d.comb += [tr.request.p.n.eq(nc), tr.request.p.k.eq(k_rest)]
+                m.d.comb += [rank.request.p.n.eq(nc), rank.request.p.k.eq(k_rest)]
                 with m.If(k_rest == 0):
                     m.next = "HEADS"
                 with m.Else():
-                    m.d.comb += tr.request.valid.eq(1)
-                    with m.If(tr.request.ready):
+                    m.d.comb += rank.request.valid.eq(1)
+                    with m.If(rank.request.ready):
                         m.next = "TOKEN_FEED"
 
             with m.State("TOKEN_FEED"):
                 issue = pos < nc
-                m.d.comb += [cand_rd.en.eq(advance), imp_rd.addr.eq(cand_rd.data), imp_rd.en.eq(advance),
-                             tr.scores.valid.eq(vb), tr.scores.p.value.eq(imp_rd.data),
-                             tr.scores.p.last.eq(lb)]
+                m.d.comb += [cand_rd.en.eq(advance), rank.scores.valid.eq(vb),
+                             rank.scores.p.value.eq(imp.rd_score), rank.scores.p.last.eq(lb)]
                 with m.If(advance):
                     m.d.sync += [va.eq(issue), la.eq(pos == nc - 1), vb.eq(va), lb.eq(la),
                                  pos.eq(pos + issue)]
-                with m.If(vb & lb & tr.scores.ready):
+                with m.If(vb & lb & rank.scores.ready):
                     m.next = "TOKEN_KEPT"
 
-            # Kept positions -> their tokens come back to life (set_v, a cycle later).
             with m.State("TOKEN_KEPT"):
-                k = tr.kept
+                k = rank.kept
                 m.d.comb += [k.ready.eq(1), cand_rd.addr.eq(k.p.value)]
-                m.d.sync += set_v.eq(k.valid & ~k.p.none)
+                m.d.sync += revive.eq(k.valid & ~k.p.none)
                 with m.If(k.valid & k.p.last):
                     m.next = "HEADS"
 
             with m.State("HEADS"):
-                m.d.sync += cand_h.eq(cur & prev & heads_mask)
-                m.next = "HEAD_DECIDE"
+                m.d.comb += heads.start.eq(1)
+                m.next = "HEADS_WAIT"
 
-            with m.State("HEAD_DECIDE"):
-                m.d.comb += [hr.request.p.n.eq(hcnt), hr.request.p.k.eq(cmd.head_keep)]
-                m.d.sync += [h.eq(0), hc.eq(0), keep_h.eq(0), heads_pruned.eq(hcnt - cmd.head_keep)]
-                with m.If(hcnt > cmd.head_keep):
-                    m.d.comb += hr.request.valid.eq(1)
-                    with m.If(hr.request.ready):
-                        m.next = "HEAD_FEED"
-                with m.Else():
-                    m.d.sync += [keep_h.eq(cand_h), heads_pruned.eq(0)]
-                    m.next = "HEAD_STORE"
-
-            with m.State("HEAD_FEED"):
-                c = cand_h.bit_select(h, 1)
-                last = (cand_h >> (h + 1)) == 0
-                m.d.comb += [hr.scores.valid.eq(c), hr.scores.p.value.eq(head_score[h]),
-                             hr.scores.p.last.eq(last)]
-                with m.If(~c | hr.scores.ready):
-                    m.d.sync += h.eq(h + 1)
-                    with m.If(c):
-                        m.d.sync += [cand_head[hc].eq(h), hc.eq(hc + 1)]
-                        with m.If(last):
-                            m.next = "HEAD_KEPT"
-
-            with m.State("HEAD_KEPT"):
-                k = hr.kept
-                m.d.comb += k.ready.eq(1)
-                with m.If(k.valid & ~k.p.none):
-                    m.d.sync += keep_h.bit_select(kept_head, 1).eq(1)
-                with m.If(k.valid & k.p.last):
-                    m.next = "HEAD_STORE"
-
-            with m.State("HEAD_STORE"):
-                m.d.comb += [ha_wr.en.eq(1), al.clear.eq(1)]
-                m.d.sync += [head_valid.bit_select(cmd.layer, 1).eq(1), i.eq(0), row.eq(0)]
-                m.next = "LIST"
+            with m.State("HEADS_WAIT"):
+                with m.If(heads.done):
+                    m.d.comb += al.clear.eq(1)
+                    m.d.sync += [i.eq(0), row.eq(0)]
+                    m.next = "LIST"
 
             with m.State("LIST"):
                 m.d.comb += [al.push.eq(here), al.push_index.eq(i)]
