@@ -12,7 +12,9 @@ from amaranth.hdl import Fragment
 from golden.command import MAX_HEADS, MAX_LAYERS, out_row_bytes, pack_survivors, survivor_rows
 from golden.formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE
 from golden.pruning import protect_mask, prune, prune_protected, sat_add
+from hw.core.alive_list import AliveList
 from hw.core.sequence import SequenceState, sequence_state_from_config
+from hw.core.token_importance import TokenImportance
 from sim.amaranth_streams import run, stream_get, stream_put
 from sim.streams import random_pause
 
@@ -131,7 +133,8 @@ def test_sequence_state_vs_golden(max_context, P, sinks, recent, head_dim, seed)
     ref = Reference(cfg, sinks, recent)
     commands = _commands(rng, max_context, 40)
     label = f"seed={seed} max_context={max_context} P={P} sinks={sinks} recent={recent}"
-    checked = {"rows": 0, "pruned": 0, "alive": 0, "errors": 0, "tokens_pruned": 0, "heads_pruned": 0}
+    checked = {"rows": 0, "pruned": 0, "alive": 0, "errors": 0, "tokens_pruned": 0, "heads_pruned": 0,
+               "protected_over_keep": 0}
 
     async def bench(ctx):
         put_pause, get_pause = random_pause(random.Random(seed), 0.3), random_pause(random.Random(seed + 1), 0.3)
@@ -166,6 +169,7 @@ def test_sequence_state_vs_golden(max_context, P, sinks, recent, head_dim, seed)
             checked["errors"] += want["error"]
             checked["tokens_pruned"] += want["tokens_pruned"]
             checked["heads_pruned"] += want["heads_pruned"]
+            checked["protected_over_keep"] += not want["error"] and want["tokens_alive"] > c.token_keep
             await stream_put(ctx, dut.alive_request, 0, pause=put_pause)
             got = []
             while True:
@@ -183,6 +187,8 @@ def test_sequence_state_vs_golden(max_context, P, sinks, recent, head_dim, seed)
     # The run exercised what it claims: errors, token and head pruning happened.
     assert checked["errors"] > 0 and checked["tokens_pruned"] > 0 and checked["heads_pruned"] > 0, \
         f"{label}: {checked}"
+    # With protected tokens, some commands keep more than token_keep (the protected ones all stay).
+    assert (checked["protected_over_keep"] > 0) == bool(sinks or recent), f"{label}: {checked}"
 
 
 def test_importance_and_alive_rates():
@@ -234,6 +240,31 @@ def test_importance_and_alive_rates():
     run(top, bench)
 
 
+@pytest.mark.parametrize("tokens,keys", [(0, 20), (20, 20), (5, 31)])
+def test_latency_unpruned(tokens, keys):
+    """A command that prunes nothing answers after ``latency_unpruned`` cycles."""
+    dut = SequenceState(max_context=32, topk_parallelism=2, row_bits=40)
+    grown = {"fresh": 0, "causal": 0, "layer": 1, "keys": keys, "heads": 4, "token_keep": keys, "head_keep": 4}
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.survivors.ready, 1)
+        ctx.set(dut.pruned.ready, 1)
+        if tokens:
+            await stream_put(ctx, dut.layer, {**grown, "fresh": 1, "keys": tokens, "token_keep": tokens})
+            await ctx.tick().until(dut.pruned.valid)
+            await ctx.tick()
+        await stream_put(ctx, dut.layer, {**grown, "fresh": int(not tokens)})
+        cycles = 1
+        while not ctx.get(dut.pruned.valid):
+            await ctx.tick()
+            cycles += 1
+        seen.append(cycles)
+
+    run(dut, bench)
+    assert seen == [dut.latency_unpruned(keys, tokens)]
+
+
 def test_empty_alive_list():
     """Before any command the list is empty: one beat with none and last."""
     dut = SequenceState(max_context=16, topk_parallelism=2, row_bits=16)
@@ -269,3 +300,75 @@ def test_sequence_state_wrong(kwargs, message):
     args = {"max_context": 16, "topk_parallelism": 2, "row_bits": 16, **kwargs}
     with pytest.raises(ValueError, match=message):
         SequenceState(**args)
+
+
+def test_token_importance_adds_zeroes_reads():
+    """Random adds (repeated tokens, none beats, saturation) with stalls, zeroing, then reads = sat_add."""
+    rng = random.Random(11)
+    dut = TokenImportance(max_context=16)
+    want = np.zeros(16, dtype=np.int64)
+
+    async def bench(ctx):
+        for t in range(16):                     # the memory starts unknown: zero it
+            ctx.set(dut.zero_token, t)
+            ctx.set(dut.zero, 1)
+            await ctx.tick()
+        ctx.set(dut.zero, 0)
+        for rnd in range(3):
+            ctx.set(dut.allow, 1)
+            pause = random_pause(random.Random(rnd), 0.3 * rnd)
+            for _ in range(60):
+                t, v, none = rng.choice([0, 1, 15, rng.randrange(16)]), _importance(rng, TOKEN_IMPORTANCE), \
+                    rng.random() < 0.1
+                await stream_put(ctx, dut.add, {"token": t, "importance": v, "last": 0, "none": none}, pause=pause)
+                if not none:
+                    want[t] = sat_add(want[t:t + 1], [v], TOKEN_IMPORTANCE)[0]
+            ctx.set(dut.allow, 0)
+            await ctx.tick()
+            assert not ctx.get(dut.pending)
+            ctx.set(dut.rd_en, 1)
+            for t in range(16):
+                ctx.set(dut.rd_token, t)
+                await ctx.tick()
+                assert ctx.get(dut.rd_score) == want[t], f"round {rnd} token {t}"
+            zero = rng.randrange(16)
+            ctx.set(dut.zero_token, zero)
+            ctx.set(dut.zero, 1)
+            await ctx.tick()
+            ctx.set(dut.zero, 0)
+            want[zero] = 0
+
+    run(dut, bench)
+
+
+def test_alive_list_streams_each_request():
+    """Lists of random lengths (empty included), each read twice under random backpressure."""
+    rng = random.Random(13)
+    dut = AliveList(max_context=24)
+
+    async def bench(ctx):
+        pause = random_pause(random.Random(14), 0.4)
+        for _ in range(8):
+            items = sorted(rng.sample(range(24), rng.choice([0, 1, 2, rng.randrange(25)])))
+            ctx.set(dut.allow, 0)
+            ctx.set(dut.clear, 1)
+            await ctx.tick()
+            ctx.set(dut.clear, 0)
+            for t in items:
+                ctx.set(dut.push, 1)
+                ctx.set(dut.push_index, t)
+                await ctx.tick()
+            ctx.set(dut.push, 0)
+            ctx.set(dut.allow, 1)
+            for _ in range(2):
+                await stream_put(ctx, dut.request, 0)
+                got = []
+                while True:
+                    beat = await stream_get(ctx, dut.alive, pause=pause)
+                    assert beat.none == (not items)
+                    got += [] if beat.none else [int(beat.index)]
+                    if beat.last:
+                        break
+                assert got == items
+
+    run(dut, bench)

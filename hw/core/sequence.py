@@ -63,8 +63,9 @@ class SequenceState(wiring.Component):
     ``protect_recent``) stay and the others are ranked by importance (a
     :class:`.ranker.Ranker` of ``P = topk_parallelism``) for the rest of the
     quota; the layer's head candidates (alive at this layer and at the one
-    before) beyond ``head_keep`` are ranked by score (a ranker of ``min(4,
-    P)`` lanes) and the result is stored as the layer's heads. Then the
+    before) beyond ``head_keep`` are ranked by score
+    (:class:`.head_pruning.HeadPruning`, a ranker of ``min(4, P)`` lanes) and
+    the result is stored as the layer's heads. Then the
     survivor record (``golden.command.pack_survivors``) goes out on
     ``survivors`` and the outcome on ``pruned``.
 
@@ -106,12 +107,16 @@ class SequenceState(wiring.Component):
         A command is under way or a list is being streamed.
 
     Latency (no backpressure) of a command with ``n`` tokens before and
-    ``L = keys``: ``L - n + 1`` cycles to grow; if tokens are pruned, ``L`` to
-    find the candidates (``c`` of them), ``c + 3`` to feed the token ranker
-    and its ranking (``golden.topk_cycles``); ``3`` for the head candidates,
-    and if heads are pruned, up to ``heads + 2`` plus the head ranker; ``L`` to
-    write the alive list; then :attr:`survivor_rows` cycles of rows and the
-    ``pruned`` beat. Throughput: one importance, one head importance and one
+    ``L = keys``, from the cycle its beat is taken: ``L - n + 1`` cycles to
+    grow; if tokens are pruned, ``L`` to find the ``c`` candidates, one for
+    the request, about ``c + 2`` to feed the token ranker, its ranking
+    (``golden.topk_cycles``) and one cycle per kept candidate; 4 for the
+    heads (:class:`.head_pruning.HeadPruning`; if heads are pruned, also the
+    scan up to the last candidate, the head ranker and one cycle per kept
+    head); ``L`` to write the alive list; then :attr:`survivor_rows` rows,
+    one per cycle, and the ``pruned`` beat. Without pruning that is
+    :meth:`latency_unpruned` in all. An error answers on ``pruned`` in the
+    next cycle. Throughput: one importance, one head importance and one
     alive index per cycle while idle.
     """
 
@@ -149,6 +154,14 @@ class SequenceState(wiring.Component):
     def survivor_rows(self):
         """Rows of the survivor record (``golden.command.survivor_rows``)."""
         return -(-(SURVIVOR_HEADER_BITS + self._max_context) // self._row_bits)
+
+    def latency_unpruned(self, keys, tokens=0):
+        """Cycles from a good command's beat taken to its ``pruned`` beat valid, when it prunes
+        nothing and its outputs are ready: ``tokens`` before (0 if fresh), ``keys`` after."""
+        return (keys - tokens + 1) + self.HEADS_LATENCY + keys + self.survivor_rows + 2
+
+    #: Cycles of the head step when no head is pruned (start, read, decide, store).
+    HEADS_LATENCY = 4
 
     def _protected(self, cmd, i):
         terms = ([i < self._sinks] if self._sinks else []) + ([i + self._recent >= cmd.keys] if self._recent else [])
