@@ -119,6 +119,7 @@ CASES = [  # max_context, P, sinks, recent, head_dim, seed
     (24, 4, 2, 3, 1, 2),
     (32, 4, 1, 5, 4, 3),
     (64, 8, 4, 2, 8, 4),
+    (3, 8, 1, 1, 1, 5),     # a context shorter than P: the token ranker takes 4 lanes
 ]
 
 

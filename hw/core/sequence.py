@@ -74,7 +74,7 @@ class SequenceState(wiring.Component):
     max_context : int
         Tokens of a sequence at most, 1..65536.
     topk_parallelism : int
-        ``P`` of the token ranker, power of two in 2..64.
+        ``P`` of the token ranker (:attr:`token_lanes`), power of two in 2..64.
     protect_sinks, protect_recent : int
         0..max_context: tokens of a causal command never pruned
         (``cfg.token_protect_sinks``, ``cfg.token_protect_recent``).
@@ -151,6 +151,13 @@ class SequenceState(wiring.Component):
         return max(1, (self._max_context - 1).bit_length())
 
     @property
+    def token_lanes(self):
+        """Lanes of the token ranker: ``P``, but no more than the power of two at or above
+        ``max_context`` (at least 2): wider beats would hold nothing, and the engine needs
+        ``n_max`` above half its lanes."""
+        return min(self._parallelism, max(2, 1 << (self._max_context - 1).bit_length()))
+
+    @property
     def survivor_rows(self):
         """Rows of the survivor record (``golden.command.survivor_rows``)."""
         return -(-(SURVIVOR_HEADER_BITS + self._max_context) // self._row_bits)
@@ -171,7 +178,7 @@ class SequenceState(wiring.Component):
         m = Module()
         MC, KB = self._max_context, self._max_context.bit_length()
         m.submodules.importance = imp = TokenImportance(max_context=MC)
-        m.submodules.rank = rank = Ranker(n_max=MC, parallelism=self._parallelism,
+        m.submodules.rank = rank = Ranker(n_max=MC, parallelism=self.token_lanes,
                                           score_bits=TOKEN_IMPORTANCE.bits)
         m.submodules.heads = heads = HeadPruning(parallelism=min(HEAD_LANES, self._parallelism))
         m.submodules.alive_list = al = AliveList(max_context=MC)
