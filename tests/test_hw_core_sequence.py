@@ -13,6 +13,7 @@ from golden.command import MAX_HEADS, MAX_LAYERS, out_row_bytes, pack_survivors,
 from golden.formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE
 from golden.pruning import protect_mask, prune, prune_protected, sat_add
 from hw.core.alive_list import AliveList
+from hw.core.candidate_feed import CandidateFeed
 from hw.core.sequence import SequenceState, sequence_state_from_config
 from hw.core.token_importance import TokenImportance
 from sim.amaranth_streams import run, stream_get, stream_put
@@ -373,3 +374,48 @@ def test_alive_list_streams_each_request():
                 assert got == items
 
     run(dut, bench)
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.5, 0.8])
+def test_candidate_feed_under_backpressure(stall):
+    """Random candidate lists: their scores in list order under backpressure, then position lookups."""
+    from amaranth.hdl import Module
+    from amaranth.lib.memory import Memory
+
+    rng = random.Random(17)
+    scores = [rng.randrange(1 << 20) for _ in range(24)]
+    feed = CandidateFeed(max_context=24, score_bits=20)
+    top = Module()
+    top.submodules.feed = feed
+    top.submodules.mem = mem = Memory(shape=20, depth=24, init=scores)
+    rd = mem.read_port(transparent_for=())
+    top.d.comb += [rd.addr.eq(feed.score_token), rd.en.eq(feed.score_en), feed.score.eq(rd.data)]
+
+    async def bench(ctx):
+        pause = random_pause(random.Random(18), stall) if stall else None
+        for _ in range(6):
+            tokens = rng.sample(range(24), rng.randint(1, 24))
+            ctx.set(feed.clear, 1)
+            await ctx.tick()
+            ctx.set(feed.clear, 0)
+            for t in tokens:
+                ctx.set(feed.push, 1)
+                ctx.set(feed.push_token, t)
+                await ctx.tick()
+            ctx.set(feed.push, 0)
+            assert ctx.get(feed.count) == len(tokens)
+            ctx.set(feed.start, 1)
+            await ctx.tick()
+            ctx.set(feed.start, 0)
+            got = []
+            for j in range(len(tokens)):
+                beat = await stream_get(ctx, feed.scores, pause=pause)
+                got.append(int(beat.value))
+                assert beat.last == (j == len(tokens) - 1)
+            assert got == [scores[t] for t in tokens], f"stall={stall}"
+            for j in rng.sample(range(len(tokens)), min(5, len(tokens))):
+                ctx.set(feed.look_pos, j)
+                await ctx.tick()
+                assert ctx.get(feed.look_token) == tokens[j]
+
+    run(top, bench)

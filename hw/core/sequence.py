@@ -5,7 +5,6 @@ from operator import or_
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.command import MAX_HEADS, MAX_LAYERS, SURVIVOR_HEADER_BITS, out_row_bytes
@@ -14,6 +13,7 @@ from golden.formats import TOKEN_IMPORTANCE
 from ..fetcher.layouts import index_layout
 from ..params import check_int, check_pow2
 from .alive_list import AliveList
+from .candidate_feed import CandidateFeed
 from .head_pruning import HEAD_COUNT_BITS, HeadPruning, head_importance_layout
 from .layouts import importance_layout
 from .ranker import Ranker
@@ -186,14 +186,17 @@ class SequenceState(wiring.Component):
         wiring.connect(m, wiring.flipped(self.head_importance), heads.head_importance)
         wiring.connect(m, wiring.flipped(self.alive_request), al.request)
         wiring.connect(m, al.alive, wiring.flipped(self.alive))
-        m.submodules.candidate_mem = cand_mem = Memory(shape=unsigned(self.index_bits), depth=MC, init=[])
-        cand_wr, cand_rd = cand_mem.write_port(), cand_mem.read_port(transparent_for=())
+        m.submodules.candidates = cands = CandidateFeed(max_context=MC, score_bits=TOKEN_IMPORTANCE.bits)
+        wiring.connect(m, cands.scores, rank.scores)
+        m.d.comb += [imp.rd_token.eq(cands.score_token), imp.rd_en.eq(cands.score_en),
+                     cands.score.eq(imp.rd_score), cands.look_pos.eq(rank.kept.p.value)]
 
         cmd = Signal(self.layer.p.shape(), reset_less=True)
         m.d.comb += [heads.layer.eq(cmd.layer), heads.heads.eq(cmd.heads), heads.head_keep.eq(cmd.head_keep)]
         n_tok, alive_cnt, alive_before = Signal(KB), Signal(KB), Signal(KB)
         alive = Signal(MC)                  # token j alive (j < n_tok)
-        i, nc, npro, pos = Signal(KB), Signal(KB), Signal(KB), Signal(KB)
+        i, npro = Signal(KB), Signal(KB)
+        nc = cands.count
         idle = Signal()
         m.d.comb += self.busy.eq(~idle | al.busy)
 
@@ -211,16 +214,12 @@ class SequenceState(wiring.Component):
                          pr.p.heads_pruned.eq(Mux(error, 0, heads.pruned))]
             m.next = "PRUNED"
 
-        # Token feed: positions -> candidate tokens -> importances, both reads held on a stall.
-        va, la, vb, lb = Signal(), Signal(), Signal(), Signal()
-        advance = ~vb | rank.scores.ready
-        # A kept position's token comes back to life a cycle later (the candidate read).
+        # A kept position's token comes back to life a cycle later (the candidate list's read).
         revive = Signal()
         m.d.sync += revive.eq(0)
         with m.If(revive):
-            m.d.sync += [alive.bit_select(cand_rd.data, 1).eq(1), alive_cnt.eq(alive_cnt + 1)]
-        m.d.comb += [cand_rd.addr.eq(pos), cand_rd.en.eq(1), cand_wr.addr.eq(nc), cand_wr.data.eq(i),
-                     imp.rd_token.eq(cand_rd.data), imp.rd_en.eq(advance), imp.zero_token.eq(i)]
+            m.d.sync += [alive.bit_select(cands.look_token, 1).eq(1), alive_cnt.eq(alive_cnt + 1)]
+        m.d.comb += [cands.push_token.eq(i), imp.zero_token.eq(i)]
 
         here = alive.bit_select(i, 1)
         protect = self._protected(cmd, i)
@@ -252,8 +251,8 @@ class SequenceState(wiring.Component):
                     m.d.comb += imp.zero.eq(1)
                     m.d.sync += [alive.bit_select(i, 1).eq(1), alive_cnt.eq(alive_cnt + 1), i.eq(i + 1)]
                 with m.Else():
-                    m.d.sync += [n_tok.eq(cmd.keys), alive_before.eq(alive_cnt), i.eq(0), nc.eq(0),
-                                 npro.eq(0)]
+                    m.d.comb += cands.clear.eq(1)
+                    m.d.sync += [n_tok.eq(cmd.keys), alive_before.eq(alive_cnt), i.eq(0), npro.eq(0)]
                     with m.If(alive_cnt > cmd.token_keep):
                         m.next = "CANDIDATES"
                     with m.Else():
@@ -262,8 +261,8 @@ class SequenceState(wiring.Component):
             # The unprotected alive tokens become candidates (and provisionally dead).
             with m.State("CANDIDATES"):
                 with m.If(here & ~protect):
-                    m.d.comb += cand_wr.en.eq(1)
-                    m.d.sync += [nc.eq(nc + 1), alive.bit_select(i, 1).eq(0)]
+                    m.d.comb += cands.push.eq(1)
+                    m.d.sync += alive.bit_select(i, 1).eq(0)
                 with m.If(here & protect):
                     m.d.sync += npro.eq(npro + 1)
                 m.d.sync += i.eq(i + 1)
@@ -271,28 +270,20 @@ class SequenceState(wiring.Component):
                     m.next = "TOKEN_REQUEST"
 
             with m.State("TOKEN_REQUEST"):
-                m.d.sync += [alive_cnt.eq(npro), pos.eq(0), va.eq(0), vb.eq(0)]
+                m.d.sync += alive_cnt.eq(npro)
                 m.d.comb += [rank.request.p.n.eq(nc), rank.request.p.k.eq(k_rest)]
                 with m.If(k_rest == 0):
                     m.next = "HEADS"
                 with m.Else():
                     m.d.comb += rank.request.valid.eq(1)
                     with m.If(rank.request.ready):
-                        m.next = "TOKEN_FEED"
+                        m.d.comb += cands.start.eq(1)
+                        m.next = "TOKEN_KEPT"
 
-            with m.State("TOKEN_FEED"):
-                issue = pos < nc
-                m.d.comb += [cand_rd.en.eq(advance), rank.scores.valid.eq(vb),
-                             rank.scores.p.value.eq(imp.rd_score), rank.scores.p.last.eq(lb)]
-                with m.If(advance):
-                    m.d.sync += [va.eq(issue), la.eq(pos == nc - 1), vb.eq(va), lb.eq(la),
-                                 pos.eq(pos + issue)]
-                with m.If(vb & lb & rank.scores.ready):
-                    m.next = "TOKEN_KEPT"
-
+            # The kept positions come after the last score (the ranker's final pass).
             with m.State("TOKEN_KEPT"):
                 k = rank.kept
-                m.d.comb += [k.ready.eq(1), cand_rd.addr.eq(k.p.value)]
+                m.d.comb += k.ready.eq(1)
                 m.d.sync += revive.eq(k.valid & ~k.p.none)
                 with m.If(k.valid & k.p.last):
                     m.next = "HEADS"
