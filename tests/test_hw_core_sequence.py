@@ -419,3 +419,79 @@ def test_candidate_feed_under_backpressure(stall):
                 assert ctx.get(feed.look_token) == tokens[j]
 
     run(top, bench)
+
+
+def test_concurrent_streams():
+    """Alive lists, importances and a layer beat offered at once (as the core does): each importance
+    counts for the command after it is taken, and the lists are never disturbed."""
+    from amaranth.hdl import Module, Signal
+
+    cfg = _cfg(32, 2)
+    dut = SequenceState(max_context=32, topk_parallelism=4, protect_sinks=1, protect_recent=2,
+                        row_bits=8 * out_row_bytes(2, 8))
+    cycle = Signal(32)
+    top = Module()
+    top.submodules.dut = dut
+    top.d.sync += cycle.eq(cycle + 1)
+    rng = random.Random(23)
+    ref = Reference(cfg, 1, 2)
+    first = Layer(True, True, 0, 24, 4, 24, 4)
+    second = Layer(False, True, 1, 28, 4, 9, 2)
+    third = Layer(False, True, 2, 28, 4, 5, 1)
+    taken, layer_at, outcomes, lists = [], [], [], []
+    beats = [(rng.randrange(24), _importance(rng, TOKEN_IMPORTANCE)) for _ in range(60)]
+    heads = [(rng.randrange(4), _importance(rng, HEAD_IMPORTANCE)) for _ in range(12)]
+    first_done = []
+
+    async def collect(ctx, c):
+        pause = random_pause(random.Random(24), 0.3)
+        rows = [int((await stream_get(ctx, dut.survivors, pause=pause)).data) for _ in range(survivor_rows(cfg))]
+        beat = await stream_get(ctx, dut.pruned, pause=pause)
+        outcomes.append((rows, int(beat.tokens_alive), int(beat.head_alive)))
+
+    async def commands(ctx):
+        await stream_put(ctx, dut.layer, first.__dict__)
+        await collect(ctx, first)
+        first_done.append(1)
+        for c in (second, third):
+            await stream_put(ctx, dut.layer, c.__dict__)
+            layer_at.append(ctx.get(cycle) - 1)
+            await collect(ctx, c)
+
+    async def importances(ctx):
+        await ctx.tick().until(dut.pruned.valid)
+        pause = random_pause(random.Random(25), 0.5)
+        for (t, v), (h, hv) in zip(beats, heads * 5):
+            await stream_put(ctx, dut.importance, {"token": t, "importance": v, "last": 0, "none": 0}, pause=pause)
+            taken.append((ctx.get(cycle) - 1, "token", t, v))
+            await stream_put(ctx, dut.head_importance, {"head": h, "importance": hv}, pause=pause)
+            taken.append((ctx.get(cycle) - 1, "head", h, hv))
+
+    async def lists_reader(ctx):
+        pause = random_pause(random.Random(26), 0.3)
+        while not first_done:
+            await ctx.tick()
+        for _ in range(6):
+            await stream_put(ctx, dut.alive_request, 0, pause=pause)
+            got = []
+            while True:
+                beat = await stream_get(ctx, dut.alive, pause=pause)
+                got += [] if beat.none else [int(beat.index)]
+                if beat.last:
+                    break
+            lists.append(got)
+
+    run(top, commands, importances, lists_reader)
+    ref.step(first)
+    want_lists = {tuple(ref.alive_list)}
+    wants = []
+    for c, since, at in zip((second, third), [0, layer_at[0]], layer_at):
+        for when, kind, x, v in taken:
+            if since <= when < at:
+                (ref.add if kind == "token" else ref.add_head)(x, v)
+        rows, want = ref.step(c)
+        wants.append(([int.from_bytes(r, "little") for r in rows], want["tokens_alive"], want["head_alive"]))
+        want_lists.add(tuple(ref.alive_list))
+    assert outcomes[1:] == wants
+    assert len(lists) == 6 and all(tuple(got) in want_lists for got in lists)
+    assert any(when > layer_at[0] for when, *_ in taken), "some importances must come after the second command"
