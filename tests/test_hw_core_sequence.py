@@ -494,4 +494,29 @@ def test_concurrent_streams():
         want_lists.add(tuple(ref.alive_list))
     assert outcomes[1:] == wants
     assert len(lists) == 6 and all(tuple(got) in want_lists for got in lists)
+    assert not {when for when, *_ in taken} & set(layer_at), "a layer beat is never taken with an importance"
     assert any(when > layer_at[0] for when, *_ in taken), "some importances must come after the second command"
+
+
+@pytest.mark.parametrize("stream", ["importance", "head_importance", "alive_request"])
+def test_offered_with_a_layer_beat_goes_first(stream):
+    """An importance, head importance or alive request offered with a layer beat is taken first."""
+    dut = SequenceState(max_context=16, topk_parallelism=2, row_bits=16)
+    payload = {"importance": {"token": 0, "importance": 5, "last": 1, "none": 0},
+               "head_importance": {"head": 0, "importance": 5}, "alive_request": 0}[stream]
+    command = {"fresh": 1, "causal": 0, "layer": 0, "keys": 4, "heads": 1, "token_keep": 4, "head_keep": 1}
+
+    async def bench(ctx):
+        other = getattr(dut, stream)
+        ctx.set(dut.alive.ready, 1)
+        ctx.set(dut.layer.valid, 1)
+        ctx.set(dut.layer.payload, command)
+        ctx.set(other.valid, 1)
+        ctx.set(other.payload, payload)
+        await ctx.delay(1e-9)
+        assert ctx.get(other.ready) and not ctx.get(dut.layer.ready)
+        await ctx.tick()
+        ctx.set(other.valid, 0)
+        await ctx.tick().until(dut.layer.ready)
+
+    run(dut, bench)

@@ -231,7 +231,7 @@ class SequenceState(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += [idle.eq(1), imp.allow.eq(1), heads.allow.eq(1), al.allow.eq(1),
-                             self.layer.ready.eq(~imp.pending & ~self.importance.valid
+                             self.layer.ready.eq(~self.importance.valid
                                                  & ~self.head_importance.valid & ~self.alive_request.valid
                                                  & ~al.busy)]
                 lp = self.layer.p
