@@ -132,6 +132,13 @@ def _control_plane(config):
     return ControlPlane(config)
 
 
+def _sequence_state(config):
+    """Tokens, importances and head lists of a sequence; cascade token and head pruning (hw.core.sequence)."""
+    from hw.core.sequence import sequence_state_from_config
+
+    return sequence_state_from_config(config)
+
+
 # Filled as blocks land: name -> callable(SpattenConfig) -> wiring.Component.
 # topk_rank and topk_packer are the engine's pivot picker and zero eliminator
 # alone, so that their area and Fmax are reported beside the whole engine's.
@@ -141,7 +148,8 @@ BLOCKS = {"topk": _topk, "topk_rank": _topk_rank, "topk_packer": _topk_packer,
           "softmax": _softmax, "qk": _qk, "pv": _pv, "fetcher": _fetcher, "uart_bridge": _uart_bridge,
           "head": _head}
 BLOCKS.update({"axil_regs": _axil_regs, "command_reader": _command_reader, "axi_write": _axi_write,
-               "axi_read_arbiter": _axi_read_arbiter, "control_plane": _control_plane})
+               "axi_read_arbiter": _axi_read_arbiter, "control_plane": _control_plane,
+               "sequence_state": _sequence_state})
 
 
 def build_block(name, config):

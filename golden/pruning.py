@@ -174,6 +174,8 @@ def prune_step(scores, alive, target, protect=None):
         raise ValueError(f"target must be >= 0, not {target}")
     if alive.sum() <= target:
         return alive.copy()
+    if protect is not None and np.shape(protect) != alive.shape:
+        raise ValueError(f"protect must have the shape of alive {alive.shape}, not {np.shape(protect)}")
     protect = np.zeros_like(alive) if protect is None else np.asarray(protect, dtype=bool) & alive
     rest = alive & ~protect
     k_rest = min(int(rest.sum()), max(0, target - int(protect.sum())))

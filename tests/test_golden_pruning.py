@@ -130,3 +130,28 @@ def test_pruning_wrong():
         prune(np.zeros(3), np.ones(4, bool), 1)
     with pytest.raises(ValueError, match="value_keep must be in \\(0, 1\\]"):
         value_keep_count(1.5, [3])
+
+
+def test_protect_mask():
+    from golden.pruning import protect_mask
+
+    assert protect_mask(6, 2, 1).tolist() == [True, True, False, False, False, True]
+    assert protect_mask(3, 5, 5).all()
+    assert not protect_mask(4, 0, 0).any()
+    with pytest.raises(ValueError, match="n, sinks and recent must be >= 0"):
+        protect_mask(4, -1, 0)
+
+
+def test_prune_step_protected():
+    """The protected alive elements stay; the rest of the quota goes by score (ties: earliest)."""
+    from golden.pruning import prune_step
+
+    scores = np.array([9, 1, 5, 5, 7, 0, 5])
+    alive = np.array([1, 1, 1, 1, 0, 1, 1], dtype=bool)
+    protect = np.array([0, 1, 0, 0, 1, 0, 0], dtype=bool)   # 4 is protected but dead: stays dead
+    assert prune_step(scores, alive, 3, protect).tolist() == [1, 1, 1, 0, 0, 0, 0]
+    assert prune_step(scores, alive, 6, protect).tolist() == alive.tolist()   # nothing to prune
+    everything = np.ones(7, dtype=bool)
+    assert prune_step(scores, alive, 1, everything).tolist() == alive.tolist()  # protected > k
+    with pytest.raises(ValueError, match="protect must have the shape of alive"):
+        prune_step(scores, alive, 1, protect[:3])
