@@ -8,6 +8,7 @@ from golden.command import Error, out_row_bytes
 
 from ..axi.lite import AxiLiteRegisters, AxiLiteSignature
 from ..axi.read_arbiter import AxiReadArbiter
+from ..axi.read_drain import AxiReadDrain
 from ..axi.write import AxiSignature, AxiWriteMaster, connect_channels
 from ..fetcher.axi import AxiReadSignature
 from .command_list import CommandList, finished_layout
@@ -19,6 +20,8 @@ __all__ = ["ControlPlane", "DATAPATH_COUNTERS"]
 
 # Counted by the control plane itself; the datapath feeds the others (inc_<name>, 32 bits).
 _OWN = ("CYCLES_BUSY", "BYTES_READ_CMD", "BYTES_WRITTEN", "COMMANDS_DONE")
+#: Read bursts in flight at most (both masters), the range of the drain's count.
+_IN_FLIGHT = 1024
 #: The counters whose increments come from the datapath.
 DATAPATH_COUNTERS = tuple(name for name, _ in COUNTERS if name not in _OWN)
 
@@ -38,9 +41,12 @@ class ControlPlane(wiring.Component):
     port, else none. Counters: :class:`CounterBank`, cleared at ``start``,
     a snapshot per command.
 
-    ``CTRL.soft_reset`` resets everything but the registers for one cycle
-    (``core_reset`` tells the datapath to do the same); bursts in flight at
-    that moment are the memory's to drop.
+    ``CTRL.soft_reset`` resets everything but the registers and the write
+    master for one cycle (``core_reset`` tells the datapath to do the same);
+    read bursts in flight at that moment are swallowed by an
+    :class:`~hw.axi.read_drain.AxiReadDrain` before any new read goes out,
+    and the write master finishes the row it holds, so the next command
+    finds the memory port as after a reset.
 
     Parameters
     ----------
@@ -102,9 +108,16 @@ class ControlPlane(wiring.Component):
         m.d.comb += [soft.eq(regs.ctrl.soft_reset), self.core_reset.eq(soft)]
         reader, arbiter, writer = self._reader, self._arbiter, self._writer
         walker, counters = self._list, self._counters
-        for name, block in (("reader", reader), ("arbiter", arbiter), ("writer", writer),
-                            ("walker", walker), ("counters", counters)):
+        for name, block in (("reader", reader), ("arbiter", arbiter), ("walker", walker),
+                            ("counters", counters)):
             m.submodules[name] = ResetInserter(soft)(block)
+        # Not reset: the write master finishes the row it holds (a burst cut short would leave the
+        # memory waiting for W beats), and the drain swallows the read bursts still in flight.
+        m.submodules.writer = writer
+        m.submodules.drain = drain = AxiReadDrain(addr_bits=self._cfg.axi_addr_bits,
+                                                  data_bits=self._cfg.axi_data_bits,
+                                                  id_bits=self._cfg.axi_id_bits, outstanding=_IN_FLIGHT)
+        m.d.comb += drain.flush.eq(soft)
         wiring.connect(m, wiring.flipped(self.s_axil), regs.s_axil)
         wiring.connect(m, walker.request, reader.request)
         wiring.connect(m, reader.result, walker.result)
@@ -112,7 +125,8 @@ class ControlPlane(wiring.Component):
         wiring.connect(m, wiring.flipped(self.dp_axi), arbiter.s1_axi)
         wiring.connect(m, walker.command, wiring.flipped(self.command))
         wiring.connect(m, wiring.flipped(self.rows), writer.rows)
-        connect_channels(m, self.m_axi, arbiter.m_axi)
+        wiring.connect(m, arbiter.m_axi, drain.s_axi)
+        connect_channels(m, self.m_axi, drain.m_axi)
         connect_channels(m, self.m_axi, writer.m_axi)
 
         start = regs.ctrl.start & ~walker.status.busy
