@@ -139,6 +139,13 @@ def _sequence_state(config):
     return sequence_state_from_config(config)
 
 
+def _core(config):
+    """The whole core: control plane, layer sequencer, sequence state, head datapath (hw.core.core)."""
+    from hw.core.core import SpattenCore
+
+    return SpattenCore(config)
+
+
 # Filled as blocks land: name -> callable(SpattenConfig) -> wiring.Component.
 # topk_rank and topk_packer are the engine's pivot picker and zero eliminator
 # alone, so that their area and Fmax are reported beside the whole engine's.
@@ -149,7 +156,7 @@ BLOCKS = {"topk": _topk, "topk_rank": _topk_rank, "topk_packer": _topk_packer,
           "head": _head}
 BLOCKS.update({"axil_regs": _axil_regs, "command_reader": _command_reader, "axi_write": _axi_write,
                "axi_read_arbiter": _axi_read_arbiter, "control_plane": _control_plane,
-               "sequence_state": _sequence_state})
+               "sequence_state": _sequence_state, "core": _core})
 
 
 def build_block(name, config):
