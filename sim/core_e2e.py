@@ -18,7 +18,7 @@ from the first layer on.
 Checks, bit for bit: every layer's outputs, the tokens and heads every
 layer used (the survivor records the core wrote), against
 ``spatten_model``; every command's counters (all but cycles) and every
-output row's re-fetch flag and V rows kept (the core's ``trace`` port),
+output row's re-fetch flag and V rows kept (the core's ``row_trace`` port),
 against ``CoreModel``; bad commands (error naming the field, nothing
 written), AXI read and write errors (error status, no hang) and a soft
 reset in the middle of a layer, each followed by a sequence that runs
@@ -100,7 +100,7 @@ class CoreBench:
 
         while True:
             await RisingEdge(dut.clk)
-            value = int(dut.trace.value)
+            value = int(dut.row_trace.value)
             if field(value, "valid"):
                 self.traced.append((field(value, "head"), field(value, "row"), bool(field(value, "refetch")),
                                     field(value, "kept")))

@@ -54,7 +54,7 @@ class SpattenCore(wiring.Component):
     s_axil : In(AxiLiteSignature)
     m_axi : Out(AxiSignature), the memory port (``cfg.axi_id_bits`` IDs)
     irq : Out(1)
-    trace : Out(hw.core.layer.trace_layout), per output row written (see :class:`LayerSequencer`)
+    row_trace : Out(hw.core.layer.trace_layout), per output row written (see :class:`LayerSequencer`)
     """
 
     def __init__(self, cfg):
@@ -65,7 +65,7 @@ class SpattenCore(wiring.Component):
         self._layer = LayerSequencer(cfg=cfg, command=self._control.command_layout)
         super().__init__({"s_axil": In(AxiLiteSignature(addr_bits=ADDR_BITS)),
                           "m_axi": Out(self._control.m_axi.signature), "irq": Out(1),
-                          "trace": Out(self._layer.trace.shape())})
+                          "row_trace": Out(self._layer.trace.shape())})
 
     config = property(lambda self: self._cfg)
 
@@ -79,7 +79,7 @@ class SpattenCore(wiring.Component):
 
         wiring.connect(m, wiring.flipped(self.s_axil), control.s_axil)
         wiring.connect(m, control.m_axi, wiring.flipped(self.m_axi))
-        m.d.comb += [self.irq.eq(control.irq), self.trace.eq(layer.trace)]
+        m.d.comb += [self.irq.eq(control.irq), self.row_trace.eq(layer.trace)]
 
         wiring.connect(m, control.command, layer.command)
         wiring.connect(m, layer.finished, control.finished)
