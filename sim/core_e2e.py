@@ -26,6 +26,7 @@ exact.
 """
 
 import dataclasses
+import logging
 import random
 
 import cocotb
@@ -70,6 +71,8 @@ class CoreBench:
         self.reads.latency = (1, 8)
         self.writes = WriteMemory(dut, "m_axi", _DRAM, mem=self.reads.ram.mem)
         self.master = lite_master(dut)
+        for name in ("cocotb.dut.s_axil", "cocotb.dut.m_axi"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.driver = SpattenDriver(CocotbTransport(self.master, self.reads, self.domain), self.cfg,
                                     dram=(_BASE, _DRAM - _BASE))
         self.golden = GoldenTransport(self.cfg, _DRAM)

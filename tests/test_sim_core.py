@@ -7,7 +7,7 @@ from hw.core.core import SpattenCore
 from sim import runner
 
 # (simulator, preset, random sequences per test, captured models)
-RUNS = [("icarus", "tiny", 3, ["minilm"]), ("verilator", "tiny", 6, ["minilm", "smollm2"]),
+RUNS = [("icarus", "tiny", 2, []), ("verilator", "tiny", 4, ["minilm", "smollm2"]),
         ("verilator", "ulx3s", 2, ["minilm", "smollm2"])]
 COCOTB_TESTS = 4
 
