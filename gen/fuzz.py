@@ -200,11 +200,14 @@ def check_config(config, folder, *, smoke_requests=0, blocks=None, seed=None, sm
     """Emit, lint and check every block of ``config`` in ``folder``; smoke them if ``smoke_requests``
     (only those of ``smoke_blocks`` if given).
 
-    Returns ``(results, failures)``: per block ``{"block", "seconds", "waived", "smoke"}``, and
+    Returns ``(results, failures)``: per block ``{"block", "seconds", "waived", "smoke"}`` (or
+    ``"refused"``: the block's documented refusal of an option it does not compute), and
     ``{"block", "stage", "message"}`` for each block that failed (stage ``build``, ``lint``/``check``
     or ``smoke``).
     """
     from amaranth.back import verilog
+
+    from hw.core.core import UnsupportedConfig
 
     from .blocks import build_block
     from .lint import verilator_lint, yosys_check
@@ -228,6 +231,10 @@ def check_config(config, folder, *, smoke_requests=0, blocks=None, seed=None, sm
                 smoke = run_smoke(name, config, requests=smoke_requests, seed=seed, build_root=folder / "sim",
                                   run_name=f"smoke-{name}", component=build_block(name, config))
                 entry["smoke"] = {"checked": smoke["checked"], "seed": smoke["seed"]}
+        except UnsupportedConfig as error:
+            # A refusal of the block (a golden-model option its hardware does not compute), named.
+            entry["refused"] = str(error)
+            log(f"fuzz: {name} refused: {error}")
         except Exception as error:  # whatever the stage, a failure is a finding to report
             message = str(error).strip().splitlines()
             failures.append({"block": name, "stage": stage, "message": "\n".join(message[:12]),

@@ -77,7 +77,9 @@ def block_verilog(name, config):
 def emit(config, out, blocks=None):
     """Write the Verilog of ``blocks`` (default: all) and the configuration files.
 
-    Returns the written paths, configuration files first.
+    Returns the written paths, configuration files first. A block that refuses the
+    configuration (``hw.core.core.UnsupportedConfig``) is left out, its message in
+    ``config.json`` under ``refused``.
     """
     blocks = sorted(BLOCKS) if blocks is None else list(blocks)
     folder = Path(out) / config.name
@@ -90,11 +92,25 @@ def emit(config, out, blocks=None):
     written[1].write_text(params_header(config))
     from .regmap import emit as emit_regmap
     written += emit_regmap(config, folder)
+    from hw.core.core import UnsupportedConfig
+
+    emitted, refused = [], {}
     for name in blocks:
+        try:
+            text = block_verilog(name, config)
+        except UnsupportedConfig as error:
+            # The block does not compute an option of this configuration: it says which, and the
+            # other blocks are still emitted.
+            refused[name] = str(error)
+            continue
         path = vdir / f"{name}.v"
-        path.write_text(block_verilog(name, config))
+        path.write_text(text)
         written.append(path)
+        emitted.append(name)
+    if refused:
+        data["refused"] = refused
+        written[0].write_text(json.dumps(data, indent=2) + "\n")
     core = folder / f"spatten_{config.name}.core"
-    core.write_text(fusesoc_core(config, blocks))
+    core.write_text(fusesoc_core(config, emitted))
     written.append(core)
     return written

@@ -13,7 +13,7 @@ from .layer import LayerSequencer
 from .regmap import ADDR_BITS
 from .sequence import sequence_state_from_config
 
-__all__ = ["SpattenCore", "UNSUPPORTED_OPTIONS", "check_core_config"]
+__all__ = ["SpattenCore", "UNSUPPORTED_OPTIONS", "UnsupportedConfig", "check_core_config"]
 
 #: Options of ``golden.spatten`` the core does not compute (their "off" values): the host-side
 #: ones (K scales per channel, V scales per channel without a centre, keep minimum, prefill
@@ -22,12 +22,17 @@ UNSUPPORTED_OPTIONS = {"v_scale": ("tensor", "channel"), "v_zero_point": (False,
                        "token_importance_norm": (False,)}
 
 
+class UnsupportedConfig(ValueError):
+    """The configuration is valid for the golden model but asks for what the core does not compute."""
+
+
 def check_core_config(cfg):
-    """Raise ``ValueError`` naming the field when ``cfg`` asks for what the core does not compute."""
+    """Raise :class:`UnsupportedConfig` naming the field when ``cfg`` asks for what the core does not
+    compute."""
     for name, allowed in UNSUPPORTED_OPTIONS.items():
         value = getattr(cfg, name, allowed[0])
         if value not in allowed:
-            raise ValueError(f"config.{name} must be one of {', '.join(map(repr, allowed))} for the "
+            raise UnsupportedConfig(f"config.{name} must be one of {', '.join(map(repr, allowed))} for the "
                              f"core, not {value!r}")
     if cfg.axi_id_bits < 2:
         raise ValueError(f"config.axi_id_bits must be at least 2 (one names the read master), "
