@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .blocks import BLOCKS, build_block
 
-__all__ = ["Smoke", "SMOKES", "run_smoke", "missing_smokes"]
+__all__ = ["Smoke", "SMOKES", "SOAK_TARGETS", "run_smoke", "missing_smokes"]
 
 
 @dataclass(frozen=True)
@@ -89,20 +89,32 @@ def _uart_bridge_smoke(config, bridge):
                  ("random_requests",))
 
 
+def _core_smoke(config, core):
+    # The core's requests are random sequences of 1-3 layers; it counts the layer commands checked.
+    return Smoke("sim.core_e2e", {"config": config.to_dict(), "real": []}, "sequences",
+                 ("summarize_sequences", "generate_steps"), "layers_checked.txt")
+
+
 SMOKES = {
     "topk": _topk_smoke, "topk_token": _topk_smoke, "topk_head": _topk_smoke,
     "topk_rank": _pipeline_smoke("topk_rank"), "topk_packer": _pipeline_smoke("topk_packer"),
     "softmax": _softmax_smoke, "qk": _array_smoke("sim.qk"), "pv": _array_smoke("sim.pv"),
     "fetcher": _fetcher_smoke, "head": _head_smoke, "uart_bridge": _uart_bridge_smoke,
+    "core": _core_smoke,
 }
+
+
+#: ``make soak``'s target and chunk for blocks whose requests are bigger than a beat or a row: the
+#: core checks layer commands (each a few hundred head rows), 1,000 of them.
+SOAK_TARGETS = {"core": (1_000, 40)}
 
 
 #: Registered blocks whose testbench does not take a configuration's fields and count what it checks
 #: yet (they landed with the control plane, issue 19; sequence_state is verified in Amaranth's
 #: simulator only, tests/test_hw_core_sequence.py, no cocotb bench yet): fuzzed for build, lint and
-#: Yosys check only. The core (sim/core_e2e.py) runs by preset name so far.
+#: Yosys check only.
 NO_SMOKE_YET = {"axil_regs", "command_reader", "axi_write", "axi_read_arbiter", "control_plane",
-                "sequence_state", "core"}
+                "sequence_state"}
 
 
 def missing_smokes():

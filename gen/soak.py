@@ -54,7 +54,8 @@ def render(report):
     """The reliability table of a soak report."""
     lines = [f"Soak runs (`make soak`, configuration `{report['config']}`, Verilator, random bubbles on "
              f"every input, backpressure on every output, memory latency and AR/R stalls for the fetcher; "
-             f"target {report['requests_per_block']:,} per block; chunks of {report['chunk']:,}, seed = "
+             f"target {report['requests_per_block']:,} per block (the core: 1,000 layer commands); "
+             f"chunks of {report['chunk']:,}, seed = "
              f"{report['seed']} + chunk):", "",
              "| block | requests checked | runs | seeds | mismatches | seconds |",
              "| --- | ---: | ---: | --- | ---: | ---: |"]
@@ -98,14 +99,17 @@ def main(argv=None):
     except UsageError as error:
         print(f"python -m gen soak: error: {error}", file=sys.stderr)
         return 2
-    from .smoke import SMOKES
+    from .smoke import SMOKES, SOAK_TARGETS
     # Blocks without a smoke testbench yet (gen.smoke.NO_SMOKE_YET) are not soaked.
     blocks = [name for name in blocks if name in SMOKES]
     report = {"config": config.name, "requests_per_block": args.requests, "chunk": args.chunk,
               "seed": args.seed, "blocks": []}
     results = report["blocks"]
     for name in blocks:
-        results.append(soak_block(name, config, requests=args.requests, chunk=min(args.chunk, args.requests),
+        requests, chunk = args.requests, args.chunk
+        if name in SOAK_TARGETS and requests == DEFAULT_REQUESTS:
+            requests, chunk = SOAK_TARGETS[name][0], min(chunk, SOAK_TARGETS[name][1])
+        results.append(soak_block(name, config, requests=requests, chunk=min(chunk, requests),
                                   seed=args.seed, out=args.out))
         # After every block: a long run that is stopped keeps what it has done.
         write_report(args.out, "soak", report, render)

@@ -9,8 +9,8 @@ words). The same driver code runs on ``gen.golden_transport.GoldenTransport``
 (``golden.core.CoreModel``), and its results are compared with
 ``golden.spatten.spatten_model``.
 
-Parameters: ``preset`` (the hardware), ``sequences`` (random sequences per
-test), ``real`` (run the captured MiniLM / SmolLM2 Q/K/V of
+Parameters: ``preset`` or ``config`` (the hardware: a preset name or a
+configuration's fields), ``sequences`` (random sequences per test), ``real`` (run the captured MiniLM / SmolLM2 Q/K/V of
 ``golden.models.capture``). The run configuration (keep schedules, value
 keep, re-fetch threshold: what the commands carry) prunes tokens and heads
 from the first layer on.
@@ -33,7 +33,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
-from gen.config import preset
+from gen.config import SpattenConfig, preset
 from gen.driver import CommandError, SpattenDriver
 from gen.golden_transport import GoldenTransport
 from golden.command import Error, command_bytes, survivor_bytes
@@ -48,6 +48,15 @@ from sim.streams import random_pause
 from sim.transport import CocotbTransport
 
 _DRAM = 1 << 20
+# One line "<cocotb test> <layer commands checked>" per test, in the run's folder (gen.smoke reads it).
+CHECKED_FILE = "layers_checked.txt"
+_checked_tests = []
+
+
+def _checked(test, layers):
+    _checked_tests.append(test)
+    with open(CHECKED_FILE, "a" if len(_checked_tests) > 1 else "w") as f:
+        f.write(f"{test} {layers}\n")
 _BASE = 0x1_0000
 #: Counters the golden core does not model.
 _CYCLES = ("CYCLES_BUSY", "CYCLES_STALLED")
@@ -63,7 +72,8 @@ class CoreBench:
     def __init__(self, dut):
         self.dut = dut
         self.params = runner.params()
-        self.hw_cfg = preset(self.params["preset"])
+        params = self.params
+        self.hw_cfg = SpattenConfig(**params["config"]) if "config" in params else preset(params["preset"])
         self.cfg = run_config(self.hw_cfg)
         self.rng = random.Random(runner.seed())
         self.domain = ClockDomain(dut)
@@ -78,6 +88,7 @@ class CoreBench:
         self.golden = GoldenTransport(self.cfg, _DRAM)
         self.golden_driver = SpattenDriver(self.golden, self.cfg, dram=(_BASE, _DRAM - _BASE))
         self.traced = []
+        self.layers_checked = 0
 
     async def start(self):
         self.domain.start()
@@ -142,6 +153,7 @@ class CoreBench:
                     for r in self.golden.model.results for h in np.flatnonzero(r["head_alive"])
                     for i in range(r["command"].rows)]
         assert self.traced == expected, f"{where}: per-row re-fetch flags / V rows kept differ"
+        self.layers_checked += sum(len(step) for step in got["command_counters"])
         return got
 
     async def expect_error(self, code, index=0):
@@ -162,6 +174,7 @@ async def summarize_sequences(dut):
         q, k, v = bench.random_sequence()
         await bench.check_sequence(q, k, v, mode="summarize", causal=bench.rng.random() < 0.5,
                                    label=f"summarize {n}")
+    _checked("summarize_sequences", bench.layers_checked)
 
 
 @cocotb.test()
@@ -175,6 +188,7 @@ async def generate_steps(dut):
         prompt = max(1, length - bench.rng.randint(1, 3))
         await bench.check_sequence(q, k, v, mode="generate", causal=True, prompt_len=prompt,
                                    label=f"generate {n}")
+    _checked("generate_steps", bench.layers_checked)
 
 
 @cocotb.test()
