@@ -70,28 +70,42 @@ def shapes(config, *, quick=False):
 
 
 def workload_shapes(config, trace, *, count=3):
-    """Shapes from heads of a SpAtten-release trace (CSV): their token keep (keys fetched over the
-    sentence), value keep (values over keys fetched) and re-fetch threshold, at the preset's
-    context (at most 64 tokens), one layer of two heads, causal (GPT-2)."""
+    """Shapes from heads of a SpAtten-release trace (CSV): ``count`` of its distinct token keeps
+    (keys fetched over the sentence, to 0.1), first to last, each with its value keep (values
+    over keys fetched) and re-fetch threshold, at the preset's context (at most 64 tokens), one
+    layer of two heads, causal (GPT-2)."""
     import csv
 
+    distinct = {}
     with open(trace, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["iteration_id"] == "0"]
+        for r in csv.DictReader(f):
+            try:
+                length, keys, values = (int(float(r[k])) for k in ("sentence_length_L", "key_fetch_num",
+                                                                     "value_fetch_num"))
+            except ValueError:      # a truncated last line
+                continue
+            distinct.setdefault(round(keys / length, 1), (r, length, keys, values))
+    picked = list(distinct.values())
+    count = min(count, len(picked))
+    picked = [picked[round(i * (len(picked) - 1) / max(1, count - 1))] for i in range(count)]
     n = min(64, config.max_context)
-    picked = [rows[round(i * (len(rows) - 1) / max(1, count - 1))] for i in range(count)]
     out = []
-    for i, r in enumerate(picked):
-        length, keys, values = (int(float(r[k])) for k in ("sentence_length_L", "key_fetch_num",
-                                                             "value_fetch_num"))
+    for i, (r, length, keys, values) in enumerate(picked):
         token_keep = round(min(1.0, keys / length), 3)
         value_keep = round(min(1.0, max(values, 1) / max(keys, 1)), 3)
-        out.append({"label": f"GPT-2 layer {r['layer_id']} head {r['head_id']} ({n} of {length} tokens, "
-                             f"token keep {token_keep}, value keep {value_keep})",
+        out.append({"label": f"GPT-2 step {r['iteration_id']} layer {r['layer_id']} head {r['head_id']} "
+                             f"({n} of {length} tokens, token keep {token_keep}, value keep {value_keep})",
                     "mode": "summarize", "causal": True, "layers": 1, "heads": 2, "length": n,
                     "d": config.head_dim, "seed": 100 + i,
                     "config": {"token_keep_final": token_keep, "value_keep": value_keep,
                                "requant_threshold": float(r["auto_requant_thres"])}})
     return out
+
+
+def _measured_path(config, out):
+    from sim.core_cycles import MEASURED_FILE
+
+    return Path(out) / "sim" / f"bench_core_rtl_{config.name}" / MEASURED_FILE
 
 
 def measure(config, shape_list, *, seed, out, latency):
@@ -151,12 +165,16 @@ def render(report):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="python -m gen bench core_rtl", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gen bench core_rtl",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="build", help="build folder (report in OUT/reports/core_rtl.json)")
     parser.add_argument("--preset", default="ulx3s", help="configuration preset")
     parser.add_argument("--latency", type=int, default=20, help="memory latency per burst, cycles (1..500)")
     parser.add_argument("--seed", type=int, default=2021, help="seed of the simulation")
     parser.add_argument("--quick", action="store_true", help="one shape only (a fast check)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="no simulation: compare the model with the last run's measurements "
+                             "(OUT/sim/bench_core_rtl_<preset>/)")
     parser.add_argument("--workload", default=None,
                         help="a SpAtten-release trace (CSV; 'gpt2': gen.bench_core.TRACE): add shapes of "
                              "three of its heads")
@@ -182,8 +200,14 @@ def main(args=None):
         trace = TRACE if args.workload == "gpt2" else Path(args.workload)
         shape_list += workload_shapes(config, trace, count=1 if args.quick else 3)
     out = Path(args.out)
-    points = compare(config, measure(config, shape_list, seed=args.seed, out=out, latency=args.latency),
-                     args.latency)
+    if args.reuse:
+        path = _measured_path(config, out)
+        if not path.exists():
+            parser.error(f"--reuse: no measurements at {path}")
+        measured = [json.loads(line) for line in path.read_text().splitlines()]
+    else:
+        measured = measure(config, shape_list, seed=args.seed, out=out, latency=args.latency)
+    points = compare(config, measured, args.latency)
     report = {"block": "core_rtl", "simulator": "verilator", "preset": config.name, "seed": args.seed,
               "latency_cycles": args.latency, "points": points,
               "commands": sum(len(p["commands"]) for p in points),

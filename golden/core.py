@@ -241,7 +241,8 @@ class CoreModel:
         before = int(self._token_alive.sum())
         protect = (protect_mask(cmd.keys, getattr(cfg, "token_protect_sinks", 0),
                                 getattr(cfg, "token_protect_recent", 0)) if cmd.causal else None)
-        result["pruning"] = {"tokens_before": self._token_alive.size - new, "alive_before": self._token_alive.copy(),
+        result["pruning"] = {"tokens_before": self._token_alive.size - new,
+                             "alive_before": self._token_alive.copy(),
                              "token_score": self._token_score.copy(),
                              "protect": np.zeros(cmd.keys, bool) if protect is None else protect.copy()}
         self._token_alive = prune_step(self._token_score, self._token_alive, cmd.token_keep, protect)

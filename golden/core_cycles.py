@@ -117,7 +117,7 @@ class _Blocks:
         self.row_bytes = fetcher.row_bytes
 
 
-def _fetch_cycles(b, base, total_rows, indices, plane, latency):
+def _fetch_cycles(b, base, total_rows, indices, plane, latency, log=None):
     """Cycles of one fetch in the head datapath: FETCH_REQ entered to FETCH_WAIT left.
 
     Cycle 0 is FETCH_REQ's, where the fetcher takes the request. The
@@ -131,9 +131,12 @@ def _fetch_cycles(b, base, total_rows, indices, plane, latency):
     first AR ``RUN_CYCLES`` later, each further burst ``BURST_CYCLES`` after
     the one before, and is idle the cycle after its last AR. The memory gives
     a burst's first beat ``latency`` cycles after its AR, one beat per cycle,
-    one burst after another; the last row leaves ``Fetcher.row_latency``
-    after its last beat, and the sequencer leaves FETCH_WAIT
-    :data:`_FETCH` ``done`` cycles later.
+    one burst after another, and a burst is issued only while fewer than
+    ``Fetcher.outstanding`` are in flight (a burst's credit is back
+    :data:`_FETCH` ``credit`` cycles after its last beat); the last row leaves
+    ``Fetcher.row_latency`` after its last beat, and the sequencer leaves
+    FETCH_WAIT :data:`_FETCH` ``done`` cycles later. ``log``: a list to append
+    each burst's ``(AR cycle, beats)`` to.
     """
     from hw.fetcher.issuer import BurstIssuer
     from hw.fetcher.planner import RunPlanner
@@ -146,6 +149,7 @@ def _fetch_cycles(b, base, total_rows, indices, plane, latency):
     if not runs:
         return _FETCH["empty"]
     issuer_idle, mem_free, last_beat = 0, 0, 0
+    ends = []       # each burst's last beat: its credit comes back
 
     def issue(valid):
         """The run valid from cycle ``valid`` on: the cycle the issuer takes it."""
@@ -156,9 +160,15 @@ def _fetch_cycles(b, base, total_rows, indices, plane, latency):
         ar = take + BurstIssuer.RUN_CYCLES
         for k, (_, beats) in enumerate(bursts(base + first * row_bytes, count * row_bytes, b.data_bytes)):
             ar += BurstIssuer.BURST_CYCLES if k else 0
+            if len(ends) >= b.fetcher.outstanding:
+                # At most ``outstanding`` bursts in flight: LIMIT waits for a credit.
+                ar = max(ar, ends[-b.fetcher.outstanding] + _FETCH["credit"])
             start = max(ar + latency, mem_free)
             last_beat = start + beats - 1
             mem_free = last_beat + 1
+            ends.append(last_beat)
+            if log is not None:
+                log.append((ar, beats))
         issuer_idle = ar + 1
         return take
     issue.next = 0
@@ -180,34 +190,48 @@ def _fetch_cycles(b, base, total_rows, indices, plane, latency):
     return last_beat + b.fetcher.row_latency + _FETCH["done"]
 
 
-#: Fetch timing not given by a block property (cycles; see :func:`_fetch_cycles`).
-_FETCH = {"index": 2, "done": 4, "empty": 6}
+#: Fetch timing not given by a block property (cycles; see :func:`_fetch_cycles`): ``index``, the
+#: sequencer's list read (FETCH_REQ, then the list memory's register); ``done``, after the last row's
+#: ``row_latency``: the AR register of the read arbiter (the memory counts from the shared port's
+#: handshake), ``f_done`` and FETCH_WAIT's exit; ``credit``, from a burst's last beat in this
+#: model's time to the AR its credit allows (the arbiter's cycle, the R beat into the assembler,
+#: ``inflight`` registered, LIMIT, ISSUE); ``empty``, a fetch of no row (its terminator). ``done``
+#: and ``credit`` are measured (``gen.bench_core_rtl``: each AR's cycle equal to the model's).
+_FETCH = {"index": 2, "done": 4, "empty": 6, "credit": 5}
 
 
 def _topk_cycles(b, scores, k):
-    """SELECT: the row's probabilities one per cycle into the top-k (``P`` per beat), its
-    rounds (``golden.topk_cycles.engine_cycles``), the kept elements one per cycle to the
-    kept list; cycles from SELECT entered to SELECT left."""
+    """SELECT: the row's probabilities one per cycle into the top-k, the kept elements one per
+    cycle to the kept list; cycles from SELECT entered to SELECT left."""
+    return (_serial_topk(scores, k, p=b.p, n_max=b.n_max, first=_ROW["select_in"])
+            + _ROW["select_out"])
+
+
+def _serial_topk(scores, k, *, p, n_max, first):
+    """A top-k engine fed one score per cycle (``P`` per beat, the first score at cycle ``first``)
+    whose kept elements leave one per cycle: the cycle the last one leaves.
+
+    ``golden.topk_cycles.engine_cycles`` counts from the first beat with beats
+    back to back; round 1 ends with the last beat, later here by the feed's
+    pace, and the later rounds and the final pass follow as there. A result
+    beat leaves ``final_latency`` after its input row's turn in the final pass
+    and its elements one per cycle.
+    """
     from .topk_cycles import engine_cycles, final_latency
 
-    n, p = len(scores), b.p
+    n = len(scores)
     beats = -(-n // p)
-    # Beat j is full when its last probability has come through the serializer: element i
-    # leaves at _ROW["select_in"] + i.
-    arrive = [_ROW["select_in"] + min(n, (j + 1) * p) - 1 for j in range(beats)]
-    e = engine_cycles(scores, k, n_max=b.n_max, parallelism=p)
-    # engine_cycles counts from the first beat with beats back to back; round 1 ends with the
-    # last beat, later here by the serializer's pace.
+    # Beat j is complete when its last score is in.
+    arrive = [first + min(n, (j + 1) * p) - 1 for j in range(beats)]
+    e = engine_cycles(scores, k, n_max=n_max, parallelism=p)
     shift = arrive[-1] - (arrive[0] + beats - 1)
     decision = arrive[0] + shift + e["select"] - 1
-    kept_per_row = _kept_per_row(scores, k, p)
-    out = decision
-    ser = 0
-    for row, count in kept_per_row:
-        ready = decision + 1 + row + final_latency(b.n_max, p)
+    out = ser = decision
+    for row, count in _kept_per_row(scores, k, p):
+        ready = decision + 1 + row + final_latency(n_max, p)
         ser = max(ser, ready + 1) + count
         out = ser
-    return out + _ROW["select_out"]
+    return out
 
 
 def _kept_per_row(scores, k, p):
@@ -220,7 +244,15 @@ def _kept_per_row(scores, k, p):
     return sorted(rows.items())
 
 
-#: Row-level cycles read off ``hw.core.head.HeadDatapath``'s sequencer (see :func:`_row_cycles`).
+#: Row-level cycles of ``hw.core.head.HeadDatapath``'s sequencer beside the blocks' latencies:
+#: ``fixed``, ROW, ROW_Q and KEEP / KEEP_COUNT less the cycle NVIS shares (NVIS / NVIS_CHECK: two
+#: cycles per alive key the causal row adds, and one more pair; one cycle when not causal);
+#: ``pass``, PASS and the key buffer's start and read register; ``drain``, DRAIN beside its
+#: ``ceil(n / lanes)`` probability beats (one cycle less: the second pass's query starts while the
+#: last beat drains); ``select_in`` / ``select_out``, the serializer and packer into the top-k, the
+#: kept lookup (alive list read, token register, kept_done) out of it; ``pv``, PV and the V
+#: lookup's two registers. Read off the FSM, then checked row by row against the RTL (the trace
+#: port's cycle per output row: equal at tiny and ulx3s).
 _ROW = {"fixed": 3, "pass": 3, "drain": -1, "select_in": 3, "select_out": 3, "pv": 3}
 
 
@@ -231,7 +263,7 @@ def _pass_cycles(b, n):
     return _ROW["pass"] + b.qk.latency + b.softmax.latency(beats)
 
 
-def _row_cycles(b, cfg, cmd, job_base, alive, row, nvis_before, latency, stages):
+def _row_cycles(b, cfg, cmd, job_base, row, nvis_before, latency, stages):
     """Cycles of one query row, ROW entered to EMIT left, added per stage into ``stages``; returned."""
     before = sum(stages.values())
     _row_stages(b, cfg, cmd, job_base, row, nvis_before, latency, stages)
@@ -250,8 +282,8 @@ def _row_stages(b, cfg, cmd, job_base, row, nvis_before, latency, stages):
         beats = -(-n // b.lanes)
         stages["refetch"] += beats + _ROW["drain"] + _pass_cycles(b, n)
         if row["lsb_new"]:
-            stages["refetch"] += 1 + _fetch_cycles(b, job_base["k_lsb"], cmd["keys"], row["lsb_new"], "lsb",
-                                                   latency)
+            stages["refetch"] += 1 + _fetch_cycles(b, job_base["k_lsb"], cmd["keys"], row["lsb_new"],
+                                                   "lsb", latency)
     stages["topk"] += _topk_cycles(b, row["scores"], row["keep"])
     for plane in ("msb", "lsb"):
         miss = row[f"miss_{plane}"]
@@ -263,8 +295,15 @@ def _row_stages(b, cfg, cmd, job_base, row, nvis_before, latency, stages):
     stages["output"] += cfg.head_dim // group + 1
 
 
-#: Command- and head-level cycles not given by a block property (see :func:`command_cycles`).
-_CMD = {"command": 8, "pruning": 4, "head": 3, "ingest": 2, "job_end": 3, "finish": 3, "pruned_head": 1}
+#: Command- and head-level cycles beside the blocks' latencies: ``command``, the walker's REQUEST,
+#: the reader's AR through the arbiter, its record check and RUN into the layer sequencer;
+#: ``pruning``, PRUNE and the ``pruned`` beat into HEAD; ``rank_in`` / ``rank_out``, the token
+#: ranker's feed and its kept list out (``SequenceState``: "about c + 2"); ``head``, HEAD, JOB and
+#: ALIVE; ``ingest``, the alive list's last beat to CHECK and the K fetch's start (and IMPORTANCE's
+#: ends); ``job_end``, RESULT and the next HEAD; ``finish``, FINISH and the walker's last cycle;
+#: ``pruned_head``, HEAD skipping a pruned head.
+_CMD = {"command": 8, "pruning": 4, "rank_in": 2, "rank_out": 2, "head": 3, "ingest": 2, "job_end": 3,
+        "finish": 3, "pruned_head": 1}
 
 
 def command_cycles(cfg, trace, *, latency):
@@ -288,7 +327,8 @@ def command_cycles(cfg, trace, *, latency):
         h = job["head"]
         base = {plane: cmd[f"{plane}_base"] + h * cmd[f"{plane}_stride"]
                 for plane in ("q_msb", "q_lsb", "k_msb", "k_lsb", "v_msb", "v_lsb")}
-        stages["heads"] += _CMD["head"] + b.alive_latency + max(1, n_alive) + _CMD["ingest"] + _CMD["job_end"]
+        stages["heads"] += (_CMD["head"] + b.alive_latency + max(1, n_alive) + _CMD["ingest"]
+                            + _CMD["job_end"])
         if n_alive:
             stages["fetch_k"] += 1 + _fetch_cycles(b, base["k_msb"], cmd["keys"], alive, "msb", latency)
         rows = list(range(cmd["rows"]))
@@ -296,7 +336,7 @@ def command_cycles(cfg, trace, *, latency):
             + _fetch_cycles(b, base["q_lsb"], cmd["rows"], rows, "lsb", latency)
         nvis = 0
         for row in job["rows"]:
-            row_cycles.append(_row_cycles(b, cfg, cmd, base, alive, row, nvis, latency, stages))
+            row_cycles.append(_row_cycles(b, cfg, cmd, base, row, nvis, latency, stages))
             nvis = row["nvis"]
         stages["importance"] += max(1, n_alive) + _CMD["ingest"]
     stages["heads"] += _CMD["pruned_head"] * (cmd["heads"] - len(trace["jobs"]))
@@ -318,12 +358,14 @@ def _pruning_cycles(b, cmd, pr):
     keys, before = cmd["keys"], 0 if cmd["fresh"] else pr["tokens_before"]
     cycles = state.latency_unpruned(keys, before)
     if pr["alive_before"] > cmd["token_keep"]:
+        # The candidates found (a scan of the keys), the request, the candidates' scores one per
+        # cycle into the ranker, the kept ones out one per cycle (``SequenceState``'s docstring).
         cand = pr["candidate_scores"]
-        quota = cmd["token_keep"] - pr["protected"]
-        cycles += keys + 1 + len(cand) + 2 + max(0, quota)
-        if cand and quota > 0:
-            cycles += engine_cycles(cand, min(quota, len(cand)), n_max=b.n_max,
-                                    parallelism=state.token_lanes)["total"]
+        quota = min(max(0, cmd["token_keep"] - pr["protected"]), len(cand))
+        cycles += keys + 1
+        if cand and quota:
+            cycles += _serial_topk(cand, quota, p=state.token_lanes, n_max=b.n_max, first=_CMD["rank_in"])
+        cycles += _CMD["rank_out"]
     cands = pr["head_candidates"]
     if len(cands) > cmd["head_keep"]:
         scores = [pr["head_scores"][h] for h in cands]

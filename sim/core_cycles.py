@@ -21,8 +21,8 @@ from cocotb.triggers import RisingEdge
 from gen.driver import SpattenDriver
 from gen.golden_transport import GoldenTransport
 from golden.core_cycles import command_trace
-from sim import runner
 from hw.core.layer import trace_layout
+from sim import runner
 from sim.core_e2e import _BASE, _DRAM, CoreBench
 from sim.transport import CocotbTransport
 
@@ -82,6 +82,7 @@ async def measure(dut):
         bench.golden_driver = SpattenDriver(bench.golden, cfg, dram=(_BASE, _DRAM - _BASE))
         bench.golden.model.reset()
         times.clear()
+        ar_from = len(bench.reads.log)
         got = await bench.driver.run_model(q, k, v, shape["mode"], shape["causal"], shape.get("prompt_len"))
         want = await bench.golden_driver.run_model(q, k, v, shape["mode"], shape["causal"],
                                                    shape.get("prompt_len"))
@@ -89,6 +90,8 @@ async def measure(dut):
         flat = [(s, i, c) for s, step in enumerate(got["command_counters"]) for i, c in enumerate(step)]
         gold = [c for step in want["command_counters"] for c in step]
         assert len(flat) == len(gold) == len(results), f"{shape['label']}: command counts differ"
+        # The AR handshakes of the shape (cycle, address, beats): where a fetch's time goes.
+        ars = [(c, a, n + 1) for c, a, n, _, _ in bench.reads.log[ar_from:]]
         rows = iter(times)
         for (s, i, hw), g, result in zip(flat, gold, results, strict=True):
             a = {n: x for n, x in hw.items() if n not in _NOT_MODELLED}
@@ -98,5 +101,6 @@ async def measure(dut):
                           "counters": hw, "trace": command_trace(bench.hw_cfg, result),
                           "row_cycles": [next(rows) for h in np.flatnonzero(result["head_alive"])
                                          for _ in range(result["command"].rows)]})
+        lines[-1]["ar_log"] = ars
     with open(MEASURED_FILE, "w") as f:
         f.writelines(json.dumps(line) + "\n" for line in lines)

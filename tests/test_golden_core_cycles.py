@@ -82,7 +82,7 @@ def _row_cycles(row, *, causal=False, latency=10, cfg=TINY):
     cmd = {"causal": causal, "keys": 64}
     base = {f"{t}_{p}": 0x1_0000 for t in "qkv" for p in ("msb", "lsb")}
     stages = dict.fromkeys(STAGES, 0)
-    return core_cycles._row_cycles(b, cfg, cmd, base, None, row, 0, latency, stages), stages
+    return core_cycles._row_cycles(b, cfg, cmd, base, row, 0, latency, stages), stages
 
 
 def test_rows_measured_on_the_rtl():
@@ -108,7 +108,8 @@ def test_one_row_fetch_by_hand():
     b = core_cycles._blocks(TINY)
     assert b.fetcher.row_latency == 2
     for latency in (1, 10, 50):
-        assert core_cycles._fetch_cycles(b, 0x1_0000, 64, [5], "msb", latency) == _fetch_one(latency) == 19 + latency
+        got = core_cycles._fetch_cycles(b, 0x1_0000, 64, [5], "msb", latency)
+        assert got == _fetch_one(latency) == 19 + latency
 
 
 def test_scattered_rows_cost_more_than_a_run():
