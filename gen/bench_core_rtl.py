@@ -205,6 +205,9 @@ def main(args=None):
         if not path.exists():
             parser.error(f"--reuse: no measurements at {path}")
         measured = [json.loads(line) for line in path.read_text().splitlines()]
+        ran = {line.get("latency", args.latency) for line in measured}
+        if ran != {args.latency}:
+            parser.error(f"--reuse: the last run's latency was {sorted(ran)}, not --latency {args.latency}")
     else:
         measured = measure(config, shape_list, seed=args.seed, out=out, latency=args.latency)
     points = compare(config, measured, args.latency)

@@ -97,7 +97,8 @@ async def measure(dut):
             a = {n: x for n, x in hw.items() if n not in _NOT_MODELLED}
             b = {n: x for n, x in g.items() if n not in _NOT_MODELLED}
             assert a == b, f"{shape['label']} step {s} layer {i}: counters {a} != golden {b}"
-            lines.append({"label": shape["label"], "step": s, "layer": i, "cycles": hw["CYCLES_BUSY"],
+            lines.append({"label": shape["label"], "step": s, "layer": i, "latency": latency,
+                          "cycles": hw["CYCLES_BUSY"],
                           "counters": hw, "trace": command_trace(bench.hw_cfg, result),
                           "row_cycles": [next(rows) for h in np.flatnonzero(result["head_alive"])
                                          for _ in range(result["command"].rows)]})

@@ -161,3 +161,26 @@ def test_bench_compare_and_render(traces):
     text = render({"preset": "tiny", "latency_cycles": 10, "seed": 1, "points": points,
                    "commands": len(measured), "model_error": points[0]["max_error"]})
     assert "| a | 2 |" in text and "qk_softmax" in text
+
+
+_CSV = ("iteration_id,layer_id,head_id,embedding_length_D,sentence_length_L,key_fetch_num,quant_key_bit,"
+        "quant_query_bit,auto_requant_thres,if_requant,auto_requant_incre,value_fetch_num,quant_value_bit,"
+        "if_accumulate_importance,if_rescale_previous_importance,if_topk,topk\n"
+        "0,0,0,64.0,100,100,6,16,0.05,True,4,20,6,True,False,False,-1\n"
+        "0,0,1,64.0,100,100,6,16,0.05,True,4,20,6,True,False,False,-1\n"
+        "1,1,0,64.0,101,50,6,16,0.1,True,4,25,6,True,False,False,-1\n"
+        "1,6,0,64.0,101,10,6,16,0.05,True,4,2,6,True,False,False,-1\n"
+        "1,6,1,64.0,101,,\n")
+
+
+def test_workload_shapes_take_distinct_token_keeps(tmp_path):
+    from gen.bench_core_rtl import workload_shapes
+
+    path = tmp_path / "t.csv"
+    path.write_text(_CSV)
+    got = workload_shapes(preset("ulx3s"), path, count=3)
+    assert [s["config"]["token_keep_final"] for s in got] == [1.0, 0.495, 0.099]
+    assert [s["config"]["value_keep"] for s in got] == [0.2, 0.5, 0.2]
+    assert got[1]["config"]["requant_threshold"] == 0.1
+    assert all(s["length"] == 64 and s["causal"] for s in got)
+    assert len(workload_shapes(preset("tiny"), path, count=1)) == 1
