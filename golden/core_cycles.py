@@ -10,7 +10,16 @@ plain data (JSON-able). :func:`command_cycles` turns a trace into cycles for a
 memory whose every burst's first beat comes ``latency`` cycles after its AR
 handshake (no stalls), following the FSMs of ``hw/core`` (the command list
 walker, the layer sequencer, the sequence state, the head datapath's
-sequential schedule) with each block's latency from the block itself.
+sequential schedule) with each block's latency from the block itself: the
+model constructs the blocks ``hw.core.head.HeadDatapath`` builds (same
+constructor calls, nothing elaborated) and reads their latency properties
+(``QkUnit.latency``, ``Softmax.latency``, ``PvUnit.latency``,
+``Fetcher.row_latency``, ``RunPlanner.PLAN_CYCLES``, ``BurstIssuer.RUN_CYCLES``
+and ``BURST_CYCLES``, ``AliveList.LATENCY``, ``SequenceState.latency_unpruned``)
+and the top-k's cycle model (``golden.topk_cycles.engine_cycles``). The cycles
+that are no block's property are the named constants :data:`_FETCH`,
+:data:`_ROW` and :data:`_CMD`, read off the FSMs and checked against the RTL
+(``gen.bench_core_rtl``: every output row's cycle and every AR's).
 
 Cycles are those of ``CYCLES_BUSY``: ``STATUS.busy`` high, from the cycle after
 ``CTRL.start`` to the command's ``finished`` handshake, for one command started

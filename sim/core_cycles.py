@@ -4,10 +4,15 @@ Runs the shapes of the ``shapes`` parameter (random Q/K/V sequences of a few
 layers and heads, summarised or generated) through the host driver on the
 emitted Verilog, with a fixed memory latency (``latency`` cycles from an AR
 handshake to its burst's first beat) and no pauses on any channel, and the
-same driver on ``golden.core.CoreModel``. Each command's outputs and counters
-(all but cycles) are checked against the golden core; its ``CYCLES_BUSY`` and
-``golden.core_cycles.command_trace`` of its golden result are written, one
-JSON object a line, to :data:`MEASURED_FILE` in the run's folder.
+same driver on ``golden.core.CoreModel`` (a shape's ``config`` sets the keep
+fractions and threshold its commands carry). Each command's counters (all
+but cycles) are checked against the golden core; its ``CYCLES_BUSY``,
+``golden.core_cycles.command_trace`` of its golden result and the cycle of
+each of its output rows (the core's trace port: ``row_cycles``, ``(cycle,
+head, row)``) are written, one JSON object a line, to :data:`MEASURED_FILE`
+in the run's folder; a shape's last command also carries the shape's AR
+handshakes (``ar_log``: ``(cycle, address, beats)``), what the fetch model is
+checked against.
 """
 
 import dataclasses

@@ -184,3 +184,17 @@ def test_workload_shapes_take_distinct_token_keeps(tmp_path):
     assert got[1]["config"]["requant_threshold"] == 0.1
     assert all(s["length"] == 64 and s["causal"] for s in got)
     assert len(workload_shapes(preset("tiny"), path, count=1)) == 1
+
+
+def test_back_to_back_bursts_wait_for_the_memory():
+    """ulx3s: a 64-byte row is one 8-beat burst; a second row's burst, issued 7 cycles after the
+    first, waits for the first's 8 beats and the memory's cycle between bursts."""
+    b = core_cycles._blocks(preset("ulx3s"))
+    for latency in (1, 20):
+        one = core_cycles._fetch_cycles(b, 0x1_0000, 64, [0], "msb", latency)
+        two = core_cycles._fetch_cycles(b, 0x1_0000, 64, [0, 2], "msb", latency)
+        assert one == 25 + latency
+        assert two - one == 8 + 1
+        log = []
+        core_cycles._fetch_cycles(b, 0x1_0000, 64, [0, 2], "msb", latency, log=log)
+        assert log == [(12, 8), (12 + BurstIssuer.RUN_CYCLES + 1, 8)]
