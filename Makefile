@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(PY) -m gen bench fetcher --out $(BUILD)
 	$(PY) -m gen bench head --out $(BUILD)
 	$(PY) -m gen bench core --out $(BUILD)
+	$(PY) -m gen bench core_rtl --out $(BUILD) --workload gpt2
 	$(PY) -m gen report
 
 # Accuracy: golden fixed-point stages vs float and pruned-vs-dense traffic

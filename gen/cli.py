@@ -27,7 +27,7 @@ __all__ = ["main", "parse_blocks", "config_from_args"]
 DEFAULT_PRESET = "ulx3s"
 # `python -m gen bench NAME ...`: the benchmark of one block (plain `bench`: the top-k engine's).
 BENCHES = {"softmax": "gen.bench_softmax", "arrays": "gen.bench_arrays", "fetcher": "gen.bench_fetcher",
-           "head": "gen.bench_head", "core": "gen.bench_core"}
+           "head": "gen.bench_head", "core": "gen.bench_core", "core_rtl": "gen.bench_core_rtl"}
 
 
 class UsageError(Exception):

@@ -37,6 +37,7 @@ __all__ = ["render_readme", "render_text", "replace_section", "section_names", "
 RENDERERS = {"topk_cycles": "gen.bench", "topk_rows": "gen.bench_topk_rows", "golden_": "gen.golden_report",
              "eval_": "gen.eval", "softmax_bench": "gen.bench_softmax", "arrays_bench": "gen.bench_arrays",
              "fetcher_bandwidth": "gen.bench_fetcher", "core_model": "gen.bench_core",
+             "core_rtl": "gen.bench_core_rtl",
              "ceilings": "gen.ceilings", "sweep": "gen.sweep", "fuzz": "gen.fuzz", "soak": "gen.soak"}
 
 _MARKER = re.compile(r"<!-- BEGIN report:([A-Za-z0-9_]+) -->")

@@ -136,7 +136,9 @@ class CoreModel:
         until :meth:`reset`: ``index``, ``command``, ``error``, ``token_alive`` (keys,),
         ``head_alive`` (heads,), ``tokens_kept``, ``heads_kept``, ``refetch`` and
         ``values_kept`` (heads, rows), ``out`` (heads, rows, head_dim) codes (zero for pruned
-        heads), ``counters``
+        heads), ``counters``, ``jobs`` (head -> its ``golden.head.head_job`` answer), ``pruning``
+        (the state the pruning step saw: ``tokens_before``, ``alive_before``, ``token_score``,
+        ``protect``, ``head_candidates``, ``head_score``)
     decoded : the last command the record check passed (``None`` after a rejected record)
     token_alive, token_score, head_alive (MAX_LAYERS, MAX_HEADS), head_score (MAX_HEADS,)
     """
@@ -223,7 +225,8 @@ class CoreModel:
         result = {"index": index, "command": cmd, "error": None,
                   "refetch": np.zeros((heads, rows), dtype=bool),
                   "values_kept": np.zeros((heads, rows), dtype=np.int64),
-                  "out": np.zeros((heads, rows, self._cfg.head_dim), dtype=np.int64), "counters": counts}
+                  "out": np.zeros((heads, rows, self._cfg.head_dim), dtype=np.int64), "counters": counts,
+                  "jobs": {}}
         self.results.append(result)
         return result
 
@@ -238,11 +241,16 @@ class CoreModel:
         before = int(self._token_alive.sum())
         protect = (protect_mask(cmd.keys, getattr(cfg, "token_protect_sinks", 0),
                                 getattr(cfg, "token_protect_recent", 0)) if cmd.causal else None)
+        result["pruning"] = {"tokens_before": self._token_alive.size - new,
+                             "alive_before": self._token_alive.copy(),
+                             "token_score": self._token_score.copy(),
+                             "protect": np.zeros(cmd.keys, bool) if protect is None else protect.copy()}
         self._token_alive = prune_step(self._token_score, self._token_alive, cmd.token_keep, protect)
         alive = self._token_alive.copy()
         self._count(counts, "TOKENS_PRUNED", before - int(alive.sum()))
         layer, heads = cmd.layer, cmd.heads
         cand = self._head_alive[layer, :heads] & (self._head_alive[layer - 1, :heads] if layer else True)
+        result["pruning"].update(head_candidates=cand.copy(), head_score=self._head_score[:heads].copy())
         kept = prune_step(self._head_score[:heads], cand, cmd.head_keep)
         self._head_alive[layer, :heads] = kept
         self._count(counts, "HEADS_PRUNED", int(cand.sum()) - int(kept.sum()))
@@ -283,6 +291,7 @@ class CoreModel:
         self._token_score[idx] = sat_add(self._token_score[idx], res["importance"], TOKEN_IMPORTANCE)
         self._head_score[h] = sat_add(self._head_score[h:h + 1], [res["head_importance"]], HEAD_IMPORTANCE)[0]
         result["refetch"][h], result["values_kept"][h], result["out"][h] = res["refetch"], res["kept"], out
+        result["jobs"][h] = res
 
     def _plane(self, memory, cmd, name, h, rows, n):
         """Codes ``(n, head_dim)`` of head ``h``'s ``name`` planes joined, the ``rows`` read, others 0."""

@@ -87,7 +87,9 @@ def head_job(cfg, *, q, k, v, m, sh, alive, causal, value_keep_code, threshold_c
     probability, whether it sees a key), ``importance`` (column sums per alive token, in
     list order), ``head_importance`` (``sum |out|``, saturated) and
     ``counters`` (:func:`golden.spatten.head_counters` with rows of
-    ``cfg.head_dim``, plus ``rows``, ``rows_refetched``).
+    ``cfg.head_dim``, plus ``rows``, ``rows_refetched``); ``prob (lq, lk)`` (the final
+    probability codes) and ``kept_mask (lq, lk)`` (the V rows each row keeps), what the
+    cycle model (``golden.core_cycles``) reads.
     """
     q, k, v = (np.asarray(x, dtype=np.int64) for x in (q, k, v))
     lq, d = q.shape
@@ -103,7 +105,7 @@ def head_job(cfg, *, q, k, v, m, sh, alive, causal, value_keep_code, threshold_c
             "seen": visible.any(axis=1),
             "importance": np.minimum(col, TOKEN_IMPORTANCE.max_int),
             "head_importance": min(int(np.abs(res["out_code"]).sum()), HEAD_IMPORTANCE.max_int),
-            "counters": counters}
+            "counters": counters, "prob": res["prob"], "kept_mask": res["kept"]}
 
 
 class _JobConfig:

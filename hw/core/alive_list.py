@@ -49,6 +49,9 @@ class AliveList(wiring.Component):
             "busy": Out(1),
         })
 
+    #: Cycles from a request taken to the first index valid (an empty list's beat: one).
+    LATENCY = 2
+
     max_context = property(lambda self: self._max_context)
 
     @property

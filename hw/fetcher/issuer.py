@@ -53,6 +53,12 @@ class BurstIssuer(wiring.Component):
         Bursts issued whose last beat has not been taken.
     """
 
+    #: Cycles from a run taken to its first burst's AR offered (size, place, description, length,
+    #: limit): the timing above, as ``golden.core_cycles`` reads it.
+    RUN_CYCLES = 6
+    #: Cycles from one burst's AR handshake to the next burst's AR of the same run.
+    BURST_CYCLES = 3
+
     def __init__(self, *, addr_bits, index_bits, run_bits, data_bytes, row_bytes, outstanding):
         self._addr_bits = check_int("addr_bits", addr_bits, 12, 64)
         self._index_bits = check_int("index_bits", index_bits, 1, 16)

@@ -48,6 +48,10 @@ class RunPlanner(wiring.Component):
         grows; a new run waits for the previous one to be taken.
     """
 
+    #: Cycles from a request taken to the first cycle an index may be taken (the size, the end
+    #: and the range check, each a register).
+    PLAN_CYCLES = 4
+
     def __init__(self, *, addr_bits, index_bits, count_bits, data_bytes, row_bytes, max_run):
         self._addr_bits = check_int("addr_bits", addr_bits, 12, 64)
         self._index_bits = check_int("index_bits", index_bits, 1, 16)
