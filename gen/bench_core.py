@@ -153,7 +153,8 @@ def render(report):
     lines.append("")
     lines.append(f"Trace: `{report['trace']}`; re-computed rows of a summarisation head that "
                  f"fetched LSBs: {report['recompute_fraction']:g}. Model: `golden/core_model.py` "
-                 f"(an idealised pipelined core: the RTL, one query row at a time, has its own model, `golden/core_cycles.py`, checked below).")
+                 "(an idealised pipelined core: the RTL, one query row at a time, has its own model, "
+                 "`golden/core_cycles.py`, checked below).")
     return "\n".join(lines)
 
 
