@@ -86,7 +86,8 @@ def build(cfg, out, *, ram_bytes=BOARD_RAM_BYTES):
     start = time.monotonic()
     ULX3S_85F_Platform().build(
         UlxTop(top), name=NAME, build_dir=str(build_dir), do_program=False,
-        synth_opts="-run begin:map_luts", script_after_synth=f"splitnets; synth_ecp5 -top {NAME} -run map_luts:",
+        synth_opts="-run begin:map_luts",
+        script_after_synth=f"splitnets; synth_ecp5 -top {NAME} -run map_luts:",
         nextpnr_opts="--timing-allow-fail --report report.json")
     result = summary(json.loads((build_dir / "report.json").read_text()), cfg, ram_bytes,
                      time.monotonic() - start)

@@ -68,7 +68,8 @@ def read_answer_words(answer, address):
 
 
 def _short(answer, answer_bytes, address):
-    return LinkError(f"bridge answered {len(answer)} of {answer_bytes} bytes at {address:#x}", address=address)
+    return LinkError(f"bridge answered {len(answer)} of {answer_bytes} bytes at {address:#x}",
+                     address=address)
 
 
 class LinkError(RuntimeError):

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """AxiLiteDecoder (hw/axi/lite_decoder.py): parameter checks, and cocotb on its Verilog."""
 
 import pytest

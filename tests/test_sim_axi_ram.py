@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """AxiRam (hw/axi/ram.py): parameter checks, and cocotb on its Verilog (sim/axi_ram.py)."""
 
 import pytest

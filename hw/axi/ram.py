@@ -179,7 +179,8 @@ class AxiRam(wiring.Component):
             m.d.comb += [wr.addr.eq(self._row(address)), wr.data.eq(bus.wdata)]
             with m.If(in_range):
                 m.d.comb += wr.en.eq(bus.wstrb)
-            m.d.sync += [address.eq(address + (Const(1, port.addr_bits) << size)), failed.eq(failed | ~in_range)]
+            m.d.sync += [address.eq(address + (Const(1, port.addr_bits) << size)),
+                         failed.eq(failed | ~in_range)]
             with m.If(bus.wlast):
                 m.d.sync += [active.eq(0), bvalid.eq(1),
                              bresp.eq(Mux(failed | ~in_range, RESP_DECERR, RESP_OKAY))]

@@ -55,9 +55,9 @@ class BoardTop(wiring.Component):
         check_int("baud", baud, 1, 10**8)
         check_int("clock_hz", clock_hz, 4 * baud, 10**9)
         self._clock_hz, self._baud = clock_hz, baud
-        self._core = SpattenCore(cfg)
         self._ram = AxiRam(size_bytes=ram_bytes, addr_bits=cfg.axi_addr_bits, data_bits=cfg.axi_data_bits,
                            read_id_bits=cfg.axi_id_bits, write_id_bits=cfg.axi_id_bits)
+        self._core = SpattenCore(cfg)
         self._bridge = UartBridge(clocks_per_bit=clock_hz // baud, addr_bits=HOST_ADDR_BITS)
         self._decoder = AxiLiteDecoder(windows=[(REGS_BASE, ADDR_BITS), (RAM_BASE, self._ram.lite_addr_bits)],
                                        addr_bits=HOST_ADDR_BITS)
