@@ -101,3 +101,19 @@ async def out_of_range(dut):
         assert got.resp == AxiResp.DECERR and got.data == bytes(4), f"{bench.where}: Lite read past the end"
     got = await bench.axi.read(1 << 20, row)
     assert got.resp == AxiResp.DECERR, f"{bench.where}: a read far past the end answered {got.resp!r}"
+
+
+@cocotb.test()
+async def one_beat_per_cycle(dut):
+    """Without stalls a burst of N beats takes N cycles plus the read latency (write: plus AW and B)."""
+    bench = RamBench(dut)
+    bench.domain.start()
+    await bench.domain.reset()
+    row, beats = bench.row, 64
+    for name, operation in (("write", lambda: bench.axi.write(0, bytes(beats * row))),
+                            ("read", lambda: bench.axi.read(0, beats * row))):
+        start = bench.domain.cycle()
+        await operation()
+        cycles = bench.domain.cycle() - start
+        # The master model takes a few cycles of its own to issue and to collect.
+        assert cycles <= beats + 8, f"{bench.where}: a {beats}-beat {name} burst took {cycles} cycles"

@@ -42,4 +42,4 @@ def test_axi_ram(sim, size, bits, operations):
     ram = _ram(size_bytes=size, data_bits=bits, read_id_bits=3, write_id_bits=2)
     result = runner.run(ram, test_module="sim.axi_ram", sim=sim,
                         parameters={"size_bytes": size, "data_bits": bits, "operations": operations})
-    assert result["tests"] == 2
+    assert result["tests"] == 3

@@ -32,8 +32,10 @@ class AxiLiteDecoder(wiring.Component):
     s_axil : In(AxiLiteSignature(addr_bits=addr_bits))
     m<i>_axil : Out(AxiLiteSignature(addr_bits=bits_i))
 
-    Latency: a read's R three cycles after AR when the slave answers at
-    once; a write's B three cycles after the later of AW and W.
+    Latency: a read's R four cycles after its AR handshake when the slave
+    answers R the cycle after its own AR handshake; a write's B five cycles
+    after the later of the AW and W handshakes when the slave answers B the
+    cycle after taking AW and W. One access of each kind at a time.
     """
 
     def __init__(self, *, windows, addr_bits):
