@@ -17,6 +17,7 @@ nextpnr's Fmax of the clock.
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,12 +31,16 @@ from .blocks import BOARD_BAUD, BOARD_CLOCK_HZ
 from .config import ConfigError, load
 from .synth import tool
 
-__all__ = ["UlxTop", "BOARD_RAM_BYTES", "build", "summary", "main"]
+__all__ = ["UlxTop", "BOARD_RAM_BYTES", "BitstreamFailed", "build", "summary", "main"]
 
 #: The core's memory on the board: 128 KB of block RAM, 64 of the 85F's 208 DP16KD at a
 #: 64-bit port (2 KB each), beside the core's own buffers.
 BOARD_RAM_BYTES = 128 * 1024
 NAME = "spatten_ulx3s"
+
+
+class BitstreamFailed(RuntimeError):
+    """A tool of the flow stopped; the message ends with its log's last lines."""
 
 
 class UlxTop(Elaboratable):
@@ -83,17 +88,28 @@ def build(cfg, out, *, ram_bytes=BOARD_RAM_BYTES):
     # The platform asks for its programmer even when it does not program.
     os.environ.setdefault("OPENFPGALOADER", "true")
     top = BoardTop(cfg, ram_bytes, clock_hz=BOARD_CLOCK_HZ, baud=BOARD_BAUD)
+    reports = out / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    ULX3S_85F_Platform().build(
-        UlxTop(top), name=NAME, build_dir=str(build_dir), do_program=False,
-        synth_opts="-run begin:map_luts",
-        script_after_synth=f"splitnets; synth_ecp5 -top {NAME} -run map_luts:",
-        nextpnr_opts="--timing-allow-fail --report report.json")
+    try:
+        ULX3S_85F_Platform().build(
+            UlxTop(top), name=NAME, build_dir=str(build_dir), do_program=False,
+            synth_opts="-run begin:map_luts",
+            script_after_synth=f"splitnets; synth_ecp5 -top {NAME} -run map_luts:",
+            nextpnr_opts="--timing-allow-fail --report report.json")
+    except subprocess.CalledProcessError as error:
+        # The tool that stopped logged why (a design that does not fit: nextpnr's .tim).
+        logs = [build_dir / f"{NAME}.{ext}" for ext in ("tim", "rpt")]
+        log = next((path for path in logs if path.exists()), None)
+        tail = log.read_text(errors="replace").splitlines()[-15:] if log else []
+        result = {"config": cfg.name, "ram_bytes": ram_bytes, "error": str(error), "log": str(log),
+                  "log_tail": tail, "seconds": round(time.monotonic() - start)}
+        (reports / "bitstream.json").write_text(json.dumps(result, indent=2) + "\n")
+        raise BitstreamFailed(f"the ULX3S build of {cfg.name!r} failed ({error}); see {log}:\n"
+                              + "\n".join(tail)) from None
     result = summary(json.loads((build_dir / "report.json").read_text()), cfg, ram_bytes,
                      time.monotonic() - start)
     result["bitstream"] = str(build_dir / f"{NAME}.bit")
-    reports = out / "reports"
-    reports.mkdir(parents=True, exist_ok=True)
     (reports / "bitstream.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
@@ -110,6 +126,8 @@ def main(argv=None):
         result = build(cfg, args.out, ram_bytes=args.ram_bytes)
     except (ConfigError, ValueError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except BitstreamFailed as error:
+        parser.exit(1, f"{parser.prog}: {error}\n")
     print(json.dumps(result, indent=2))
 
 

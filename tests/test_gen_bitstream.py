@@ -28,3 +28,40 @@ def test_summary_from_nextpnr_report():
     assert got["dsp"]["used"] == 130 and got["ebr"] == {"used": 170, "available": 208}
     assert got["fmax_mhz"] == {"$glbnet$clk": 41.23}
     assert got["ram_bytes"] == 128 * 1024 and got["address_map"]["ram"] == RAM_BASE
+
+
+def test_failed_build_reports(tmp_path, monkeypatch):
+    """A tool that stops: bitstream.json names the error and its log's tail, BitstreamFailed says where."""
+    import json
+    import subprocess
+
+    import pytest
+    from amaranth.hdl import Fragment, Module
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    import gen.bitstream as bitstream
+
+    class StandIn(wiring.Component):
+        rx: In(1)
+        tx: Out(1)
+        irq: Out(1)
+
+        def __init__(self, cfg, ram_bytes, **kwargs):
+            super().__init__()
+
+        def elaborate(self, platform):
+            return Module()
+
+    def build(platform, elaboratable, *, name, build_dir, **kwargs):
+        Fragment.get(elaboratable, platform)
+        log = tmp_path / "bitstream" / "tiny" / f"{name}.tim"
+        log.write_text("Info: placing\nERROR: DP16KD: 300 of 208\n")
+        raise subprocess.CalledProcessError(1, ["sh", f"build_{name}.sh"])
+
+    monkeypatch.setattr(bitstream, "BoardTop", StandIn)
+    monkeypatch.setattr(ULX3S_85F_Platform, "build", build)
+    with pytest.raises(bitstream.BitstreamFailed, match=r"(?s)build of 'tiny' failed.*DP16KD: 300 of 208"):
+        bitstream.build(preset("tiny"), tmp_path, ram_bytes=4096)
+    report = json.loads((tmp_path / "reports" / "bitstream.json").read_text())
+    assert report["log_tail"][-1] == "ERROR: DP16KD: 300 of 208" and report["ram_bytes"] == 4096
