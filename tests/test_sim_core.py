@@ -7,7 +7,7 @@ from hw.core.core import SpattenCore
 from sim import runner
 
 # (simulator, preset, random sequences per test, captured models)
-RUNS = [("verilator", "ulx3s", 2, ["minilm", "smollm2"]), ("verilator", "tiny", 4, ["minilm", "smollm2"]),
+RUNS = [("verilator", "ulx3s", 2, ["minilm", "smollm2"]), ("verilator", "tiny", 3, ["minilm", "smollm2"]),
         ("icarus", "tiny", 2, [])]
 COCOTB_TESTS = 4
 
