@@ -47,7 +47,7 @@ from golden.formats import OUT_FRAC
 from golden.pruning import value_keep_code
 from golden.qk import score_multiplier
 from golden.quant import pack_kv, quant_scale, quantize, row_bytes, unpack_plane
-from golden.spatten import head_target, quantize_layer, token_target
+from golden.spatten import head_target, quantize_layer, sequence_steps, token_target
 
 __all__ = ["Transport", "MemoryTransport", "Allocator", "Layer", "Status", "CommandError",
            "SpattenDriver", "SequenceLayout", "StepLayer"]
@@ -465,23 +465,7 @@ class SpattenDriver:
         ``command_counters`` (per step, per layer: the command's counters).
         Raises :class:`CommandError` when the core rejects a command.
         """
-        n_layers = len(q_layers)
-        if not n_layers or len(k_layers) != n_layers or len(v_layers) != n_layers:
-            raise ValueError(f"q_layers, k_layers, v_layers must be equally long non-empty lists, "
-                             f"not {len(q_layers)}, {len(k_layers)}, {len(v_layers)}")
-        shape = np.shape(q_layers[0])
-        if len(shape) != 3:
-            raise ValueError(f"q_layers[0] must be (H, L, D), not {shape}")
-        n_heads, length, d = shape
-        if mode == "summarize":
-            steps = [(0, length)]
-        elif mode == "generate":
-            prompt_len = length if prompt_len is None else int(prompt_len)
-            if not 1 <= prompt_len <= length:
-                raise ValueError(f"prompt_len must be in 1..{length}, not {prompt_len}")
-            steps = [(0, prompt_len)] + [(t, t + 1) for t in range(prompt_len, length)]
-        else:
-            raise ValueError(f"mode must be 'summarize' or 'generate', not {mode!r}")
+        (n_layers, n_heads, length, d), steps = sequence_steps(q_layers, k_layers, v_layers, mode, prompt_len)
         mark = self.dram.next
         try:
             layout = self.prepare_sequence(n_layers, n_heads, length, d)

@@ -78,7 +78,7 @@ from .quant import TOKEN_SCALE_BITS, channel_scale, msb_only, quant_scale, quant
 from .softmax import softmax_float, softmax_fx
 
 __all__ = ["SpattenAttention", "attend_head", "head_counters", "spatten_layer", "spatten_model",
-           "token_target", "head_target", "quantize_layer",
+           "sequence_steps", "token_target", "head_target", "quantize_layer",
            "COUNTERS", "HEAD_COUNTERS", "DENSE_BITS"]
 
 #: Bits per K/V element of the dense baseline.
@@ -501,6 +501,33 @@ def spatten_layer(q, k, v, cfg, *, layer=0, n_layers=1, causal=False, exact=Fals
             "counters": att.counters}
 
 
+def sequence_steps(q_layers, k_layers, v_layers, mode, prompt_len=None):
+    """The shape ``(n_layers, H, L, D)`` of a sequence's Q/K/V lists and its steps ``[(lo, hi)]``.
+
+    ``"summarize"``: one step of all ``L`` rows; ``"generate"``: the first
+    ``prompt_len`` rows (default all), then one step per further token. The
+    schedule of :func:`spatten_model`, which the host driver runs too.
+    """
+    n_layers = len(q_layers)
+    if not n_layers or len(k_layers) != n_layers or len(v_layers) != n_layers:
+        raise ValueError(f"q_layers, k_layers, v_layers must be equally long non-empty lists, "
+                         f"not {len(q_layers)}, {len(k_layers)}, {len(v_layers)}")
+    shape = np.shape(q_layers[0])
+    if len(shape) != 3:
+        raise ValueError(f"q_layers[0] must be (H, L, D), not {shape}")
+    n_heads, length, d = shape
+    if mode == "summarize":
+        steps = [(0, length)]
+    elif mode == "generate":
+        prompt_len = length if prompt_len is None else as_int("prompt_len", prompt_len)
+        if not 1 <= prompt_len <= length:
+            raise ValueError(f"prompt_len must be in 1..{length}, not {prompt_len}")
+        steps = [(0, prompt_len)] + [(t, t + 1) for t in range(prompt_len, length)]
+    else:
+        raise ValueError(f"mode must be 'summarize' or 'generate', not {mode!r}")
+    return (n_layers, n_heads, length, d), steps
+
+
 def spatten_model(q_layers, k_layers, v_layers, cfg, mode="summarize", *, causal=True,
                   prompt_len=None, exact=False, progressive=True):
     """Run all layers of one sequence from given Q/K/V (each a list of ``(H, L, D)`` per layer).
@@ -514,25 +541,11 @@ def spatten_model(q_layers, k_layers, v_layers, cfg, mode="summarize", *, causal
     (list per layer of ``(H, L)`` bool: the rows that re-fetched LSBs), ``counters`` and
     ``counters_prompt`` (the counters after the prompt, i.e. of the summarisation part).
     """
-    n_layers = len(q_layers)
-    if not n_layers or len(k_layers) != n_layers or len(v_layers) != n_layers:
-        raise ValueError(f"q_layers, k_layers, v_layers must be equally long non-empty lists, "
-                         f"not {len(q_layers)}, {len(k_layers)}, {len(v_layers)}")
-    shape = np.shape(q_layers[0])
-    if len(shape) != 3:
-        raise ValueError(f"q_layers[0] must be (H, L, D), not {shape}")
-    n_heads, length, d = shape
+    (n_layers, n_heads, length, d), steps = sequence_steps(q_layers, k_layers, v_layers, mode, prompt_len)
     att = SpattenAttention(cfg, n_layers, n_heads, mode, exact=exact, progressive=progressive)
     outputs = [np.zeros((n_heads, length, d), dtype=np.float32) for _ in range(n_layers)]
     refetch = [np.zeros((n_heads, length), dtype=bool) for _ in range(n_layers)]
     used = np.zeros((n_layers, length), dtype=bool)
-    if mode == "summarize":
-        steps = [(0, length)]
-    else:
-        prompt_len = length if prompt_len is None else as_int("prompt_len", prompt_len)
-        if not 1 <= prompt_len <= length:
-            raise ValueError(f"prompt_len must be in 1..{length}, not {prompt_len}")
-        steps = [(0, prompt_len)] + [(t, t + 1) for t in range(prompt_len, length)]
     prompt_counters = None
     for lo, hi in steps:
         if lo and prompt_counters is None:

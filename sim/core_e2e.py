@@ -96,8 +96,7 @@ class CoreBench:
         stall(self.master, self.rng, 0.2)
         self.reads.pauses(ar=random_pause(random.Random(self.rng.random()), 0.2),
                           r=random_pause(random.Random(self.rng.random()), 0.2))
-        for channel in (self.writes.ram.aw_channel, self.writes.ram.w_channel, self.writes.ram.b_channel):
-            channel.set_pause_generator(random_pause(random.Random(self.rng.random()), 0.2))
+        stall(self.writes.ram, self.rng, 0.2)
         cocotb.start_soon(self._trace())
         await self.driver.check_hardware()
 

@@ -56,8 +56,7 @@ class E2eBench:
         stall(self.master, self.rng, 0.2)
         self.reads.pauses(ar=random_pause(random.Random(self.rng.random()), 0.2),
                           r=random_pause(random.Random(self.rng.random()), 0.2))
-        for channel in (self.writes.ram.aw_channel, self.writes.ram.w_channel, self.writes.ram.b_channel):
-            channel.set_pause_generator(random_pause(random.Random(self.rng.random()), 0.2))
+        stall(self.writes.ram, self.rng, 0.2)
 
     def layer(self, keys=None):
         cfg = self.cfg
