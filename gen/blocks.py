@@ -109,20 +109,18 @@ def _command_reader(config):
 
 def _axi_write(config):
     """Writes output rows (golden.command.out_row_bytes) over AXI4."""
-    from golden.command import out_row_bytes
     from hw.axi.write import AxiWriteMaster
+    from hw.core.control import write_master_args
 
-    return AxiWriteMaster(addr_bits=config.axi_addr_bits, data_bits=config.axi_data_bits,
-                          id_bits=config.axi_id_bits, outstanding=config.axi_outstanding,
-                          row_bytes=out_row_bytes(config.head_dim, config.value_bits))
+    return AxiWriteMaster(**write_master_args(config))
 
 
 def _axi_read_arbiter(config):
     """The command reader and the head datapath on one AXI4 read port (one ID bit names the master)."""
     from hw.axi.read_arbiter import AxiReadArbiter
+    from hw.core.control import read_arbiter_args
 
-    return AxiReadArbiter(masters=2, addr_bits=config.axi_addr_bits, data_bits=config.axi_data_bits,
-                          id_bits=max(1, config.axi_id_bits - 1))
+    return AxiReadArbiter(**read_arbiter_args(config))
 
 
 def _control_plane(config):

@@ -31,13 +31,10 @@ CHECKED_FILE = "requests_checked.txt"
 RESET_CUTS = 12
 #: Pause probabilities of (request, data, output) in the pause tests.
 PAUSES = [(0.3, 0.3, 0.0), (0.0, 0.0, 0.6), (0.5, 0.3, 0.5)]
-_checked_tests = []
 
 
 def record_checked(test, cases):
-    _checked_tests.append(test)
-    with open(CHECKED_FILE, "a" if len(_checked_tests) > 1 else "w") as f:
-        f.write(f"{test} {len(cases)}\n")
+    runner.record_checked(test, len(cases), file=CHECKED_FILE)
 
 
 @dataclass

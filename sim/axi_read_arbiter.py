@@ -116,6 +116,7 @@ async def random_traffic(dut):
     ids0 = {a & ((1 << bench.params["arbiter"]["id_bits"]) - 1) for a, o in zip(bench.arids, owners,
                                                                                 strict=True) if o == 0}
     assert ids0 == {0}, f"master 0's IDs on the shared port {ids0}"
+    runner.record_checked("random_traffic", count * bench.arbiter.masters)
 
 
 @cocotb.test()

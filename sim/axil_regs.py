@@ -1,7 +1,8 @@
 """cocotb testbench of the register block (``hw.axi.lite.AxiLiteRegisters`` of ``hw.core.regmap``).
 
-Parameters: ``preset`` (the map's configuration) and ``rounds`` (random
-accesses). cocotbext-axi's ``AxiLiteMaster`` drives the slave with random
+Parameters: ``preset`` or ``config`` (the map's configuration: a preset's
+name or a configuration's fields, :func:`sim.runner.config`) and ``rounds``
+(random accesses; ``random_accesses`` records them as checked). cocotbext-axi's ``AxiLiteMaster`` drives the slave with random
 stalls on all five channels; the inputs (``ro`` registers and counters) are
 driven with random values. Every expectation comes from the description
 (``hw.core.regmap.register_map``): reset values, constants, read-back of
@@ -15,7 +16,6 @@ import cocotb
 from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiResp
 
-from gen.config import preset
 from hw.core.regmap import register_map
 from sim import runner
 from sim.axi_models import lite_master, stall
@@ -28,7 +28,7 @@ class RegBench:
     def __init__(self, dut):
         self.dut = dut
         self.rng = random.Random(runner.seed())
-        self.regs = register_map(preset(runner.params()["preset"]))
+        self.regs = register_map(runner.config())
         self.domain = ClockDomain(dut)
         self.master = lite_master(dut)
         self.stored = {r.name: r.value & ((1 << r.bits) - 1) for r in self.regs if r.access == "rw"}
@@ -141,6 +141,7 @@ async def random_accesses(dut):
             await bench.write(offset, bench.rng.getrandbits(32), strobe, f"round {i}")
         else:
             await bench.read(offset, latched, f"round {i}")
+    runner.record_checked("random_accesses", rounds)
 
 
 @cocotb.test()

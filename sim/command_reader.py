@@ -1,7 +1,8 @@
 """cocotb testbench of the command reader (``hw.core.command_reader.CommandReader``).
 
-Parameters: ``preset`` (the reader of that configuration) and ``commands``
-(random records per test). The DRAM is ``sim.fetcher.AxiMemory`` (AXI RAM
+Parameters: ``preset`` or ``config`` (the reader of that configuration,
+:func:`sim.runner.config`) and ``commands`` (random records per test; the
+random tests record them as checked). The DRAM is ``sim.fetcher.AxiMemory`` (AXI RAM
 with a random latency per burst, SLVERR / DECERR words, an AR log) with
 random AR and R stalls; the result stream sees random backpressure and the
 requests random bubbles.
@@ -18,7 +19,6 @@ import random
 import cocotb
 from cocotb.triggers import RisingEdge
 
-from gen.config import preset
 from golden.command import RECORD_BYTES, Error, pack_command
 from golden.fetch import Status
 from hw.core.command_reader import command_reader_from_config
@@ -34,7 +34,7 @@ _SLOTS = 64     # record slots in the memory
 class ReaderBench:
     def __init__(self, dut):
         self.dut = dut
-        self.cfg = preset(runner.params()["preset"])
+        self.cfg = runner.config()
         self.reader = command_reader_from_config(self.cfg)
         self.rng = random.Random(runner.seed())
         self.domain = ClockDomain(dut)
@@ -104,6 +104,7 @@ async def good_commands(dut):
         cases = [(slot * RECORD_BYTES, pack_command(random_good(bench.rng, bench.cfg)), None)
                  for slot in slots]
         await bench.run(cases, f"good from {start}")
+    runner.record_checked("good_commands", count)
 
 
 @cocotb.test()
@@ -122,6 +123,7 @@ async def bad_commands(dut):
             errors.add(expected_result(words, bench.cfg)[0])
         await bench.run(cases, f"bad round {round_}")
     assert len(errors) >= 8, f"only {sorted(e.name for e in errors)} seen"
+    runner.record_checked("bad_commands", 16 * (round_ + 1))
 
 
 @cocotb.test()

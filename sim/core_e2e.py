@@ -33,7 +33,6 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
-from gen.config import SpattenConfig, preset
 from gen.driver import CommandError, SpattenDriver
 from gen.golden_transport import GoldenTransport
 from golden.command import Error, command_bytes, survivor_bytes
@@ -50,13 +49,10 @@ from sim.transport import CocotbTransport
 _DRAM = 1 << 20
 # One line "<cocotb test> <layer commands checked>" per test, in the run's folder (gen.smoke reads it).
 CHECKED_FILE = "layers_checked.txt"
-_checked_tests = []
 
 
 def _checked(test, layers):
-    _checked_tests.append(test)
-    with open(CHECKED_FILE, "a" if len(_checked_tests) > 1 else "w") as f:
-        f.write(f"{test} {layers}\n")
+    runner.record_checked(test, layers, file=CHECKED_FILE)
 _BASE = 0x1_0000
 #: Counters the golden core does not model.
 _CYCLES = ("CYCLES_BUSY", "CYCLES_STALLED")
@@ -72,8 +68,7 @@ class CoreBench:
     def __init__(self, dut):
         self.dut = dut
         self.params = runner.params()
-        params = self.params
-        self.hw_cfg = SpattenConfig(**params["config"]) if "config" in params else preset(params["preset"])
+        self.hw_cfg = runner.config()
         self.cfg = run_config(self.hw_cfg)
         self.rng = random.Random(runner.seed())
         self.domain = ClockDomain(dut)

@@ -25,7 +25,6 @@ import cocotb
 import numpy as np
 from cocotb.triggers import SimTimeoutError, with_timeout
 
-from gen.config import SpattenConfig, preset
 from golden.fetch import Status
 from golden.head import HeadError, cycles_floor, head_job, job_error
 from golden.pruning import value_keep_code
@@ -269,8 +268,7 @@ def random_jobs(bench, count):
 
 async def _bench(dut):
     params = runner.params()
-    # A preset by name, or (gen.smoke) any configuration's fields.
-    cfg = SpattenConfig(**params["config"]) if "config" in params else preset(params["preset"])
+    cfg = runner.config()
     bench = HeadBench(dut, cfg, rng=random.Random(runner.seed()))
     await bench.start()
     return bench, params

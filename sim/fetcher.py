@@ -44,13 +44,10 @@ runner.allow_cocotbext_deprecations()
 
 # One line "<cocotb test> <requests checked>" per test, in the run's folder.
 CHECKED_FILE = "requests_checked.txt"
-_checked_tests = []
 
 
 def _checked(test, count):
-    _checked_tests.append(test)
-    with open(CHECKED_FILE, "a" if len(_checked_tests) > 1 else "w") as f:
-        f.write(f"{test} {count}\n")
+    runner.record_checked(test, count, file=CHECKED_FILE)
 
 
 class AxiMemory:

@@ -14,7 +14,11 @@ input changes); Verilator gets ``-Wno-fatal``, only the ports public (not
 precompiled headers.
 
 Inside the cocotb module, :func:`params` returns the parameters given to
-:func:`run` and :func:`seed` the seed every random source must start from.
+:func:`run`, :func:`seed` the seed every random source must start from,
+:func:`config` the configuration the parameters name (``config``: a
+configuration's fields, as ``gen.smoke`` passes them, or ``preset``: a
+preset's name), and :func:`record_checked` writes what a cocotb test checked
+against golden to a file in the run's folder (``gen.smoke`` sums it).
 
 Environment:
 
@@ -36,7 +40,8 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-__all__ = ["SIMULATORS", "SimulationFailed", "run", "params", "seed", "setup_simulator", "emit_verilog"]
+__all__ = ["SIMULATORS", "SimulationFailed", "run", "params", "seed", "config", "record_checked",
+           "setup_simulator", "emit_verilog"]
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -279,3 +284,20 @@ def seed():
     """The run's random seed (``SEED=<it>`` reproduces the run), read inside the cocotb test module."""
     return int(os.environ["COCOTB_RANDOM_SEED"])
 
+
+def config():
+    """The :class:`gen.config.SpattenConfig` of the parameters: ``config`` (its fields) or ``preset``."""
+    from gen.config import SpattenConfig, preset
+
+    parameters = params()
+    return SpattenConfig(**parameters["config"]) if "config" in parameters else preset(parameters["preset"])
+
+
+_checked_files = set()
+
+
+def record_checked(test, *counts, file="requests_checked.txt"):
+    """Append ``"<test> <count> ..."`` to ``file`` (in the run's folder); a run's first call starts it."""
+    with open(file, "a" if file in _checked_files else "w") as f:
+        f.write(" ".join([test, *map(str, counts)]) + "\n")
+    _checked_files.add(file)

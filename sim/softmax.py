@@ -34,13 +34,10 @@ __all__ = ["Row", "SoftmaxBench", "expected", "random_rows", "edge_rows", "CHECK
 
 CHECKED_FILE = "rows_checked.txt"
 RESET_CUTS = 16
-_checked_tests = []
 
 
 def _checked(test, rows):
-    _checked_tests.append(test)
-    with open(CHECKED_FILE, "a" if len(_checked_tests) > 1 else "w") as f:
-        f.write(f"{test} {len(rows)}\n")
+    runner.record_checked(test, len(rows), file=CHECKED_FILE)
 
 
 @dataclass

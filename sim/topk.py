@@ -41,13 +41,10 @@ __all__ = ["Case", "TopKBench", "random_cases", "edge_cases", "expected", "CHECK
 CHECKED_FILE = "requests_checked.txt"
 # Requests cut by a reset in ``reset_mid_request``.
 RESET_CUTS = 24
-_checked_tests = []
 
 
 def _checked(test, cases):
-    _checked_tests.append(test)
-    with open(CHECKED_FILE, "a" if len(_checked_tests) > 1 else "w") as f:
-        f.write(f"{test} {len(cases)}\n")
+    runner.record_checked(test, len(cases), file=CHECKED_FILE)
 
 
 def _engine_class(name):

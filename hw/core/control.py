@@ -16,7 +16,19 @@ from .command_reader import command_reader_from_config
 from .counters import CounterBank
 from .regmap import ADDR_BITS, COUNTERS, register_map
 
-__all__ = ["ControlPlane", "DATAPATH_COUNTERS"]
+__all__ = ["ControlPlane", "DATAPATH_COUNTERS", "read_arbiter_args", "write_master_args"]
+
+
+def read_arbiter_args(cfg):
+    """The read arbiter's arguments: the command reader and the datapath, one ID bit naming the master."""
+    return {"masters": 2, "addr_bits": cfg.axi_addr_bits, "data_bits": cfg.axi_data_bits,
+            "id_bits": max(1, cfg.axi_id_bits - 1)}
+
+
+def write_master_args(cfg):
+    """The write master's arguments: output and survivor rows of ``golden.command.out_row_bytes``."""
+    return {"addr_bits": cfg.axi_addr_bits, "data_bits": cfg.axi_data_bits, "id_bits": cfg.axi_id_bits,
+            "outstanding": cfg.axi_outstanding, "row_bytes": out_row_bytes(cfg.head_dim, cfg.value_bits)}
 
 # Counted by the control plane itself; the datapath feeds the others (inc_<name>, 32 bits).
 _OWN = ("CYCLES_BUSY", "BYTES_READ_CMD", "BYTES_WRITTEN", "COMMANDS_DONE")
@@ -75,11 +87,8 @@ class ControlPlane(wiring.Component):
         self._cfg = cfg
         self._regs = AxiLiteRegisters(registers=register_map(cfg), addr_bits=ADDR_BITS)
         self._reader = command_reader_from_config(cfg, id_bits=cfg.axi_id_bits - 1)
-        self._arbiter = AxiReadArbiter(masters=2, addr_bits=cfg.axi_addr_bits, data_bits=cfg.axi_data_bits,
-                                       id_bits=cfg.axi_id_bits - 1)
-        self._writer = AxiWriteMaster(addr_bits=cfg.axi_addr_bits, data_bits=cfg.axi_data_bits,
-                                      id_bits=cfg.axi_id_bits, outstanding=cfg.axi_outstanding,
-                                      row_bytes=out_row_bytes(cfg.head_dim, cfg.value_bits))
+        self._arbiter = AxiReadArbiter(**read_arbiter_args(cfg))
+        self._writer = AxiWriteMaster(**write_master_args(cfg))
         self._list = CommandList(command=self._reader.command)
         self._counters = CounterBank(counters=[(name, 32) for name, _ in COUNTERS])
         members = {
