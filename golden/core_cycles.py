@@ -385,7 +385,6 @@ def _record_bytes():
 
 def _pruning_cycles(b, cmd, pr):
     """The sequence state's pruning step (``SequenceState`` latency; see its docstring)."""
-    from .topk_cycles import engine_cycles
 
     state = b.state
     keys, before = cmd["keys"], 0 if cmd["fresh"] else pr["tokens_before"]
@@ -399,12 +398,8 @@ def _pruning_cycles(b, cmd, pr):
         if cand and quota:
             cycles += _serial_topk(cand, quota, p=state.token_lanes, n_max=b.n_max, first=_CMD["rank_in"])
         cycles += _CMD["rank_out"]
-    cands = pr["head_candidates"]
-    if len(cands) > cmd["head_keep"]:
-        scores = [pr["head_scores"][h] for h in cands]
-        cycles += (cands[-1] + 1) + cmd["head_keep"]
-        if cmd["head_keep"]:
-            cycles += engine_cycles(scores, cmd["head_keep"], n_max=32, parallelism=min(4, b.p))["total"]
+    if len(pr["head_candidates"]) > cmd["head_keep"]:
+        cycles += state.HEADS_LATENCY_PRUNED - state.HEADS_LATENCY
     return cycles
 
 

@@ -14,6 +14,7 @@ from golden.formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE
 from golden.pruning import protect_mask, prune, prune_step, sat_add
 from hw.core.alive_list import AliveList
 from hw.core.candidate_feed import CandidateFeed
+from hw.core.head_ranker import HeadRanker
 from hw.core.sequence import SequenceState, sequence_state_from_config
 from hw.core.token_importance import TokenImportance
 from sim.amaranth_streams import run, stream_get, stream_put
@@ -520,3 +521,65 @@ def test_offered_with_a_layer_beat_goes_first(stream):
         await ctx.tick().until(dut.layer.ready)
 
     run(dut, bench)
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_head_ranker_vs_golden_prune(seed):
+    """Ties-heavy scores, random candidates and keep counts: the kept heads of ``golden.pruning.prune``,
+    ``done`` exactly ``LATENCY`` cycles after ``start``, back to back."""
+    rng = random.Random(seed)
+    dut = HeadRanker(score_bits=HEAD_IMPORTANCE.bits)
+    cases = []
+    for _ in range(24):
+        pool = [rng.randrange(4), HEAD_IMPORTANCE.max_int, rng.randrange(1 << 40)]
+        scores = [rng.choice(pool) if rng.random() < 0.7 else _importance(rng, HEAD_IMPORTANCE)
+                  for _ in range(MAX_HEADS)]
+        cand = [rng.random() < rng.choice([0.2, 0.6, 1.0]) for _ in range(MAX_HEADS)]
+        keep = rng.randint(0, sum(cand))
+        cases.append((scores, cand, keep))
+    seen = []
+
+    async def bench(ctx):
+        for scores, cand, keep in cases:
+            for h, s in enumerate(scores):
+                ctx.set(dut.scores[h], s)
+            ctx.set(dut.cand, sum(1 << h for h, c in enumerate(cand) if c))
+            ctx.set(dut.keep, keep)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            cycles = 1
+            while not ctx.get(dut.done):
+                await ctx.tick()
+                cycles += 1
+            seen.append((ctx.get(dut.kept), cycles))
+
+    run(dut, bench)
+    for (scores, cand, keep), (kept, cycles) in zip(cases, seen, strict=True):
+        want = prune(np.array(scores, dtype=np.int64), np.array(cand), keep)
+        assert kept == sum(1 << h for h in np.flatnonzero(want)), (f"seed {seed}: scores {scores} "
+                                                                  f"cand {cand} keep {keep}")
+        assert cycles == HeadRanker.LATENCY, f"seed {seed}: done after {cycles} cycles"
+
+
+def test_heads_latency_pruned():
+    """A command that prunes heads only answers ``HEADS_LATENCY_PRUNED - HEADS_LATENCY`` cycles later."""
+    dut = SequenceState(max_context=32, topk_parallelism=2, row_bits=40)
+    base = {"fresh": 1, "causal": 0, "layer": 0, "keys": 9, "heads": 6, "token_keep": 9}
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.survivors.ready, 1)
+        ctx.set(dut.pruned.ready, 1)
+        for head_keep in (6, 4):
+            await stream_put(ctx, dut.layer, {**base, "head_keep": head_keep})
+            cycles = 1
+            while not ctx.get(dut.pruned.valid):
+                await ctx.tick()
+                cycles += 1
+            seen.append(cycles)
+            await ctx.tick()
+
+    run(dut, bench)
+    assert seen == [dut.latency_unpruned(9), dut.latency_unpruned(9) + dut.HEADS_LATENCY_PRUNED
+                    - dut.HEADS_LATENCY]

@@ -8,8 +8,7 @@ from amaranth.lib.wiring import In, Out
 from golden.command import MAX_HEADS, MAX_LAYERS
 from golden.formats import HEAD_IMPORTANCE
 
-from ..params import check_pow2
-from .ranker import Ranker
+from .head_ranker import HeadRanker
 
 __all__ = ["HeadPruning", "head_importance_layout", "HEAD_BITS", "HEAD_COUNT_BITS"]
 
@@ -31,12 +30,7 @@ class HeadPruning(wiring.Component):
     at 0); a layer with no stored list has all heads alive. If more than
     ``head_keep`` are candidates, the ``head_keep`` largest scores stay
     (``golden.pruning.prune``: ties to the lower head), ranked by a
-    :class:`.ranker.Ranker`; the result becomes layer ``l``'s list.
-
-    Parameters
-    ----------
-    parallelism : int
-        Lanes of the head ranker, power of two in 2..64.
+    :class:`.head_ranker.HeadRanker`; the result becomes layer ``l``'s list.
 
     Members
     -------
@@ -55,13 +49,16 @@ class HeadPruning(wiring.Component):
     pruned : Out(HEAD_COUNT_BITS)
         Candidates less heads kept.
 
-    Latency: ``done`` 3 cycles after ``start`` when nothing is pruned; else
-    after the scan of the heads up to the last candidate (one per cycle), the
-    ranker (``golden.topk_cycles``) and one cycle per kept head.
+    Latency: ``done`` :attr:`LATENCY_UNPRUNED` - 1 cycles after ``start``
+    when nothing is pruned, :attr:`LATENCY_PRUNED` - 1 when heads are pruned.
     """
 
-    def __init__(self, *, parallelism):
-        self._parallelism = check_pow2("parallelism", parallelism, 2, 64)
+    #: Cycles of a layer's head step, ``start`` to ``done`` inclusive: start, read, decide, store;
+    #: with pruning, the head ranker's :attr:`.head_ranker.HeadRanker.LATENCY` between decide and store.
+    LATENCY_UNPRUNED = 4
+    LATENCY_PRUNED = LATENCY_UNPRUNED + HeadRanker.LATENCY
+
+    def __init__(self):
         super().__init__({
             "head_importance": In(stream.Signature(head_importance_layout())), "allow": In(1),
             "forget": In(1), "start": In(1), "layer": In(range(MAX_LAYERS)),
@@ -69,12 +66,9 @@ class HeadPruning(wiring.Component):
             "done": Out(1), "keep": Out(MAX_HEADS), "pruned": Out(HEAD_COUNT_BITS),
         })
 
-    parallelism = property(lambda self: self._parallelism)
-
     def elaborate(self, platform):
         m = Module()
-        m.submodules.rank = rank = Ranker(n_max=MAX_HEADS, parallelism=self._parallelism,
-                                          score_bits=HEAD_IMPORTANCE.bits)
+        m.submodules.rank = rank = HeadRanker(score_bits=HEAD_IMPORTANCE.bits)
         m.submodules.lists = lists = Memory(shape=unsigned(MAX_HEADS), depth=MAX_LAYERS, init=[])
         wr, rd, prev_rd = lists.write_port(), lists.read_port(transparent_for=()), lists.read_port(transparent_for=())
         stored = Signal(MAX_LAYERS)         # the layer's list is stored (else: all heads alive)
@@ -97,45 +91,26 @@ class HeadPruning(wiring.Component):
         heads_mask = (Const(1, MAX_HEADS + 1) << self.heads) - 1
 
         cand, count = Signal(MAX_HEADS), Signal(HEAD_COUNT_BITS)
-        m.d.comb += count.eq(sum(cand[h] for h in range(MAX_HEADS)))
-        # Kept ranks -> heads: the candidates' numbers in scan order.
-        number = Array(Signal(HEAD_BITS, name=f"number_{h}") for h in range(MAX_HEADS))
-        h, n = Signal(range(MAX_HEADS + 1)), Signal(range(MAX_HEADS + 1))
-        kept_head = Signal(HEAD_BITS)
-        m.d.comb += kept_head.eq(number[rank.kept.p.value])
+        m.d.comb += [count.eq(sum(cand[h] for h in range(MAX_HEADS))), rank.cand.eq(cand),
+                     rank.keep.eq(self.head_keep), *[rank.scores[h].eq(score[h]) for h in range(MAX_HEADS)]]
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.next = "READ"
             with m.State("READ"):
-                m.d.sync += [cand.eq(cur & prev & heads_mask), h.eq(0), n.eq(0)]
+                m.d.sync += cand.eq(cur & prev & heads_mask)
                 m.next = "DECIDE"
             with m.State("DECIDE"):
-                m.d.comb += [rank.request.p.n.eq(count), rank.request.p.k.eq(self.head_keep)]
-                m.d.sync += [self.keep.eq(0), self.pruned.eq(count - self.head_keep)]
                 with m.If(count > self.head_keep):
-                    m.d.comb += rank.request.valid.eq(1)
-                    with m.If(rank.request.ready):
-                        m.next = "FEED"
+                    m.d.comb += rank.start.eq(1)
+                    m.d.sync += self.pruned.eq(count - self.head_keep)
+                    m.next = "RANK"
                 with m.Else():
                     m.d.sync += [self.keep.eq(cand), self.pruned.eq(0)]
                     m.next = "STORE"
-            with m.State("FEED"):
-                c, last = cand.bit_select(h, 1), (cand >> (h + 1)) == 0
-                m.d.comb += [rank.scores.valid.eq(c), rank.scores.p.value.eq(score[h]),
-                             rank.scores.p.last.eq(last)]
-                with m.If(~c | rank.scores.ready):
-                    m.d.sync += h.eq(h + 1)
-                    with m.If(c):
-                        m.d.sync += [number[n].eq(h), n.eq(n + 1)]
-                        with m.If(last):
-                            m.next = "KEPT"
-            with m.State("KEPT"):
-                k = rank.kept
-                m.d.comb += k.ready.eq(1)
-                with m.If(k.valid & ~k.p.none):
-                    m.d.sync += self.keep.bit_select(kept_head, 1).eq(1)
-                with m.If(k.valid & k.p.last):
+            with m.State("RANK"):
+                with m.If(rank.done):
+                    m.d.sync += self.keep.eq(rank.kept)
                     m.next = "STORE"
             with m.State("STORE"):
                 m.d.comb += [wr.en.eq(1), self.done.eq(1)]

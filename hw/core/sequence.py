@@ -22,10 +22,6 @@ from .token_importance import TokenImportance
 __all__ = ["SequenceState", "sequence_state_from_config", "layer_layout", "pruned_layout",
            "head_importance_layout"]
 
-#: Heads the head ranker packs per beat at most (32 heads: a few beats).
-HEAD_LANES = 4
-
-
 def _keys_shape(max_context):
     return unsigned(max_context.bit_length())
 
@@ -64,7 +60,7 @@ class SequenceState(wiring.Component):
     :class:`.ranker.Ranker` of ``P = topk_parallelism``) for the rest of the
     quota; the layer's head candidates (alive at this layer and at the one
     before) beyond ``head_keep`` are ranked by score
-    (:class:`.head_pruning.HeadPruning`, a ranker of ``min(4, P)`` lanes) and
+    (:class:`.head_pruning.HeadPruning`, one head's rank per cycle) and
     the result is stored as the layer's heads. Then the
     survivor record (``golden.command.pack_survivors``) goes out on
     ``survivors`` and the outcome on ``pruned``.
@@ -111,9 +107,8 @@ class SequenceState(wiring.Component):
     grow; if tokens are pruned, ``L`` to find the ``c`` candidates, one for
     the request, about ``c + 2`` to feed the token ranker, its ranking
     (``golden.topk_cycles``) and one cycle per kept candidate; 4 for the
-    heads (:class:`.head_pruning.HeadPruning`; if heads are pruned, also the
-    scan up to the last candidate, the head ranker and one cycle per kept
-    head); ``L`` to write the alive list; then :attr:`survivor_rows` rows,
+    heads (:attr:`HEADS_LATENCY`; :attr:`HEADS_LATENCY_PRUNED` if heads are
+    pruned); ``L`` to write the alive list; then :attr:`survivor_rows` rows,
     one per cycle, and the ``pruned`` beat. Without pruning that is
     :meth:`latency_unpruned` in all. An error answers on ``pruned`` in the
     next cycle. Throughput: one importance, one head importance and one
@@ -167,8 +162,10 @@ class SequenceState(wiring.Component):
         nothing and its outputs are ready: ``tokens`` before (0 if fresh), ``keys`` after."""
         return (keys - tokens + 1) + self.HEADS_LATENCY + keys + self.survivor_rows + 2
 
-    #: Cycles of the head step when no head is pruned (start, read, decide, store).
-    HEADS_LATENCY = 4
+    #: Cycles of the head step (``HeadPruning``): start, read, decide, store; with heads pruned,
+    #: the head ranking between decide and store.
+    HEADS_LATENCY = HeadPruning.LATENCY_UNPRUNED
+    HEADS_LATENCY_PRUNED = HeadPruning.LATENCY_PRUNED
 
     def _protected(self, cmd, i):
         terms = ([i < self._sinks] if self._sinks else []) + ([i + self._recent >= cmd.keys] if self._recent else [])
@@ -180,7 +177,7 @@ class SequenceState(wiring.Component):
         m.submodules.importance = imp = TokenImportance(max_context=MC)
         m.submodules.rank = rank = Ranker(n_max=MC, parallelism=self.token_lanes,
                                           score_bits=TOKEN_IMPORTANCE.bits)
-        m.submodules.heads = heads = HeadPruning(parallelism=min(HEAD_LANES, self._parallelism))
+        m.submodules.heads = heads = HeadPruning()
         m.submodules.alive_list = al = AliveList(max_context=MC)
         wiring.connect(m, wiring.flipped(self.importance), imp.add)
         wiring.connect(m, wiring.flipped(self.head_importance), heads.head_importance)
