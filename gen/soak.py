@@ -9,10 +9,14 @@ reused), seed ``seed + i`` for chunk ``i``, until ``--requests`` are checked
 (100,000 by default); a mismatch stops that block and is reported with its
 seed (``SEED=<seed>`` reproduces the chunk under pytest, or ``--seed``).
 
-Writes ``<out>/reports/soak.json``; :func:`render` is the README's
-reliability table (``gen.report`` section ``soak``).
+Writes ``<out>/reports/soak.json``: a run of some blocks replaces their
+rows in the report already there (same configuration; :func:`merge`), so
+blocks can be soaked one at a time; ``--fresh`` starts a new one.
+:func:`render` is the README's reliability table (``gen.report`` section
+``soak``).
 """
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,7 +24,7 @@ from pathlib import Path
 from .cli import OneLineParser, UsageError, config_from_args, parse_blocks
 from .fuzz import _natural, _positive
 
-__all__ = ["main", "render", "soak_block", "DEFAULT_REQUESTS"]
+__all__ = ["main", "render", "merge", "soak_block", "DEFAULT_REQUESTS"]
 
 DEFAULT_REQUESTS = 100_000
 DEFAULT_CHUNK = 2_000
@@ -45,30 +49,50 @@ def soak_block(name, config, *, requests, chunk, seed, out, log=print):
             break
         checked += result["checked"]
         log(f"soak: {name} seed {chunk_seed}: {result['checked']} checked, {checked} in all")
-    return {"block": name, "requests_checked": checked, "runs": len(seeds), "seeds": seeds,
+    return {"block": name, "target": requests, "chunk": chunk, "requests_checked": checked,
+            "runs": len(seeds), "seeds": seeds,
             "mismatches": len(failures), "failures": failures,
             "seconds": round(time.monotonic() - started, 1)}
+
+
+def merge(previous, report):
+    """``report`` with the blocks of ``previous`` it did not run (``previous`` of the same configuration)."""
+    if not previous or previous.get("config") != report["config"]:
+        return report
+    ran = {block["block"] for block in report["blocks"]}
+    kept = [block for block in previous.get("blocks", []) if block["block"] not in ran]
+    return {**report, "blocks": sorted(kept + report["blocks"], key=lambda block: block["block"])}
 
 
 def render(report):
     """The reliability table of a soak report."""
     lines = [f"Soak runs (`make soak`, configuration `{report['config']}`, Verilator, random bubbles on "
-             f"every input, backpressure on every output, memory latency and AR/R stalls for the fetcher; "
-             f"target {report['requests_per_block']:,} per block (the core: 1,000 layer commands); "
-             f"chunks of {report['chunk']:,}, seed = "
-             f"{report['seed']} + chunk):", "",
-             "| block | requests checked | runs | seeds | mismatches | seconds |",
-             "| --- | ---: | ---: | --- | ---: | ---: |"]
+             f"every input, backpressure on every output, memory latency and stalls on every memory "
+             f"channel; a block runs in chunks, seed = first seed + chunk; the default target is "
+             f"{DEFAULT_REQUESTS:,} per block, the core's {_core_target():,} layer commands):", "",
+             "| block | target | chunk | requests checked | runs | seeds | mismatches | seconds |",
+             "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |"]
     for block in report["blocks"]:
         seeds = block["seeds"]
         span = f"{seeds[0]}..{seeds[-1]}" if len(seeds) > 1 else (str(seeds[0]) if seeds else "–")
-        lines.append(f"| {block['block']} | {block['requests_checked']:,} | {block['runs']} | {span} "
+        lines.append(f"| {block['block']} | {_count(block.get('target'))} | {_count(block.get('chunk'))} "
+                     f"| {block['requests_checked']:,} | {block['runs']} | {span} "
                      f"| {block['mismatches']} | {_seconds(block.get('seconds'))} |")
     lines += ["", "Requests as each testbench counts them: rows for the softmax, input beats for "
-              "`topk_rank` and `topk_packer`, requests and re-fetch decisions for the fetcher; "
-              "every one checked bit-exact against golden."
+              "`topk_rank` and `topk_packer`, requests and re-fetch decisions for the fetcher, register "
+              "accesses for `axil_regs`, reads (all masters) for `axi_read_arbiter`, layer commands for "
+              "the core; every one checked bit-exact against golden."
               + (f" {report['note']}" if report.get("note") else "")]
     return "\n".join(lines)
+
+
+def _core_target():
+    from .smoke import SOAK_TARGETS
+    return SOAK_TARGETS["core"][0]
+
+
+def _count(value):
+    return "–" if value is None else f"{value:,}"
 
 
 def _seconds(value):
@@ -86,6 +110,8 @@ def _parser():
     parser.add_argument("--chunk", type=_positive, default=DEFAULT_CHUNK,
                         help=f"requests per simulation (default {DEFAULT_CHUNK})")
     parser.add_argument("--seed", type=_natural, default=2021, help="seed of the first chunk (default 2021)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start a new report instead of replacing these blocks' rows in OUT's")
     return parser
 
 
@@ -105,6 +131,8 @@ def main(argv=None):
     report = {"config": config.name, "requests_per_block": args.requests, "chunk": args.chunk,
               "seed": args.seed, "blocks": []}
     results = report["blocks"]
+    path = Path(args.out) / "reports" / "soak.json"
+    previous = None if args.fresh or not path.exists() else json.loads(path.read_text())
     for name in blocks:
         requests, chunk = args.requests, args.chunk
         if name in SOAK_TARGETS and requests == DEFAULT_REQUESTS:
@@ -112,5 +140,5 @@ def main(argv=None):
         results.append(soak_block(name, config, requests=requests, chunk=min(chunk, requests),
                                   seed=args.seed, out=args.out))
         # After every block: a long run that is stopped keeps what it has done.
-        write_report(args.out, "soak", report, render)
+        write_report(args.out, "soak", merge(previous, report), render)
     return 1 if any(block["mismatches"] for block in results) else 0
