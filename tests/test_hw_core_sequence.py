@@ -2,118 +2,34 @@
 """The sequence state and cascade pruning (hw/core/sequence.py) against golden, in Amaranth's simulator."""
 
 import random
-from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
-from golden.command import MAX_HEADS, MAX_LAYERS, out_row_bytes, pack_survivors, survivor_rows
+from golden.command import MAX_HEADS, out_row_bytes, survivor_rows
 from golden.formats import HEAD_IMPORTANCE, TOKEN_IMPORTANCE
-from golden.pruning import protect_mask, prune, prune_step, sat_add
+from golden.pruning import prune, sat_add
 from hw.core.alive_list import AliveList
 from hw.core.candidate_feed import CandidateFeed
 from hw.core.head_ranker import HeadRanker
 from hw.core.sequence import SequenceState, sequence_state_from_config
 from hw.core.token_importance import TokenImportance
 from sim.amaranth_streams import run, stream_get, stream_put
+from sim.sequence_cases import (
+    Layer,
+    Reference,
+    random_commands,
+    random_head_importance,
+    random_importance,
+    random_job,
+)
 from sim.streams import random_pause
-
-
-@dataclass(frozen=True)
-class Layer:
-    fresh: bool
-    causal: bool
-    layer: int
-    keys: int
-    heads: int
-    token_keep: int
-    head_keep: int
-
-
-class Reference:
-    """The sequence state of golden.spatten.SpattenAttention, with the command's keep counts."""
-
-    def __init__(self, cfg, sinks, recent):
-        self.cfg, self.sinks, self.recent = cfg, sinks, recent
-        self.alive_list = []
-        self.reset()
-
-    def reset(self):
-        self.alive = np.zeros(0, dtype=bool)
-        self.imp = np.zeros(0, dtype=np.int64)
-        self.head_alive = {}
-        self.head_score = np.zeros(MAX_HEADS, dtype=np.int64)
-
-    def add(self, token, value):
-        self.imp[token] = sat_add(self.imp[token:token + 1], [value], TOKEN_IMPORTANCE)[0]
-
-    def add_head(self, head, value):
-        self.head_score[head] = sat_add(self.head_score[head:head + 1], [value], HEAD_IMPORTANCE)[0]
-
-    def step(self, c):
-        """``(rows, pruned)`` of command ``c``: survivor rows (bytes), the pruned beat's fields."""
-        if c.fresh:
-            self.reset()
-        n = self.alive.size
-        if c.keys < n:
-            return [], {"error": 1, "head_alive": 0, "tokens_alive": int(self.alive.sum()),
-                        "tokens_pruned": 0, "heads_pruned": 0}
-        self.alive = np.concatenate([self.alive, np.ones(c.keys - n, dtype=bool)])
-        self.imp = np.concatenate([self.imp, np.zeros(c.keys - n, dtype=np.int64)])
-        before = int(self.alive.sum())
-        protect = protect_mask(c.keys, self.sinks, self.recent) if c.causal else None
-        self.alive = prune_step(self.imp, self.alive, c.token_keep, protect)
-        ones = np.ones(MAX_HEADS, dtype=bool)
-        cand = self.head_alive.get(c.layer, ones) & (self.head_alive.get(c.layer - 1, ones) if c.layer else ones)
-        cand &= np.arange(MAX_HEADS) < c.heads
-        kept = prune(self.head_score, cand, c.head_keep) if cand.sum() > c.head_keep else cand
-        self.head_alive[c.layer] = kept
-        self.alive_list = [int(j) for j in np.flatnonzero(self.alive)]
-        rows = [raw for _, raw in pack_survivors(self.cfg, kept[:c.heads], self.alive)]
-        return rows, {"error": 0, "head_alive": sum(1 << h for h in np.flatnonzero(kept)),
-                      "tokens_alive": int(self.alive.sum()), "tokens_pruned": before - int(self.alive.sum()),
-                      "heads_pruned": int(cand.sum() - kept.sum())}
 
 
 def _cfg(max_context, head_dim, value_bits=8):
     return SimpleNamespace(max_context=max_context, head_dim=head_dim, value_bits=value_bits, axi_data_bits=32)
-
-
-def _importance(rng, fmt):
-    r = rng.random()
-    if r < 0.1:
-        return fmt.max_int - rng.randrange(4)
-    if r < 0.25:
-        return rng.randrange(fmt.max_int // 4, fmt.max_int // 2)
-    if r < 0.35:
-        return rng.randrange(4)     # ties
-    return rng.randrange(1 << 16)
-
-
-def _commands(rng, max_context, count):
-    """A random run of layer commands: sequences (fresh), growth, pruning, a few keys shrinks."""
-    n, layer, heads = 0, 0, 1
-    out = []
-    for _ in range(count):
-        fresh = n == 0 or rng.random() < 0.15
-        if fresh:
-            n, layer, heads = 0, rng.randrange(3), rng.choice([1, 2, 5, 12, MAX_HEADS])
-        else:
-            layer = rng.choice([layer + 1, layer + 1, 0, rng.randrange(MAX_LAYERS)]) % MAX_LAYERS
-            if rng.random() < 0.1:
-                heads = rng.randint(1, MAX_HEADS)
-        if not fresh and n > 1 and rng.random() < 0.1:
-            keys = rng.randrange(1, n)          # KEYS_SHRINK
-        else:
-            keys = min(max_context, max(1, n + rng.choice([0, 0, 1, 1, 3, rng.randrange(max_context)])))
-        token_keep = rng.choice([keys, rng.randint(1, keys), rng.randint(max(1, keys // 2), keys)])
-        head_keep = rng.choice([heads, rng.randint(1, heads)])
-        out.append(Layer(fresh, rng.random() < 0.5, layer, keys, heads, token_keep, head_keep))
-        if keys >= n or fresh:
-            n = keys
-    return out
 
 
 CASES = [  # max_context, P, sinks, recent, head_dim, seed
@@ -134,7 +50,7 @@ def test_sequence_state_vs_golden(max_context, P, sinks, recent, head_dim, seed)
     assert dut.survivor_rows == survivor_rows(cfg)
     rng = random.Random(seed)
     ref = Reference(cfg, sinks, recent)
-    commands = _commands(rng, max_context, 40)
+    commands = random_commands(rng, max_context, 40)
     label = f"seed={seed} max_context={max_context} P={P} sinks={sinks} recent={recent}"
     checked = {"rows": 0, "pruned": 0, "alive": 0, "errors": 0, "tokens_pruned": 0, "heads_pruned": 0,
                "protected_over_keep": 0}
@@ -145,16 +61,13 @@ def test_sequence_state_vs_golden(max_context, P, sinks, recent, head_dim, seed)
             where = f"{label} command {step} {c}"
             # Importances of a few head jobs over the alive list (a job's list may be empty).
             for _ in range(rng.randrange(4)):
-                tokens = [t for t in ref.alive_list if rng.random() < 0.8]
-                beats = [(t, _importance(rng, TOKEN_IMPORTANCE), 1, 0) for t in tokens] or [(0, 0, 1, 1)]
-                beats = [(t, v, int(j == len(beats) - 1), none) for j, (t, v, _, none) in enumerate(beats)]
-                for t, v, last, none in beats:
+                for t, v, last, none in random_job(rng, ref.alive_list):
                     await stream_put(ctx, dut.importance, {"token": t, "importance": v, "last": last,
                                                            "none": none}, pause=put_pause)
                     if not none:
                         ref.add(t, v)
             for _ in range(rng.randrange(6)):
-                h, v = rng.randrange(MAX_HEADS), _importance(rng, HEAD_IMPORTANCE)
+                h, v = random_head_importance(rng)
                 await stream_put(ctx, dut.head_importance, {"head": h, "importance": v}, pause=put_pause)
                 ref.add_head(h, v)
             want_rows, want = ref.step(c)
@@ -321,7 +234,7 @@ def test_token_importance_adds_zeroes_reads():
             ctx.set(dut.allow, 1)
             pause = random_pause(random.Random(rnd), 0.3 * rnd)
             for _ in range(60):
-                t, v, none = rng.choice([0, 1, 15, rng.randrange(16)]), _importance(rng, TOKEN_IMPORTANCE), \
+                t, v, none = rng.choice([0, 1, 15, rng.randrange(16)]), random_importance(rng, TOKEN_IMPORTANCE), \
                     rng.random() < 0.1
                 await stream_put(ctx, dut.add, {"token": t, "importance": v, "last": 0, "none": none}, pause=pause)
                 if not none:
@@ -440,8 +353,8 @@ def test_concurrent_streams():
     second = Layer(False, True, 1, 28, 4, 9, 2)
     third = Layer(False, True, 2, 28, 4, 5, 1)
     taken, layer_at, outcomes, lists = [], [], [], []
-    beats = [(rng.randrange(24), _importance(rng, TOKEN_IMPORTANCE)) for _ in range(60)]
-    heads = [(rng.randrange(4), _importance(rng, HEAD_IMPORTANCE)) for _ in range(12)]
+    beats = [(rng.randrange(24), random_importance(rng, TOKEN_IMPORTANCE)) for _ in range(60)]
+    heads = [(rng.randrange(4), random_importance(rng, HEAD_IMPORTANCE)) for _ in range(12)]
     first_done = []
 
     async def collect(ctx, c):
@@ -532,7 +445,7 @@ def test_head_ranker_vs_golden_prune(seed):
     cases = []
     for _ in range(24):
         pool = [rng.randrange(4), HEAD_IMPORTANCE.max_int, rng.randrange(1 << 40)]
-        scores = [rng.choice(pool) if rng.random() < 0.7 else _importance(rng, HEAD_IMPORTANCE)
+        scores = [rng.choice(pool) if rng.random() < 0.7 else random_importance(rng, HEAD_IMPORTANCE)
                   for _ in range(MAX_HEADS)]
         cand = [rng.random() < rng.choice([0.2, 0.6, 1.0]) for _ in range(MAX_HEADS)]
         keep = rng.randint(0, sum(cand))
