@@ -108,6 +108,10 @@ class Allocator:
         self.next = start + nbytes
         return start
 
+    def reset(self):
+        """Forget every region: the next allocation starts at ``base`` again."""
+        self.next = self.base
+
 
 @dataclass
 class Layer:

@@ -81,7 +81,9 @@ def render(report):
     lines += ["", "Requests as each testbench counts them: rows for the softmax, input beats for "
               "`topk_rank` and `topk_packer`, requests and re-fetch decisions for the fetcher, register "
               "accesses for `axil_regs`, reads (all masters) for `axi_read_arbiter`, layer commands for "
-              "the core; every one checked bit-exact against golden."
+              "the core and `sequence_state`, commands of random command lists (the host driver on the "
+              "control plane and a copying datapath) for `control_plane`; every one checked bit-exact "
+              "against golden."
               + (f" {report['note']}" if report.get("note") else "")]
     return "\n".join(lines)
 
@@ -126,7 +128,6 @@ def main(argv=None):
         print(f"python -m gen soak: error: {error}", file=sys.stderr)
         return 2
     from .smoke import SMOKES, SOAK_TARGETS
-    # Blocks without a smoke testbench yet (gen.smoke.NO_SMOKE_YET) are not soaked.
     blocks = [name for name in blocks if name in SMOKES]
     report = {"config": config.name, "requests_per_block": args.requests, "chunk": args.chunk,
               "seed": args.seed, "blocks": []}

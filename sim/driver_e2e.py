@@ -6,7 +6,9 @@ that copies one row per command). The driver runs over
 random stalls on its five channels, and one DRAM shared by
 ``sim.fetcher.AxiMemory`` (reads: random latency, AR / R stalls, error
 words) and ``sim.axi_models.WriteMemory`` (writes: AW / W / B stalls, error
-words). Parameter: ``preset``.
+words). Parameters: ``preset`` or ``config`` (:func:`sim.runner.config`) and
+``lists`` (command lists of ``random_lists``, which records the commands it
+checked; it is the control plane's smoke and soak request, ``gen.smoke``).
 
 Checks: the hardware's constant registers equal ``cfg``; a command list
 written, started and waited for; every command's output row in DRAM (the
@@ -15,7 +17,8 @@ registers (the last command, its flags and layer index) and the counters (totals
 command in a list (error code naming the field, command index, nothing
 written for it or after it), an AXI read error (``DATA_READ``), a write
 error (``OUT_WRITE``), a misaligned list (``ALIGN_CMD``), each followed by a
-good run; the interrupt; a soft reset.
+good run; the interrupt; a soft reset; random lists of one to four commands,
+some with a bad field, a read error or a write error at a random place.
 """
 
 import random
@@ -23,7 +26,6 @@ import random
 import cocotb
 import numpy as np
 
-from gen.config import preset
 from gen.driver import CommandError, SpattenDriver
 from golden.command import MAX_LAYERS, RECORD_BYTES, Error, out_row_bytes
 from golden.fetch import Status
@@ -40,7 +42,7 @@ _DRAM = 1 << 20
 class E2eBench:
     def __init__(self, dut):
         self.dut = dut
-        self.cfg = preset(runner.params()["preset"])
+        self.cfg = runner.config()
         self.rng = random.Random(runner.seed())
         self.domain = ClockDomain(dut)
         self.reads = AxiMemory(dut, self.domain, size=_DRAM, rng=random.Random(self.rng.random()))
@@ -191,3 +193,62 @@ async def interrupt_and_soft_reset(dut):
     assert all(v == 0 for v in (await drv.counters()).values()), "counters after a soft reset"
     assert await drv.read_reg("IRQ_ENABLE") == drv.regs.IRQ_ENABLE_DONE_MASK, "registers keep their values"
     await bench.run_list([bench.layer()], "after a soft reset")
+
+
+# Bad fields a random list may carry (overrides of a prepared command) and the code each gives.
+_BAD_FIELDS = (
+    (lambda c, cfg: {"keys": cfg.max_context + 1}, Error.L_RANGE),
+    (lambda c, cfg: {"rows": c.keys + 1}, Error.ROWS_RANGE),
+    (lambda c, cfg: {"token_keep": c.keys + 1}, Error.KEEP_RANGE),
+    (lambda c, cfg: {"head_keep": c.heads + 1}, Error.HEAD_KEEP_RANGE),
+)
+
+
+@cocotb.test()
+async def random_lists(dut):
+    """Random command lists; a quarter carry a bad field, some a read or write error, at a random
+    command: every command before it written, none from it on (a write error: none after it),
+    the error code and index reported; the counters of every list that runs through."""
+    bench = E2eBench(dut)
+    await bench.start()
+    drv, rng, cfg = bench.driver, bench.rng, bench.cfg
+    row = out_row_bytes(cfg.head_dim, cfg.value_bits)
+    checked = 0
+    for round_ in range(runner.params()["lists"]):
+        label = f"SEED={runner.seed()} list {round_}"
+        used = drv.dram.next - drv.dram.base
+        bench.reads.ram.write(drv.dram.base, bytes(used))     # no output row of an earlier list stays
+        drv.dram.reset()
+        layers = [bench.layer() for _ in range(rng.randint(1, 4))]
+        failing, code = rng.randrange(len(layers)), None
+        kind = rng.random()
+        if kind < 0.25:
+            change, code = rng.choice(_BAD_FIELDS)
+            bad = layers[failing].command
+            layers[failing].command = type(bad)(**{**bad.__dict__, **change(bad, cfg)})
+        elif kind < 0.35:
+            code = Error.DATA_READ
+            bench.reads.errors = {layers[failing].command.q_msb_base: Status.DECERR}
+        elif kind < 0.45:
+            code = Error.OUT_WRITE
+            bench.writes.errors = {layers[failing].command.out_base + 1: "SLVERR"}
+        if code is None:
+            await bench.run_list(layers, label)
+            total = await drv.counters()
+            want = {"COMMANDS_DONE": len(layers), "BYTES_WRITTEN": len(layers) * row,
+                    "MACS": sum(layer.command.keys for layer in layers)}
+            got = {name: total[name] for name in want}
+            assert got == want, f"{label}: counters {got}, expected {want}"
+        else:
+            for layer in layers:
+                await drv.write_layer(layer)
+            ptr = await drv.write_commands([layer.command for layer in layers])
+            await drv.start(ptr, len(layers))
+            await bench.expect_error(code, failing)
+            bench.reads.errors, bench.writes.errors = {}, {}
+            for i, layer in enumerate(layers):
+                if i != failing or code is not Error.OUT_WRITE:
+                    where = f"{label} ({code.name} at {failing}) command {i}"
+                    bench.check_copy(layer, where, written=i < failing)
+        checked += len(layers)
+    runner.record_checked("random_lists", checked)

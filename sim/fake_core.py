@@ -84,10 +84,10 @@ class FakeDatapath(wiring.Component):
 
 class FakeCore(wiring.Component):
     """:class:`hw.core.control.ControlPlane` with :class:`FakeDatapath`: ports ``s_axil``, ``m_axi``,
-    ``irq``."""
+    ``irq``. ``control``: the control plane to use (``ControlPlane(cfg)`` if None)."""
 
-    def __init__(self, cfg):
-        self._control = ControlPlane(cfg)
+    def __init__(self, cfg, control=None):
+        self._control = ControlPlane(cfg) if control is None else control
         self._datapath = FakeDatapath(cfg, self._control.command_layout)
         super().__init__({"s_axil": In(AxiLiteSignature(addr_bits=ADDR_BITS)),
                           "m_axi": Out(self._control.m_axi.signature), "irq": Out(1)})
