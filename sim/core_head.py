@@ -114,13 +114,20 @@ class HeadBench:
         """Write ``raw`` bytes at the next free bus-aligned address (sometimes across a 4 KB page)."""
         w = self.data_bytes
         if self.rng.random() < 0.2:
-            self._next_addr = (self._next_addr // 4096 + 1) * 4096 - w * self.rng.randint(1, 3)
+            # Just below the next page, never back over data placed already.
+            jump = (self._next_addr // 4096 + 1) * 4096 - w * self.rng.randint(1, 3)
+            self._next_addr = max(self._next_addr, jump)
         addr = -(-self._next_addr // w) * w
-        if addr + len(raw) + 4096 > self.size:
-            addr = 0
+        # A wrap would overwrite a job not yet checked: batches of jobs start at 0 (free_memory).
+        assert addr + len(raw) + 4096 <= self.size, \
+            f"the bench's {self.size} bytes of memory are full: send fewer jobs before checking them"
         self.memory.write(addr, raw)
         self._next_addr = addr + len(raw)
         return addr
+
+    def free_memory(self):
+        """Place the next job's data at address 0 again: every job sent so far has been checked."""
+        self._next_addr = 0
 
     def make_job(self, label, *, lk, lq, d=None, causal=False, density=0.8, keep=1.0, refetch="some",
                  alive=None):
@@ -248,6 +255,10 @@ class HeadBench:
         return len(rows)
 
 
+#: Random jobs sent back to back before they are checked and their memory reused.
+_BATCH = 16
+
+
 def random_jobs(bench, count):
     """Random good jobs: summarisation (causal or not), generation, re-fetch none/some/all, value keep."""
     cfg, rng = bench.cfg, bench.rng
@@ -297,9 +308,13 @@ async def random_stream(dut, pauses):
     bench, params = await _bench(dut)
     inputs, outputs, axi, latency = pauses
     bench.pauses(inputs=inputs, outputs=outputs, axi=axi, latency=latency)
-    jobs = random_jobs(bench, params["jobs"] // 2)
-    rows = await bench.run(jobs, label=f"random {pauses}")
-    _checked("random_stream", len(jobs), rows, bench)
+    # Batches whose data fits the bench's memory together (a job of at most 48 keys: under 40 KB).
+    count, rows = params["jobs"] // 2, 0
+    for batch, first in enumerate(range(0, count, _BATCH)):
+        bench.free_memory()
+        jobs = random_jobs(bench, min(_BATCH, count - first))
+        rows += await bench.run(jobs, label=f"random {pauses} batch {batch}")
+    _checked("random_stream", count, rows, bench)
 
 
 @cocotb.test()
@@ -341,6 +356,7 @@ async def measure(dut):
     bench.pauses(latency=tuple(params.get("latency", (10, 10))))
     jobs, rows = 0, 0
     for shape in params["measure"]:
+        bench.free_memory()
         job = bench.make_job(shape["label"], lk=shape["lk"], lq=shape["lq"], causal=shape["causal"],
                              density=shape["density"], keep=shape["keep"], refetch=shape["refetch"])
         rows += await bench.run([job], label="measure")

@@ -3,7 +3,8 @@ fake datapath (Amaranth), emitted and run under cocotb like any block.
 
 The fake datapath runs a command by copying one output row: it reads
 ``out_row_bytes`` bytes at the command's Q MSB-plane base through the control
-plane's datapath read port (one burst), writes them as an output row at
+plane's datapath read port (a one-beat burst per port word, so that no burst
+crosses a 4 KB page), writes them as an output row at
 the out base, counts the bytes in ``BYTES_READ_Q`` and the command's ``keys``
 in ``MACS`` (so that the counters have something to show), and finishes
 with ``DATA_READ`` if a read beat answered an error.
@@ -47,7 +48,10 @@ class FakeDatapath(wiring.Component):
         cmd = Signal.like(self.command.p)
         row = Signal(self._beats * cfg.axi_data_bits)
         error = Signal()
-        m.d.comb += [axi.araddr.eq(cmd.base.q_msb), axi.arlen.eq(self._beats - 1),
+        # One beat per burst: a row may cross a 4 KB page, a burst must not (AXI4).
+        beat = Signal(range(self._beats + 1))
+        port_bytes = cfg.axi_data_bits // 8
+        m.d.comb += [axi.araddr.eq(cmd.base.q_msb + beat * port_bytes), axi.arlen.eq(0),
                      axi.arsize.eq((cfg.axi_data_bits // 8 - 1).bit_length()), axi.arburst.eq(BURST_INCR),
                      self.rows.p.addr.eq(cmd.base.out), self.rows.p.data.eq(row),
                      self.finished.p.error.eq(error * Error.DATA_READ)]
@@ -55,7 +59,7 @@ class FakeDatapath(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.command.ready.eq(1)
                 with m.If(self.command.valid):
-                    m.d.sync += [cmd.eq(self.command.p), error.eq(0)]
+                    m.d.sync += [cmd.eq(self.command.p), error.eq(0), beat.eq(0)]
                     m.next = "READ"
             with m.State("READ"):
                 m.d.comb += axi.arvalid.eq(1)
@@ -66,10 +70,13 @@ class FakeDatapath(wiring.Component):
                 with m.If(axi.rvalid):
                     m.d.comb += self.bytes_read.eq(cfg.axi_data_bits // 8)
                     m.d.sync += row.eq(Cat(row[cfg.axi_data_bits:], axi.rdata))
+                    m.d.sync += beat.eq(beat + 1)
                     with m.If(axi.rresp[1]):
                         m.d.sync += error.eq(1)
-                    with m.If(axi.rlast):
+                    with m.If(beat == self._beats - 1):
                         m.next = "WRITE"
+                    with m.Else():
+                        m.next = "READ"
             with m.State("WRITE"):
                 m.d.comb += self.rows.valid.eq(~error)
                 with m.If(self.rows.ready | error):
