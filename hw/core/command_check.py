@@ -30,11 +30,14 @@ _HEAD_BITS = MAX_HEADS.bit_length()
 class CommandCheck(wiring.Component):
     """Decodes a command record and applies the rules of ``golden.command.check_command``.
 
-    One record at a time: take a record (with the error its fetch ended
-    with, ``NONE`` normally), compute each plane's region end ``base + heads
-    * stride`` by shift-and-add (one head bit per cycle), register every rule's
-    failure, then register the first failing rule's code (``golden.command.Error``
-    order) and the decoded command, zero when there is an error.
+    One record at a time: a record offered (with the error its fetch ended
+    with, ``NONE`` normally) is read in place, without a copy: it is taken
+    (``record.ready``) only when its result is, so the fetch holds it
+    meanwhile. Each plane's region end ``base + heads * stride`` is computed
+    by shift-and-add (one head bit per cycle), every rule's failure
+    registered, then the first failing rule's code (``golden.command.Error``
+    order); the result's command is the record's fields, zero when there is
+    an error.
 
     Parameters
     ----------
@@ -53,8 +56,8 @@ class CommandCheck(wiring.Component):
     record : In(stream.Signature({words: record_layout, error: ErrorCode}))
     result : Out(stream.Signature(result_layout(command_layout(...))))
 
-    Latency: :attr:`latency` cycles from a record's handshake to its result
-    being offered; one record at a time.
+    Latency: :attr:`latency` cycles from a record offered to its result
+    offered; the record is taken with the result.
     """
 
     def __init__(self, *, max_context, head_dim, data_bytes, addr_bits, survivor_bytes):
@@ -77,13 +80,14 @@ class CommandCheck(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from a record's handshake to its result offered: the head bits, then two."""
+        """Cycles from a record offered to its result offered: the head bits, then two."""
         return _HEAD_BITS + 2
 
     def elaborate(self, platform):
         m = Module()
-        words = Signal(record_layout, reset_less=True)
-        fetch_error = Signal(ErrorCode, reset_less=True)
+        # The record stays offered (and unchanged, the stream's rule) until its result is taken.
+        words = self.record.p.words
+        fetch_error = self.record.p.error
         w = [words[i] for i in range(len(words))]
 
         def base(plane):
@@ -133,7 +137,6 @@ class CommandCheck(wiring.Component):
         failed = Signal(len(order), reset_less=True)
 
         result = self.result.p
-        cmd = Signal(self._command, reset_less=True)
         decoded = Signal(self._command)
         m.d.comb += [decoded.mode.eq(control[0]), decoded.last.eq(control[8]), decoded.fresh.eq(control[9]),
                      decoded.causal.eq(control[10]), decoded.keys.eq(keys), decoded.rows.eq(rows),
@@ -147,17 +150,14 @@ class CommandCheck(wiring.Component):
         for h in range(MAX_HEADS):
             m.d.comb += decoded.scale[h].eq(w[SCALE_WORD + h])
         error = Signal(ErrorCode, reset_less=True)
-        m.d.comb += [result.command.eq(cmd), result.error.eq(error)]
+        m.d.comb += [result.command.eq(Mux(error == Error.NONE, decoded.as_value(), 0)),
+                     result.error.eq(error)]
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.record.ready.eq(1)
                 with m.If(self.record.valid):
-                    m.d.sync += [words.eq(self.record.p.words), fetch_error.eq(self.record.p.error),
-                                 step.eq(0)]
-                    m.d.sync += [ends[p].eq(Cat(self.record.p.words[WORDS[f"{p}_base"]],
-                                                self.record.p.words[WORDS[f"{p}_base"] + 1]))
-                                 for p in PLANES]
+                    m.d.sync += step.eq(0)
+                    m.d.sync += [ends[p].eq(base(p)) for p in PLANES]
                     m.next = "ENDS"
             with m.State("ENDS"):
                 m.d.sync += step.eq(step + 1)
@@ -174,10 +174,10 @@ class CommandCheck(wiring.Component):
                 for index in reversed(range(len(order))):
                     code = Mux(failed[index], order[index], code)
                 code = Mux(fetch_error != Error.NONE, fetch_error, code)
-                m.d.sync += [error.eq(code), cmd.eq(Mux(code == Error.NONE, decoded.as_value(), 0))]
+                m.d.sync += error.eq(code)
                 m.next = "OFFER"
             with m.State("OFFER"):
-                m.d.comb += self.result.valid.eq(1)
+                m.d.comb += [self.result.valid.eq(1), self.record.ready.eq(self.result.ready)]
                 with m.If(self.result.ready):
                     m.next = "IDLE"
         return m
