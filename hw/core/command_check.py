@@ -103,8 +103,10 @@ class CommandCheck(wiring.Component):
         control = w[WORDS["control"]]
         survivors = Cat(w[WORDS["survivors_base"]], w[WORDS["survivors_base"] + 1])
 
-        # Region ends by shift-and-add over the head bits, one bit per cycle.
+        # Region ends by shift-and-add over the head bits, one bit per cycle: one adder per plane,
+        # its addend (the stride) doubled each cycle.
         ends = {p: Signal(64 + _HEAD_BITS + 1, name=f"end_{p}", reset_less=True) for p in PLANES}
+        addends = {p: Signal(32 + _HEAD_BITS, name=f"addend_{p}", reset_less=True) for p in PLANES}
         step = Signal(range(_HEAD_BITS + 1))
 
         scale_ok = Cat(*((w[SCALE_WORD + h][:16] != 0) & (w[SCALE_WORD + h][16:22] <= SCALE_SHIFT_MAX)
@@ -158,12 +160,13 @@ class CommandCheck(wiring.Component):
                 with m.If(self.record.valid):
                     m.d.sync += step.eq(0)
                     m.d.sync += [ends[p].eq(base(p)) for p in PLANES]
+                    m.d.sync += [addends[p].eq(stride(p)) for p in PLANES]
                     m.next = "ENDS"
             with m.State("ENDS"):
                 m.d.sync += step.eq(step + 1)
-                for i in range(_HEAD_BITS):
-                    with m.If((step == i) & heads[i]):
-                        m.d.sync += [ends[p].eq(ends[p] + (stride(p) << i)) for p in PLANES]
+                m.d.sync += [addends[p].eq(addends[p] << 1) for p in PLANES]
+                with m.If(heads[:_HEAD_BITS].bit_select(step, 1)):
+                    m.d.sync += [ends[p].eq(ends[p] + addends[p]) for p in PLANES]
                 with m.If(step == _HEAD_BITS - 1):
                     m.next = "RULES"
             with m.State("RULES"):
