@@ -1,6 +1,6 @@
-"""The head ranking of cascade head pruning: one head's rank per cycle against all the others at once."""
+"""The head ranking of cascade head pruning: one head at a time against a few others per cycle."""
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,9 +18,10 @@ class HeadRanker(wiring.Component):
     an equal score and a lower head (``golden.topk``'s tie rule: the earliest
     of equals stay). A candidate stays when its rank is below ``keep``, so
     exactly ``keep`` stay when there are at least that many candidates. The
-    heads go by one per cycle, each compared with all ``MAX_HEADS`` scores in
-    parallel: ``MAX_HEADS`` comparators and a population count instead of a
-    top-k engine, since ``MAX_HEADS`` is small.
+    heads go by one at a time, each compared with :attr:`LANES` scores per
+    cycle (``MAX_HEADS / LANES`` cycles a head): a few comparators and a
+    population count instead of a top-k engine, since ``MAX_HEADS`` is small
+    and a ranking happens once per layer.
 
     Parameters
     ----------
@@ -41,13 +42,19 @@ class HeadRanker(wiring.Component):
     kept : Out(MAX_HEADS)
         Bit ``h``: head ``h`` stays.
 
-    Latency: :attr:`LATENCY` (``MAX_HEADS`` heads, one per cycle, a cycle to
-    select a head's score, one to compare, one to count). Throughput: one
+    Latency: :attr:`LATENCY` (``MAX_HEADS`` heads of ``MAX_HEADS / LANES``
+    groups, one group per cycle; a cycle to select a head's score and the
+    group's, one to compare and count, one to add up). Throughput: one
     ranking at a time.
     """
 
-    #: Cycles from ``start`` to ``done``: ``MAX_HEADS`` heads, then the two stages behind the first.
-    LATENCY = MAX_HEADS + 3
+    #: Scores compared with a head's per cycle.
+    LANES = 8
+    #: Cycles a head takes.
+    GROUPS = MAX_HEADS // LANES
+    #: Cycles from ``start`` to ``done``: ``MAX_HEADS * GROUPS`` groups, then the two stages behind
+    #: the first.
+    LATENCY = MAX_HEADS * GROUPS + 3
 
     def __init__(self, *, score_bits):
         self._score_bits = check_int("score_bits", score_bits, 1, 64)
@@ -61,37 +68,49 @@ class HeadRanker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        H = MAX_HEADS
+        H, N, G = MAX_HEADS, self.LANES, self.GROUPS
         scores = Array(self.scores[j] for j in range(H))
+        groups = Array(Cat(self.scores[g * N + j] for j in range(N)) for g in range(G))
+        cand_groups = Array(self.cand[g * N:(g + 1) * N] for g in range(G))
 
-        # Stage A: the head's score, number and candidacy.
-        head = Signal(range(H + 1))
+        # Stage A: the head's score, number and candidacy; the group's scores and candidacies.
+        head, group = Signal(range(H + 1)), Signal(range(G))
         running = Signal()
-        a_valid, a_head, a_cand = Signal(), Signal(range(H)), Signal()
+        a_valid, a_head, a_cand, a_group = Signal(), Signal(range(H)), Signal(), Signal(range(G))
+        a_first, a_last = Signal(), Signal()
         pivot = Signal(self._score_bits)
+        a_scores = Signal(data.ArrayLayout(unsigned(self._score_bits), N))
+        a_cands = Signal(N)
         m.d.sync += a_valid.eq(0)
         with m.If(self.start):
-            m.d.sync += [running.eq(1), head.eq(0), self.kept.eq(0)]
+            m.d.sync += [running.eq(1), head.eq(0), group.eq(0), self.kept.eq(0)]
         with m.Elif(running):
             m.d.sync += [a_valid.eq(1), a_head.eq(head), a_cand.eq(self.cand.bit_select(head, 1)),
-                         pivot.eq(scores[head]), head.eq(head + 1)]
-            with m.If(head == H - 1):
-                m.d.sync += running.eq(0)
+                         a_group.eq(group), a_first.eq(group == 0), a_last.eq(group == G - 1),
+                         pivot.eq(scores[head]), a_scores.eq(groups[group]), a_cands.eq(cand_groups[group]),
+                         group.eq(group + 1)]
+            with m.If(group == G - 1):
+                m.d.sync += [group.eq(0), head.eq(head + 1)]
+                with m.If(head == H - 1):
+                    m.d.sync += running.eq(0)
 
-        # Stage B: which candidates beat the head (every comparison at once).
-        b_valid, b_head, b_cand = Signal(), Signal(range(H)), Signal()
-        beats = Signal(H)
-        m.d.sync += [b_valid.eq(a_valid), b_head.eq(a_head), b_cand.eq(a_cand)]
-        beaten_by = [(self.scores[j] > pivot) | ((self.scores[j] == pivot) & (Const(j, range(H)) < a_head))
-                     for j in range(H)]
-        m.d.sync += beats.eq(Cat(self.cand[j] & beaten_by[j] for j in range(H)))
+        # Stage B: how many of the group's candidates beat the head.
+        b_valid, b_head, b_cand, b_first, b_last = Signal(), Signal(range(H)), Signal(), Signal(), Signal()
+        b_count = Signal(range(N + 1))
+        m.d.sync += [b_valid.eq(a_valid), b_head.eq(a_head), b_cand.eq(a_cand), b_first.eq(a_first),
+                     b_last.eq(a_last)]
+        lower = [Cat(Const(j, range(N)), a_group) < a_head for j in range(N)]
+        beats = [a_cands[j] & ((a_scores[j] > pivot) | ((a_scores[j] == pivot) & lower[j])) for j in range(N)]
+        m.d.sync += b_count.eq(sum(beats))
 
-        # Stage C: the head stays if fewer than ``keep`` beat it.
-        rank = sum(beats[j] for j in range(H))
+        # Stage C: the head's rank over its groups; it stays if fewer than ``keep`` beat it.
+        rank = Signal(range(H + 1))
+        total = Mux(b_first, 0, rank) + b_count
         m.d.sync += self.done.eq(0)
         with m.If(b_valid):
-            with m.If(b_cand & (rank < self.keep)):
+            m.d.sync += rank.eq(total)
+            with m.If(b_last & b_cand & (total < self.keep)):
                 m.d.sync += self.kept.bit_select(b_head, 1).eq(1)
-            with m.If(b_head == H - 1):
+            with m.If(b_last & (b_head == H - 1)):
                 m.d.sync += self.done.eq(1)
         return m

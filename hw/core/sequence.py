@@ -60,7 +60,7 @@ class SequenceState(wiring.Component):
     :class:`.ranker.Ranker` of ``P = topk_parallelism``) for the rest of the
     quota; the layer's head candidates (alive at this layer and at the one
     before) beyond ``head_keep`` are ranked by score
-    (:class:`.head_pruning.HeadPruning`, one head's rank per cycle) and
+    (:class:`.head_pruning.HeadPruning`, a head's rank in four cycles) and
     the result is stored as the layer's heads. Then the
     survivor record (``golden.command.pack_survivors``) goes out on
     ``survivors`` and the outcome on ``pruned``.
