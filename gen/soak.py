@@ -80,7 +80,8 @@ def render(report):
                      f"| {block['mismatches']} | {_seconds(block.get('seconds'))} |")
     lines += ["", "Requests as each testbench counts them: rows for the softmax, input beats for "
               "`topk_rank` and `topk_packer`, requests and re-fetch decisions for the fetcher, register "
-              "accesses for `axil_regs`, reads (all masters) for `axi_read_arbiter`, layer commands for "
+              "accesses for `axil_regs`, reads (all masters) for `axi_read_arbiter`, output rows of random "
+              "jobs for `head`, layer commands for "
               "the core and `sequence_state`, commands of random command lists (the host driver on the "
               "control plane and a copying datapath) for `control_plane`; every one checked bit-exact "
               "against golden."
