@@ -28,7 +28,7 @@ from gen.golden_transport import GoldenTransport
 from golden.core_cycles import command_trace
 from hw.core.layer import trace_layout
 from sim import runner
-from sim.core_e2e import _BASE, _DRAM, CoreBench
+from sim.core_e2e import CoreBench
 from sim.transport import CocotbTransport
 
 __all__ = ["MEASURED_FILE", "shape_qkv"]
@@ -82,9 +82,9 @@ async def measure(dut):
         # A shape may set the run's keep fractions and threshold (what its commands carry).
         cfg = dataclasses.replace(run_cfg, **shape.get("config", {}))
         bench.driver = SpattenDriver(CocotbTransport(bench.master, bench.reads, bench.domain), cfg,
-                                     dram=(_BASE, _DRAM - _BASE))
-        bench.golden = GoldenTransport(cfg, _DRAM)
-        bench.golden_driver = SpattenDriver(bench.golden, cfg, dram=(_BASE, _DRAM - _BASE))
+                                     dram=bench.dram_region)
+        bench.golden = GoldenTransport(cfg, bench.dram_bytes)
+        bench.golden_driver = SpattenDriver(bench.golden, cfg, dram=bench.dram_region)
         bench.golden.model.reset()
         times.clear()
         ar_from = len(bench.reads.log)

@@ -46,6 +46,8 @@ from sim.fetcher import AxiMemory
 from sim.streams import random_pause
 from sim.transport import CocotbTransport
 
+#: Bytes of DRAM at most (a smaller address space: all of it); the driver's region starts a
+#: sixteenth of the way in.
 _DRAM = 1 << 20
 # One line "<cocotb test> <layer commands checked>" per test, in the run's folder (gen.smoke reads it).
 CHECKED_FILE = "layers_checked.txt"
@@ -53,7 +55,6 @@ CHECKED_FILE = "layers_checked.txt"
 
 def _checked(test, layers):
     runner.record_checked(test, layers, file=CHECKED_FILE)
-_BASE = 0x1_0000
 #: Counters the golden core does not model.
 _CYCLES = ("CYCLES_BUSY", "CYCLES_STALLED")
 
@@ -72,16 +73,18 @@ class CoreBench:
         self.cfg = run_config(self.hw_cfg)
         self.rng = random.Random(runner.seed())
         self.domain = ClockDomain(dut)
-        self.reads = AxiMemory(dut, self.domain, size=_DRAM, rng=random.Random(self.rng.random()))
+        self.dram_bytes = min(_DRAM, 1 << self.hw_cfg.axi_addr_bits)
+        self.dram_region = (self.dram_bytes // 16, self.dram_bytes - self.dram_bytes // 16)
+        self.reads = AxiMemory(dut, self.domain, size=self.dram_bytes, rng=random.Random(self.rng.random()))
         self.reads.latency = (1, 8)
-        self.writes = WriteMemory(dut, "m_axi", _DRAM, mem=self.reads.ram.mem)
+        self.writes = WriteMemory(dut, "m_axi", self.dram_bytes, mem=self.reads.ram.mem)
         self.master = lite_master(dut)
         for name in ("cocotb.dut.s_axil", "cocotb.dut.m_axi"):
             logging.getLogger(name).setLevel(logging.WARNING)
         self.driver = SpattenDriver(CocotbTransport(self.master, self.reads, self.domain), self.cfg,
-                                    dram=(_BASE, _DRAM - _BASE))
-        self.golden = GoldenTransport(self.cfg, _DRAM)
-        self.golden_driver = SpattenDriver(self.golden, self.cfg, dram=(_BASE, _DRAM - _BASE))
+                                    dram=self.dram_region)
+        self.golden = GoldenTransport(self.cfg, self.dram_bytes)
+        self.golden_driver = SpattenDriver(self.golden, self.cfg, dram=self.dram_region)
         self.traced = []
         self.layers_checked = 0
 

@@ -80,7 +80,7 @@ class HeadBench:
         self.rng = rng
         self.dut = dut
         self.domain = ClockDomain(dut)
-        self.size = 1 << 20
+        self.size = min(1 << 20, 1 << cfg.axi_addr_bits)     # inside the address space
         self.memory = AxiMemory(dut, self.domain, size=self.size, rng=random.Random(rng.random()))
         self.memory.ram.log.setLevel(logging.WARNING)
         self.data_bytes = self.memory.data_bytes
@@ -128,6 +128,12 @@ class HeadBench:
     def free_memory(self):
         """Place the next job's data at address 0 again: every job sent so far has been checked."""
         self._next_addr = 0
+
+    def has_room(self, *, keys, rows):
+        """Whether a job of at most ``keys`` keys and ``rows`` query rows still fits the memory."""
+        row = -(-self.cfg.head_dim * max(self.cfg.msb_bits, self.cfg.lsb_bits) // 8)
+        planes = 2 * (rows + 2 * keys) * row + 6 * (4096 + self.data_bytes)
+        return self._next_addr + planes + 4096 <= self.size
 
     def make_job(self, label, *, lk, lq, d=None, causal=False, density=0.8, keep=1.0, refetch="some",
                  alive=None):
@@ -255,14 +261,16 @@ class HeadBench:
         return len(rows)
 
 
-#: Random jobs sent back to back before they are checked and their memory reused.
+#: Random jobs sent back to back (at most) before they are checked and their memory reused.
 _BATCH = 16
+#: Keys of a random job at most.
+_MAX_KEYS = 48
 
 
 def random_jobs(bench, count):
     """Random good jobs: summarisation (causal or not), generation, re-fetch none/some/all, value keep."""
     cfg, rng = bench.cfg, bench.rng
-    top = min(cfg.max_context, 48)
+    top = min(cfg.max_context, _MAX_KEYS)
     jobs = []
     for n in range(count):
         kind = rng.choice(["summarise", "causal", "generate"])
@@ -308,12 +316,16 @@ async def random_stream(dut, pauses):
     bench, params = await _bench(dut)
     inputs, outputs, axi, latency = pauses
     bench.pauses(inputs=inputs, outputs=outputs, axi=axi, latency=latency)
-    # Batches whose data fits the bench's memory together (a job of at most 48 keys: under 40 KB).
-    count, rows = params["jobs"] // 2, 0
-    for batch, first in enumerate(range(0, count, _BATCH)):
+    # Batches whose data fits the bench's memory together.
+    count, rows, done, batch = params["jobs"] // 2, 0, 0, 0
+    top = min(bench.cfg.max_context, _MAX_KEYS)
+    while done < count:
         bench.free_memory()
-        jobs = random_jobs(bench, min(_BATCH, count - first))
+        jobs = []
+        while done + len(jobs) < count and len(jobs) < _BATCH and bench.has_room(keys=top, rows=12):
+            jobs += random_jobs(bench, 1)
         rows += await bench.run(jobs, label=f"random {pauses} batch {batch}")
+        done, batch = done + len(jobs), batch + 1
     _checked("random_stream", count, rows, bench)
 
 
