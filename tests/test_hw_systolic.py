@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from amaranth.hdl import signed, unsigned
 
-from golden.formats import SCORE
-from golden.pv import pv_output
+from golden.formats import OUT_FRAC, PROB, SCORE
+from golden.pv import out_format, pv_output
 from golden.qk import qk_scores
 from hw.systolic.accumulate import ColumnAccumulators
 from hw.systolic.mesh import Mesh
@@ -93,11 +93,8 @@ def test_score_scale_matches_golden():
     assert len(dut.score[0]) == SCORE.bits
 
 
-def test_column_accumulators_match_golden():
-    dut = ColumnAccumulators(cols=2, sum_bits=20, acc_bits=30, value_bits=12)
-    rng = random.Random(SEED + 1)
-    rows = [[[rng.randint(-(1 << 19) + 1, (1 << 19) - 1) for _ in range(2)] for _ in range(rng.randint(1, 5))]
-            for _ in range(40)]
+def _accumulated(dut, rows):
+    """The outputs of ``dut`` (a two-column ColumnAccumulators) for ``rows`` of items back to back."""
     items = [(row[i], i == 0, i == len(row) - 1) for row in rows for i in range(len(row))]
     outputs = {}
 
@@ -118,9 +115,34 @@ def test_column_accumulators_match_golden():
             await ctx.tick()
 
     _run(dut, bench)
-    for number, row in enumerate(rows):
+    return [outputs[row] for row in range(len(rows))]
+
+
+def test_column_accumulators_match_golden():
+    dut = ColumnAccumulators(cols=2, sum_bits=20, acc_bits=30, value_bits=12)
+    rng = random.Random(SEED + 1)
+    rows = [[[rng.randint(-(1 << 19) + 1, (1 << 19) - 1) for _ in range(2)] for _ in range(rng.randint(1, 5))]
+            for _ in range(40)]
+    for number, (row, got) in enumerate(zip(rows, _accumulated(dut, rows), strict=True)):
         want = [int(x) for x in pv_output(np.array(row).sum(axis=0), 12)]
-        assert outputs[number] == want, f"row {number}: {outputs[number]}, expected {want}"
+        assert got == want, f"row {number}: {got}, expected {want}"
+
+
+def test_column_accumulators_round_and_saturate_at_the_bounds():
+    """Totals around every rounding step at and beyond the symmetric bounds, both signs."""
+    dut = ColumnAccumulators(cols=2, sum_bits=30, acc_bits=31, value_bits=12)
+    fmt, step = out_format(12), 1 << (PROB.frac - OUT_FRAC)
+    totals = [r * step + d for r in (fmt.max_int - 1, fmt.max_int, fmt.max_int + 1, fmt.max_int + 2, 0, 1,
+                                     -1, fmt.min_int + 1, fmt.min_int, fmt.min_int - 1, fmt.min_int - 2)
+              for d in (-step // 2 - 1, -step // 2, -1, 0, step // 2 - 1, step // 2)]
+    totals += [(1 << 29) - 1, -(1 << 29) + 1]          # the largest sums the width allows
+    # Two items a row: the sums enter split, the accumulator carries them.
+    rows = [[[t // 2, -t // 2], [t - t // 2, -t + t // 2]] for t in totals]
+    results = _accumulated(dut, rows)
+    for t, got in zip(totals, results, strict=True):
+        want = [int(x) for x in pv_output(np.array([t, -t]), 12)]
+        assert got == want, f"total {t}: {got}, expected {want}"
+    assert {fmt.max_int, fmt.min_int} <= {got[0] for got in results}, "both bounds must be reached"
 
 
 def test_tile_is_combinational_between_elements():

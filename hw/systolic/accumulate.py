@@ -19,7 +19,10 @@ class ColumnAccumulators(wiring.Component):
     accumulator, which ``first`` starts afresh; with ``last`` the total goes
     to a register, and the next cycle rounds it half up by
     ``PROB.frac - OUT_FRAC`` bits and saturates it to ``B + OUT_FRAC`` bits
-    (``golden.pv.out_format``).
+    (``golden.pv.out_format``, symmetric). The half LSB of the rounding is
+    the accumulator's start value (one bit wider for it), so rounding is a
+    shift; saturation tests the bits above the output's sign against it: no
+    adder or comparator after the accumulator.
 
     Parameters
     ----------
@@ -62,18 +65,25 @@ class ColumnAccumulators(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         fmt, shift = self._fmt, PROB.frac - OUT_FRAC
+        w = fmt.bits
+        # The exact sum plus the half LSB: one bit more than the sum needs.
+        bits = max(self._acc_bits + 1, shift + w + 1)
         for c in range(self._cols):
-            acc = Signal(signed(self._acc_bits), name=f"acc{c}", reset_less=True)
-            total = Signal(signed(self._acc_bits), name=f"total{c}", reset_less=True)
-            out = Signal(signed(fmt.bits), name=f"out{c}", reset_less=True)
-            running = Signal(signed(self._acc_bits + 1), name=f"running{c}")
-            m.d.comb += running.eq(Mux(self.first, 0, acc) + self.sum[c])
+            acc = Signal(signed(bits), name=f"acc{c}", reset_less=True)
+            total = Signal(signed(bits), name=f"total{c}", reset_less=True)
+            out = Signal(signed(w), name=f"out{c}", reset_less=True)
+            running = Signal(signed(bits), name=f"running{c}")
+            m.d.comb += running.eq(Mux(self.first, 1 << (shift - 1), acc) + self.sum[c])
             with m.If(self.valid):
                 m.d.sync += acc.eq(running)
                 with m.If(self.last):
                     m.d.sync += total.eq(running)
-            rounded = (total + (1 << (shift - 1))) >> shift
-            m.d.sync += out.eq(Mux(rounded > fmt.max_int, fmt.max_int,
-                                   Mux(rounded < fmt.min_int, fmt.min_int, rounded)))
+            rounded = total[shift:]                 # floor((sum + half) / 2**shift), signed
+            high, low, negative = rounded[w - 1:], rounded[:w - 1], rounded[-1]
+            # Symmetric bounds: above max when a bit from the output's sign up is set; below -max
+            # unless those bits are all ones and the rest is not all zero.
+            above = ~negative & high.any()
+            below = negative & ~(high.all() & low.any())
+            m.d.sync += out.eq(Mux(above, fmt.max_int, Mux(below, fmt.min_int, rounded[:w])))
             m.d.comb += self.out[c].eq(out)
         return m
