@@ -14,7 +14,7 @@ from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam, AxiReadBus,
 from sim import runner
 from sim.streams import random_pause
 
-__all__ = ["lite_master", "memory", "read_bus", "write_bus", "stall", "channels"]
+__all__ = ["lite_master", "memory", "read_bus", "write_bus", "stall", "channels", "dram_window"]
 
 runner.allow_cocotbext_deprecations()
 
@@ -110,3 +110,10 @@ class WriteMemory:
 
         import cocotb
         cocotb.start_soon(watch())
+
+
+def dram_window(cfg, *, limit=1 << 20):
+    """``(size, region)`` of a bench's DRAM model: ``limit`` bytes, or the whole address space of
+    ``cfg`` when smaller, and the driver's ``(base, bytes)`` from a sixteenth of the way in."""
+    size = min(limit, 1 << cfg.axi_addr_bits)
+    return size, (size // 16, size - size // 16)

@@ -40,15 +40,12 @@ from golden.fetch import Status
 from golden.spatten import spatten_model
 from hw.core.layer import trace_layout
 from sim import runner
-from sim.axi_models import WriteMemory, lite_master, stall
+from sim.axi_models import WriteMemory, dram_window, lite_master, stall
 from sim.clock import ClockDomain
 from sim.fetcher import AxiMemory
 from sim.streams import random_pause
 from sim.transport import CocotbTransport
 
-#: Bytes of DRAM at most (a smaller address space: all of it); the driver's region starts a
-#: sixteenth of the way in.
-_DRAM = 1 << 20
 # One line "<cocotb test> <layer commands checked>" per test, in the run's folder (gen.smoke reads it).
 CHECKED_FILE = "layers_checked.txt"
 
@@ -73,8 +70,7 @@ class CoreBench:
         self.cfg = run_config(self.hw_cfg)
         self.rng = random.Random(runner.seed())
         self.domain = ClockDomain(dut)
-        self.dram_bytes = min(_DRAM, 1 << self.hw_cfg.axi_addr_bits)
-        self.dram_region = (self.dram_bytes // 16, self.dram_bytes - self.dram_bytes // 16)
+        self.dram_bytes, self.dram_region = dram_window(self.hw_cfg)
         self.reads = AxiMemory(dut, self.domain, size=self.dram_bytes, rng=random.Random(self.rng.random()))
         self.reads.latency = (1, 8)
         self.writes = WriteMemory(dut, "m_axi", self.dram_bytes, mem=self.reads.ram.mem)

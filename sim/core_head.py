@@ -33,6 +33,7 @@ from golden.quant import pack_kv, quant_scale, quantize, row_bytes
 from hw.core import HeadDatapath
 from hw.core.layouts import COUNTERS
 from sim import runner
+from sim.axi_models import dram_window
 from sim.clock import ClockDomain
 from sim.fetcher import AxiMemory
 from sim.streams import StreamSink, StreamSource, random_pause
@@ -80,7 +81,7 @@ class HeadBench:
         self.rng = rng
         self.dut = dut
         self.domain = ClockDomain(dut)
-        self.size = min(1 << 20, 1 << cfg.axi_addr_bits)     # inside the address space
+        self.size, _ = dram_window(cfg)
         self.memory = AxiMemory(dut, self.domain, size=self.size, rng=random.Random(rng.random()))
         self.memory.ram.log.setLevel(logging.WARNING)
         self.data_bytes = self.memory.data_bytes

@@ -30,15 +30,11 @@ from gen.driver import CommandError, SpattenDriver
 from golden.command import MAX_LAYERS, RECORD_BYTES, Error, out_row_bytes
 from golden.fetch import Status
 from sim import runner
-from sim.axi_models import WriteMemory, lite_master, stall
+from sim.axi_models import WriteMemory, dram_window, lite_master, stall
 from sim.clock import ClockDomain
 from sim.fetcher import AxiMemory
 from sim.streams import random_pause
 from sim.transport import CocotbTransport
-
-#: Bytes of DRAM at most (a smaller address space: all of it); the driver's region starts a
-#: sixteenth of the way in.
-_DRAM = 1 << 20
 
 
 class E2eBench:
@@ -47,13 +43,13 @@ class E2eBench:
         self.cfg = runner.config()
         self.rng = random.Random(runner.seed())
         self.domain = ClockDomain(dut)
-        size = min(_DRAM, 1 << self.cfg.axi_addr_bits)
+        size, region = dram_window(self.cfg)
         self.reads = AxiMemory(dut, self.domain, size=size, rng=random.Random(self.rng.random()))
         self.reads.latency = (1, 10)
         self.writes = WriteMemory(dut, "m_axi", size, mem=self.reads.ram.mem)
         self.master = lite_master(dut)
         self.driver = SpattenDriver(CocotbTransport(self.master, self.reads, self.domain), self.cfg,
-                                    dram=(size // 16, size - size // 16))
+                                    dram=region)
 
     async def start(self):
         self.domain.start()

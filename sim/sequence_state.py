@@ -74,7 +74,8 @@ class SequenceBench:
             beat = (await self.ports["survivors"].recv()).payload
             got = beat["data"].to_bytes(self.row_bytes, "little")
             assert got == raw, f"{where}: survivor row {r}: {got.hex()}, expected {raw.hex()}"
-            assert beat["last"] == (r == len(want_rows) - 1), f"{where}: survivor row {r}: last={beat['last']}"
+            last = r == len(want_rows) - 1
+            assert beat["last"] == last, f"{where}: survivor row {r}: last={beat['last']}"
         beat = (await self.ports["pruned"].recv()).payload
         got = {name: beat[name] for name in want}
         assert got == want, f"{where}: pruned {got}, expected {want}"
